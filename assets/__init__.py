@@ -1,0 +1,1 @@
+"""Data shipped with rigcast (models, meshes, rigs); importable so installs can find it."""

@@ -1,0 +1,117 @@
+"""Analysis speed against MediaPipe, and memory on a 10x longer clip.
+
+    .venv/bin/python benchmarks/bench_analyze.py [--frames N] [--skip-memory]
+
+Prints:
+* frames per second of rigcast's body analysis and of MediaPipe ``solutions.pose``
+  (video mode, same model complexity) on the same single-person clip, in the same run,
+  and their ratio (target >= 1.0 here, goal >= 1.5);
+* peak RSS of ``rigcast analyze`` on a clip and on the same clip repeated 10x
+  (target: long <= 1.2x short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import footage  # noqa: E402
+
+
+def single_person_clip(directory: Path, frames: int) -> Path:
+    """Carphone upscaled to 640x480 (a person filling the frame), looped to ``frames``."""
+    import av
+    import cv2
+
+    src = []
+    with av.open(str(footage.carphone())) as c:
+        for f in c.decode(video=0):
+            src.append(cv2.resize(f.to_ndarray(format="rgb24"), (640, 480), interpolation=cv2.INTER_LINEAR))
+    seq = [src[i % len(src)] if (i // len(src)) % 2 == 0 else src[len(src) - 1 - i % len(src)] for i in range(frames)]
+    return footage.write_video(directory / f"single_{frames}.mp4", seq)
+
+
+def decode(path: Path):
+    import av
+
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            yield f.to_ndarray(format="rgb24")
+
+
+def bench_mediapipe(path: Path, complexity: int) -> float:
+    import mediapipe as mp
+
+    frames = list(decode(path))
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity) as pose:
+        pose.process(frames[0])
+        t0 = time.perf_counter()
+        for f in frames:
+            pose.process(f)
+        return len(frames) / (time.perf_counter() - t0)
+
+
+def bench_rigcast(path: Path, model: str) -> float:
+    from rigcast.models import make_pose_models
+    from rigcast.pipeline.body import BodyAnalyzer, BodyConfig
+
+    frames = list(decode(path))
+    detector, landmarker = make_pose_models(model, device="cpu")
+    analyzer = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=1))
+    state = analyzer.new_state()
+    analyzer.process(frames[0], 0.0, state)
+    state = analyzer.new_state()
+    t0 = time.perf_counter()
+    for i, f in enumerate(frames):
+        analyzer.process(f, i / 30.0, state)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def peak_rss_mb(path: Path, out: Path) -> float:
+    code = ("import resource, sys\nfrom rigcast.pipeline.analyze import analyze, AnalyzeConfig\n"
+            f"analyze({str(path)!r}, {str(out)!r}, AnalyzeConfig(max_people=1))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--model", default="full", choices=("lite", "full", "heavy"))
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    complexity = {"lite": 0, "full": 1, "heavy": 2}[args.model]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = single_person_clip(tmp, args.frames)
+        ours = bench_rigcast(clip, args.model)
+        theirs = bench_mediapipe(clip, complexity)
+        results["speed"] = {"clip": "carphone 640x480", "frames": args.frames, "model": args.model,
+                            "rigcast_fps": round(ours, 2), "mediapipe_fps": round(theirs, 2),
+                            "ratio": round(ours / theirs, 3)}
+        print(f"analysis speed ({args.frames} frames 640x480, {args.model}): rigcast {ours:.1f} fps, "
+              f"MediaPipe {theirs:.1f} fps, ratio {ours / theirs:.2f} (target >= 1.0, goal >= 1.5)")
+        if not args.skip_memory:
+            long_clip = single_person_clip(tmp, args.frames * 10)
+            short_mb = peak_rss_mb(clip, tmp / "short.npz")
+            long_mb = peak_rss_mb(long_clip, tmp / "long.npz")
+            results["memory"] = {"short_frames": args.frames, "short_peak_rss_mb": round(short_mb, 1),
+                                 "long_frames": args.frames * 10, "long_peak_rss_mb": round(long_mb, 1),
+                                 "ratio": round(long_mb / short_mb, 3)}
+            print(f"peak RSS: {args.frames} frames {short_mb:.0f} MB, {args.frames * 10} frames {long_mb:.0f} MB, "
+                  f"ratio {long_mb / short_mb:.2f} (target <= 1.2)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

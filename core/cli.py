@@ -1,0 +1,153 @@
+"""The ``rigcast`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import RigcastError
+
+
+def _progress_bar(description: str):
+    """A rich progress bar with frames/s and ETA; returns (context manager, callback)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    class FpsColumn(TextColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return super().render(task) if speed is None else f"{speed:5.1f} fps"
+
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   FpsColumn(""), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                   transient=False, redirect_stderr=False)
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total if total and total > 0 else None)
+
+    return bar, update
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .pipeline.analyze import AnalyzeConfig, analyze
+
+    config = AnalyzeConfig(model=args.model, device=args.device, strict_device=args.strict_device,
+                           max_people=args.max_people, start=args.start, end=args.end, image_fps=args.fps,
+                           fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
+                           smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
+                           max_gap=args.max_gap)
+    out = Path(args.output)
+    bar, update = _progress_bar(Path(args.input).name)
+    with bar:
+        take = analyze(args.input, out, config, progress=update, restart=args.restart)
+    print(f"wrote {out}: {len(take.tracks)} track(s) over {len(take.frame_indices)} frame(s) "
+          f"on {take.meta.get('provider')}")
+    return 0
+
+
+def describe(take) -> str:
+    """A readable multi-line summary of a Take."""
+    v = take.video
+    k = take.intrinsics
+    lines = [
+        f"take       schema v{take.schema_version}, rigcast {take.meta.get('rigcast_version', '?')}",
+        f"source     {v.source} ({v.kind}, {v.codec or '?'})",
+        f"video      {v.width}x{v.height} @ {v.fps} fps ({float(v.fps):.3f}){'  VFR' if v.variable_fps else ''}, "
+        f"{len(take.frame_indices)} frame(s) analysed"
+        + (f" [{take.frame_indices[0]}..{take.frame_indices[-1]}]" if len(take.frame_indices) else ""),
+        f"camera     fx={k.fx:.1f} fy={k.fy:.1f} cx={k.cx:.1f} cy={k.cy:.1f} (hfov {k.hfov_deg:.1f} deg, {k.source})",
+        f"models     {take.meta.get('models', {})} on {take.meta.get('provider', '?')}",
+        f"tracks     {len(take.tracks)}",
+    ]
+    for t in take.tracks:
+        visible = np.isfinite(t.xy[..., 0]) & (t.conf > 0.5)
+        root = t.root_xyz[np.isfinite(t.root_xyz).all(axis=1)]
+        depth = f"depth {np.median(root[:, 2]):.2f} m" if len(root) else "no root"
+        lines.append(f"  #{t.track_id:<3} {t.skeleton.name}, {t.num_frames} frames "
+                     f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .formats.take import Take
+
+    print(describe(Take.load(args.take)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .formats.exporters import to_videopose3d_npz, to_vitpose_json
+    from .formats.take import Take
+
+    take = Take.load(args.take)
+    fmt = args.format or {".json": "json", ".npz": "npz"}.get(Path(args.output).suffix.lower())
+    if fmt is None:
+        raise RigcastError(f"cannot tell the export format from {args.output!r}; pass --format json|npz")
+    out = to_vitpose_json(take, args.output) if fmt == "json" else to_videopose3d_npz(take, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rigcast", description="Turn footage into animation.")
+    p.add_argument("--version", action="version", version=f"rigcast {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="footage → Take with tracked 2D and 3D skeletons")
+    a.add_argument("input", help="video file, image folder, glob pattern or single image")
+    a.add_argument("-o", "--output", required=True, help="Take file to write (e.g. clip.take.npz)")
+    a.add_argument("--model", choices=("lite", "full", "heavy"), default="full", help="BlazePose landmark model")
+    a.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+                   help="execution device; auto prefers TensorRT, then CUDA, then CPU")
+    a.add_argument("--strict-device", action="store_true", help="fail instead of falling back when --device is missing")
+    a.add_argument("--max-people", type=int, default=4, help="most people followed at once (default 4)")
+    a.add_argument("--start", help="first frame: seconds, [hh:]mm:ss(.ms) or <n>f for a frame number")
+    a.add_argument("--end", help="end (exclusive), same forms as --start")
+    a.add_argument("--fps", type=float, default=30.0, help="frame rate of image sequences (default 30)")
+    cam = a.add_mutually_exclusive_group()
+    cam.add_argument("--fov", type=float, help="horizontal field of view in degrees (default 60)")
+    cam.add_argument("--focal", type=float, help="focal length in pixels")
+    a.add_argument("--redetect-every", type=int, default=15, help="frames between detector runs while following")
+    a.add_argument("--no-smooth", action="store_true", help="skip One Euro smoothing")
+    a.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro min cutoff in Hz (default 1.0)")
+    a.add_argument("--beta", type=float, default=0.05, help="One Euro speed coefficient (default 0.05)")
+    a.add_argument("--max-gap", type=int, default=5, help="longest gap in frames to fill by interpolation")
+    a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
+    a.set_defaults(func=cmd_analyze)
+
+    i = sub.add_parser("info", help="summarise a Take")
+    i.add_argument("take")
+    i.set_defaults(func=cmd_info)
+
+    e = sub.add_parser("export", help="export a Take to easy_ViTPose JSON or VideoPose3D NPZ")
+    e.add_argument("take")
+    e.add_argument("--format", choices=("json", "npz"), help="default: from the output's extension")
+    e.add_argument("-o", "--output", required=True)
+    e.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    warnings.simplefilter("default")
+    try:
+        return args.func(args)
+    except RigcastError as exc:
+        print(f"rigcast: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rigcast: interrupted; finished frames are kept and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

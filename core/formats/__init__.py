@@ -1,0 +1,1 @@
+"""File formats: the Take, and exporters to other tools' layouts."""

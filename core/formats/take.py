@@ -1,0 +1,205 @@
+"""The Take: rigcast's self-describing analysis result.
+
+On disk a Take is an ``.npz`` archive (never pickled) holding one JSON
+header, ``header.json`` as a uint8 array, plus plain numeric arrays named
+``tracks/<i>/<field>``.  The header carries the schema version, video info,
+camera intrinsics, model and provider, and each track's skeleton (name,
+joint names, parents), so a reader needs nothing but the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..errors import TakeError
+from ..skeletons import Skeleton
+from ..video import VideoInfo
+
+FORMAT_NAME = "rigcast-take"
+SCHEMA_VERSION = 1
+
+_TRACK_ARRAYS = ("frame_index", "xy", "xyz", "conf", "root_xyz")
+
+
+def _check_shape(name: str, array: np.ndarray, shape: tuple, owner: str) -> None:
+    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+        want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
+        raise TakeError(f"{owner}: {name} must be {want}, got {array.shape}")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One tracked person.
+
+    T frames, J joints.  ``xy`` is image pixels; ``xyz`` is metric, centred
+    on the hip midpoint, in camera-aligned axes (OpenCV: x right, y down,
+    z forward); ``root_xyz`` is the hip midpoint's camera-space position in
+    metres.  A missing joint is NaN with ``conf`` 0.
+    """
+
+    track_id: int
+    skeleton: Skeleton
+    frame_index: np.ndarray  # (T,) int64, increasing
+    xy: np.ndarray  # (T, J, 2) float32
+    xyz: np.ndarray  # (T, J, 3) float32
+    conf: np.ndarray  # (T, J) float32 in [0, 1]
+    root_xyz: np.ndarray  # (T, 3) float32
+
+    def __post_init__(self) -> None:
+        owner = f"track {self.track_id}"
+        fi = np.asarray(self.frame_index, dtype=np.int64)
+        object.__setattr__(self, "frame_index", fi)
+        _check_shape("frame_index", fi, (None,), owner)
+        t, j = len(fi), self.skeleton.num_joints
+        if t > 1 and np.any(np.diff(fi) <= 0):
+            raise TakeError(f"{owner}: frame_index must be strictly increasing")
+        for name, shape in (("xy", (t, j, 2)), ("xyz", (t, j, 3)), ("conf", (t, j)), ("root_xyz", (t, 3))):
+            arr = np.asarray(getattr(self, name), dtype=np.float32)
+            object.__setattr__(self, name, arr)
+            _check_shape(name, arr, shape, owner)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_index)
+
+    def select(self, frame_mask: np.ndarray) -> "Track":
+        """A new track holding only the frames where ``frame_mask`` (T,) is true."""
+        m = np.asarray(frame_mask, dtype=bool)
+        return replace(self, frame_index=self.frame_index[m], xy=self.xy[m], xyz=self.xyz[m], conf=self.conf[m],
+                       root_xyz=self.root_xyz[m])
+
+
+@dataclass(frozen=True)
+class Take:
+    """Everything one analysis produced.
+
+    ``timestamps_s`` (F,) gives the presentation time of every analysed
+    frame, ``frame_indices`` (F,) their indices in the source; tracks refer
+    to those indices.
+    """
+
+    video: VideoInfo
+    intrinsics: Intrinsics
+    frame_indices: np.ndarray  # (F,) int64
+    timestamps_s: np.ndarray  # (F,) float64
+    tracks: tuple[Track, ...] = ()
+    meta: dict = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        fi = np.asarray(self.frame_indices, dtype=np.int64)
+        ts = np.asarray(self.timestamps_s, dtype=np.float64)
+        object.__setattr__(self, "frame_indices", fi)
+        object.__setattr__(self, "timestamps_s", ts)
+        object.__setattr__(self, "tracks", tuple(self.tracks))
+        if fi.ndim != 1 or ts.shape != fi.shape:
+            raise TakeError(f"frame_indices and timestamps_s must both be (F,), got {fi.shape} and {ts.shape}")
+        ids = [t.track_id for t in self.tracks]
+        if len(set(ids)) != len(ids):
+            raise TakeError(f"track ids must be unique, got {ids}")
+        known = set(fi.tolist())
+        for t in self.tracks:
+            stray = set(t.frame_index.tolist()) - known
+            if stray:
+                raise TakeError(f"track {t.track_id} refers to frames {sorted(stray)[:5]} that the take did not analyse")
+
+    def track(self, track_id: int) -> Track:
+        for t in self.tracks:
+            if t.track_id == track_id:
+                return t
+        raise KeyError(f"no track {track_id}; tracks are {[t.track_id for t in self.tracks]}")
+
+    def time_of(self, frame_index: np.ndarray) -> np.ndarray:
+        """Presentation times (seconds) of the given analysed frame indices."""
+        pos = np.searchsorted(self.frame_indices, frame_index)
+        return self.timestamps_s[pos]
+
+    # -- file I/O ---------------------------------------------------------
+
+    def header(self) -> dict:
+        return {
+            "format": FORMAT_NAME,
+            "schema_version": self.schema_version,
+            "video": self.video.to_dict(),
+            "intrinsics": self.intrinsics.to_dict(),
+            "meta": self.meta,
+            "tracks": [{"track_id": t.track_id, "skeleton": t.skeleton.to_dict(), "num_frames": t.num_frames}
+                       for t in self.tracks],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the Take atomically: a crash mid-write never leaves a half-written file at ``path``."""
+        path = Path(path)
+        arrays = {"header.json": np.frombuffer(json.dumps(self.header()).encode(), dtype=np.uint8),
+                  "frame_indices": self.frame_indices, "timestamps_s": self.timestamps_s}
+        for i, t in enumerate(self.tracks):
+            for name in _TRACK_ARRAYS:
+                arrays[f"tracks/{i}/{name}"] = getattr(t, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Take":
+        """Read and validate a Take; :class:`TakeError` says what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise TakeError(f"take not found: {path}")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise TakeError(f"expected a rigcast Take (an .npz archive), but {path} is not one: {exc}") from exc
+        with archive:
+            if "header.json" not in archive.files:
+                raise TakeError(f"expected a rigcast Take with a header.json entry, found entries {archive.files[:8]}")
+            header = json.loads(bytes(archive["header.json"]).decode())
+            header = migrate_header(header, path)
+            arrays = {k: archive[k] for k in archive.files if k != "header.json"}
+        return cls.from_parts(header, arrays)
+
+    @classmethod
+    def from_parts(cls, header: dict, arrays: dict[str, np.ndarray]) -> "Take":
+        try:
+            tracks = []
+            for i, th in enumerate(header["tracks"]):
+                fields = {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_ARRAYS}
+                tracks.append(Track(track_id=int(th["track_id"]), skeleton=Skeleton.from_dict(th["skeleton"]),
+                                    **fields))
+            return cls(video=VideoInfo.from_dict(header["video"]), intrinsics=Intrinsics.from_dict(header["intrinsics"]),
+                       frame_indices=arrays["frame_indices"], timestamps_s=arrays["timestamps_s"], tracks=tuple(tracks),
+                       meta=header.get("meta", {}), schema_version=int(header["schema_version"]))
+        except KeyError as exc:
+            raise TakeError(f"take is missing the entry {exc}") from exc
+        except (ValueError, TypeError) as exc:
+            raise TakeError(f"take is malformed: {exc}") from exc
+
+
+def migrate_header(header: dict, path: Path | str = "<take>") -> dict:
+    """Check the header's format and version; upgrade older versions in place of a copy."""
+    if header.get("format") != FORMAT_NAME:
+        raise TakeError(f"{path}: expected format {FORMAT_NAME!r}, found {header.get('format')!r}")
+    version = header.get("schema_version")
+    if not isinstance(version, int):
+        raise TakeError(f"{path}: expected an integer schema_version, found {version!r}")
+    if version > SCHEMA_VERSION:
+        raise TakeError(f"{path}: take schema version {version} is newer than this rigcast supports "
+                        f"({SCHEMA_VERSION}); upgrade rigcast to read it")
+    if version < 1:
+        raise TakeError(f"{path}: take schema version {version} is not supported (expected 1..{SCHEMA_VERSION})")
+    return header

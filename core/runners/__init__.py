@@ -1,0 +1,66 @@
+"""Model runners: named ndarrays in, named ndarrays out.
+
+A runner hides the backend (onnxruntime with CPU/CUDA/TensorRT execution
+providers today; TensorRT engines and torch modules plug in the same way).
+Models call ``runner(inputs)`` and read ``runner.inputs`` for shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import DeviceError, ModelError
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+BACKENDS = ("auto", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape (None for a dynamic axis) and numpy dtype of one model input or output."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+    def check(self, array: np.ndarray) -> None:
+        if array.ndim != len(self.shape) or any(s is not None and s != a for s, a in zip(self.shape, array.shape)):
+            raise ModelError(f"input {self.name!r} must have shape {self.shape}, got {array.shape}")
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What every backend offers."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    provider: str  # what actually runs, e.g. "CPUExecutionProvider"
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def make_runner(path: str | Path, backend: str = "auto", device: str = "auto", strict_device: bool = False,
+                threads: int = 0) -> Runner:
+    """Open the model at ``path`` on ``backend`` and ``device``.
+
+    ``device="auto"`` prefers TensorRT, then CUDA, then CPU, whichever the
+    installed runtime offers.  An explicitly requested device that is not
+    available falls back to the next one with one warning, or raises
+    :class:`DeviceError` when ``strict_device`` is set.
+    """
+    if device not in DEVICES:
+        raise DeviceError(f"device must be one of {DEVICES}, got {device!r}")
+    if backend not in BACKENDS:
+        raise DeviceError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.suffix.lower() != ".onnx":
+        raise ModelError(f"expected an .onnx model, got {path.name!r}")
+    from .onnx import OnnxRunner
+
+    return OnnxRunner(path, device=device, strict_device=strict_device, threads=threads)

@@ -1,0 +1,147 @@
+"""The one registry of joint orders.
+
+Every joint name list and parent table in rigcast lives here; edges are
+derived from ``parents`` and never typed by hand elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A named joint hierarchy.
+
+    ``parents[j]`` is the index of joint j's parent, -1 for a root.  For
+    skeletons that are keypoint sets rather than kinematic trees (BlazePose's
+    face points, say) ``parents`` still gives the drawing/kinematic tree used
+    by rigcast.  ``mirror[j]`` is the joint's left/right counterpart (itself
+    for centre joints).
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    mirror: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.joint_names)
+        if len(self.parents) != n:
+            raise ValueError(f"{self.name}: parents must have {n} entries, got {len(self.parents)}")
+        if len(set(self.joint_names)) != n:
+            raise ValueError(f"{self.name}: joint names must be unique")
+        for j, p in enumerate(self.parents):
+            if not (-1 <= p < n) or p == j:
+                raise ValueError(f"{self.name}: joint {j} has invalid parent {p}")
+        if not self.mirror:
+            object.__setattr__(self, "mirror", _mirror_from_names(self.joint_names))
+        elif len(self.mirror) != n:
+            raise ValueError(f"{self.name}: mirror must have {n} entries, got {len(self.mirror)}")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(E, 2) int array of (parent, child) pairs."""
+        pairs = [(p, j) for j, p in enumerate(self.parents) if p >= 0]
+        return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+    def index(self, joint_name: str) -> int:
+        try:
+            return self.joint_names.index(joint_name)
+        except ValueError:
+            raise KeyError(f"{self.name} has no joint {joint_name!r}; joints are {list(self.joint_names)}") from None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "joint_names": list(self.joint_names), "parents": list(self.parents),
+                "mirror": list(self.mirror)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Skeleton":
+        return cls(name=str(d["name"]), joint_names=tuple(d["joint_names"]), parents=tuple(int(p) for p in d["parents"]),
+                   mirror=tuple(int(m) for m in d.get("mirror", ())))
+
+
+def _mirror_from_names(names: tuple[str, ...]) -> tuple[int, ...]:
+    lookup = {n: i for i, n in enumerate(names)}
+    out = []
+    for i, n in enumerate(names):
+        for a, b in (("left_", "right_"), ("right_", "left_")):
+            if n.startswith(a) and b + n[len(a):] in lookup:
+                out.append(lookup[b + n[len(a):]])
+                break
+        else:
+            out.append(i)
+    return tuple(out)
+
+
+# BlazePose 33 keypoints, in the model's output order.  The tree hangs the
+# body from the hip midpoint's nearest real joint (left hip) so that every
+# joint has a parent chain; the face points hang from the nose.
+BLAZEPOSE_33 = Skeleton(
+    name="blazepose33",
+    joint_names=(
+        "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+        "left_ear", "right_ear", "mouth_left", "mouth_right",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+        "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+        "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    ),
+    parents=(
+        11,  # nose <- left_shoulder (drawn neck-ish link)
+        0, 1, 2, 0, 4, 5,  # eyes <- nose
+        3, 6,  # ears <- outer eyes
+        0, 0,  # mouth <- nose
+        23, 24,  # shoulders <- hips
+        11, 12, 13, 14,  # elbows, wrists
+        15, 16, 15, 16, 15, 16,  # hand points <- wrists
+        -1, 23,  # left_hip is the root; right_hip <- left_hip
+        23, 24, 25, 26,  # knees, ankles
+        27, 28, 27, 28,  # heels, foot index <- ankles
+    ),
+)
+
+# COCO-17 keypoints in COCO's order (as used by Detectron, VideoPose3D, ViTPose).
+COCO_17 = Skeleton(
+    name="coco17",
+    joint_names=(
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+        "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+        "left_knee", "right_knee", "left_ankle", "right_ankle",
+    ),
+    parents=(5, 0, 0, 1, 2, 11, 12, 5, 6, 7, 8, -1, 11, 11, 12, 13, 14),
+)
+
+_REGISTRY: dict[str, Skeleton] = {s.name: s for s in (BLAZEPOSE_33, COCO_17)}
+
+
+def joint_mapping(source: Skeleton, target: Skeleton) -> np.ndarray:
+    """(J_target,) indices into ``source`` for each target joint, matched by name.
+
+    Raises KeyError naming the target joints the source lacks.
+    """
+    lookup = {n: i for i, n in enumerate(source.joint_names)}
+    missing = [n for n in target.joint_names if n not in lookup]
+    if missing:
+        raise KeyError(f"{source.name} lacks joints {missing} needed by {target.name}")
+    return np.array([lookup[n] for n in target.joint_names], dtype=np.int64)
+
+
+def get_skeleton(name: str) -> Skeleton:
+    """Return the registered skeleton called ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown skeleton {name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def register_skeleton(skeleton: Skeleton) -> None:
+    if skeleton.name in _REGISTRY and _REGISTRY[skeleton.name] != skeleton:
+        raise ValueError(f"a different skeleton named {skeleton.name!r} is already registered")
+    _REGISTRY[skeleton.name] = skeleton

