@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__
 from .errors import RigcastError
+from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 
 def _progress_bar(description: str):
@@ -117,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--focal", type=float, help="focal length in pixels")
     a.add_argument("--redetect-every", type=int, default=15, help="frames between detector runs while following")
     a.add_argument("--no-smooth", action="store_true", help="skip One Euro smoothing")
-    a.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro min cutoff in Hz (default 1.0)")
-    a.add_argument("--beta", type=float, default=0.05, help="One Euro speed coefficient (default 0.05)")
+    a.add_argument("--min-cutoff", type=float, default=ONE_EURO_LANDMARKS.min_cutoff,
+                   help=f"One Euro minimum cutoff in Hz (default {ONE_EURO_LANDMARKS.min_cutoff}); lower is smoother")
+    a.add_argument("--beta", type=float, default=ONE_EURO_LANDMARKS.beta,
+                   help=f"One Euro speed coefficient, per body height per second (default {ONE_EURO_LANDMARKS.beta}); "
+                        "higher lags less on fast moves")
     a.add_argument("--max-gap", type=int, default=5, help="longest gap in frames to fill by interpolation")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.set_defaults(func=cmd_analyze)

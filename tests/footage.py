@@ -83,7 +83,6 @@ def _models_built() -> bool:
     return (models_dir() / "manifest.json").is_file()
 
 
-def requires_models(f):
-    import pytest
+import pytest  # noqa: E402
 
-    return pytest.mark.skipif(not _models_built(), reason="embedded models not built (tools/convert_models.py)")(f)
+requires_models = pytest.mark.skipif(not _models_built(), reason="embedded models not built (tools/convert_models.py)")

@@ -28,6 +28,8 @@ FORMAT_NAME = "rigcast-take"
 SCHEMA_VERSION = 1
 
 _TRACK_ARRAYS = ("frame_index", "xy", "xyz", "conf", "root_xyz")
+_FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf")
+_TOPOLOGY_ARRAYS = ("triangles", "uv", "canonical_xyz")
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple, owner: str) -> None:
@@ -79,6 +81,66 @@ class Track:
 
 
 @dataclass(frozen=True)
+class Face:
+    """One tracked face.
+
+    T frames, L landmarks (478 with irises, 468 without).  ``xy`` is image
+    pixels; ``xyz`` the metric mesh in camera space (OpenCV axes, metres);
+    ``rotation``/``translation`` place the canonical face in camera space
+    (x_cam = R @ x_canonical + t, canonical units metres).  ``body_id`` is the
+    body track this face belongs to, or -1.
+    """
+
+    face_id: int
+    body_id: int
+    frame_index: np.ndarray  # (T,) int64
+    xy: np.ndarray  # (T, L, 2) float32
+    xyz: np.ndarray  # (T, L, 3) float32
+    rotation: np.ndarray  # (T, 3, 3) float32
+    translation: np.ndarray  # (T, 3) float32
+    conf: np.ndarray  # (T,) float32
+
+    def __post_init__(self) -> None:
+        owner = f"face {self.face_id}"
+        fi = np.asarray(self.frame_index, dtype=np.int64)
+        object.__setattr__(self, "frame_index", fi)
+        _check_shape("frame_index", fi, (None,), owner)
+        if len(fi) > 1 and np.any(np.diff(fi) <= 0):
+            raise TakeError(f"{owner}: frame_index must be strictly increasing")
+        t = len(fi)
+        xy = np.asarray(self.xy, dtype=np.float32)
+        num = xy.shape[1] if xy.ndim == 3 else None
+        if num not in (468, 478):
+            raise TakeError(f"{owner}: xy must be (T, 468 or 478, 2), got {xy.shape}")
+        for name, shape in (("xy", (t, num, 2)), ("xyz", (t, num, 3)), ("rotation", (t, 3, 3)),
+                            ("translation", (t, 3)), ("conf", (t,))):
+            arr = np.asarray(getattr(self, name), dtype=np.float32)
+            object.__setattr__(self, name, arr)
+            _check_shape(name, arr, shape, owner)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_index)
+
+
+@dataclass(frozen=True)
+class FaceTopology:
+    """The face mesh's topology, stored once per Take: triangles (F, 3) into the
+    first 468 landmarks, uv (468, 2), and the canonical face (468, 3) in metres."""
+
+    triangles: np.ndarray
+    uv: np.ndarray
+    canonical_xyz: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name, dtype, shape in (("triangles", np.int32, (None, 3)), ("uv", np.float32, (468, 2)),
+                                   ("canonical_xyz", np.float32, (468, 3))):
+            arr = np.asarray(getattr(self, name), dtype=dtype)
+            object.__setattr__(self, name, arr)
+            _check_shape(name, arr, shape, "face topology")
+
+
+@dataclass(frozen=True)
 class Take:
     """Everything one analysis produced.
 
@@ -92,6 +154,8 @@ class Take:
     frame_indices: np.ndarray  # (F,) int64
     timestamps_s: np.ndarray  # (F,) float64
     tracks: tuple[Track, ...] = ()
+    faces: tuple[Face, ...] = ()
+    face_topology: FaceTopology | None = None
     meta: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -101,22 +165,39 @@ class Take:
         object.__setattr__(self, "frame_indices", fi)
         object.__setattr__(self, "timestamps_s", ts)
         object.__setattr__(self, "tracks", tuple(self.tracks))
+        object.__setattr__(self, "faces", tuple(self.faces))
+        if self.faces and self.face_topology is None:
+            raise TakeError("a take with faces needs a face_topology")
         if fi.ndim != 1 or ts.shape != fi.shape:
             raise TakeError(f"frame_indices and timestamps_s must both be (F,), got {fi.shape} and {ts.shape}")
         ids = [t.track_id for t in self.tracks]
         if len(set(ids)) != len(ids):
             raise TakeError(f"track ids must be unique, got {ids}")
+        face_ids = [f.face_id for f in self.faces]
+        if len(set(face_ids)) != len(face_ids):
+            raise TakeError(f"face ids must be unique, got {face_ids}")
         known = set(fi.tolist())
-        for t in self.tracks:
-            stray = set(t.frame_index.tolist()) - known
-            if stray:
-                raise TakeError(f"track {t.track_id} refers to frames {sorted(stray)[:5]} that the take did not analyse")
+        for kind, items, key in (("track", self.tracks, "track_id"), ("face", self.faces, "face_id")):
+            for t in items:
+                stray = set(t.frame_index.tolist()) - known
+                if stray:
+                    raise TakeError(f"{kind} {getattr(t, key)} refers to frames {sorted(stray)[:5]} "
+                                    "that the take did not analyse")
+        for f in self.faces:
+            if f.body_id != -1 and f.body_id not in ids:
+                raise TakeError(f"face {f.face_id} links to body {f.body_id}, but the tracks are {ids}")
 
     def track(self, track_id: int) -> Track:
         for t in self.tracks:
             if t.track_id == track_id:
                 return t
         raise KeyError(f"no track {track_id}; tracks are {[t.track_id for t in self.tracks]}")
+
+    def face(self, face_id: int) -> Face:
+        for f in self.faces:
+            if f.face_id == face_id:
+                return f
+        raise KeyError(f"no face {face_id}; faces are {[f.face_id for f in self.faces]}")
 
     def time_of(self, frame_index: np.ndarray) -> np.ndarray:
         """Presentation times (seconds) of the given analysed frame indices."""
@@ -134,6 +215,8 @@ class Take:
             "meta": self.meta,
             "tracks": [{"track_id": t.track_id, "skeleton": t.skeleton.to_dict(), "num_frames": t.num_frames}
                        for t in self.tracks],
+            "faces": [{"face_id": f.face_id, "body_id": f.body_id, "num_frames": f.num_frames,
+                       "num_landmarks": int(f.xy.shape[1])} for f in self.faces],
         }
 
     def save(self, path: str | Path) -> Path:
@@ -144,6 +227,12 @@ class Take:
         for i, t in enumerate(self.tracks):
             for name in _TRACK_ARRAYS:
                 arrays[f"tracks/{i}/{name}"] = getattr(t, name)
+        for i, f in enumerate(self.faces):
+            for name in _FACE_ARRAYS:
+                arrays[f"faces/{i}/{name}"] = getattr(f, name)
+        if self.face_topology is not None:
+            for name in _TOPOLOGY_ARRAYS:
+                arrays[f"face_topology/{name}"] = getattr(self.face_topology, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
@@ -181,9 +270,15 @@ class Take:
                 fields = {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_ARRAYS}
                 tracks.append(Track(track_id=int(th["track_id"]), skeleton=Skeleton.from_dict(th["skeleton"]),
                                     **fields))
+            faces = [Face(face_id=int(fh["face_id"]), body_id=int(fh["body_id"]),
+                          **{name: arrays[f"faces/{i}/{name}"] for name in _FACE_ARRAYS})
+                     for i, fh in enumerate(header.get("faces", []))]
+            topology = (FaceTopology(**{n: arrays[f"face_topology/{n}"] for n in _TOPOLOGY_ARRAYS})
+                        if "face_topology/triangles" in arrays else None)
             return cls(video=VideoInfo.from_dict(header["video"]), intrinsics=Intrinsics.from_dict(header["intrinsics"]),
                        frame_indices=arrays["frame_indices"], timestamps_s=arrays["timestamps_s"], tracks=tuple(tracks),
-                       meta=header.get("meta", {}), schema_version=int(header["schema_version"]))
+                       faces=tuple(faces), face_topology=topology, meta=header.get("meta", {}),
+                       schema_version=int(header["schema_version"]))
         except KeyError as exc:
             raise TakeError(f"take is missing the entry {exc}") from exc
         except (ValueError, TypeError) as exc:

@@ -28,7 +28,7 @@ from ..formats.take import Take, Track
 from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
-from ..smooth import OneEuroConfig, smooth_track
+from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from .body import BodyAnalyzer, BodyConfig, BodyState, PersonRecord
 
@@ -55,8 +55,8 @@ class AnalyzeConfig:
     focal_px: float | None = None  # overrides fov_deg
     redetect_every: int = 15
     smooth: bool = True
-    min_cutoff: float = 1.0  # One Euro, see smooth.OneEuroConfig
-    beta: float = 0.05
+    min_cutoff: float = ONE_EURO_LANDMARKS.min_cutoff  # One Euro, see smooth.OneEuroConfig
+    beta: float = ONE_EURO_LANDMARKS.beta
     max_gap: int = 5  # frames; longer gaps stay missing
     min_track_frames: int = 3  # shorter tracks are dropped as spurious
     chunk_frames: int = 64
@@ -198,7 +198,7 @@ def assemble_take(arrays: dict[str, np.ndarray], info: VideoInfo, intrinsics: In
         fi = arrays["rec_frame"][m]
         conf = arrays["visibility"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
-        fi, ts, xy, xyz, conf = smooth_track(fi, ts, arrays["xy"][m], arrays["world"][m], conf, frame_index, time_s,
+        fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["xy"][m], arrays["world"][m], conf, frame_index, time_s,
                                              euro, max_gap=config.max_gap)
         root = estimate_root_trajectory(xy, xyz, conf, intrinsics)
         tracks.append(Track(track_id=int(tid), skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf,

@@ -14,18 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..models import PoseDetector, PoseLandmarker, PoseLandmarks, Roi
-from ..track import BoxTracker, appearance_descriptor
+from ..track import BoxTracker, appearance_descriptor, box_iou as _box_iou_pairs
 
 NUM_JOINTS = 33
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two xyxy boxes (4,)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    return float(_box_iou_pairs(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
 
 
 @dataclass(frozen=True)

