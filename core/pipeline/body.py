@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..models import PoseDetector, PoseLandmarker, PoseLandmarks, Roi
+from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks, Roi
 from ..track import BoxTracker, appearance_descriptor, box_iou as _box_iou_pairs
 
 NUM_JOINTS = 33
@@ -24,12 +24,22 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(_box_iou_pairs(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
 
 
+def _is_followed(detection: PersonDetection, followed_box: np.ndarray) -> bool:
+    """Whether a detection is a person already followed: its hip or shoulder centre lies in their landmark box.
+
+    (The detector's own box frames the face at a fixed fraction of its window,
+    so box overlap says little about whether two results are one person.)
+    """
+    x0, y0, x1, y1 = followed_box
+    pts = detection.keypoints_xy[[0, 2]]
+    return bool(np.any((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)))
+
+
 @dataclass(frozen=True)
 class BodyConfig:
     max_people: int = 4
     redetect_every: int = 15  # frames between detector runs while people are followed
     duplicate_iou: float = 0.5  # two results overlapping more than this are one person
-    new_person_iou: float = 0.3  # a detection overlapping a followed person more than this is that person
 
     def __post_init__(self) -> None:
         if self.max_people < 1:
@@ -84,7 +94,7 @@ class BodyAnalyzer:
             state.frames_since_detect = 0
             if len(results) < cfg.max_people or lost_someone:
                 for det in self.detector(rgb):
-                    if any(box_iou(det.box_xyxy, b) > cfg.new_person_iou for b in followed_boxes):
+                    if any(_is_followed(det, b) for b in followed_boxes):
                         continue
                     lm = self.landmarker(rgb, det.to_roi())
                     if lm is not None:

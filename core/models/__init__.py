@@ -1,0 +1,20 @@
+"""Models: pure-numpy preprocess → runner → pure-numpy postprocess, one module per model family.
+
+Pose (MediaPipe BlazePose converted to ONNX): :class:`PoseDetector` finds
+people and their alignment keypoints, :class:`PersonDetection.to_roi` turns
+one into a rotated square :class:`Roi`, :class:`PoseLandmarker` reads 33
+landmarks from it, and :meth:`PoseLandmarks.next_roi` follows the person into
+the next frame.
+"""
+
+from .anchors import POSE_DETECTOR_ANCHORS, SsdAnchorOptions, decode_boxes, ssd_anchors
+from .pose import POSE_LANDMARK_MODELS, make_pose_models
+from .pose_detector import PersonDetection, PoseDetector, box_iou, merge_across_windows, plan_windows, weighted_nms
+from .pose_landmarks import PoseLandmarker, PoseLandmarks, refine_landmarks_from_heatmap
+from .roi import Roi, normalize_radians
+
+__all__ = [
+    "POSE_DETECTOR_ANCHORS", "POSE_LANDMARK_MODELS", "PersonDetection", "PoseDetector", "PoseLandmarker",
+    "PoseLandmarks", "Roi", "SsdAnchorOptions", "box_iou", "decode_boxes", "make_pose_models", "normalize_radians",
+    "merge_across_windows", "plan_windows", "refine_landmarks_from_heatmap", "ssd_anchors", "weighted_nms",
+]

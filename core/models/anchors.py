@@ -1,0 +1,106 @@
+"""SSD anchors and box decoding, as MediaPipe's ``SsdAnchorsCalculator`` and ``TensorsToDetectionsCalculator``.
+
+Legend: A anchors, K keypoints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SsdAnchorOptions:
+    """The subset of ``SsdAnchorsCalculatorOptions`` that BlazePose-family detectors use."""
+
+    input_size: tuple[int, int]  # (height, width) of the detector input
+    strides: tuple[int, ...]
+    min_scale: float
+    max_scale: float
+    anchor_offset: tuple[float, float] = (0.5, 0.5)  # (x, y) within a feature-map cell
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+    reduce_boxes_in_lowest_layer: bool = False
+    fixed_anchor_size: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.input_size) != 2 or min(self.input_size) <= 0:
+            raise ValueError(f"input_size must be (height, width) > 0, got {self.input_size}")
+        if not self.strides or min(self.strides) <= 0:
+            raise ValueError(f"strides must be positive, got {self.strides}")
+
+
+# pose_detection_cpu.pbtxt: 224x224 input, 5 layers with strides 8, 16, 32, 32, 32, scales
+# 0.1484375..0.75, one aspect ratio plus the interpolated one, anchors of fixed unit size.
+POSE_DETECTOR_ANCHORS = SsdAnchorOptions(input_size=(224, 224), strides=(8, 16, 32, 32, 32), min_scale=0.1484375,
+                                         max_scale=0.75, anchor_offset=(0.5, 0.5), aspect_ratios=(1.0,),
+                                         interpolated_scale_aspect_ratio=1.0, fixed_anchor_size=True)
+
+
+def _scale(options: SsdAnchorOptions, layer: int) -> float:
+    n = len(options.strides)
+    if n == 1:
+        return 0.5 * (options.min_scale + options.max_scale)
+    return options.min_scale + (options.max_scale - options.min_scale) * layer / (n - 1.0)
+
+
+def ssd_anchors(options: SsdAnchorOptions) -> np.ndarray:
+    """(A, 4) anchors ``[x_center, y_center, w, h]`` normalised to the detector input.
+
+    Consecutive layers with the same stride share one feature map; each cell
+    of it carries the anchors of all those layers, cell-major (row, column,
+    then anchor), which is the order of the model's outputs.
+    """
+    height, width = options.input_size
+    strides = options.strides
+    blocks = []
+    layer = 0
+    while layer < len(strides):
+        sizes_wh = []  # (w, h) of every anchor in one cell
+        last = layer
+        while last < len(strides) and strides[last] == strides[layer]:
+            scale = _scale(options, last)
+            if last == 0 and options.reduce_boxes_in_lowest_layer:
+                cell = [(1.0, 0.1), (2.0, scale), (0.5, scale)]
+            else:
+                cell = [(ratio, scale) for ratio in options.aspect_ratios]
+                if options.interpolated_scale_aspect_ratio > 0.0:
+                    scale_next = 1.0 if last == len(strides) - 1 else _scale(options, last + 1)
+                    cell.append((options.interpolated_scale_aspect_ratio, math.sqrt(scale * scale_next)))
+            sizes_wh += [(s * math.sqrt(r), s / math.sqrt(r)) for r, s in cell]
+            last += 1
+        rows = math.ceil(height / strides[layer])
+        cols = math.ceil(width / strides[layer])
+        ys, xs = np.meshgrid((np.arange(rows) + options.anchor_offset[1]) / rows,
+                             (np.arange(cols) + options.anchor_offset[0]) / cols, indexing="ij")
+        wh = np.ones((len(sizes_wh), 2)) if options.fixed_anchor_size else np.asarray(sizes_wh)
+        per_cell = len(sizes_wh)
+        centers = np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0)
+        blocks.append(np.concatenate([centers, np.tile(wh, (rows * cols, 1))], axis=1))
+        layer = last
+    return np.concatenate(blocks).astype(np.float32)
+
+
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale_xywh: tuple[float, float, float, float],
+                 num_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw regressors (A, 4 + 2K), ``x, y, w, h, kx0, ky0, ...`` (MediaPipe's ``reverse_output_order``)
+    → boxes (A, 4) ``[x0, y0, x1, y1]`` and keypoints (A, K, 2), normalised to the detector input.
+
+    Offsets are in input pixels relative to the anchor centre, scaled by the
+    anchor size (``x / x_scale * anchor_w + anchor_x``); sizes are linear, not
+    exponential, as ``apply_exponential_on_box_size`` is off for BlazePose.
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    if raw.ndim != 2 or raw.shape[0] != anchors.shape[0] or raw.shape[1] < 4 + 2 * num_keypoints:
+        raise ValueError(f"raw boxes must be (A, >= {4 + 2 * num_keypoints}) with A={anchors.shape[0]}, "
+                         f"got {raw.shape}")
+    x_scale, y_scale, w_scale, h_scale = scale_xywh
+    anchor_xy, anchor_wh = anchors[:, :2], anchors[:, 2:4]
+    center = raw[:, 0:2] / np.array([x_scale, y_scale], dtype=np.float32) * anchor_wh + anchor_xy
+    size = raw[:, 2:4] / np.array([w_scale, h_scale], dtype=np.float32) * anchor_wh
+    boxes = np.concatenate([center - 0.5 * size, center + 0.5 * size], axis=1)
+    kps = raw[:, 4:4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2)
+    keypoints = kps / np.array([x_scale, y_scale], dtype=np.float32) * anchor_wh[:, None, :] + anchor_xy[:, None, :]
+    return boxes, keypoints

