@@ -43,7 +43,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_people=args.max_people, start=args.start, end=args.end, image_fps=args.fps,
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
                            smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
-                           max_gap=args.max_gap)
+                           max_gap=args.max_gap, chunk_frames=args.chunk_frames)
     out = Path(args.output)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "higher lags less on fast moves")
     a.add_argument("--max-gap", type=int, default=5, help="longest gap in frames to fill by interpolation")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
+    a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)
 
     i = sub.add_parser("info", help="summarise a Take")

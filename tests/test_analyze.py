@@ -110,6 +110,32 @@ def test_resume_after_interruption_recomputes_nothing(carphone_path, tmp_path):
         np.testing.assert_allclose(a.xyz, b.xyz, atol=1e-5)
 
 
+def test_resume_after_sigkill(carphone_path, tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "killed.npz"
+    chunk = tmp_path / "killed.npz.parts" / "chunk_000001.npz"
+    args = [sys.executable, "-m", "rigcast", "analyze", str(carphone_path), "-o", str(out), "--end", "60f",
+            "--chunk-frames", "10"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not chunk.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "the clip finished before it could be killed"
+    cached = sorted(p.name for p in chunk.parent.glob("chunk_*.npz"))
+    assert len(cached) >= 2 and not list(chunk.parent.glob("*.tmp")), cached
+
+    seen = []
+    take = analyze(carphone_path, out, AnalyzeConfig(end="60f", chunk_frames=10), progress=lambda d, t: seen.append(d))
+    assert seen[0] == 10 * len(cached)
+    assert len(take.frame_indices) == 60 and take.tracks
+    assert np.array_equal(take.frame_indices, np.arange(60))
+
+
 def test_cache_of_another_job_is_not_clobbered(carphone_path, tmp_path):
     out = tmp_path / "t.npz"
     parts = out.parent / (out.name + ".parts")
