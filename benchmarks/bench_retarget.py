@@ -1,0 +1,63 @@
+"""Retarget solve time per 1,000 frames on a 55-bone rig (Mixamo's skeleton with fingers).
+
+    .venv/bin/python benchmarks/bench_retarget.py [--frames N] [--repeat R]
+
+Prints, per 1,000 frames (best of R runs):
+* the rotation solve alone (foot_lock="never") from BlazePose-33 points;
+* the same with foot contact, grounding and locking (foot_lock="always");
+* bone-map detection (once per rig, not per frame) and FK, for scale.
+No asserts: these are figures to watch, not limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_retarget_rigs import blazepose_from_rig, metarig_rig, mixamo_rig, motion_like  # noqa: E402
+
+from rigcast.retarget import RetargetOptions, detect_bone_map, fk, from_blazepose33, retarget  # noqa: E402
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    source_rig = metarig_rig()
+    sidx = detect_bone_map(source_rig)[0].indices(source_rig)
+    pose = fk(source_rig, motion_like(source_rig, sidx, args.frames))
+    source = from_blazepose33(blazepose_from_rig(source_rig, sidx, pose), fps=30)
+
+    rig = mixamo_rig()
+    detect_s = best_of(args.repeat, lambda: detect_bone_map(rig))
+    bone_map, _ = detect_bone_map(rig)
+    per_k = 1000.0 / args.frames
+    solve_s = best_of(args.repeat, lambda: retarget(source, rig, bone_map, options=RetargetOptions(foot_lock="never")))
+    lock_s = best_of(args.repeat, lambda: retarget(source, rig, bone_map, options=RetargetOptions(foot_lock="always")))
+    motion = retarget(source, rig, bone_map, options=RetargetOptions(foot_lock="never"))
+    fk_s = best_of(args.repeat, lambda: fk(rig, motion))
+
+    print(f"rig: {rig.name}, {rig.num_bones} bones ({len(bone_map.bones)} driven); source: BlazePose-33, "
+          f"{args.frames} frames")
+    print(f"retarget, no foot locking : {solve_s * per_k * 1000:8.1f} ms per 1,000 frames")
+    print(f"retarget, foot locking    : {lock_s * per_k * 1000:8.1f} ms per 1,000 frames")
+    print(f"forward kinematics        : {fk_s * per_k * 1000:8.1f} ms per 1,000 frames")
+    print(f"detect_bone_map (per rig) : {detect_s * 1000:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

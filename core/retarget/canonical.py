@@ -1,0 +1,559 @@
+"""The canonical humanoid: the middle layer between any source skeleton and any rig.
+
+Legend: T frames, K canonical points (``HUMANOID.num_joints`` = 34), B bones.
+
+Sources (BlazePose-33, COCO-17, ViTPose-25, Human3.6M-17, or a rig driven by
+a BVH clip) become :class:`CanonicalPose`: per frame, the positions of the
+canonical *points* (``rigcast.skeleton_defs.HUMANOID``) in a Z-up world,
+metres.  Target rigs get the same points in their rest pose
+(:func:`rig_markers`).  The rotation solve then compares, bone by bone, the
+canonical segment ``head point -> tail point`` and its twist reference
+between rest and frame; it never looks at a rig bone's own direction, so
+control bones that do not lie along the limb (Rigify's ``torso``) and any
+bone roll work.
+
+Some points a detector cannot see (a spine, a clavicle base).  They are
+*derived* by fixed rules (the hip midpoint, a third of the way up the torso
+...) and listed in ``CanonicalPose.derived``; the solve then derives the
+same points on the target rig by the same rules, so that rest and frame mean
+the same thing.  Points a rig cannot provide (an unmapped spine) are derived
+on both sides for the same reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from ..frames import CV_TO_BLENDER, cv_to_blender
+from ..skeleton_defs import H36M_17, HUMANOID, VITPOSE_25
+from ..skeletons import BLAZEPOSE_33, COCO_17, Skeleton
+from .rig import Rig, RetargetError
+from .rotations import normalize
+
+POINTS = HUMANOID.joint_names
+P = {name: i for i, name in enumerate(POINTS)}
+NUM_POINTS = len(POINTS)
+
+
+# --------------------------------------------------------------------------- canonical bones
+
+
+@dataclass(frozen=True)
+class CanonicalBone:
+    """One canonical bone: a segment between two canonical points and its twist reference.
+
+    ``tails``: candidate tail points, the first one available on both the
+    source and the rig is used (a foot runs ankle -> ball when both know the
+    ball, else ankle -> toe tip).  ``twist``: lines ``(from, (to, ...))``
+    whose unit vectors are summed into the second axis that fixes the
+    rotation about the segment; empty for swing-only bones.  ``rest_default``
+    names a body direction (``left``, ``forward``, ``back``, ``up``) used as
+    the rest second axis where the rig's own is degenerate (a straight limb
+    has no bend plane).
+    """
+
+    name: str
+    parent: str | None
+    head: str
+    tails: tuple[str, ...]
+    twist: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rest_default: str | None = None
+
+
+def _limb_bones(side: str, s: str) -> tuple[CanonicalBone, ...]:
+    # side "left"/"right" for point names, s "L"/"R" for bone names.
+    return (
+        CanonicalBone(f"shoulder.{s}", "chest", f"{side}_clavicle", (f"{side}_shoulder",)),
+        # Upper arm twist from the elbow's bend plane: the forearm's direction
+        # across the upper arm.  A straight rest arm bends forward.
+        CanonicalBone(f"upper_arm.{s}", f"shoulder.{s}", f"{side}_shoulder", (f"{side}_elbow",),
+                      ((f"{side}_elbow", (f"{side}_wrist",)),), "forward"),
+        # Forearm and hand twist from the knuckle line (pinky -> index): the
+        # forearm carries pronation, so the hand's own twist stays near zero.
+        CanonicalBone(f"lower_arm.{s}", f"upper_arm.{s}", f"{side}_elbow", (f"{side}_wrist",),
+                      ((f"{side}_pinky", (f"{side}_index",)),), "forward"),
+        CanonicalBone(f"hand.{s}", f"lower_arm.{s}", f"{side}_wrist", (f"{side}_hand_end",),
+                      ((f"{side}_pinky", (f"{side}_index",)),), "forward"),
+        # Thigh twist from the knee's bend plane (the shin swings back).
+        CanonicalBone(f"thigh.{s}", "hips", f"{side}_hip", (f"{side}_knee",),
+                      ((f"{side}_knee", (f"{side}_ankle",)),), "back"),
+        # Shin twist from where the foot points.
+        CanonicalBone(f"shin.{s}", f"thigh.{s}", f"{side}_knee", (f"{side}_ankle",),
+                      ((f"{side}_ankle", (f"{side}_toe", f"{side}_toe_end")),), "forward"),
+        # Foot twist from the heel -> ankle line (up the back of the foot).
+        CanonicalBone(f"foot.{s}", f"shin.{s}", f"{side}_ankle", (f"{side}_toe", f"{side}_toe_end"),
+                      ((f"{side}_heel", (f"{side}_ankle",)),), "up"),
+        CanonicalBone(f"toes.{s}", f"foot.{s}", f"{side}_toe", (f"{side}_toe_end",)),
+    )
+
+
+_SHOULDER_LINE = ("right_shoulder", ("left_shoulder",))
+_HIP_LINE = ("right_hip", ("left_hip",))
+_EAR_LINE = ("right_ear", ("left_ear",))
+
+CANONICAL_BONES: tuple[CanonicalBone, ...] = (
+    CanonicalBone("hips", None, "pelvis", ("spine",), (_HIP_LINE,), "left"),
+    CanonicalBone("spine", "hips", "spine", ("chest",), (_HIP_LINE, _SHOULDER_LINE), "left"),
+    CanonicalBone("chest", "spine", "chest", ("neck",), (_SHOULDER_LINE,), "left"),
+    CanonicalBone("neck", "chest", "neck", ("head",), (_SHOULDER_LINE, _EAR_LINE), "left"),
+    CanonicalBone("head", "neck", "head", ("head_end",), (_EAR_LINE,), "left"),
+    *_limb_bones("left", "L"),
+    *_limb_bones("right", "R"),
+)
+BONE_NAMES: tuple[str, ...] = tuple(b.name for b in CANONICAL_BONES)
+BONES = {b.name: b for b in CANONICAL_BONES}
+
+
+# --------------------------------------------------------------------------- derivation rules
+
+SPINE_FRACTION = 1.0 / 3.0
+CHEST_FRACTION = 2.0 / 3.0
+HEAD_END_LENGTH = 0.2
+"""Length in metres given to derived head segments (only their direction matters)."""
+HEAD_NOSE_PITCH_DEG = 15.0
+"""How far the ear-midpoint -> nose line dips below the head's forward axis in a
+neutral head: the nose tip sits about 3 cm below the ear canal over about 11 cm
+(adult anthropometry).  Used to tell the head's up axis from ears and nose."""
+
+
+def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + b)
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return a + t * (b - a)
+
+
+# Rules shared by sources and rigs, in dependency order.  Each takes (..., K, 3)
+# points and returns (..., 3).
+SHARED_RULES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "pelvis": lambda x: _mid(x[..., P["left_hip"], :], x[..., P["right_hip"], :]),
+    "neck": lambda x: _mid(x[..., P["left_shoulder"], :], x[..., P["right_shoulder"], :]),
+    # A detector sees no clavicle: its inner end is taken at the neck point.
+    "left_clavicle": lambda x: x[..., P["neck"], :],
+    "right_clavicle": lambda x: x[..., P["neck"], :],
+    "spine": lambda x: _lerp(x[..., P["pelvis"], :], x[..., P["neck"], :], SPINE_FRACTION),
+    "chest": lambda x: _lerp(x[..., P["pelvis"], :], x[..., P["neck"], :], CHEST_FRACTION),
+    "head": lambda x: _mid(x[..., P["left_ear"], :], x[..., P["right_ear"], :]),
+}
+# A detector's head end comes from its face; on a rig the matching rest point
+# is straight up the body from the head (the rig's rest head looks ahead).
+# Rest rules take one pose (K, 3).
+REST_RULES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "head_end": lambda x: x[P["head"]] + HEAD_END_LENGTH * body_axes(x)[1],
+}
+DERIVABLE = tuple(SHARED_RULES) + tuple(REST_RULES)
+
+
+def apply_rules(xyz: np.ndarray, names, rules: dict | None = None) -> np.ndarray:
+    """A copy of points (..., K, 3) with the points ``names`` recomputed by their rules, in dependency order."""
+    out = np.array(xyz, dtype=np.float64)
+    rules = {**SHARED_RULES, **REST_RULES} if rules is None else rules
+    for name, rule in rules.items():
+        if name in names:
+            out[..., P[name], :] = rule(out)
+    return out
+
+
+# --------------------------------------------------------------------------- CanonicalPose
+
+
+@dataclass(frozen=True, eq=False)
+class CanonicalPose:
+    """Canonical point positions per frame.  T frames, K = 34 points.
+
+    ``xyz`` (T, K, 3): Z-up world (Blender axes), metres; NaN where a point is
+    unknown.  ``derived``: points computed by the shared rules or the face
+    rule rather than observed (see the module docstring).  ``head_rotation``
+    (T, 3, 3), optional: the head's rotation in the same world relative to a
+    neutral upright head facing -Y (from a face tracker); it overrides the
+    ears for the head's orientation.  ``source``: skeleton it came from.
+    """
+
+    xyz: np.ndarray
+    derived: frozenset[str] = field(default_factory=frozenset)
+    head_rotation: np.ndarray | None = None
+    source: str = ""
+    fps: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        xyz = np.array(self.xyz, dtype=np.float64)
+        if xyz.ndim != 3 or xyz.shape[1:] != (NUM_POINTS, 3):
+            raise RetargetError(f"xyz must be (T, K, 3) with K={NUM_POINTS}, got {xyz.shape}")
+        xyz.setflags(write=False)
+        object.__setattr__(self, "xyz", xyz)
+        derived = frozenset(self.derived)
+        unknown = derived - set(POINTS)
+        if unknown:
+            raise RetargetError(f"derived names unknown canonical points {sorted(unknown)}")
+        object.__setattr__(self, "derived", derived)
+        if self.head_rotation is not None:
+            h = np.array(self.head_rotation, dtype=np.float64)
+            if h.shape != (xyz.shape[0], 3, 3):
+                raise RetargetError(f"head_rotation must be (T, 3, 3) with T={xyz.shape[0]}, got {h.shape}")
+            h.setflags(write=False)
+            object.__setattr__(self, "head_rotation", h)
+
+    @property
+    def num_frames(self) -> int:
+        return self.xyz.shape[0]
+
+    def point(self, name: str) -> np.ndarray:
+        """(T, 3) positions of one canonical point."""
+        return self.xyz[:, P[name]]
+
+    def available(self) -> np.ndarray:
+        """(K,) whether each point is finite in at least one frame."""
+        return np.any(np.all(np.isfinite(self.xyz), axis=2), axis=0)
+
+    def with_head_rotation(self, head_rotation: np.ndarray | None) -> "CanonicalPose":
+        return replace(self, head_rotation=head_rotation)
+
+    def with_xyz(self, xyz: np.ndarray) -> "CanonicalPose":
+        return replace(self, xyz=xyz)
+
+    def select(self, frames) -> "CanonicalPose":
+        return replace(self, xyz=self.xyz[frames],
+                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames])
+
+
+# --------------------------------------------------------------------------- detector sources
+
+
+def _check_source(xyz: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.ndim != 3 or xyz.shape[1:] != (skeleton.num_joints, 3):
+        raise RetargetError(f"xyz must be (T, J, 3) with J={skeleton.num_joints} ({skeleton.name}), got {xyz.shape}")
+    return xyz
+
+
+def _face_head_end(head: np.ndarray, left_ear: np.ndarray, right_ear: np.ndarray, nose: np.ndarray) -> np.ndarray:
+    """(T, 3) a point HEAD_END_LENGTH up the head's axis, from the ears and the nose.
+
+    lateral l = left ear - right ear; the nose direction n (from the ear
+    midpoint, across l) dips HEAD_NOSE_PITCH_DEG = a below the true forward F.
+    With U the true up: n = cos(a) F - sin(a) U, and u0 = n x l / |.| =
+    cos(a) U + sin(a) F, so U = cos(a) u0 - sin(a) n.  (Left = +X, forward = -Y
+    gives n x l = (-Y) x X = +Z: up, as wanted.)
+    """
+    lateral = normalize(left_ear - right_ear)
+    n = nose - _mid(left_ear, right_ear)
+    n = normalize(n - np.sum(n * lateral, axis=-1, keepdims=True) * lateral)
+    u0 = normalize(np.cross(n, lateral))
+    a = np.radians(HEAD_NOSE_PITCH_DEG)
+    return head + HEAD_END_LENGTH * (np.cos(a) * u0 - np.sin(a) * n)
+
+
+_DETECTOR_DERIVED = frozenset({"pelvis", "neck", "left_clavicle", "right_clavicle", "spine", "chest", "head",
+                               "head_end"})
+
+
+def _body_and_face(out: np.ndarray, get: Callable[[str], np.ndarray], nose: np.ndarray | None) -> None:
+    for name in ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+                 "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+                 "left_ear", "right_ear"):
+        out[:, P[name]] = get(name)
+    out[:] = apply_rules(out, SHARED_RULES.keys(), SHARED_RULES)
+    if nose is not None:
+        out[:, P["head_end"]] = _face_head_end(out[:, P["head"]], out[:, P["left_ear"]], out[:, P["right_ear"]], nose)
+
+
+def from_blazepose33(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from BlazePose-33 positions (T, 33, 3) in a Z-up world (metres).
+
+    Hand ends are the index/pinky knuckle midpoints, toe ends the foot_index
+    points, heels the heels; ``pelvis``, ``neck``, ``spine``, ``chest`` and
+    ``head`` follow the shared rules and ``head_end`` the ears and nose.
+    """
+    src = _check_source(xyz, BLAZEPOSE_33)
+    get = lambda n: src[:, BLAZEPOSE_33.index(n)]  # noqa: E731
+    out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
+    _body_and_face(out, get, get("nose"))
+    for side in ("left", "right"):
+        out[:, P[f"{side}_index"]] = get(f"{side}_index")
+        out[:, P[f"{side}_pinky"]] = get(f"{side}_pinky")
+        out[:, P[f"{side}_hand_end"]] = _mid(get(f"{side}_index"), get(f"{side}_pinky"))
+        out[:, P[f"{side}_toe_end"]] = get(f"{side}_foot_index")
+        out[:, P[f"{side}_heel"]] = get(f"{side}_heel")
+    return CanonicalPose(out, derived=_DETECTOR_DERIVED, source=BLAZEPOSE_33.name, fps=fps)
+
+
+def from_coco17(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from COCO-17 positions (T, 17, 3), Z-up world.  No hands or feet beyond wrists/ankles."""
+    src = _check_source(xyz, COCO_17)
+    get = lambda n: src[:, COCO_17.index(n)]  # noqa: E731
+    out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
+    _body_and_face(out, get, get("nose"))
+    return CanonicalPose(out, derived=_DETECTOR_DERIVED, source=COCO_17.name, fps=fps)
+
+
+def from_vitpose25(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from easy_ViTPose ``coco_25`` positions (T, 25, 3), Z-up world.
+
+    Toe ends are the big/small toe midpoints, heels the heels.  The model's
+    own ``neck`` and ``hip`` points stand in where a side is missing.
+    """
+    src = _check_source(xyz, VITPOSE_25)
+    get = lambda n: src[:, VITPOSE_25.index(n)]  # noqa: E731
+    out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
+    _body_and_face(out, get, get("nose"))
+    for point, own in (("pelvis", "hip"), ("neck", "neck")):
+        gap = ~np.all(np.isfinite(out[:, P[point]]), axis=1)
+        out[gap, P[point]] = get(own)[gap]
+    out[:] = apply_rules(out, ("spine", "chest"), SHARED_RULES)
+    for side in ("left", "right"):
+        out[:, P[f"{side}_toe_end"]] = _mid(get(f"{side}_big_toe"), get(f"{side}_small_toe"))
+        out[:, P[f"{side}_heel"]] = get(f"{side}_heel")
+    return CanonicalPose(out, derived=_DETECTOR_DERIVED, source=VITPOSE_25.name, fps=fps)
+
+
+def from_h36m17(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from Human3.6M-17 positions (T, 17, 3), Z-up world.
+
+    Human3.6M has no ears: the head runs from joint 9 (neck/nose) to joint 10
+    (head top) and has no twist reference, so it only swings.
+    """
+    src = _check_source(xyz, H36M_17)
+    get = lambda n: src[:, H36M_17.index(n)]  # noqa: E731
+    out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
+    _body_and_face(out, lambda n: get(n) if n in H36M_17.joint_names else np.full((src.shape[0], 3), np.nan), None)
+    out[:, P["head"]] = get("neck_nose")
+    out[:, P["head_end"]] = get("head_top")
+    derived = frozenset({"pelvis", "neck", "left_clavicle", "right_clavicle", "spine", "chest"})
+    return CanonicalPose(out, derived=derived, source=H36M_17.name, fps=fps)
+
+
+SOURCE_CONVERTERS: dict[str, Callable[..., CanonicalPose]] = {
+    BLAZEPOSE_33.name: from_blazepose33,
+    COCO_17.name: from_coco17,
+    VITPOSE_25.name: from_vitpose25,
+    H36M_17.name: from_h36m17,
+}
+
+
+def from_skeleton(xyz: np.ndarray, skeleton: Skeleton | str, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from positions (T, J, 3) of any registered detector skeleton, Z-up world."""
+    name = skeleton if isinstance(skeleton, str) else skeleton.name
+    if name not in SOURCE_CONVERTERS:
+        raise RetargetError(f"no canonical conversion for skeleton {name!r}; known: {sorted(SOURCE_CONVERTERS)}")
+    return SOURCE_CONVERTERS[name](xyz, fps=fps)
+
+
+# The face tracker's canonical face (rigcast.face) has x to the subject's left,
+# y up, z out of the face.  On a neutral head facing -Y in Blender's world
+# those are +X, +Z and -Y: world <- canonical, neutral, is NEUTRAL_FACE.
+NEUTRAL_FACE = np.array([[1.0, 0.0, 0.0],
+                         [0.0, 0.0, -1.0],
+                         [0.0, 1.0, 0.0]])
+
+
+def head_rotation_from_face(rotation_cam: np.ndarray) -> np.ndarray:
+    """Head rotations (T, 3, 3) for :class:`CanonicalPose` from face-tracker rotations (T, 3, 3).
+
+    ``rotation_cam`` is ``rigcast.face.HeadPose.rotation``: camera (OpenCV)
+    <- canonical face.  In Blender's world the face is
+    ``W = CV_TO_BLENDER @ rotation_cam`` (world <- canonical), and relative to
+    the neutral head facing -Y the rotation is ``H = W @ NEUTRAL_FACE^T``.  A
+    face looking into the camera (``FRONTAL``) faces -Y: H = I.
+    """
+    return CV_TO_BLENDER @ np.asarray(rotation_cam, dtype=np.float64) @ NEUTRAL_FACE.T
+
+
+ANKLE_HEIGHT = 0.08
+"""Typical ankle height above the floor (metres), used to place the floor when a
+source has ankles but no heels or toes."""
+
+
+def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = True,
+                         centre: bool = True) -> CanonicalPose:
+    """Canonical points in a Z-up world from a Take track (hip-centred camera axes plus the root trajectory).
+
+    Camera-space positions are ``xyz + root_xyz`` (OpenCV axes, metres),
+    turned into Blender axes by :func:`rigcast.frames.cv_to_blender` (camera
+    at the origin looking along +Y).  ``ground`` moves the floor to Z = 0,
+    placing it at the 5th percentile of the lowest foot point per frame
+    (heels/toe ends, else ankles less ANKLE_HEIGHT); ``centre`` moves the
+    first frame's pelvis to X = Y = 0, so the take starts at the armature's
+    origin.
+    """
+    camera = np.asarray(track.xyz, dtype=np.float64) + np.asarray(track.root_xyz, dtype=np.float64)[:, None, :]
+    pose = from_skeleton(cv_to_blender(camera), track.skeleton, fps=fps)
+    xyz = np.array(pose.xyz)
+    if ground:
+        feet = [P[n] for n in ("left_heel", "right_heel", "left_toe_end", "right_toe_end")]
+        lowest = np.nanmin(np.where(np.isfinite(xyz[:, feet, 2]), xyz[:, feet, 2], np.inf), axis=1)
+        if not np.any(np.isfinite(lowest)):
+            ankles = xyz[:, [P["left_ankle"], P["right_ankle"]], 2]
+            lowest = np.nanmin(np.where(np.isfinite(ankles), ankles, np.inf), axis=1) - ANKLE_HEIGHT
+        lowest = lowest[np.isfinite(lowest)]
+        if lowest.size:
+            xyz[..., 2] -= np.percentile(lowest, 5)
+    if centre:
+        pelvis = xyz[:, P["pelvis"], :2]
+        ok = np.flatnonzero(np.all(np.isfinite(pelvis), axis=1))
+        if ok.size:
+            xyz[..., :2] -= pelvis[ok[0]]
+    return pose.with_xyz(xyz)
+
+
+# --------------------------------------------------------------------------- rig markers
+
+
+@dataclass(frozen=True, eq=False)
+class RigMarkers:
+    """Canonical points carried by a rig's bones.  K points, B bones.
+
+    ``bone`` (K,): the bone each point rides on, -1 where the rig has no such
+    point; ``local_xyz`` (K, 3): the point in that bone's rest frame.  Points
+    are bone heads and tails of mapped bones, plus twist references
+    synthesised at rest (ears on the head, index/pinky knuckles on the
+    hands, heels on the feet) from the rig's body axes.
+    """
+
+    bone: np.ndarray
+    local_xyz: np.ndarray
+
+    def __post_init__(self) -> None:
+        bone = np.array(self.bone, dtype=np.int64)
+        local = np.array(self.local_xyz, dtype=np.float64)
+        if bone.shape != (NUM_POINTS,) or local.shape != (NUM_POINTS, 3):
+            raise RetargetError(f"bone must be (K,) and local_xyz (K, 3) with K={NUM_POINTS}, got {bone.shape}, "
+                                f"{local.shape}")
+        object.__setattr__(self, "bone", bone)
+        object.__setattr__(self, "local_xyz", local)
+
+    def posed_xyz(self, pose_matrix: np.ndarray) -> np.ndarray:
+        """(T, K, 3) point positions for armature-space pose matrices (T, B, 4, 4) (NaN where absent)."""
+        pose_matrix = np.asarray(pose_matrix)
+        out = np.full(pose_matrix.shape[:1] + (NUM_POINTS, 3), np.nan)
+        ok = self.bone >= 0
+        m = pose_matrix[:, self.bone[ok]]
+        out[:, ok] = np.einsum("tkij,kj->tki", m[..., :3, :3], self.local_xyz[ok]) + m[..., :3, 3]
+        return out
+
+    def rest_xyz(self, rig: Rig) -> np.ndarray:
+        """(K, 3) point positions in the rig's rest pose."""
+        return self.posed_xyz(rig.rest_matrix[None])[0]
+
+
+def body_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit (lateral, up, forward) (3,) of a body in its rest pose from canonical points (K, 3).
+
+    up = armature +Z, as rigs stand upright in rest, unless the pelvis -> neck
+    line is more than 45 degrees off it (a rig modelled lying down), then that
+    line; lateral = right -> left hip (or shoulder, or +X) made normal to up;
+    forward = lateral x up, which is -Y for Blender's convention (left +X,
+    up +Z).  A rest torso's slight lean does not tilt these axes.
+    """
+    pts = apply_rules(points, [n for n in ("pelvis", "neck") if not np.all(np.isfinite(points[P[n]]))],
+                      SHARED_RULES)
+    up = np.array([0.0, 0.0, 1.0])
+    torso = normalize(pts[P["neck"]] - pts[P["pelvis"]])
+    if np.all(np.isfinite(torso)) and np.dot(torso, up) < np.cos(np.radians(45.0)):
+        up = torso
+    lateral = np.array([1.0, 0.0, 0.0])
+    for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")):
+        d = pts[P[a]] - pts[P[b]]
+        if np.all(np.isfinite(d)) and np.linalg.norm(d) > 1e-6:
+            lateral = d
+            break
+    lateral = normalize(lateral - np.dot(lateral, up) * up)
+    return lateral, up, np.cross(lateral, up)
+
+
+def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
+    """Canonical points on ``rig`` for a resolved bone map (canonical bone -> bone index)."""
+    bone = np.full(NUM_POINTS, -1)
+    local = np.zeros((NUM_POINTS, 3))
+    rest = rig.rest_matrix
+    length = rig.length
+
+    def put(point: str, b: int, local_xyz) -> None:
+        bone[P[point]] = b
+        local[P[point]] = local_xyz
+
+    def at_head(point: str, *canonical: str) -> bool:
+        for c in canonical:
+            if c in bone_indices:
+                put(point, bone_indices[c], (0.0, 0.0, 0.0))
+                return True
+        return False
+
+    def at_tail(point: str, canonical: str) -> bool:
+        if canonical in bone_indices:
+            b = bone_indices[canonical]
+            put(point, b, (0.0, length[b], 0.0))
+            return True
+        return False
+
+    at_head("pelvis", "hips")
+    at_head("spine", "spine")
+    at_head("chest", "chest")
+    at_head("neck", "neck")
+    at_head("head", "head")
+    at_tail("head_end", "head")
+    for side, s in (("left", "L"), ("right", "R")):
+        at_head(f"{side}_clavicle", f"shoulder.{s}")
+        at_head(f"{side}_shoulder", f"upper_arm.{s}")
+        at_head(f"{side}_elbow", f"lower_arm.{s}") or at_tail(f"{side}_elbow", f"upper_arm.{s}")
+        at_head(f"{side}_wrist", f"hand.{s}") or at_tail(f"{side}_wrist", f"lower_arm.{s}")
+        at_tail(f"{side}_hand_end", f"hand.{s}")
+        at_head(f"{side}_hip", f"thigh.{s}")
+        at_head(f"{side}_knee", f"shin.{s}") or at_tail(f"{side}_knee", f"thigh.{s}")
+        at_head(f"{side}_ankle", f"foot.{s}") or at_tail(f"{side}_ankle", f"shin.{s}")
+        at_head(f"{side}_toe", f"toes.{s}") or at_tail(f"{side}_toe", f"foot.{s}")
+        at_tail(f"{side}_toe_end", f"toes.{s}")
+
+    markers = RigMarkers(bone, local)
+    pts = markers.rest_xyz(rig)
+    lateral, up, forward = body_axes(pts)
+    torso = apply_rules(pts, [n for n in ("pelvis", "neck") if not np.all(np.isfinite(pts[P[n]]))], SHARED_RULES)
+    size = float(np.linalg.norm(torso[P["neck"]] - torso[P["pelvis"]]))
+    size = size / 0.5 if np.isfinite(size) and size > 1e-3 else 1.0  # about 1 for an adult (torso ~0.5 m)
+
+    def attach(point: str, b: int, world_xyz: np.ndarray) -> None:
+        # Store a rest position in bone b's rest frame: local = R^T (x - head).
+        put(point, b, rest[b, :3, :3].T @ (world_xyz - rest[b, :3, 3]))
+
+    if "head" in bone_indices:
+        b = bone_indices["head"]
+        head, head_end = pts[P["head"]], pts[P["head_end"]]
+        centre = head + 0.35 * (head_end - head)
+        ear_axis = normalize(lateral - np.dot(lateral, normalize(head_end - head)) * normalize(head_end - head))
+        attach("left_ear", b, centre + 0.075 * size * ear_axis)
+        attach("right_ear", b, centre - 0.075 * size * ear_axis)
+    for side, s in (("left", "L"), ("right", "R")):
+        if f"hand.{s}" in bone_indices:
+            b = bone_indices[f"hand.{s}"]
+            wrist, end = pts[P[f"{side}_wrist"]], pts[P[f"{side}_hand_end"]]
+            d = normalize(end - wrist)
+            # Index knuckle in front of the pinky's in any usual rest pose (T or
+            # A, palms down or in): the knuckle line runs along body forward.
+            across = normalize(forward - np.dot(forward, d) * d)
+            if not np.all(np.isfinite(across)):
+                across = normalize(up - np.dot(up, d) * d)
+            attach(f"{side}_index", b, end + 0.04 * size * across)
+            attach(f"{side}_pinky", b, end - 0.04 * size * across)
+        if f"foot.{s}" in bone_indices:
+            b = bone_indices[f"foot.{s}"]
+            ankle = pts[P[f"{side}_ankle"]]
+            ground = [pts[P[f"{side}_{n}"]] for n in ("toe", "toe_end") if np.all(np.isfinite(pts[P[f"{side}_{n}"]]))]
+            drop = max(np.dot(ankle, up) - min(np.dot(g, up) for g in ground), 0.03 * size) if ground else 0.07 * size
+            # The heel: under the ankle at floor level, a little behind it.
+            attach(f"{side}_heel", b, ankle - drop * up - 0.04 * size * forward)
+    return RigMarkers(bone, local)
+
+
+def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarray, *,
+                  fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points (nothing derived) of a posed rig, from armature-space pose matrices (T, B, 4, 4).
+
+    This is how a BVH clip or any animated rig becomes a retarget source:
+    ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.
+    """
+    markers = rig_markers(rig, bone_indices)
+    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps)

@@ -1,0 +1,142 @@
+"""Small vectorised rotation helpers shared by the retargeting stages.
+
+Rotations are (..., 3, 3) matrices acting on column vectors (``v' = R @ v``);
+quaternions cross module boundaries w-first (``quat_wxyz``) and are converted
+with :class:`scipy.spatial.transform.Rotation`.  NaN inputs give NaN outputs
+rather than raising: a joint missing from a frame must not stop a take.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+_EPS = 1e-9
+
+
+def normalize(v: np.ndarray) -> np.ndarray:
+    """Unit vectors along ``v`` (..., 3); zero-length or NaN vectors become NaN."""
+    v = np.asarray(v, dtype=np.float64)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > _EPS, v / np.where(n > _EPS, n, 1.0), np.nan)
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    """Cross-product matrices (..., 3, 3) of ``v`` (..., 3): ``skew(a) @ b == cross(a, b)``."""
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    o = np.zeros_like(x)
+    return np.stack([np.stack([o, -z, y], -1), np.stack([z, o, -x], -1), np.stack([-y, x, o], -1)], -2)
+
+
+def axis_angle_matrix(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotations (..., 3, 3) by ``angle`` (...) radians about unit ``axis`` (..., 3) (Rodrigues)."""
+    k = skew(np.asarray(axis, dtype=np.float64))
+    a = np.asarray(angle, dtype=np.float64)[..., None, None]
+    return np.eye(3) + np.sin(a) * k + (1.0 - np.cos(a)) * (k @ k)
+
+
+def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotations (..., 3, 3) taking direction ``a`` to direction ``b`` (..., 3).
+
+    With unit a, b, v = a x b, c = a . b, the rotation about v/|v| by the angle
+    whose cosine is c is ``I + [v]x + [v]x^2 / (1 + c)`` (Rodrigues with
+    sin = |v|, 1 - cos = |v|^2 / (1 + c)).  Opposite directions (c -> -1) have
+    no unique answer; they turn by 180 degrees about any axis normal to a.
+    NaN directions give NaN rotations.
+    """
+    a = normalize(a)
+    b = normalize(b)
+    a, b = np.broadcast_arrays(a, b)
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)
+    k = skew(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.eye(3) + k + (k @ k) / (1.0 + c)[..., None, None]
+    opposite = c < -1.0 + 1e-8
+    if np.any(opposite):
+        ao = a[opposite]
+        helper = np.where(np.abs(ao[:, :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+        axis = normalize(np.cross(ao, helper))
+        r[opposite] = axis_angle_matrix(axis, np.pi)
+    return r
+
+
+def frame_from_axes(primary: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal frames (..., 3, 3) whose columns are (p, s_perp, p x s_perp), and their sine.
+
+    ``p`` is ``primary`` normalised and ``s_perp`` is ``secondary`` with its
+    component along p removed (Gram-Schmidt), normalised.  The second return
+    value (...) is sin of the angle between the two inputs: how well the
+    secondary axis defines a twist (0 = parallel, undefined; NaN = missing).
+    """
+    p = normalize(primary)
+    s = np.asarray(secondary, dtype=np.float64)
+    sin = np.linalg.norm(np.cross(p, normalize(s)), axis=-1)
+    s_perp = normalize(s - np.sum(s * p, axis=-1, keepdims=True) * p)
+    return np.stack([p, s_perp, np.cross(p, s_perp)], axis=-1), sin
+
+
+def smoothstep_weight(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, a smooth cubic between; NaN counts as 0."""
+    t = np.clip((np.nan_to_num(np.asarray(x, dtype=np.float64), nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def matrix_to_quat_wxyz(m: np.ndarray, *, orthonormal: bool = False) -> np.ndarray:
+    """Quaternions (..., 4) w-first of rotation matrices (..., 3, 3); NaN matrices give NaN.
+
+    ``orthonormal=True`` skips scipy's re-orthonormalisation, for matrices
+    built as products of rotations (ten times faster).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    shape = m.shape[:-2]
+    flat = m.reshape(-1, 3, 3)
+    out = np.full((flat.shape[0], 4), np.nan)
+    ok = np.all(np.isfinite(flat), axis=(1, 2))
+    if np.any(ok):
+        out[ok] = Rotation.from_matrix(flat[ok], assume_valid=orthonormal).as_quat(scalar_first=True)
+    return out.reshape(shape + (4,))
+
+
+def twist_angle(r: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Signed angles (...) of rotations (..., 3, 3) known to turn about unit ``axis`` (..., 3).
+
+    For R = rotation by a about unit n: (R - R^T) / 2 = sin(a) [n]x and
+    trace(R) = 1 + 2 cos(a), so a = atan2(n . vee(R - R^T) / 2, (trace - 1) / 2).
+    """
+    vee = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+    return np.arctan2(0.5 * np.sum(vee * axis, axis=-1), 0.5 * (np.trace(r, axis1=-2, axis2=-1) - 1.0))
+
+
+def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) w-first (normalised on the way)."""
+    q = np.asarray(q, dtype=np.float64)
+    shape = q.shape[:-1]
+    return Rotation.from_quat(q.reshape(-1, 4), scalar_first=True).as_matrix().reshape(shape + (3, 3))
+
+
+def continuous_quat(q_wxyz: np.ndarray) -> np.ndarray:
+    """Quaternions (T, ..., 4) with signs flipped so consecutive frames have w-dot >= 0.
+
+    q and -q are the same rotation, but fcurves interpolate components, so a
+    sign flip between frames spins the bone through the long way.  The first
+    frame is made w >= 0; each later frame takes the sign that agrees with its
+    predecessor (vectorised: a frame's flip parity is the running count of
+    sign disagreements up to it).
+    """
+    q = np.array(q_wxyz, dtype=np.float64)
+    if q.shape[0] == 0:
+        return q
+    first_negative = q[0, ..., 0] < 0
+    q[0][first_negative] *= -1.0
+    disagree = np.sum(q[1:] * q[:-1], axis=-1) < 0
+    parity = np.cumsum(disagree, axis=0) % 2 == 1
+    q[1:][parity] *= -1.0
+    return q
+
+
+def rotation_angle_deg(r: np.ndarray) -> np.ndarray:
+    """Angles (...) in degrees of rotation matrices (..., 3, 3)."""
+    tr = np.trace(np.asarray(r), axis1=-2, axis2=-1)
+    return np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
