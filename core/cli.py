@@ -43,12 +43,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_people=args.max_people, start=args.start, end=args.end, image_fps=args.fps,
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
                            smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
-                           max_gap=args.max_gap, chunk_frames=args.chunk_frames)
+                           max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
+                           max_faces=args.max_faces, face_detector=args.face_detector)
     out = Path(args.output)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
         take = analyze(args.input, out, config, progress=update, restart=args.restart)
-    print(f"wrote {out}: {len(take.tracks)} track(s) over {len(take.frame_indices)} frame(s) "
+    print(f"wrote {out}: {len(take.tracks)} body track(s), {len(take.faces)} face(s) over "
+          f"{len(take.frame_indices)} frame(s) "
           f"on {take.meta.get('provider')}")
     return 0
 
@@ -73,7 +75,28 @@ def describe(take) -> str:
         depth = f"depth {np.median(root[:, 2]):.2f} m" if len(root) else "no root"
         lines.append(f"  #{t.track_id:<3} {t.skeleton.name}, {t.num_frames} frames "
                      f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
+    lines.append(f"faces      {len(take.faces)}")
+    for f in take.faces:
+        ypr = face_ypr_deg(f)
+        ok = np.isfinite(ypr[:, 0])
+        body = f"body #{f.body_id}" if f.body_id >= 0 else "no body"
+        pose = ("yaw/pitch/roll median " + "/".join(f"{v:+.0f}" for v in np.median(ypr[ok], axis=0))
+                + f" deg (range yaw {ypr[ok, 0].min():+.0f}..{ypr[ok, 0].max():+.0f})") if ok.any() else "no pose"
+        depth = np.nanmedian(f.translation[:, 2]) if ok.any() else float("nan")
+        lines.append(f"  face {f.face_id:<3} {body}, {f.num_frames} frames [{f.frame_index[0]}..{f.frame_index[-1]}], "
+                     f"{f.xy.shape[1]} landmarks, {pose}, depth {depth:.2f} m")
     return "\n".join(lines)
+
+
+def face_ypr_deg(face) -> np.ndarray:
+    """(T, 3) yaw, pitch, roll in degrees of a Take face (NaN where it has no pose)."""
+    from .face.head_pose import euler_ypr_deg
+
+    out = np.full((face.num_frames, 3), np.nan)
+    for t, r in enumerate(face.rotation):
+        if np.all(np.isfinite(r)):
+            out[t] = euler_ypr_deg(r.astype(np.float64))
+    return out
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -92,6 +115,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt is None:
         raise RigcastError(f"cannot tell the export format from {args.output!r}; pass --format json|npz")
     out = to_vitpose_json(take, args.output) if fmt == "json" else to_videopose3d_npz(take, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_overlay(args: argparse.Namespace) -> int:
+    from .overlay import LAYERS, render_overlay
+
+    draw = tuple(x.strip() for x in args.draw.split(",") if x.strip())
+    unknown = sorted(set(draw) - set(LAYERS))
+    if unknown:
+        raise RigcastError(f"--draw takes a comma-separated list of {', '.join(LAYERS)}; got {', '.join(unknown)}")
+    bar, update = _progress_bar(Path(args.input).name)
+    with bar:
+        out = render_overlay(args.input, args.take, args.output, draw=draw, mesh_style=args.mesh_style, crf=args.crf,
+                             preset=args.preset, progress=update)
     print(f"wrote {out}")
     return 0
 
@@ -124,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"One Euro speed coefficient, per body height per second (default {ONE_EURO_LANDMARKS.beta}); "
                         "higher lags less on fast moves")
     a.add_argument("--max-gap", type=int, default=5, help="longest gap in frames to fill by interpolation")
+    a.add_argument("--bodies", action=argparse.BooleanOptionalAction, default=True,
+                   help="track bodies (default on)")
+    a.add_argument("--faces", action=argparse.BooleanOptionalAction, default=True,
+                   help="track faces: head pose and dense mesh (default on)")
+    a.add_argument("--max-faces", type=int, default=8, help="most faces followed at once (default 8)")
+    a.add_argument("--face-detector", choices=("auto", "short", "full"), default="auto",
+                   help="BlazeFace range: short for near faces, full for small or far ones; auto picks by face size")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)
@@ -137,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("json", "npz"), help="default: from the output's extension")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_export)
+    o = sub.add_parser("overlay", help="draw masks, face meshes, skeletons and head axes over the footage")
+    o.add_argument("input", help="the footage the Take was made from")
+    o.add_argument("take")
+    o.add_argument("-o", "--output", required=True, help="video to write (e.g. out.mp4)")
+    o.add_argument("--draw", default="mask,mesh,skeleton,axes",
+                   help="comma-separated layers: mask, mesh, skeleton, axes (default all)")
+    o.add_argument("--mesh-style", choices=("wire", "shaded"), default="wire", help="face mesh drawing (default wire)")
+    o.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    o.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; ultrafast is quickest)")
+    o.set_defaults(func=cmd_overlay)
     return p
 
 

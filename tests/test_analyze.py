@@ -75,6 +75,56 @@ def test_info_and_exports(carphone_take, tmp_path):
     np.testing.assert_allclose(kps[0, 5], take.tracks[0].xy[0, 11], atol=1e-3)  # COCO left_shoulder
 
 
+def test_faces_are_tracked_linked_and_exported(carphone_take, tmp_path):
+    path, _ = carphone_take
+    take = Take.load(path)
+    assert len(take.faces) == 1, "the man's face is in every frame"
+    face = take.faces[0]
+    body = max(take.tracks, key=lambda t: t.num_frames)
+    assert face.body_id == body.track_id
+    assert face.num_frames >= 35 and face.xy.shape[1:] == (478, 2)
+    assert take.face_topology.triangles.shape == (898, 3)
+    # The face mesh sits on the body's head: the body's nose lies inside the face landmarks' bound.
+    common, fi, bi = np.intersect1d(face.frame_index, body.frame_index, return_indices=True)
+    lo, hi = face.xy[fi].min(axis=1), face.xy[fi].max(axis=1)
+    nose = body.xy[bi, 0]
+    assert np.mean(np.all((nose > lo) & (nose < hi), axis=1)) > 0.9
+    # Head pose: the face is in front of the camera, about as far as the body's root.
+    assert 0.2 < np.nanmedian(face.translation[:, 2]) < 1.5
+    np.testing.assert_allclose(np.linalg.det(face.rotation[np.isfinite(face.rotation[:, 0, 0])]), 1.0, atol=1e-4)
+
+    info = run_cli("info", path)
+    assert f"face {face.face_id}" in info.stdout and "yaw/pitch/roll" in info.stdout
+    assert run_cli("export", path, "-o", tmp_path / "k.json").returncode == 0
+    data = json.loads((tmp_path / "k.json").read_text())
+    entry = data["faces"][int(face.frame_index[0])][str(face.face_id)]
+    assert len(entry["landmarks"]) == 478 and len(entry["yaw_pitch_roll_deg"]) == 3
+    assert entry["body_id"] == body.track_id
+    assert data["keypoints"][0], "the easy_ViTPose layout is unchanged by the faces section"
+
+
+@pytest.mark.parametrize("flags, bodies, faces", [(("--no-faces",), True, False), (("--no-bodies",), False, True)])
+def test_bodies_and_faces_can_be_switched_off(carphone_path, tmp_path, flags, bodies, faces):
+    out = tmp_path / "t.npz"
+    proc = run_cli("analyze", carphone_path, "-o", out, "--end", "5f", *flags)
+    assert proc.returncode == 0, proc.stderr
+    take = Take.load(out)
+    assert bool(take.tracks) == bodies and bool(take.faces) == faces
+
+
+def test_overlay_cli(carphone_take, carphone_path, tmp_path):
+    import av
+
+    path, _ = carphone_take
+    out = tmp_path / "o.mp4"
+    proc = run_cli("overlay", carphone_path, path, "-o", out, "--draw", "mask,skeleton")
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 120  # the whole clip, frames outside the take copied
+    bad = run_cli("overlay", carphone_path, path, "-o", tmp_path / "p.mp4", "--draw", "mask,hat")
+    assert bad.returncode == 2 and "hat" in bad.stderr
+
+
 def test_no_person_gives_an_empty_take(bikes_path, tmp_path):
     take = analyze(bikes_path, tmp_path / "bikes.npz", AnalyzeConfig(end="10f"))
     assert take.tracks == () and len(take.frame_indices) == 10

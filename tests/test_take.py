@@ -8,7 +8,7 @@ import pytest
 
 from rigcast.camera import Intrinsics
 from rigcast.errors import TakeError
-from rigcast.formats.take import SCHEMA_VERSION, Take, Track
+from rigcast.formats.take import SCHEMA_VERSION, Face, FaceTopology, Take, Track
 from rigcast.skeletons import BLAZEPOSE_33
 from rigcast.video import VideoInfo
 
@@ -79,6 +79,34 @@ def test_wrong_schema_is_refused(tmp_path, changes, message):
     _rewrite_header(path, **changes)
     with pytest.raises(TakeError, match=message):
         Take.load(path)
+
+
+def test_faces_round_trip(tmp_path):
+    take = make_take()
+    rng = np.random.default_rng(3)
+    fi = np.arange(2, 8)
+    face = Face(face_id=7, body_id=3, frame_index=fi, xy=rng.uniform(0, 300, (6, 478, 2)),
+                xyz=rng.normal(size=(6, 478, 3)), rotation=np.tile(np.eye(3), (6, 1, 1)),
+                translation=rng.normal(size=(6, 3)), conf=rng.uniform(size=6), scale=np.full(6, 1.02))
+    topo = FaceTopology(triangles=rng.integers(0, 468, (898, 3)), uv=rng.uniform(size=(468, 2)),
+                        canonical_xyz=rng.normal(size=(468, 3)))
+    with_face = Take(video=take.video, intrinsics=take.intrinsics, frame_indices=take.frame_indices,
+                     timestamps_s=take.timestamps_s, tracks=take.tracks, faces=(face,), face_topology=topo)
+    back = Take.load(with_face.save(tmp_path / "f.npz"))
+    got = back.face(7)
+    assert got.body_id == 3
+    for name in ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale"):
+        np.testing.assert_allclose(getattr(got, name), getattr(face, name), rtol=1e-6)
+    np.testing.assert_array_equal(back.face_topology.triangles, topo.triangles)
+    with pytest.raises(TakeError, match="links to body 99"):
+        Take(video=take.video, intrinsics=take.intrinsics, frame_indices=take.frame_indices,
+             timestamps_s=take.timestamps_s, tracks=take.tracks,
+             faces=(Face(**{**face.__dict__, "body_id": 99}),), face_topology=topo)
+    with pytest.raises(TakeError, match="needs a face_topology"):
+        Take(video=take.video, intrinsics=take.intrinsics, frame_indices=take.frame_indices,
+             timestamps_s=take.timestamps_s, faces=(face,))
+    with pytest.raises(TakeError, match=r"xy must be \(T, 468 or 478, 2\)"):
+        Face(**{**face.__dict__, "xy": np.zeros((6, 100, 2))})
 
 
 def test_not_a_take(tmp_path):

@@ -60,8 +60,29 @@ def to_vitpose_dict(take: Take) -> dict:
         "parents": list(skeleton.parents) if skeleton else [],
         "xyz": xyz,
         "root_xyz": roots,
+        "faces": _faces_section(take, frame_pos),
     }
     return out
+
+
+def _faces_section(take: Take, frame_pos: dict[int, int]) -> list[dict]:
+    """Per analysed frame, ``{"<face id>": {...}}`` with landmarks ``[[x, y], ...]`` in pixels, the head pose
+    (rotation rows, translation in metres, yaw/pitch/roll in degrees) and the linked body id."""
+    from ..cli import face_ypr_deg
+
+    frames: list[dict] = [{} for _ in take.frame_indices]
+    for face in take.faces:
+        ypr = face_ypr_deg(face)
+        for t, f in enumerate(face.frame_index):
+            frames[frame_pos[int(f)]][str(face.face_id)] = {
+                "body_id": face.body_id if face.body_id >= 0 else None,
+                "conf": _num(face.conf[t], 4),
+                "landmarks": [[_num(p[0], 2), _num(p[1], 2)] for p in face.xy[t]],
+                "rotation": [[_num(v, 6) for v in row] for row in face.rotation[t]],
+                "translation": [_num(v, 4) for v in face.translation[t]],
+                "yaw_pitch_roll_deg": [_num(v, 2) for v in ypr[t]],
+            }
+    return frames
 
 
 def _write_atomic(path: Path, write) -> Path:

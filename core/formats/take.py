@@ -28,7 +28,7 @@ FORMAT_NAME = "rigcast-take"
 SCHEMA_VERSION = 1
 
 _TRACK_ARRAYS = ("frame_index", "xy", "xyz", "conf", "root_xyz")
-_FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf")
+_FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale")
 _TOPOLOGY_ARRAYS = ("triangles", "uv", "canonical_xyz")
 
 
@@ -87,8 +87,9 @@ class Face:
     T frames, L landmarks (478 with irises, 468 without).  ``xy`` is image
     pixels; ``xyz`` the metric mesh in camera space (OpenCV axes, metres);
     ``rotation``/``translation`` place the canonical face in camera space
-    (x_cam = R @ x_canonical + t, canonical units metres).  ``body_id`` is the
-    body track this face belongs to, or -1.
+    (x_cam = scale * R @ x_canonical + t, canonical units metres; ``scale``
+    is the face's size relative to the canonical face, about 1).  ``body_id``
+    is the body track this face belongs to, or -1.
     """
 
     face_id: int
@@ -99,9 +100,12 @@ class Face:
     rotation: np.ndarray  # (T, 3, 3) float32
     translation: np.ndarray  # (T, 3) float32
     conf: np.ndarray  # (T,) float32
+    scale: np.ndarray | None = None  # (T,) float32; None means 1
 
     def __post_init__(self) -> None:
         owner = f"face {self.face_id}"
+        if self.scale is None:
+            object.__setattr__(self, "scale", np.ones(len(np.asarray(self.frame_index)), dtype=np.float32))
         fi = np.asarray(self.frame_index, dtype=np.int64)
         object.__setattr__(self, "frame_index", fi)
         _check_shape("frame_index", fi, (None,), owner)
@@ -113,7 +117,7 @@ class Face:
         if num not in (468, 478):
             raise TakeError(f"{owner}: xy must be (T, 468 or 478, 2), got {xy.shape}")
         for name, shape in (("xy", (t, num, 2)), ("xyz", (t, num, 3)), ("rotation", (t, 3, 3)),
-                            ("translation", (t, 3)), ("conf", (t,))):
+                            ("translation", (t, 3)), ("conf", (t,)), ("scale", (t,))):
             arr = np.asarray(getattr(self, name), dtype=np.float32)
             object.__setattr__(self, name, arr)
             _check_shape(name, arr, shape, owner)

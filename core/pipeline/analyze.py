@@ -15,29 +15,32 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import __version__
 from ..camera import Intrinsics
 from ..errors import InputError
-from ..formats.take import Take, Track
+from ..formats.take import Face, FaceTopology, Take, Track
 from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
-from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
+from ..track.appearance import DESCRIPTOR_SIZE
+from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, one_euro, smooth_track_arrays
 from ..video import VideoInfo, open_footage
-from .body import BodyAnalyzer, BodyConfig, BodyState, PersonRecord
+from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
+
+NUM_FACE_LANDMARKS = 478
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -60,16 +63,23 @@ class AnalyzeConfig:
     max_gap: int = 5  # frames; longer gaps stay missing
     min_track_frames: int = 3  # shorter tracks are dropped as spurious
     chunk_frames: int = 64
+    bodies: bool = True
+    faces: bool = True
+    max_faces: int = 8
+    face_detector: str = "auto"  # auto | short | full: BlazeFace range (auto runs both as face sizes need)
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
             raise InputError(f"model must be lite, full or heavy, got {self.model!r}")
+        if self.face_detector not in ("auto", "short", "full"):
+            raise InputError(f"face_detector must be auto, short or full, got {self.face_detector!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
-        return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every")}
+        return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every",
+                                              "bodies", "faces", "max_faces", "face_detector")}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -80,36 +90,91 @@ def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
     return Intrinsics.from_fov(info.width, info.height, source="default")
 
 
-# -- chunk cache -------------------------------------------------------------
+# -- stages and their per-frame records ------------------------------------------
 
-_REC_FIELDS = ("rec_frame", "rec_track", "xy", "z", "visibility", "presence", "world", "score", "box", "appearance",
-               "next_roi")
+@dataclass(frozen=True)
+class Stage:
+    """One per-frame analyser (bodies or faces) and how its records go to and from the cache.
+
+    Every record carries what its tracker saw (id, box, score, appearance)
+    and the ROI it hands to the next frame, so a resumed run can rebuild the
+    stage's state by replaying the tracker, without running any model.
+    """
+
+    key: str  # "body" | "face"; prefixes the stage's arrays in the cache
+    analyzer: Any  # BodyAnalyzer | FaceAnalyzer: new_state(), process(rgb, time_s, state)
+    record_id: Callable[[Any], int]
+    payload: Callable[[list], dict[str, np.ndarray]]  # records -> per-record model outputs (P, ...)
+
+    def pack(self, frames: list[tuple[int, bool, list]]) -> dict[str, np.ndarray]:
+        """(frame_index, detector ran, records) per frame → the stage's cache arrays."""
+        recs = [(f, r) for f, _, rs in frames for r in rs]
+        k = self.key
+        arrays = {
+            f"{k}/detected": np.array([d for _, d, _ in frames], dtype=bool),
+            f"{k}/frame": np.array([f for f, _ in recs], dtype=np.int64),
+            f"{k}/id": np.array([self.record_id(r) for _, r in recs], dtype=np.int64),
+            f"{k}/box": np.array([r.box_xyxy for _, r in recs], dtype=np.float64).reshape(-1, 4),
+            f"{k}/score": np.array([r.landmarks.score for _, r in recs], dtype=np.float64),
+            f"{k}/appearance": np.array([r.appearance for _, r in recs], dtype=np.float64).reshape(-1, DESCRIPTOR_SIZE),
+            f"{k}/next_roi": np.array([_roi_vec(r.landmarks.next_roi()) for _, r in recs],
+                                      dtype=np.float64).reshape(-1, 4),
+        }
+        arrays.update({f"{k}/{name}": v for name, v in self.payload([r for _, r in recs]).items()})
+        return arrays
+
+    def restore(self, chunks: list[dict[str, np.ndarray]]):
+        """The stage's state after the cached frames: the tracker replayed on cached boxes."""
+        k = self.key
+        state = self.analyzer.new_state()
+        for c in chunks:
+            for f, t, det in zip(c["frame_index"], c["time_s"], c[f"{k}/detected"]):
+                m = c[f"{k}/frame"] == f
+                appearance = c[f"{k}/appearance"][m] if m.any() else None
+                ids = state.tracker.update(float(t), c[f"{k}/box"][m], c[f"{k}/score"][m], appearance)
+                if not np.array_equal(ids, c[f"{k}/id"][m]):
+                    raise InputError("the chunk cache does not replay consistently; run again with --restart")
+                state.frames_since_detect = 0 if det else state.frames_since_detect + 1
+                state.rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
+                              for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
+        return state
 
 
-def _records_to_arrays(frames: list[tuple[int, float, bool, list[PersonRecord]]]) -> dict[str, np.ndarray]:
-    recs = [(f, r) for f, _, _, rs in frames for r in rs]
-    d = len(recs[0][1].appearance) if recs else 0
-    out = {
-        "frame_index": np.array([f for f, _, _, _ in frames], dtype=np.int64),
-        "time_s": np.array([t for _, t, _, _ in frames], dtype=np.float64),
-        "detected": np.array([d_ for _, _, d_, _ in frames], dtype=bool),
-        "rec_frame": np.array([f for f, _ in recs], dtype=np.int64),
-        "rec_track": np.array([r.track_id for _, r in recs], dtype=np.int64),
-        "xy": np.array([r.landmarks.xy for _, r in recs], dtype=np.float32).reshape(-1, 33, 2),
-        "z": np.array([r.landmarks.z for _, r in recs], dtype=np.float32).reshape(-1, 33),
-        "visibility": np.array([r.landmarks.visibility for _, r in recs], dtype=np.float32).reshape(-1, 33),
-        "presence": np.array([r.landmarks.presence for _, r in recs], dtype=np.float32).reshape(-1, 33),
-        "world": np.array([r.landmarks.world_xyz for _, r in recs], dtype=np.float32).reshape(-1, 33, 3),
-        "score": np.array([r.landmarks.score for _, r in recs], dtype=np.float64),
-        "box": np.array([r.box_xyxy for _, r in recs], dtype=np.float64).reshape(-1, 4),
-        "appearance": np.array([r.appearance for _, r in recs], dtype=np.float64).reshape(-1, d),
-        "next_roi": np.array([_roi_vec(r.landmarks.next_roi()) for _, r in recs], dtype=np.float64).reshape(-1, 4),
+def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
+    lms = [r.landmarks for r in records]
+    n = len(lms)
+    return {
+        "xy": np.array([lm.xy for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 2),
+        "z": np.array([lm.z for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
+        "visibility": np.array([lm.visibility for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
+        "presence": np.array([lm.presence for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
+        "world": np.array([lm.world_xyz for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 3),
     }
-    return out
+
+
+def _face_payload(records) -> dict[str, np.ndarray]:
+    lms = [r.landmarks for r in records]
+    n = len(lms)
+    num = lms[0].xy.shape[0] if lms else NUM_FACE_LANDMARKS
+    if any(lm.xy.shape[0] != num for lm in lms):
+        raise InputError("face landmark counts differ between faces; expected one landmark set per analysis")
+    return {
+        "xy": np.array([lm.xy for lm in lms], dtype=np.float32).reshape(n, num, 2),
+        "z": np.array([lm.z for lm in lms], dtype=np.float32).reshape(n, num),
+        "conf": np.array([lm.conf for lm in lms], dtype=np.float32),
+    }
 
 
 def _roi_vec(roi: Roi) -> np.ndarray:
     return np.array([roi.center_xy[0], roi.center_xy[1], roi.size, roi.rotation], dtype=np.float64)
+
+
+def _pack_chunk(stages: list[Stage], frames: list[tuple[int, float, dict[str, tuple[list, bool]]]]) -> dict:
+    arrays = {"frame_index": np.array([f for f, _, _ in frames], dtype=np.int64),
+              "time_s": np.array([t for _, t, _ in frames], dtype=np.float64)}
+    for stage in stages:
+        arrays.update(stage.pack([(f, res[stage.key][1], res[stage.key][0]) for f, _, res in frames]))
+    return arrays
 
 
 class ChunkCache:
@@ -167,49 +232,130 @@ def _source_fingerprint(path: Path) -> dict:
     return {"path": str(p.resolve()) if p.exists() else str(p)}
 
 
-def _restore_state(analyzer: BodyAnalyzer, chunks: list[dict[str, np.ndarray]]) -> BodyState:
-    """Rebuild the per-frame state after the cached frames by replaying the tracker on cached boxes."""
-    state = analyzer.new_state()
-    for c in chunks:
-        for f, t, det in zip(c["frame_index"], c["time_s"], c["detected"]):
-            m = c["rec_frame"] == f
-            boxes = c["box"][m]
-            ids = state.tracker.update(float(t), boxes, c["score"][m], c["appearance"][m] if m.any() else None)
-            if not np.array_equal(ids, c["rec_track"][m]):
-                raise InputError("the chunk cache does not replay consistently; run again with --restart")
-            state.frames_since_detect = 0 if det else state.frames_since_detect + 1
-            state.rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
-                          for i, v in zip(c["rec_track"][m], c["next_roi"][m])}
-    return state
-
-
 # -- assembly ------------------------------------------------------------------
 
-def assemble_take(arrays: dict[str, np.ndarray], info: VideoInfo, intrinsics: Intrinsics, config: AnalyzeConfig,
-                  meta: dict) -> Take:
-    """Per-frame records (concatenated chunks) → smoothed tracks with root trajectories."""
+def _stage_rows(arrays: dict[str, np.ndarray], key: str, record_id: int) -> np.ndarray:
+    return arrays[f"{key}/id"] == record_id
+
+
+def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig) -> list[Track]:
+    """Per-frame body records (concatenated chunks) → smoothed tracks with root trajectories."""
+    if "body/id" not in arrays:
+        return []
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
-    tracks = []
     euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
-    for tid in np.unique(arrays["rec_track"]):
-        m = arrays["rec_track"] == tid
+    tracks = []
+    for tid in np.unique(arrays["body/id"]):
+        m = _stage_rows(arrays, "body", tid)
         if m.sum() < config.min_track_frames:
             continue
-        fi = arrays["rec_frame"][m]
-        conf = arrays["visibility"][m]
+        fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
-        fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["xy"][m], arrays["world"][m], conf, frame_index, time_s,
-                                             euro, max_gap=config.max_gap)
+        fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["body/xy"][m], arrays["body/world"][m],
+                                                    arrays["body/visibility"][m], frame_index, time_s, euro,
+                                                    max_gap=config.max_gap)
         root = estimate_root_trajectory(xy, xyz, conf, intrinsics)
         tracks.append(Track(track_id=int(tid), skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
                             root_xyz=root.root_xyz))
-    return Take(video=info, intrinsics=intrinsics, frame_indices=frame_index, timestamps_s=time_s,
-                tracks=tuple(tracks), meta=meta)
+    return tracks
+
+
+def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig,
+                   track_ids: set[int]) -> tuple[list[Face], FaceTopology | None]:
+    """Per-frame face records → faces with smoothed landmarks, head pose and metric mesh, linked to bodies.
+
+    Landmarks are One Euro filtered (speed in face heights per second), the
+    head pose is solved on the filtered landmarks, then its rotation is
+    filtered on the rotation manifold and its translation as a vector.
+    """
+    if "face/id" not in arrays or not len(arrays["face/id"]):
+        return [], None
+    from ..face.geometry import canonical_face
+    from ..face.head_pose import smooth_head_poses, solve_head_pose
+    from .faces import link_faces_to_bodies
+
+    frame_index, time_s = arrays["frame_index"], arrays["time_s"]
+    links = _face_body_links(arrays, link_faces_to_bodies, track_ids)
+    euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+    faces = []
+    for fid in np.unique(arrays["face/id"]):
+        m = _stage_rows(arrays, "face", fid)
+        if m.sum() < config.min_track_frames:
+            continue
+        fi = arrays["face/frame"][m]
+        ts = time_s[np.searchsorted(frame_index, fi)]
+        xy, z, conf = arrays["face/xy"][m].astype(np.float64), arrays["face/z"][m].astype(np.float64), arrays["face/conf"][m]
+        if euro is not None:
+            height = np.ptp(xy[:, :, 1], axis=1)  # (T,) face height in px: the speed scale
+            xy = one_euro(xy, ts, euro, scale=height)
+            z = one_euro(z, ts, euro, scale=height)
+        poses = []
+        for t in range(len(fi)):
+            try:
+                poses.append(solve_head_pose(xy[t], z[t], intrinsics))
+            except InputError:  # collapsed landmarks: no pose, never a fabricated one
+                poses.append(None)
+        if euro is not None:
+            rotation, translation = smooth_head_poses(poses, ts)
+        else:
+            rotation = np.stack([p.rotation if p else np.full((3, 3), np.nan) for p in poses])
+            translation = np.stack([p.translation if p else np.full(3, np.nan) for p in poses])
+        mesh = np.stack([p.mesh_xyz if p else np.full((xy.shape[1], 3), np.nan) for p in poses])
+        scale = np.array([p.scale if p else np.nan for p in poses])
+        conf = np.where([p is not None for p in poses], conf, 0.0)
+        faces.append(Face(face_id=int(fid), body_id=links.get(int(fid), -1), frame_index=fi, xy=xy, xyz=mesh,
+                          rotation=rotation, translation=translation, conf=conf, scale=scale))
+    canon = canonical_face()
+    topology = FaceTopology(triangles=canon.triangles, uv=canon.uv, canonical_xyz=canon.xyz_m) if faces else None
+    return faces, topology
+
+
+def _face_body_links(arrays, link, track_ids: set[int]) -> dict[int, int]:
+    """{face id: body track id or -1}, from which body's head keypoints fall in each face's box."""
+    if "body/id" not in arrays:
+        return {}
+    face_boxes, body_points = [], []
+    for f in arrays["frame_index"]:
+        fm, bm = arrays["face/frame"] == f, arrays["body/frame"] == f
+        face_boxes.append(dict(zip(arrays["face/id"][fm].tolist(), arrays["face/box"][fm])))
+        body_points.append({b: xy for b, xy in zip(arrays["body/id"][bm].tolist(), arrays["body/xy"][bm])
+                            if b in track_ids})
+    return {fid: (-1 if bid is None else bid) for fid, bid in link(face_boxes, body_points).items()}
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    keys = chunks[0].keys()
-    return {k: np.concatenate([c[k] for c in chunks]) for k in keys}
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def make_stages(config: AnalyzeConfig) -> list[Stage]:
+    """The per-frame analysers ``config`` asks for, with their models loaded."""
+    stages = []
+    if config.bodies:
+        detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device)
+        body = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
+                                                             redetect_every=config.redetect_every))
+        stages.append(Stage("body", body, lambda r: r.track_id, _body_payload))
+    if config.faces:
+        from .faces import FaceAnalyzer, FaceConfig, make_face_models
+
+        detector, landmarker = make_face_models(device=config.device, strict_device=config.strict_device,
+                                                detector_mode=config.face_detector)
+        faces = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=config.max_faces,
+                                                              redetect_every=config.redetect_every))
+        stages.append(Stage("face", faces, lambda r: r.face_id, _face_payload))
+    if not stages:
+        raise InputError("nothing to analyse: both bodies and faces are switched off")
+    return stages
+
+
+def _providers(stages: list[Stage]) -> str:
+    found = []
+    for stage in stages:
+        for part in vars(stage.analyzer).values():
+            runner = getattr(part, "runner", None)
+            if runner is not None and runner.provider not in found:
+                found.append(runner.provider)
+    return ",".join(found) or "unknown"
 
 
 def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = AnalyzeConfig(),
@@ -223,14 +369,12 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     t0 = time.perf_counter()
     with open_footage(source, start=config.start, end=config.end, fps=config.image_fps) as footage:
         info = footage.info
-        detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device)
-        analyzer = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
-                                                                 redetect_every=config.redetect_every))
+        stages = make_stages(config)
         job = {"cache_version": CACHE_VERSION, "rigcast": __version__, "source": _source_fingerprint(Path(source)),
                "options": config.result_key()}
         cache = ChunkCache(take_path, job)
         chunks = cache.open(restart)
-        state = _restore_state(analyzer, chunks)
+        states = {stage.key: stage.restore(chunks) for stage in stages}
         done = sum(len(c["frame_index"]) for c in chunks)
         resume_from = int(chunks[-1]["frame_index"][-1]) + 1 if chunks else None
         if chunks:
@@ -238,46 +382,44 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         total = info.frame_count
         if progress:
             progress(done, total)
-        pending: list[tuple[int, float, bool, list[PersonRecord]]] = []
+        pending: list = []
         frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
         for frame in frames_iter:
-            records, detected = analyzer.process(frame.rgb, frame.time_s, state)
-            pending.append((frame.index, frame.time_s, detected, records))
+            results = {s.key: s.analyzer.process(frame.rgb, frame.time_s, states[s.key]) for s in stages}
+            pending.append((frame.index, frame.time_s, results))
             done += 1
             if len(pending) >= config.chunk_frames:
-                arrays = _records_to_arrays(pending)
-                cache.write(len(chunks), arrays)
-                chunks.append(arrays)
+                chunks.append(_pack_chunk(stages, pending))
+                cache.write(len(chunks) - 1, chunks[-1])
                 pending = []
             if progress:
                 progress(done, total)
         if pending:
-            arrays = _records_to_arrays(pending)
-            cache.write(len(chunks), arrays)
-            chunks.append(arrays)
+            chunks.append(_pack_chunk(stages, pending))
+            cache.write(len(chunks) - 1, chunks[-1])
+        info = footage.info  # exact frame count and VFR flag after a full pass
     if not chunks:
         raise InputError(f"expected at least one frame in {source} (range {config.start}..{config.end}), found none")
     arrays = _concat(chunks)
     if info.frame_count != len(arrays["frame_index"]):
-        info = _with_frame_count(info, len(arrays["frame_index"]))
+        info = replace(info, frame_count=len(arrays["frame_index"]))
+    intrinsics = camera_for(info, config)
+    tracks = assemble_tracks(arrays, intrinsics, config)
+    faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks})
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
-        "models": {"detector": "pose_detection", "landmarks": f"pose_landmark_{config.model}"},
-        "provider": getattr(landmarker.runner, "provider", "unknown"),
+        "models": ({"detector": "pose_detection", "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
+        | ({"face_detector": config.face_detector, "face_landmarks": "face_landmark+iris_landmark"}
+           if config.faces else {}),
+        "provider": _providers(stages),
         "config": asdict(config),
-        "detector_frames": int(arrays["detected"].sum()),
+        "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    intrinsics = camera_for(info, config)
-    take = assemble_take(arrays, info, intrinsics, config, meta)
+    take = Take(video=info, intrinsics=intrinsics, frame_indices=arrays["frame_index"], timestamps_s=arrays["time_s"],
+                tracks=tuple(tracks), faces=tuple(faces), face_topology=topology, meta=meta)
     take.save(take_path)
     if not keep_cache:
         cache.remove()
     return take
-
-
-def _with_frame_count(info: VideoInfo, n: int) -> VideoInfo:
-    from dataclasses import replace
-
-    return replace(info, frame_count=n)

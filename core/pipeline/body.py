@@ -16,7 +16,7 @@ import numpy as np
 from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks, Roi
 from ..track import BoxTracker, appearance_descriptor, box_iou as _box_iou_pairs
 
-NUM_JOINTS = 33
+NUM_JOINTS = 33  # BlazePose-33
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,16 @@
+"""Faces beyond the models: the canonical face geometry and head pose from face landmarks.
+
+:func:`canonical_face` loads MediaPipe's canonical metric face once;
+:func:`solve_head_pose` lifts a face mesh into the camera frame and fits the
+canonical face to it (rotation, translation, metric mesh);
+:func:`euler_ypr_deg` reads yaw, pitch and roll off the rotation.
+"""
+
+from .geometry import CanonicalFace, canonical_face
+from .head_pose import (FRONTAL, HEAD_POSE_METHODS, HeadPose, euler_ypr_deg, rotation_from_ypr_deg,
+                        smooth_head_poses, solve_head_pose, weighted_procrustes)
+
+__all__ = [
+    "CanonicalFace", "FRONTAL", "HEAD_POSE_METHODS", "HeadPose", "canonical_face", "euler_ypr_deg",
+    "rotation_from_ypr_deg", "smooth_head_poses", "solve_head_pose", "weighted_procrustes",
+]

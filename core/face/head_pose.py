@@ -1,0 +1,324 @@
+"""Head pose and the metric face mesh from face landmarks, as MediaPipe's face geometry pipeline.
+
+Frames.  Everything here is in the OpenCV camera frame: x right, y down,
+z forward (metres).  The canonical face (:mod:`.geometry`) is right-handed
+with x towards the subject's left, y up and z out of the face, so a face
+looking straight at the camera has ``rotation = FRONTAL = diag(1, -1, -1)``
+(180 degrees about x).  ``rotation`` maps canonical axes to camera axes and
+``translation`` is where the canonical origin (inside the head, 7.6 cm
+behind the nose tip) sits: the posed canonical face is
+``scale * rotation @ p_canonical + translation``, ``scale`` (about 1) the
+size of the measured face relative to the canonical one.
+
+How.  Two steps, both in closed form or from a good start:
+
+1. The metric mesh, as MediaPipe's geometry pipeline (``geometry_pipeline.cc``).
+   The landmark model gives every point a relative depth ``z`` besides
+   ``x, y``; with it the landmarks themselves are lifted into metric camera
+   space, expression included.  With normalised image coordinates
+   ``u = (x - cx) / fx``, ``v = (y - cy) / fy`` and ``w = z / fx``:
+
+   a. weighted orthogonal Procrustes (rotation, uniform scale, translation;
+      ``procrustes_solver.cc``) from the canonical face to the screen
+      points ``(u, v, w)`` gives a scale ``s1``: the face's size on the
+      unit-depth image plane per canonical centimetre, about 1 / depth;
+   b. each point's depth is ``d = (1 + w - mean(w)) / s1`` (cm); unproject
+      ``(u d, v d, d)``; Procrustes again gives the residual scale ``s2``;
+   c. unproject with ``d = (1 + w - mean(w)) / (s1 s2)``: the metric mesh,
+      which reprojects exactly onto the landmarks;
+   d. Procrustes from the canonical face to that mesh: MediaPipe's pose.
+
+2. The pose (``method="pnp"``, the default): starting from 1d, the
+   canonical face's rotation and translation are refined to minimise the
+   reprojection error of its 468 vertices onto the 468 landmarks
+   (``cv2.solvePnP``, iterative, with the Procrustes pose as the initial
+   guess), and the mesh is rescaled about the camera centre (which keeps its
+   projection) so that its depth agrees with that pose.
+
+Why PnP for the pose.  The 2D landmarks are the model's most accurate
+output; its ``z`` is a learned relative depth whose relief does not match
+the canonical face's exactly, so the Procrustes pose (1d) trades pitch and
+yaw for depth differently: measured on the astronaut photo and the
+carphone clip, the two poses differ by 1 to 10 degrees, mostly in pitch,
+for the very same landmarks (17 for a face far off the optical axis).
+Against ``cv2.solvePnP`` on MediaPipe's own landmarks, the default pose is
+0.3-3.0 degrees off, MediaPipe's Procrustes pose 1.3-17.  The perspective fit of a rigid model to the
+2D landmarks is the standard head-pose estimate (and the one the tests
+check against, with OpenCV's solver on MediaPipe's own landmarks); Procrustes stays as its
+initialisation (no local minimum, no flip) and as the source of the metric,
+expression-bearing mesh.  ``method="procrustes"`` reproduces MediaPipe's
+pose exactly.
+
+MediaPipe assumes a centred principal point and a vertical field of view;
+the normalised coordinates above take any pinhole intrinsics.  Depth comes
+from the assumption that the face has the canonical face's size (an adult
+face; a child's head is placed too far away, in proportion).
+
+Legend: P = 468 or 478 landmarks, K = Procrustes landmarks, T frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..errors import InputError
+from .geometry import NUM_VERTICES, CanonicalFace, canonical_face
+
+FRONTAL = np.diag([1.0, -1.0, -1.0])
+"""``rotation`` of a face looking straight into the camera (canonical y up → camera y down, z out → z back)."""
+FRONTAL.setflags(write=False)
+
+CM_PER_M = 100.0
+PERSON_HEIGHT_M = 1.7  # the speed scale for smoothing head translation (see smooth_head_poses)
+_MIN_EXTENT = 1e-6  # landmarks spanning less than this (normalised image units) are too compact to solve
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """One face's pose and metric mesh in the OpenCV camera frame (x right, y down, z forward).
+
+    ``rotation`` (3, 3) camera <- canonical, ``translation`` (3,) metres (the
+    canonical origin in the camera frame), ``scale`` canonical → measured
+    (about 1), ``mesh_xyz`` (P, 3) the landmarks in metres, ``residual`` the
+    weighted RMS distance in metres between the posed canonical face and
+    the mesh at the Procrustes landmarks (shape and expression differences),
+    ``reprojection_px`` the RMS distance in pixels between the posed
+    canonical face's 468 projected vertices and the landmarks.
+    """
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    mesh_xyz: np.ndarray
+    scale: float
+    residual: float
+    reprojection_px: float = 0.0
+
+    def __post_init__(self) -> None:
+        rotation = np.array(self.rotation, dtype=np.float64)
+        translation = np.array(self.translation, dtype=np.float64).reshape(-1)
+        mesh = np.array(self.mesh_xyz, dtype=np.float64)
+        if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6) \
+                or not np.linalg.det(rotation) > 0:
+            raise ValueError(f"rotation must be a (3, 3) proper rotation matrix, got shape {rotation.shape}")
+        if translation.shape != (3,) or not np.all(np.isfinite(translation)):
+            raise ValueError(f"translation must be (3,) finite metres, got {translation.shape}")
+        if mesh.ndim != 2 or mesh.shape[1] != 3 or mesh.shape[0] < NUM_VERTICES or not np.all(np.isfinite(mesh)):
+            raise ValueError(f"mesh_xyz must be (P, 3) finite with P >= {NUM_VERTICES}, got {mesh.shape}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be positive, got {self.scale}")
+        if not (math.isfinite(self.residual) and self.residual >= 0):
+            raise ValueError(f"residual must be >= 0 metres, got {self.residual}")
+        if not (math.isfinite(self.reprojection_px) and self.reprojection_px >= 0):
+            raise ValueError(f"reprojection_px must be >= 0, got {self.reprojection_px}")
+        for a in (rotation, translation, mesh):
+            a.setflags(write=False)
+        object.__setattr__(self, "rotation", rotation)
+        object.__setattr__(self, "translation", translation)
+        object.__setattr__(self, "mesh_xyz", mesh)
+        object.__setattr__(self, "scale", float(self.scale))
+        object.__setattr__(self, "residual", float(self.residual))
+        object.__setattr__(self, "reprojection_px", float(self.reprojection_px))
+
+    def as_matrix(self) -> np.ndarray:
+        """(4, 4) camera <- canonical transform in metres, rotation and translation only (scale left out)."""
+        out = np.eye(4)
+        out[:3, :3] = self.rotation
+        out[:3, 3] = self.translation
+        return out
+
+    def euler_ypr_deg(self) -> tuple[float, float, float]:
+        """:func:`euler_ypr_deg` of ``rotation``."""
+        return euler_ypr_deg(self.rotation)
+
+
+def weighted_procrustes(source: np.ndarray, target: np.ndarray,
+                        weights: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Rotation R (3, 3), scale s and translation t (3,) minimising ``sum w |s R source + t - target|^2``.
+
+    ``source``, ``target`` (K, 3), ``weights`` (K,) >= 0.  The weighted
+    orthogonal Procrustes problem with scale (Umeyama's solution; MediaPipe's
+    ``procrustes_solver.cc`` solves the same problem): centre both sets on
+    their weighted centroids, take the SVD of the weighted cross-covariance
+    ``U S V^T = sum w (target - ct)(source - cs)^T``, ``R = U diag(1, 1, d) V^T``
+    with ``d = sign(det(U V^T))`` so that R is a rotation, not a reflection,
+    ``s = trace(diag(1, 1, d) S) / sum w |source - cs|^2``, ``t = ct - s R cs``.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    cs = w @ source
+    ct = w @ target
+    a = source - cs
+    b = target - ct
+    cov = (b * w[:, None]).T @ a
+    u, sv, vt = np.linalg.svd(cov)
+    d = 1.0 if np.linalg.det(u @ vt) > 0 else -1.0
+    rotation = u @ np.diag([1.0, 1.0, d]) @ vt
+    spread = float(w @ np.sum(a * a, axis=1))
+    scale = float((sv[0] + sv[1] + d * sv[2]) / spread)
+    return rotation, scale, ct - scale * rotation @ cs
+
+
+HEAD_POSE_METHODS = ("pnp", "procrustes")
+
+
+def solve_head_pose(xy: np.ndarray, z: np.ndarray, intrinsics: Intrinsics, method: str = "pnp",
+                    canonical: CanonicalFace | None = None) -> HeadPose:
+    """Head pose and metric mesh from landmarks ``xy`` (P, 2) image px and ``z`` (P,) px-scale depth.
+
+    P is 468 or 478 (the iris points are lifted along with the rest but do
+    not enter the fits).  ``intrinsics`` are those of the frame the
+    landmarks came from.  ``method``: "pnp" (default) or "procrustes"
+    (MediaPipe's pose), see the module docstring.  Raises
+    :class:`InputError` for malformed or collapsed landmarks.
+    """
+    if method not in HEAD_POSE_METHODS:
+        raise ValueError(f"method must be one of {HEAD_POSE_METHODS}, got {method!r}")
+    canonical = canonical or canonical_face()
+    xy = np.asarray(xy, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < NUM_VERTICES:
+        raise InputError(f"xy must be (P, 2) with P >= {NUM_VERTICES} face landmarks, got {xy.shape}")
+    if z.shape != (xy.shape[0],):
+        raise InputError(f"z must be ({xy.shape[0]},) like xy, got {z.shape}")
+    if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
+        raise InputError("xy and z must be finite")
+    if not isinstance(intrinsics, Intrinsics):
+        raise InputError(f"intrinsics must be rigcast.camera.Intrinsics, got {type(intrinsics).__name__}")
+
+    u = (xy[:, 0] - intrinsics.cx) / intrinsics.fx
+    v = (xy[:, 1] - intrinsics.cy) / intrinsics.fy
+    w = z / intrinsics.fx
+    ids, weights = canonical.procrustes_ids, canonical.procrustes_weights
+    source = canonical.xyz_cm[ids]
+    if np.ptp(u[ids]) < _MIN_EXTENT and np.ptp(v[ids]) < _MIN_EXTENT:
+        raise InputError("face landmarks are collapsed to a point; cannot solve the head pose")
+
+    # (1a) Scale on the unit-depth image plane, the relative depth taken as is.
+    _, s1, _ = weighted_procrustes(source, np.stack([u, v, w], axis=1)[ids], weights)
+    depth_offset = w.mean()
+
+    def lift(total_scale: float) -> np.ndarray:
+        depth = (1.0 + w - depth_offset) / total_scale  # cm
+        return np.stack([u * depth, v * depth, depth], axis=1)
+
+    # (1b) Lift with s1, measure the scale left, (1c) lift with both, (1d) fit the canonical face.
+    _, s2, _ = weighted_procrustes(source, lift(s1)[ids], weights)
+    mesh_cm = lift(s1 * s2)
+    rotation, scale, translation = weighted_procrustes(source, mesh_cm[ids], weights)
+    if method == "pnp":
+        rotation, translation = _refine_pnp(canonical.xyz_cm * scale, xy[:NUM_VERTICES], intrinsics, rotation,
+                                            translation)
+        # Rescale the mesh about the camera centre (its projection is unchanged) to the pose's depth.
+        posed_depth = (scale * source @ rotation.T + translation)[:, 2]
+        mesh_cm = mesh_cm * float(weights @ posed_depth / (weights @ mesh_cm[ids, 2]))
+    posed = scale * canonical.xyz_cm @ rotation.T + translation
+    wn = weights / weights.sum()
+    residual = math.sqrt(float(wn @ np.sum((posed[ids] - mesh_cm[ids]) ** 2, axis=1)))
+    projected = _project(posed, intrinsics)
+    reprojection = math.sqrt(float(np.mean(np.sum((projected - xy[:NUM_VERTICES]) ** 2, axis=1))))
+    return HeadPose(rotation=rotation, translation=translation / CM_PER_M, mesh_xyz=mesh_cm / CM_PER_M,
+                    scale=scale, residual=residual / CM_PER_M, reprojection_px=reprojection)
+
+
+def _project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """Camera-frame points (N, 3) → image px (N, 2); points at or behind the camera give inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.where(points[:, 2] > 0, points[:, 2], 0.0)
+        return np.stack([intrinsics.fx * points[:, 0] / depth + intrinsics.cx,
+                         intrinsics.fy * points[:, 1] / depth + intrinsics.cy], axis=1)
+
+
+def _refine_pnp(model_cm: np.ndarray, xy: np.ndarray, intrinsics: Intrinsics, rotation: np.ndarray,
+                translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation (3, 3) and translation (3,) cm minimising the reprojection error of ``model_cm`` (468, 3)
+    onto ``xy`` (468, 2), Levenberg-Marquardt from the given pose; the start is kept if the solver fails
+    or lands behind the camera."""
+    import cv2
+
+    rvec0, _ = cv2.Rodrigues(rotation)
+    ok, rvec, tvec = cv2.solvePnP(model_cm.astype(np.float64), xy.astype(np.float64), intrinsics.matrix, None,
+                                  rvec=rvec0.copy(), tvec=translation.reshape(3, 1).astype(np.float64).copy(),
+                                  useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or not (np.all(np.isfinite(rvec)) and np.all(np.isfinite(tvec))):
+        return rotation, translation
+    refined_rotation, _ = cv2.Rodrigues(rvec)
+    refined_translation = tvec.reshape(3)
+    if not np.all((model_cm @ refined_rotation.T + refined_translation)[:, 2] > 0):
+        return rotation, translation
+    return refined_rotation, refined_translation
+
+
+def euler_ypr_deg(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a camera <- canonical ``rotation`` (3, 3); (0, 0, 0) faces the camera.
+
+    The rotation relative to facing the camera, ``A = rotation @ FRONTAL``,
+    is decomposed in camera axes as ``A = Rz(roll) Rx(-pitch) Ry(-yaw)``:
+    yaw about camera-up first, then pitch about camera-right, then roll
+    about the view axis (``R*`` the right-handed rotations about the OpenCV
+    axes x right, y down, z forward).  Roll is applied last so that turning
+    the camera about its optical axis (rotating the image about its
+    principal point) changes roll alone, by the same angle; yaw and pitch
+    are the out-of-plane turn seen in the image so rotated.  Signs, as seen
+    in the image:
+
+    * yaw > 0: the nose turns towards image right (the subject turns to their left);
+    * pitch > 0: the nose turns up (chin up);
+    * roll > 0: the head tilts clockwise on screen (the ROI convention).
+
+    Yaw and roll lie in (-180, 180], pitch in [-90, 90]; near pitch = ±90
+    yaw and roll are not separable (gimbal lock).
+    """
+    rotation = np.asarray(rotation, dtype=np.float64)
+    if rotation.shape != (3, 3):
+        raise ValueError(f"rotation must be (3, 3), got {rotation.shape}")
+    a = rotation @ FRONTAL
+    # Rz(ga) Rx(be) Ry(al): row 2 = [-cb sa, sb, cb ca] (Rz leaves it alone); column 1 = [-sg cb, cg cb, sb].
+    beta = math.asin(float(np.clip(a[2, 1], -1.0, 1.0)))
+    alpha = math.atan2(-a[2, 0], a[2, 2])
+    gamma = math.atan2(-a[0, 1], a[1, 1])
+    return -math.degrees(alpha), -math.degrees(beta), math.degrees(gamma)
+
+
+def rotation_from_ypr_deg(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) camera <- canonical rotation with the given :func:`euler_ypr_deg` angles (its inverse)."""
+    def axis(k: int, angle_deg: float) -> np.ndarray:
+        c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+        i, j = [(1, 2), (2, 0), (0, 1)][k]
+        m = np.eye(3)
+        m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
+        return m
+
+    return axis(2, roll) @ axis(0, -pitch) @ axis(1, -yaw) @ FRONTAL
+
+
+def smooth_head_poses(poses: list[HeadPose | None], time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Euro smoothing of a head-pose sequence (T entries, None where the face is missing).
+
+    Returns rotations (T, 3, 3) and translations (T, 3) metres, NaN where
+    missing.  Rotations go through :func:`rigcast.smooth.smooth_rotations`
+    (``ONE_EURO_ROTATION``, tuned for head pose); translations through
+    :func:`rigcast.smooth.one_euro` with ``ONE_EURO_LANDMARKS``, whose speeds
+    are in person heights per second: the head moves with its body, taken
+    as ``PERSON_HEIGHT_M``.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from ..smooth import ONE_EURO_LANDMARKS, one_euro, smooth_rotations
+
+    num = len(poses)
+    quats = np.full((num, 4), np.nan)
+    trans = np.full((num, 3), np.nan)
+    for t, pose in enumerate(poses):
+        if pose is not None:
+            quats[t] = Rotation.from_matrix(pose.rotation).as_quat(scalar_first=True)
+            trans[t] = pose.translation
+    quats = smooth_rotations(quats, time_s)
+    rotations = np.full((num, 3, 3), np.nan)
+    ok = np.all(np.isfinite(quats), axis=1)
+    if np.any(ok):
+        rotations[ok] = Rotation.from_quat(quats[ok], scalar_first=True).as_matrix()
+    return rotations, one_euro(trans, time_s, ONE_EURO_LANDMARKS, scale=PERSON_HEIGHT_M)

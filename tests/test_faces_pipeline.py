@@ -1,0 +1,271 @@
+"""FaceAnalyzer on real clips: tracking mode, ids, edge cases; faces linked to bodies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures_images import astronaut
+from footage import crossing_frames, requires_models
+from rigcast.models.face_landmarks import NUM_MESH, NUM_REFINED
+from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, FaceRecord, link_faces_to_bodies, make_face_models
+from test_face_models import LANDMARK_TOLERANCE_PCT, MediaPipeReference, carphone_frames, face_size, multi_face_scene, \
+    shifted
+
+
+@pytest.fixture(scope="module")
+def face_models():
+    return make_face_models()
+
+
+@pytest.fixture(scope="module")
+def analyzer(face_models):
+    return FaceAnalyzer(*face_models)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tracking
+
+
+@requires_models
+@pytest.mark.reference
+def test_carphone_is_one_face_followed_throughout(analyzer):
+    """The clip at 15 fps (every second frame of 120), one face: one id, the detector only every 15
+    frames, and the tracked mesh stays within 1.5 % (median) of MediaPipe's static-image mesh."""
+    state = analyzer.new_state()
+    reference = MediaPipeReference()
+    detections, ids, errors = 0, set(), []
+    for t, frame in enumerate(carphone_frames()):
+        if t % 2:
+            continue
+        records, detected = analyzer.process(frame, t / 30.0, state)
+        assert len(records) == 1, f"frame {t}: {len(records)} faces"
+        detections += detected
+        ids.add(records[0].face_id)
+        assert records[0].landmarks.xy.shape == (NUM_REFINED, 2) and records[0].conf > 0.9
+        if t % 10 == 0:
+            (ref,) = reference.face_mesh(frame)
+            errors.append(np.linalg.norm(records[0].landmarks.xy - ref[:, :2], axis=1) / face_size(ref) * 100.0)
+    reference.close()
+    errors = np.concatenate(errors)
+    print(f"\ncarphone tracking: {detections} detector runs in 60 frames; mesh vs MediaPipe static: "
+          f"median {np.median(errors):.2f} %, max {errors.max():.2f} %")
+    assert ids == {0}
+    assert detections <= 60 // 15 + 1
+    assert np.median(errors) <= LANDMARK_TOLERANCE_PCT
+
+
+@requires_models
+def test_composite_faces_keep_their_ids(analyzer):
+    """The four faces of the composite, drifting a few px per frame: four records per frame, four ids
+    that never change; the 26-px face is flagged unreliable, the others are not."""
+    canvas, regions = multi_face_scene()
+    state = analyzer.new_state()
+    first_ids = None
+    for t in range(6):
+        frame = shifted(canvas, 3 * t, 2 * t)
+        records, detected = analyzer.process(frame, t / 30.0, state)
+        assert detected == (t == 0)
+        assert len(records) == 4
+        by_patch = {}
+        for r in records:
+            centre = 0.5 * (r.box_xyxy[:2] + r.box_xyxy[2:]) - [3 * t, 2 * t]
+            (k,) = [k for k, (x, y, w, h) in enumerate(regions) if x <= centre[0] <= x + w and y <= centre[1] <= y + h]
+            by_patch[k] = r
+        assert set(by_patch) == {0, 1, 2, 3}
+        assert [by_patch[k].landmarks.is_reliable for k in range(4)] == [True, True, False, True]
+        ids = [by_patch[k].face_id for k in range(4)]
+        first_ids = first_ids or ids
+        assert ids == first_ids and len(set(ids)) == 4
+
+
+@requires_models
+def test_a_drifted_mesh_is_reread_when_the_detector_runs(analyzer):
+    """A face that moved 0.3 of its size between frames is drawn by the mesh model at the centre of the
+    stale ROI, with full confidence; the next detector run puts it back where the face is."""
+    from rigcast.models.roi import Roi
+
+    state = analyzer.new_state()
+    (first,), _ = analyzer.process(astronaut(), 0.0, state)
+    size = first.landmarks.size_px()
+    stale = state.rois[first.face_id]
+    state.rois[first.face_id] = Roi(center_xy=stale.center_xy + [0.0, 0.3 * size], size=stale.size,
+                                    rotation=stale.rotation)
+    drifted = analyzer.landmarker(astronaut(), state.rois[first.face_id])
+    assert drifted is not None and drifted.score > 0.99
+    assert np.linalg.norm(drifted.box_xyxy() - first.box_xyxy) > 0.1 * size, "the premise: a displaced mesh"
+    state.frames_since_detect = analyzer.config.redetect_every  # the detector runs on this frame
+    (again,), detected = analyzer.process(astronaut(), 1 / 30.0, state)
+    assert detected and again.face_id == first.face_id
+    assert np.abs(again.box_xyxy - first.box_xyxy).max() < 0.05 * size
+
+
+@requires_models
+def test_max_faces_keeps_the_best(face_models):
+    analyzer = FaceAnalyzer(*face_models, FaceConfig(max_faces=2))
+    records, _ = analyzer.process(multi_face_scene()[0], 0.0, analyzer.new_state())
+    assert len(records) == 2 and all(r.landmarks.score > 0.99 for r in records)
+
+
+@requires_models
+def test_face_leaving_the_frame(analyzer):
+    """The astronaut slides left out of the frame: conf falls as the face leaves, flagged once about half
+    of it is out; once it is gone nothing is reported (no mesh is invented from the border pixels)."""
+    state = analyzer.new_state()
+    face_centre_x = 225
+    confs = []
+    for t, dx in enumerate(range(0, -301, 25)):
+        records, _ = analyzer.process(shifted(astronaut(), dx), t / 30.0, state)
+        assert len(records) <= 1
+        visible = face_centre_x + dx  # where the face centre is now
+        if records:
+            conf = records[0].conf
+            confs.append(conf)
+            if visible <= 0:
+                assert not records[0].landmarks.is_reliable
+            if visible > 60:
+                assert conf > 0.9
+        if visible < -40:
+            assert records == [], f"a face reported at dx={dx}, its centre {-visible} px out of the frame"
+    assert np.all(np.diff(confs) <= 1e-6)
+
+
+@requires_models
+def test_edge_cases_through_the_pipeline(analyzer):
+    """A real profile (the cameraman) is followed; a backdrop gives nothing; the 16-px astronaut is
+    either missed or flagged."""
+    import cv2
+    from skimage import data
+
+    from fixtures_images import background
+
+    camera = np.ascontiguousarray(np.repeat(data.camera()[..., None], 3, axis=2))
+    records, _ = analyzer.process(camera, 0.0, analyzer.new_state())
+    assert len(records) == 1 and 150 < records[0].box_xyxy[0] < 250
+    assert analyzer.process(background(480, 640), 0.0, analyzer.new_state())[0] == []
+    scale = 16.0 / 95.3
+    small = cv2.resize(astronaut(), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = background(240, 320).copy()
+    canvas[100:100 + small.shape[0], 150:150 + small.shape[1]] = small
+    records, _ = analyzer.process(canvas, 0.0, analyzer.new_state())
+    assert all(not r.landmarks.is_reliable for r in records)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Faces and bodies
+
+
+def _box(cx, cy, size=40.0):
+    return np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
+
+
+def _head(cx, cy, spread=10.0, missing=()):
+    """BlazePose-33 keypoints (33, 2) with the 9 head points around (cx, cy), the body below, NaN for ``missing``."""
+    kps = np.tile([cx, cy + 200.0], (33, 1))
+    offsets = [(0, 0), (-0.3, -0.3), (-0.5, -0.3), (-0.7, -0.3), (0.3, -0.3), (0.5, -0.3), (0.7, -0.3), (-1.2, 0),
+               (1.2, 0)]
+    kps[:9] = [cx, cy] + spread * np.array(offsets)
+    kps[list(missing)] = np.nan
+    return kps
+
+
+@pytest.mark.parametrize("faces, bodies, expected", [
+    # one face, one body, three frames
+    ([{7: _box(100, 100)}] * 3, [{3: _head(100, 100)}] * 3, {7: 3}),
+    # two people side by side
+    ([{1: _box(100, 100), 2: _box(300, 100)}] * 2, [{10: _head(300, 100), 11: _head(100, 100)}] * 2, {1: 11, 2: 10}),
+    # no body near the face, and a frame without bodies
+    ([{1: _box(100, 100)}, {1: _box(100, 100)}], [{5: _head(400, 400)}, {}], {1: None}),
+    # majority over frames: 3 votes for body 4, 1 for body 5
+    ([{1: _box(100, 100)}] * 4, [{4: _head(100, 100)}] * 3 + [{5: _head(100, 100)}], {1: 4}),
+    # a tie between frames is no majority
+    ([{1: _box(100, 100)}] * 2, [{4: _head(100, 100)}, {5: _head(100, 100)}], {1: None}),
+    # head points mostly missing: fewer than min_points inside -> no vote
+    ([{1: _box(100, 100)}], [{4: _head(100, 100, missing=range(1, 9))}], {1: None}),
+    # two faces over one body in a frame: the body goes to the face holding more of its points
+    ([{1: _box(100, 100), 2: _box(125, 100)}], [{4: _head(100, 100)}], {1: 4, 2: None}),
+])
+def test_link_faces_to_bodies(faces, bodies, expected):
+    assert link_faces_to_bodies(faces, bodies) == expected
+
+
+def test_link_faces_to_bodies_checks_inputs():
+    with pytest.raises(ValueError, match="same frames"):
+        link_faces_to_bodies([{}], [])
+    with pytest.raises(ValueError, match=r"\(J >= 9, 2\)"):
+        link_faces_to_bodies([{1: _box(0, 0)}], [{2: np.zeros((5, 2))}])
+    with pytest.raises(ValueError, match=r"\(4,\) xyxy"):
+        link_faces_to_bodies([{1: np.zeros(3)}], [{}])
+
+
+@requires_models
+def test_faces_link_to_their_bodies_on_a_real_clip(analyzer):
+    """The crossing clip: the astronaut and the cameraman walk past each other, the cameraman in front.
+    Faces are followed on every frame, bodies found on every eighth (rigcast's body pipeline, lite
+    model).  Each face id links to the body whose nose lies in (or next to) its box in most of those
+    frames, or to none if no body's nose ever does; faces seen together link to different bodies."""
+    from collections import Counter
+
+    from rigcast.models import make_pose_models
+    from rigcast.pipeline.body import BodyAnalyzer
+
+    frames, _ = crossing_frames()
+    bodies = BodyAnalyzer(*make_pose_models("lite"))
+    body_state, face_state = bodies.new_state(), analyzer.new_state()
+    face_boxes, body_points, nearest = [], [], {}
+    detector_runs = 0
+    for t, frame in enumerate(frames):
+        faces, detected = analyzer.process(frame, t / 30.0, face_state)
+        detector_runs += detected
+        face_boxes.append({r.face_id: r.box_xyxy for r in faces})
+        if t % 8:
+            body_points.append({})
+            continue
+        people, _ = bodies.process(frame, t / 30.0, body_state)
+        body_points.append({p.track_id: p.landmarks.xy for p in people})
+        for r in faces:  # the truth for this test: a body whose nose lies in the face box grown by half
+            nearest.setdefault(r.face_id, Counter())
+            x0, y0, x1, y1 = r.box_xyxy
+            grow = 0.25 * max(x1 - x0, y1 - y0)
+            for p in people:
+                nose = p.landmarks.xy[0]
+                if x0 - grow <= nose[0] <= x1 + grow and y0 - grow <= nose[1] <= y1 + grow:
+                    nearest[r.face_id][p.track_id] += 1
+    links = link_faces_to_bodies(face_boxes, body_points)
+    print(f"\ncrossing clip: face -> body links {links}, {detector_runs} detector runs in {len(frames)} frames")
+    assert len(links) >= 2 and sum(v is not None for v in links.values()) >= 2
+    for face_id, votes in nearest.items():
+        assert links[face_id] == (votes.most_common(1)[0][0] if votes else None)
+    for boxes in face_boxes:
+        together = [links[f] for f in boxes if links[f] is not None]
+        assert len(together) == len(set(together)), "two faces in one frame linked to one body"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Construction
+
+
+@requires_models
+def test_make_face_models_options():
+    detector, landmarker = make_face_models(detector_mode="short", iris=False)
+    assert detector.mode == "short" and detector.full is None and landmarker.iris_runner is None
+    lm = landmarker(astronaut(), detector(astronaut())[0].to_roi())
+    assert lm.xy.shape == (NUM_MESH, 2)
+    with pytest.raises(ValueError, match="detector_mode"):
+        make_face_models(detector_mode="medium")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_faces=0), "max_faces"),
+    (dict(redetect_every=0), "redetect_every"),
+    (dict(duplicate_iou=0.0), "duplicate_iou"),
+    (dict(new_face_iou=1.5), "new_face_iou"),
+])
+def test_face_config_is_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FaceConfig(**kwargs)
+
+
+def test_face_record_is_validated():
+    with pytest.raises(ValueError, match="landmarks must be FaceLandmarks"):
+        FaceRecord(face_id=0, landmarks=None, box_xyxy=np.zeros(4), appearance=np.zeros(64), followed=False)
