@@ -47,6 +47,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 MEASUREMENT_STD = 0.03
 """Std of a measured cx, cy, w or h, in box heights, for a detection of score 1."""
@@ -328,7 +329,6 @@ class BoxTracker:
     def _associate(self, boxes: np.ndarray, unit: np.ndarray | None, usable: np.ndarray,
                    lost: np.ndarray) -> list[tuple[int, int]]:
         """(track row, box column) pairs matching tracks, already predicted to this frame, to ``boxes`` (N, 4)."""
-        from scipy.optimize import linear_sum_assignment
 
         means = np.stack([tr.mean for tr in self._tracks])
         predicted = _as_xyxy(means)
