@@ -38,6 +38,24 @@ def _check_shape(name: str, array: np.ndarray, shape: tuple, owner: str) -> None
         raise TakeError(f"{owner}: {name} must be {want}, got {array.shape}")
 
 
+def _frame_index(obj, owner: str) -> int:
+    """Normalise ``obj.frame_index`` to strictly increasing int64 (T,) in place; returns T."""
+    fi = np.asarray(obj.frame_index, dtype=np.int64)
+    object.__setattr__(obj, "frame_index", fi)
+    _check_shape("frame_index", fi, (None,), owner)
+    if len(fi) > 1 and np.any(np.diff(fi) <= 0):
+        raise TakeError(f"{owner}: frame_index must be strictly increasing")
+    return len(fi)
+
+
+def _float_fields(obj, owner: str, shapes: tuple[tuple[str, tuple], ...]) -> None:
+    """Make each named field a float32 array of the given shape, or raise TakeError."""
+    for name, shape in shapes:
+        arr = np.asarray(getattr(obj, name), dtype=np.float32)
+        object.__setattr__(obj, name, arr)
+        _check_shape(name, arr, shape, owner)
+
+
 @dataclass(frozen=True)
 class Track:
     """One tracked person.
@@ -58,16 +76,8 @@ class Track:
 
     def __post_init__(self) -> None:
         owner = f"track {self.track_id}"
-        fi = np.asarray(self.frame_index, dtype=np.int64)
-        object.__setattr__(self, "frame_index", fi)
-        _check_shape("frame_index", fi, (None,), owner)
-        t, j = len(fi), self.skeleton.num_joints
-        if t > 1 and np.any(np.diff(fi) <= 0):
-            raise TakeError(f"{owner}: frame_index must be strictly increasing")
-        for name, shape in (("xy", (t, j, 2)), ("xyz", (t, j, 3)), ("conf", (t, j)), ("root_xyz", (t, 3))):
-            arr = np.asarray(getattr(self, name), dtype=np.float32)
-            object.__setattr__(self, name, arr)
-            _check_shape(name, arr, shape, owner)
+        t, j = _frame_index(self, owner), self.skeleton.num_joints
+        _float_fields(self, owner, (("xy", (t, j, 2)), ("xyz", (t, j, 3)), ("conf", (t, j)), ("root_xyz", (t, 3))))
 
     @property
     def num_frames(self) -> int:
@@ -106,21 +116,13 @@ class Face:
         owner = f"face {self.face_id}"
         if self.scale is None:
             object.__setattr__(self, "scale", np.ones(len(np.asarray(self.frame_index)), dtype=np.float32))
-        fi = np.asarray(self.frame_index, dtype=np.int64)
-        object.__setattr__(self, "frame_index", fi)
-        _check_shape("frame_index", fi, (None,), owner)
-        if len(fi) > 1 and np.any(np.diff(fi) <= 0):
-            raise TakeError(f"{owner}: frame_index must be strictly increasing")
-        t = len(fi)
-        xy = np.asarray(self.xy, dtype=np.float32)
+        t = _frame_index(self, owner)
+        xy = np.asarray(self.xy)
         num = xy.shape[1] if xy.ndim == 3 else None
         if num not in (468, 478):
             raise TakeError(f"{owner}: xy must be (T, 468 or 478, 2), got {xy.shape}")
-        for name, shape in (("xy", (t, num, 2)), ("xyz", (t, num, 3)), ("rotation", (t, 3, 3)),
-                            ("translation", (t, 3)), ("conf", (t,)), ("scale", (t,))):
-            arr = np.asarray(getattr(self, name), dtype=np.float32)
-            object.__setattr__(self, name, arr)
-            _check_shape(name, arr, shape, owner)
+        _float_fields(self, owner, (("xy", (t, num, 2)), ("xyz", (t, num, 3)), ("rotation", (t, 3, 3)),
+                                    ("translation", (t, 3)), ("conf", (t,)), ("scale", (t,))))
 
     @property
     def num_frames(self) -> int:
