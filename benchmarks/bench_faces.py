@@ -1,0 +1,73 @@
+"""Face pipeline speed against MediaPipe FaceMesh on the same single-face clip, in the same run.
+
+    .venv/bin/python benchmarks/bench_faces.py [--frames N]
+
+Prints faces per second of rigcast's face tracking (detector when needed,
+478-point mesh with irises, head pose) and of ``mediapipe.solutions.face_mesh``
+(video mode, refine_landmarks=True), and their ratio (target >= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_analyze import decode, single_person_clip  # noqa: E402
+
+
+def bench_rigcast(frames, with_pose: bool = True) -> float:
+    from rigcast.camera import Intrinsics
+    from rigcast.face.head_pose import solve_head_pose
+    from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
+
+    detector, landmarker = make_face_models(device="cpu")
+    analyzer = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=1))
+    h, w = frames[0].shape[:2]
+    intrinsics = Intrinsics.from_fov(w, h)
+    analyzer.process(frames[0], 0.0, analyzer.new_state())
+    state = analyzer.new_state()
+    faces = 0
+    t0 = time.perf_counter()
+    for i, f in enumerate(frames):
+        records, _ = analyzer.process(f, i / 30.0, state)
+        for r in records:
+            if with_pose:
+                solve_head_pose(r.landmarks.xy, r.landmarks.z, intrinsics)
+        faces += len(records)
+    return faces / (time.perf_counter() - t0)
+
+
+def bench_mediapipe(frames) -> float:
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
+        mesh.process(frames[0])
+        faces = 0
+        t0 = time.perf_counter()
+        for f in frames:
+            res = mesh.process(f)
+            faces += len(res.multi_face_landmarks or ())
+        return faces / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=120)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = list(decode(single_person_clip(Path(tmp), args.frames)))
+    ours = bench_rigcast(frames)
+    theirs = bench_mediapipe(frames)
+    print(f"faces per second ({args.frames} frames 640x480, one face): rigcast {ours:.1f} (mesh + irises + head pose), "
+          f"MediaPipe FaceMesh {theirs:.1f}, ratio {ours / theirs:.2f} (target >= 1.0)")
+    print(json.dumps({"rigcast_faces_per_s": round(ours, 2), "mediapipe_faces_per_s": round(theirs, 2),
+                      "ratio": round(ours / theirs, 3)}))
+
+
+if __name__ == "__main__":
+    main()
