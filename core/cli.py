@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     o.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; ultrafast is quickest)")
     o.set_defaults(func=cmd_overlay)
+
+    from .retarget.cli import add_retarget_parser
+
+    add_retarget_parser(sub)
     return p
 
 

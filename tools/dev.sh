@@ -31,7 +31,7 @@ setup() {
     want="$(cat pyproject.toml tools/dev.sh | sha256sum | cut -c1-16)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e ".[dev]"
+        "$VENV/bin/python" -m pip install -q -e ".[dev,blender]"
         # MediaPipe is the reference implementation in tests only; its declared
         # dependencies (jax, opencv-contrib...) are not needed for `solutions`.
         "$VENV/bin/python" -m pip install -q --no-deps mediapipe==0.10.21

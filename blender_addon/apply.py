@@ -1,0 +1,136 @@
+"""Apply: retarget one Take track onto an armature, as one new action.
+
+props -> :class:`ApplyConfig` -> core (``take_source``, ``retarget``) -> ``animation.write_bone_motion``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from . import animation
+from .core_bridge import RigcastError, retarget, retarget_cli, take as core_take
+from .rest_pose import armature_from_rig, object_matrix, read_rig
+
+STORED_MAP_KEY = "rigcast_bone_map"
+"""Custom property (JSON) on an armature object holding the bone map Detect / Load put there."""
+
+MAP_AUTO, MAP_STORED, MAP_FILE = "AUTO", "STORED", "FILE"
+PRESET_PREFIX = "PRESET:"
+
+
+@dataclass(frozen=True)
+class ApplyConfig:
+    """Everything Apply needs, read from the scene properties once.
+
+    ``map_source``: ``AUTO`` (detect), ``STORED`` (the map on the armature),
+    ``FILE`` (``map_path``) or ``PRESET:<name>``.  ``track_id`` -1: the take's
+    longest track.  ``frame_offset``: the scene frame of source frame 0.
+    """
+
+    take_path: str
+    track_id: int = -1
+    map_source: str = MAP_AUTO
+    map_path: str = ""
+    foot_lock: str = "auto"
+    frame_offset: int = 1
+    use_face: bool = True
+
+    @classmethod
+    def from_props(cls, props) -> "ApplyConfig":
+        return cls(take_path=bpy.path.abspath(props.take_path), track_id=props.track_id, map_source=props.bone_map,
+                   map_path=bpy.path.abspath(props.map_path), foot_lock=props.foot_lock.lower(),
+                   frame_offset=props.frame_offset, use_face=props.use_face)
+
+
+# --------------------------------------------------------------------------- bone maps
+
+
+def stored_map(arm_obj) -> "retarget.BoneMap | None":
+    text = arm_obj.get(STORED_MAP_KEY)
+    if not text:
+        return None
+    try:
+        return retarget.BoneMap.from_dict(json.loads(text))
+    except json.JSONDecodeError as e:
+        raise RigcastError(f"the bone map stored on {arm_obj.name!r} is not valid JSON: {e}") from None
+
+
+def store_map(arm_obj, bone_map) -> None:
+    arm_obj[STORED_MAP_KEY] = json.dumps(bone_map.to_dict())
+
+
+def bone_map_for(arm_obj, rig, config: ApplyConfig) -> tuple["retarget.BoneMap", str]:
+    """The bone map ``config`` asks for on ``rig`` (names as the rig spells them) and how it was found."""
+    source = config.map_source
+    if source == MAP_AUTO:
+        return retarget_cli.resolve_bone_map("auto", rig)
+    if source == MAP_STORED:
+        found = stored_map(arm_obj)
+        if found is None:
+            raise RigcastError(f"{arm_obj.name!r} has no stored bone map: run Detect map or Load map first")
+        return found.resolve(rig), f"bone map stored on {arm_obj.name}"
+    if source == MAP_FILE:
+        if not config.map_path:
+            raise RigcastError("no bone map file given")
+        return retarget.BoneMap.load(config.map_path).resolve(rig), f"bone map file {config.map_path}"
+    if source.startswith(PRESET_PREFIX):
+        name = source[len(PRESET_PREFIX):]
+        return retarget.load_preset(name).resolve(rig), f"preset {name}"
+    raise RigcastError(f"unknown bone map source {source!r}")
+
+
+# --------------------------------------------------------------------------- solve and write
+
+
+@dataclass
+class Solved:
+    motion: object  # core Motion
+    report: object  # core RetargetReport
+    frames: np.ndarray  # (T,) scene frames
+    track_id: int
+    map_text: str
+    missing: tuple[str, ...]
+
+
+def solve(take, rig, bone_map, map_text: str, config: ApplyConfig, matrix_world: np.ndarray | None) -> Solved:
+    """Core only: the track's motion on ``rig`` (armature space of an object at ``matrix_world``)."""
+    pose, track = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id,
+                                           use_face=config.use_face)
+    pose = retarget_cli.in_armature_space(pose, matrix_world)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", retarget.RetargetWarning)  # reported below instead
+        motion, report = retarget.retarget(pose, rig, bone_map, fps=take.video.fps, return_report=True,
+                                           options=retarget.RetargetOptions(foot_lock=config.foot_lock))
+    frames = config.frame_offset + track.frame_index.astype(np.float64)
+    return Solved(motion, report, frames, track.track_id, map_text, bone_map.missing(rig))
+
+
+def create_default_armature(context, take, config: ApplyConfig, name: str = "rigcast") -> bpy.types.Object:
+    """rigcast's own armature, sized to the track's person, in the scene's active collection."""
+    from .importer import default_rig_for
+
+    pose, _ = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id)
+    rig, height = default_rig_for(pose)
+    arm = armature_from_rig(rig, name, context.collection or context.scene.collection, context)
+    arm["rigcast_height_m"] = height
+    return arm
+
+
+def apply_take(context, arm_obj, config: ApplyConfig) -> tuple[bpy.types.Action, Solved]:
+    """Retarget ``config``'s track onto ``arm_obj`` as a new action, assigned to it; returns it and what was solved."""
+    if not config.take_path:
+        raise RigcastError("no take file given")
+    take = core_take.Take.load(config.take_path)
+    rig = read_rig(arm_obj)
+    bone_map, map_text = bone_map_for(arm_obj, rig, config)
+    solved = solve(take, rig, bone_map, map_text, config, object_matrix(arm_obj))
+    stem = Path(config.take_path).name.split(".")[0]
+    action = animation.write_bone_motion(arm_obj, rig, solved.motion, frames=solved.frames,
+                                         action_name=f"{stem}_track{solved.track_id}")
+    return action, solved

@@ -1,0 +1,419 @@
+"""Import a Take: camera matched to the footage, footage behind the render, an armature per body, faces.
+
+Legend: T frames, B bones, V vertices, L face landmarks.
+
+``load_take(context, path, report=...)`` runs headless (tests, scripts) as
+well as from the Import operator.  It first
+computes everything with core (pure numpy: nothing in Blender changes if that
+fails), then builds into a new collection, and removes whatever it built if
+building fails; scene settings (frame rate, range, resolution, camera,
+compositor) change only once everything is built.
+
+The scene.  Core's world for a take is the camera's: OpenCV camera axes
+turned Z-up by ``rigcast.frames.cv_to_blender`` (camera at the origin looking
+along +Y).  The scene moves that world so the floor under the main track is
+Z = 0 and its first pelvis sits over the origin (``canonical_from_track``'s
+grounding and centring); the camera goes where the origin went, and every
+body and face is placed by the same offset, so they line up with the footage
+seen through the camera.  Each body gets rigcast's default armature sized to
+the person (their leg length), so it needs no source scaling and overlays them.
+
+Faces.  An empty carries the head pose (world <- canonical face, keyed per
+frame); the face mesh (the take's topology) and the fitted mask are its
+children with vertices in the canonical face frame, and per-frame shape keys
+(``animation.write_shape_key_frames``) carry what the rigid pose does not:
+expression, and the mask's non-rigid fit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import bpy
+import numpy as np
+
+from . import animation
+from .core_bridge import RigcastError, frames as core_frames, mask_module, retarget, retarget_cli, take as core_take
+from .rest_pose import armature_from_rig
+
+Report = Callable[[set, str], None]
+
+SENSOR_MM = 36.0
+DEFAULT_HEIGHT_M = 1.75
+HEIGHT_RANGE_M = (1.0, 2.4)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What Import Take builds.  ``frame_offset``: the scene frame of source frame 0."""
+
+    frame_offset: int = 1
+    foot_lock: str = "auto"
+    bodies: bool = True
+    faces: bool = True
+    mask: bool = True
+    footage: bool = True
+
+
+def _quiet(report: Report | None) -> Report:
+    return report if report is not None else (lambda level, message: None)
+
+
+def take_name(path: str | Path) -> str:
+    name = Path(path).name
+    for suffix in (".take.npz", ".npz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
+
+
+# --------------------------------------------------------------------------- pure planning (core only)
+
+
+@dataclass
+class BodyPlan:
+    track_id: int
+    rig: object  # core Rig
+    motion: object  # core Motion
+    frames: np.ndarray  # (T,) scene frames
+    height_m: float
+    report: str
+
+
+@dataclass
+class FacePlan:
+    face_id: int
+    frames: np.ndarray  # (T,) scene frames
+    head_matrix: np.ndarray  # (T, 4, 4) world <- canonical face
+    face_basis: np.ndarray  # (468, 3) canonical face, metres
+    face_local: np.ndarray  # (T, 468, 3) landmarks in the canonical face frame
+    triangles: np.ndarray  # (F, 3)
+    uv: np.ndarray  # (468, 2)
+    mask: object | None  # core MaskAsset
+    mask_local: np.ndarray | None  # (T, V, 3)
+
+
+def scene_offset(take) -> np.ndarray:
+    """(3,) translation from the camera world to the scene: floor to Z = 0, the longest track's first pelvis over 0."""
+    if not take.tracks:
+        return np.zeros(3)
+    track = max(take.tracks, key=lambda t: t.num_frames)
+    placed = retarget.canonical_from_track(track).xyz
+    raw = retarget.canonical_from_track(track, ground=False, centre=False).xyz
+    shift = (placed - raw).reshape(-1, 3)
+    shift = shift[np.all(np.isfinite(shift), axis=1)]
+    return np.median(shift, axis=0) if len(shift) else np.zeros(3)
+
+
+def default_rig_for(pose) -> tuple[object, float]:
+    """rigcast's default armature scaled to the person in ``pose`` (their leg length), and its height in metres.
+
+    Sized to the person, the armature needs no source scaling, so its root
+    moves as the person does in the footage and it overlays them through the
+    matched camera.
+    """
+    rig = retarget.default_rig()
+    indices = retarget.load_preset("rigcast").indices(rig)
+    rest = retarget.rig_markers(rig, indices).rest_xyz(rig)
+    factor = retarget.source_scale(rest, np.asarray(pose.xyz))
+    height = float(np.clip(DEFAULT_HEIGHT_M / factor, *HEIGHT_RANGE_M)) if factor > 0 else DEFAULT_HEIGHT_M
+    return retarget.default_rig(height), height
+
+
+def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPlan:
+    raw = retarget.canonical_from_track(track, fps=take.video.fps, ground=False, centre=False)
+    pose = raw.with_xyz(raw.xyz + offset)
+    head = retarget_cli.head_rotation_for_track(take, track)
+    if head is not None:
+        pose = pose.with_head_rotation(head)
+    rig, height = default_rig_for(pose)
+    bone_map = retarget.load_preset("rigcast").resolve(rig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", retarget.RetargetWarning)
+        motion, report = retarget.retarget(pose, rig, bone_map, options=retarget.RetargetOptions(
+            foot_lock=options.foot_lock), fps=take.video.fps, return_report=True)
+    return BodyPlan(track.track_id, rig, motion, options.frame_offset + track.frame_index.astype(np.float64), height,
+                    str(report))
+
+
+def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> FacePlan:
+    topology = take.face_topology
+    rot = face.rotation.astype(np.float64)  # camera <- canonical face
+    trans = face.translation.astype(np.float64)
+    cv = core_frames.CV_TO_BLENDER
+    head = np.tile(np.eye(4), (face.num_frames, 1, 1))
+    head[:, :3, :3] = cv @ rot
+    head[:, :3, 3] = core_frames.cv_to_blender(trans) + offset
+
+    def to_local(xyz_cam: np.ndarray) -> np.ndarray:  # x_canonical = R^T (x_cam - t)
+        return np.einsum("tji,tvj->tvi", rot, xyz_cam - trans[:, None, :])
+
+    basis = topology.canonical_xyz.astype(np.float64)
+    local = to_local(face.xyz[:, :468].astype(np.float64))
+    local = np.where(np.all(np.isfinite(local), axis=2, keepdims=True), local, basis[None])
+    mask_local = None
+    if mask is not None:
+        fitted = mask_module().fit_masks(mask, rot, trans, face.xyz.astype(np.float64))
+        mask_local = to_local(fitted.astype(np.float64))
+    return FacePlan(face.face_id, options.frame_offset + face.frame_index.astype(np.float64), head, basis, local,
+                    topology.triangles, topology.uv, mask, mask_local)
+
+
+# --------------------------------------------------------------------------- building
+
+
+class _Build:
+    """IDs created so far, so a failed import can remove exactly those."""
+
+    def __init__(self):
+        self.ids: list[bpy.types.ID] = []
+
+    def add(self, id_data):
+        self.ids.append(id_data)
+        return id_data
+
+    def rollback(self) -> None:
+        alive = []
+        for id_data in self.ids:
+            try:
+                id_data.name  # noqa: B018  (raises ReferenceError once removed)
+            except ReferenceError:
+                continue
+            alive.append(id_data)
+        bpy.data.batch_remove(alive)
+
+
+def _camera(build: _Build, name: str, take, offset: np.ndarray, collection) -> bpy.types.Object:
+    """A camera matching the take's intrinsics, at the scene position of the footage's camera, looking along +Y."""
+    k = take.intrinsics
+    data = build.add(bpy.data.cameras.new(name))
+    data.sensor_width = SENSOR_MM
+    data.sensor_height = SENSOR_MM
+    if k.width >= k.height:
+        data.sensor_fit = 'HORIZONTAL'
+        data.lens = k.fx * SENSOR_MM / k.width  # f_mm / sensor_mm = f_px / width_px
+    else:
+        data.sensor_fit = 'VERTICAL'
+        data.lens = k.fy * SENSOR_MM / k.height
+    # Shifts are fractions of the larger image side; +x moves the frame right,
+    # +y up, so a principal point right of / below centre shifts left / up.
+    size = float(max(k.width, k.height))
+    data.shift_x = (0.5 * k.width - k.cx) / size
+    data.shift_y = (k.cy - 0.5 * k.height) / size
+    data.clip_start = 0.01
+    data.clip_end = 1000.0
+    obj = build.add(bpy.data.objects.new(name, data))
+    # A Blender camera looks down its local -Z with +Y up; rotating +90 degrees
+    # about X makes that +Y (forward) with +Z up: core's camera world.
+    obj.rotation_mode = 'XYZ'
+    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    obj.location = offset
+    collection.objects.link(obj)
+    return obj
+
+
+def _footage_clip(build: _Build, take, options: ImportOptions, report: Report):
+    video = take.video
+    source = Path(video.source)
+    if not options.footage:
+        return None
+    if not source.is_file():
+        report({'WARNING'}, f"footage {source} not found: no background")
+        return None
+    try:
+        clip = build.add(bpy.data.movieclips.load(str(source), check_existing=False))
+    except RuntimeError as e:  # Blender cannot read the file
+        report({'WARNING'}, f"Blender cannot open the footage {source.name}: {e}")
+        return None
+    # Movie frame 1 (source frame 0) plays at the scene frame of source frame 0.
+    clip.frame_start = options.frame_offset
+    if video.rotation:
+        report({'WARNING'}, f"footage is rotated {video.rotation} degrees in its container; Blender shows it unrotated")
+    return clip
+
+
+def _compositor_tree_5(build: _Build, name: str, clip) -> bpy.types.NodeTree:
+    """Blender 5.0+: a compositor node group (render over the scaled footage) for ``scene.compositing_node_group``."""
+    tree = build.add(bpy.data.node_groups.new(name, 'CompositorNodeTree'))
+    tree.interface.new_socket("Image", in_out='OUTPUT', socket_type='NodeSocketColor')
+    nodes, links = tree.nodes, tree.links
+    layers = nodes.new("CompositorNodeRLayers")
+    movie = nodes.new("CompositorNodeMovieClip")
+    movie.clip = clip
+    scale = nodes.new("CompositorNodeScale")
+    scale.inputs["Type"].default_value = "Render Size"
+    scale.inputs["Frame Type"].default_value = "Fit"
+    over = nodes.new("CompositorNodeAlphaOver")
+    out = nodes.new("NodeGroupOutput")
+    links.new(movie.outputs["Image"], scale.inputs["Image"])
+    links.new(scale.outputs[0], over.inputs["Background"])
+    links.new(layers.outputs["Image"], over.inputs["Foreground"])
+    links.new(over.outputs[0], out.inputs[0])
+    for i, node in enumerate((movie, scale, layers, over, out)):
+        node.location = (200 * i, 0)
+    return tree
+
+
+def _compositor_tree_4(scene: bpy.types.Scene, clip) -> None:
+    """Blender 4.2-4.5: the same graph in ``scene.node_tree`` (composite output)."""
+    scene.use_nodes = True
+    tree = scene.node_tree
+    tree.nodes.clear()
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    movie = tree.nodes.new("CompositorNodeMovieClip")
+    movie.clip = clip
+    scale = tree.nodes.new("CompositorNodeScale")
+    scale.space = 'RENDER_SIZE'
+    scale.frame_method = 'FIT'
+    over = tree.nodes.new("CompositorNodeAlphaOver")
+    out = tree.nodes.new("CompositorNodeComposite")
+    tree.links.new(movie.outputs["Image"], scale.inputs["Image"])
+    tree.links.new(scale.outputs[0], over.inputs[1])
+    tree.links.new(layers.outputs["Image"], over.inputs[2])
+    tree.links.new(over.outputs[0], out.inputs["Image"])
+
+
+def _mesh(build: _Build, name: str, vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray | None = None,
+          material_index: np.ndarray | None = None) -> bpy.types.Mesh:
+    """A triangle mesh from (V, 3) vertices and (F, 3) triangles, with per-vertex uv (V, 2) when given."""
+    mesh = build.add(bpy.data.meshes.new(name))
+    tri = np.asarray(triangles, dtype=np.int32)
+    mesh.vertices.add(len(vertices))
+    mesh.vertices.foreach_set("co", np.asarray(vertices, dtype=np.float32).ravel())
+    mesh.loops.add(tri.size)
+    mesh.loops.foreach_set("vertex_index", tri.ravel())
+    mesh.polygons.add(len(tri))
+    mesh.polygons.foreach_set("loop_start", np.arange(0, tri.size, 3, dtype=np.int32))
+    if material_index is not None:
+        mesh.polygons.foreach_set("material_index", np.asarray(material_index, dtype=np.int32))
+    if uv is not None:
+        layer = mesh.uv_layers.new(name="UVMap")
+        layer.data.foreach_set("uv", np.asarray(uv, dtype=np.float32)[tri.ravel()].ravel())
+    mesh.update()
+    mesh.validate()
+    return mesh
+
+
+def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _material(build: _Build, name: str, srgb) -> bpy.types.Material:
+    mat = build.add(bpy.data.materials.new(name))
+    linear = [*_srgb_to_linear(srgb), 1.0]
+    mat.diffuse_color = linear
+    if mat.node_tree is None:  # Blender 4.x creates materials without nodes
+        mat.use_nodes = True
+    bsdf = next((n for n in mat.node_tree.nodes if n.type == 'BSDF_PRINCIPLED'), None)
+    if bsdf is not None:
+        bsdf.inputs["Base Color"].default_value = linear
+    return mat
+
+
+def _build_face(build: _Build, plan: FacePlan, prefix: str, collection) -> bpy.types.Object:
+    name = f"{prefix}_face{plan.face_id}"
+    head = build.add(bpy.data.objects.new(f"{name}_head", None))
+    head.empty_display_type = 'ARROWS'
+    head.empty_display_size = 0.1
+    collection.objects.link(head)
+    build.add(animation.write_object_transforms(head, plan.frames, plan.head_matrix, f"{name}_head"))
+
+    mesh = _mesh(build, f"{name}_mesh", plan.face_basis, plan.triangles, plan.uv)
+    face_obj = build.add(bpy.data.objects.new(f"{name}_mesh", mesh))
+    collection.objects.link(face_obj)
+    face_obj.parent = head  # vertices live in the canonical face frame the head empty carries
+    action = animation.write_shape_key_frames(face_obj, plan.frames, plan.face_local, f"{name}_mesh")
+    build.add(action)
+
+    if plan.mask is not None:
+        asset = plan.mask
+        materials = [_material(build, f"{name}_mask_{part}", asset.colors_rgb[i])
+                     for i, part in enumerate(("body", "loops"))]
+        mesh = _mesh(build, f"{name}_mask", asset.xyz, asset.faces, asset.uv, asset.part)
+        for mat in materials:
+            mesh.materials.append(mat)
+        mask_obj = build.add(bpy.data.objects.new(f"{name}_mask", mesh))
+        collection.objects.link(mask_obj)
+        mask_obj.parent = head
+        build.add(animation.write_shape_key_frames(mask_obj, plan.frames, plan.mask_local, f"{name}_mask"))
+    return head
+
+
+def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOptions = ImportOptions(),
+              report: Report | None = None) -> bpy.types.Collection:
+    """Import the Take at ``path`` into ``context.scene``; returns the new collection (named after the take).
+
+    Raises ``RigcastError`` (a bad take, a failed retarget) with the scene unchanged.
+    """
+    report = _quiet(report)
+    path = Path(path)
+    take = core_take.Take.load(path)
+    name = take_name(path)
+    scene = context.scene
+
+    # 1. Core: everything computed before Blender is touched.
+    offset = scene_offset(take)
+    bodies = [plan_body(take, t, offset, options) for t in take.tracks] if options.bodies else []
+    mask = None
+    if options.faces and take.faces and options.mask:
+        module = mask_module()
+        if module is None:
+            report({'INFO'}, "this rigcast has no mask asset module: faces come without masks")
+        else:
+            try:
+                mask = module.MaskAsset.load()
+            except RigcastError as e:  # a missing or broken asset costs the mask, not the import
+                report({'WARNING'}, f"no mask: {e}")
+    faces = [plan_face(take, f, offset, options, mask) for f in take.faces if f.num_frames] if options.faces else []
+
+    # 2. Blender: build into a new collection; on any failure remove what was built.
+    build = _Build()
+    try:
+        collection = build.add(bpy.data.collections.new(name))
+        scene.collection.children.link(collection)
+        collection["rigcast_take"] = str(path)
+        camera = _camera(build, f"{name}_camera", take, offset, collection)
+        clip = _footage_clip(build, take, options, report)
+        tree = None
+        if clip is not None and hasattr(scene, "compositing_node_group"):
+            tree = _compositor_tree_5(build, f"{name}_footage", clip)
+        for body in bodies:
+            arm = armature_from_rig(body.rig, f"{name}_body{body.track_id}", collection, context)
+            build.add(arm.data)
+            build.add(arm)
+            arm["rigcast_take"] = str(path)
+            arm["rigcast_track_id"] = body.track_id
+            arm["rigcast_height_m"] = body.height_m
+            build.add(animation.write_bone_motion(arm, body.rig, body.motion, action_name=f"{name}_track{body.track_id}",
+                                                  frames=body.frames))
+            report({'INFO'}, f"track {body.track_id}: {body.report.splitlines()[0]}")
+        for face in faces:
+            _build_face(build, face, name, collection)
+    except Exception:
+        build.rollback()
+        raise
+
+    # 3. Scene settings, once everything exists.
+    render = scene.render
+    render.fps, render.fps_base = core_frames.blender_fps(take.video.fps)
+    render.resolution_x, render.resolution_y = take.video.width, take.video.height
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.film_transparent = True
+    if len(take.frame_indices):
+        scene.frame_start = options.frame_offset + int(take.frame_indices[0])
+        scene.frame_end = options.frame_offset + int(take.frame_indices[-1])
+    scene.camera = camera
+    if tree is not None:
+        scene.compositing_node_group = tree
+    elif clip is not None:
+        _compositor_tree_4(scene, clip)
+    report({'INFO'}, f"imported {name}: {len(bodies)} bod{'y' if len(bodies) == 1 else 'ies'}, "
+                     f"{len(faces)} face(s), {len(take.frame_indices)} frames")
+    return collection
+

@@ -1,0 +1,275 @@
+"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX or .blend.
+
+    rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
+                     [--foot-lock auto|always|never|grounding]
+
+INPUT is a Take (``.npz``) or a BVH clip; RIG a ``.bvh``, ``.fbx`` or
+``.blend`` whose rest pose is the target (rigcast's default armature without
+``--rig``); OUT's extension picks the writer.  BVH in and out is pure numpy;
+FBX and .blend go through Blender as a Python module (``bpy``), imported
+lazily from the add-on package ``rigcast_blender`` only when one is asked for,
+so importing this module never pulls in bpy.
+
+The helpers below (:func:`take_source`, :func:`in_armature_space`,
+:func:`resolve_bone_map`) are shared with the Blender add-on's Apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, RigcastError
+from .bone_map import BoneMap, detect_bone_map, load_preset, preset_names
+from .canonical import BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face
+from .contact import FOOT_LOCK_MODES
+from .rig import Motion, Rig, default_rig
+from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
+
+RIG_SUFFIXES = (".bvh", ".fbx", ".blend")
+OUT_SUFFIXES = (".bvh", ".fbx", ".blend")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def head_rotation_for_track(take, track) -> np.ndarray | None:
+    """Head rotations (T, 3, 3) for ``track`` from the first face linked to it, NaN on frames without one.
+
+    None when no face is linked.  Face frames are matched to the track's by
+    frame index.
+    """
+    faces = [f for f in take.faces if f.body_id == track.track_id and f.num_frames]
+    if not faces:
+        return None
+    face = faces[0]
+    out = np.full((track.num_frames, 3, 3), np.nan)
+    pos = np.searchsorted(face.frame_index, track.frame_index)
+    pos = np.minimum(pos, face.num_frames - 1)
+    hit = face.frame_index[pos] == track.frame_index
+    out[hit] = head_rotation_from_face(face.rotation[pos[hit]].astype(np.float64))
+    return out
+
+
+def pick_track(take, track_id: int | None):
+    """The track ``track_id`` of ``take``, or its longest track when None."""
+    if not take.tracks:
+        raise InputError("the take has no body tracks to retarget")
+    if track_id is None:
+        return max(take.tracks, key=lambda t: (t.num_frames, -t.track_id))
+    try:
+        return take.track(int(track_id))
+    except KeyError:
+        raise InputError(f"the take has no track {track_id}; its tracks are "
+                         f"{[t.track_id for t in take.tracks]}") from None
+
+
+def take_source(take, track_id: int | None = None, *, use_face: bool = True) -> tuple[CanonicalPose, object]:
+    """The retarget source of one Take track (Z-up world, floor at Z = 0, first pelvis at the origin) and the track.
+
+    A face linked to the track (``Face.body_id``) supplies the head rotation.
+    """
+    track = pick_track(take, track_id)
+    pose = canonical_from_track(track, fps=take.video.fps)
+    head = head_rotation_for_track(take, track) if use_face else None
+    if head is not None:
+        pose = pose.with_head_rotation(head)
+    return pose, track
+
+
+def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> CanonicalPose:
+    """``pose`` (world) seen from an armature object whose ``matrix_world`` is (4, 4); None means identity.
+
+    Points go through the inverse matrix (scale included, so a rig in
+    centimetres gets centimetres).  Head rotations H are relative to a neutral
+    head facing -Y of the *armature*: the head's world orientation H @ N must
+    equal A @ H_arm @ N for the object's rotation A, so H_arm = A^T @ H.
+    """
+    if matrix_world is None:
+        return pose
+    m = np.asarray(matrix_world, dtype=np.float64)
+    if m.shape != (4, 4):
+        raise RigcastError(f"matrix_world must be (4, 4), got {m.shape}")
+    if np.allclose(m, np.eye(4)):
+        return pose
+    inv = np.linalg.inv(m)
+    xyz = pose.xyz @ inv[:3, :3].T + inv[:3, 3]
+    out = pose.with_xyz(xyz)
+    if pose.head_rotation is not None:
+        u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
+        rot = u @ vt
+        out = out.with_head_rotation(rot.T @ pose.head_rotation)
+    return out
+
+
+def bvh_source(path: str | Path) -> tuple[CanonicalPose, str]:
+    """The retarget source of a BVH clip: its rig's canonical points through FK, and a description."""
+    from ..formats.bvh import read_bvh
+
+    path = Path(path)
+    clip = read_bvh(path)
+    rig, motion = clip.to_rig_motion(name=path.stem)
+    bone_map, report = detect_bone_map(rig)
+    if "hips" not in bone_map.bones:
+        raise InputError(f"{path}: cannot tell which joint is the hips; found {report.method}")
+    pose = source_from_rig(rig, motion, bone_map)
+    return pose, (f"BVH {path.name}: {clip.num_joints} joints, {clip.num_frames} frames @ {float(clip.fps):.3f} fps, "
+                  f"read through {report.method} ({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones)")
+
+
+def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:
+    """A retarget source from a Take or a BVH file (by extension), with a one-line description."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input not found: {path}")
+    if path.suffix.lower() == ".bvh":
+        if track_id is not None:
+            raise InputError("--track applies to Takes, not BVH clips")
+        return bvh_source(path)
+    from ..formats.take import Take
+
+    take = Take.load(path)
+    pose, track = take_source(take, track_id)
+    face = " with head rotation from its face" if pose.head_rotation is not None else ""
+    return pose, (f"take {path.name}: track {track.track_id} ({track.skeleton.name}, {track.num_frames} frames "
+                  f"@ {float(take.video.fps):.3f} fps){face}")
+
+
+# --------------------------------------------------------------------------- rigs and maps
+
+
+def blender_io(what: str):
+    """The add-on's headless I/O module, or a RigcastError saying how to get Blender as a Python module."""
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise RigcastError(f"{what} needs Blender as a Python module: pip install rigcast[blender]") from None
+    try:
+        from rigcast_blender import headless_io
+    except ImportError as e:
+        raise RigcastError(f"{what} needs rigcast's Blender package (rigcast_blender), which is not importable: "
+                           f"{e}") from None
+    return headless_io
+
+
+def load_rig(path: str | Path | None) -> tuple[Rig, np.ndarray | None, str]:
+    """The target rig, its armature object's world matrix (None for identity) and a description."""
+    if path is None:
+        rig = default_rig()
+        return rig, None, f"rigcast default armature ({rig.num_bones} bones)"
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in RIG_SUFFIXES:
+        raise InputError(f"--rig must be one of {', '.join(RIG_SUFFIXES)}, got {path.name}")
+    if not path.is_file():
+        raise InputError(f"rig not found: {path}")
+    if suffix == ".bvh":
+        from ..formats.bvh import read_bvh
+
+        rig = read_bvh(path).to_rig(name=path.stem)
+        return rig, None, f"{path.name}: rest pose of {rig.num_bones} joints"
+    rig, world = blender_io(f"reading {suffix} rigs").load_rig(path)
+    return rig, world, f"{path.name}: armature {rig.name!r}, {rig.num_bones} bones"
+
+
+def resolve_bone_map(spec: str | None, rig: Rig) -> tuple[BoneMap, str]:
+    """The bone map for ``--map``: ``auto`` (or None) detects, a preset name loads it, a ``.json`` path reads it.
+
+    Returns the map (names as spelled in the rig) and how it was found.
+    """
+    if spec is None or spec == "auto":
+        bone_map, report = detect_bone_map(rig)
+        return bone_map, str(report)
+    if spec.lower().endswith(".json") or Path(spec).is_file():
+        path = Path(spec)
+        return BoneMap.load(path).resolve(rig), f"bone map file {path}"
+    if spec in preset_names():
+        return load_preset(spec).resolve(rig), f"preset {spec}"
+    raise InputError(f"--map must be auto, a preset ({', '.join(preset_names())}) or a .json file, got {spec!r}")
+
+
+def describe_map(bone_map: BoneMap, rig: Rig) -> str:
+    """The map as 'canonical <- rig bone' lines, then the canonical bones the rig lacks."""
+    lines = [f"  {c:<12} <- {b}" for c, b in bone_map.bones.items()]
+    missing = bone_map.missing(rig)
+    lines.append(f"  not found on the rig: {', '.join(missing)}" if missing else "  every canonical bone found")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path | None) -> Path:
+    """Write ``motion`` on ``rig`` to ``out``: BVH with core's writer, FBX/.blend through Blender."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in OUT_SUFFIXES:
+        raise InputError(f"-o must end in one of {', '.join(OUT_SUFFIXES)}, got {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".bvh":
+        from ..formats.bvh import BvhClip, write_bvh
+
+        write_bvh(BvhClip.from_rig_motion(rig, motion), out)
+        return out
+    blender_io(f"writing {suffix}").write_animation(out, rig, motion, rig_path=rig_path)
+    return out
+
+
+# --------------------------------------------------------------------------- command
+
+
+def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
+    r = subparsers.add_parser("retarget", help="a Take or BVH clip → animation on a rig (BVH, FBX or .blend)",
+                              description=__doc__.split("\n\n")[0])
+    r.add_argument("input", help="a Take (.npz) or a BVH clip")
+    r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx or .blend")
+    r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
+    r.add_argument("--map", default="auto",
+                   help="bone map: auto (detect), a preset name or a .json map file (default auto)")
+    r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
+    r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
+    r.set_defaults(func=cmd_retarget)
+    return r
+
+
+def cmd_retarget(args: argparse.Namespace) -> int:
+    """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
+    pose, source_text = load_source(args.input, args.track)
+    print(f"source: {source_text}")
+    rig, world, rig_text = load_rig(args.rig)
+    print(f"rig: {rig_text}")
+    bone_map, how = resolve_bone_map(args.map, rig)
+    print(f"bone map: {how.splitlines()[0] if args.map in (None, 'auto') else how}")
+    print(describe_map(bone_map, rig))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RetargetWarning)
+        motion, report = retarget(in_armature_space(pose, world), rig, bone_map,
+                                  options=RetargetOptions(foot_lock=args.foot_lock), return_report=True)
+    for w in caught:
+        if not issubclass(w.category, RetargetWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    print(report)
+    out = write_output(args.output, rig, motion, args.rig)
+    print(f"wrote {out}: {motion.num_frames} frames on {rig.num_bones} bones")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rigcast.retarget.cli ...``: the command on its own (the ``rigcast`` CLI wires the same parser)."""
+    parser = argparse.ArgumentParser(prog="rigcast")
+    add_retarget_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["retarget", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except RigcastError as exc:
+        print(f"rigcast: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""``rigcast retarget``: Takes and BVH clips onto BVH rigs (pure numpy) and FBX rigs (through bpy), checked by the
+directions the output's bones take against the source's."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rigcast.camera import Intrinsics
+from rigcast.formats.bvh import BvhClip, read_bvh, write_bvh
+from rigcast.formats.take import Take, Track
+from rigcast.frames import CV_TO_BLENDER
+from rigcast.retarget import Motion, detect_bone_map, fk, pose_from_rig
+from rigcast.retarget.canonical import P
+from rigcast.retarget.cli import add_retarget_parser, cmd_retarget, main
+from rigcast.skeletons import BLAZEPOSE_33
+from rigcast.video import VideoInfo
+from test_retarget_rigs import blazepose_from_rig, metarig_rig, mixamo_rig, motion_like, unreal_rig
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMES = 40
+SEGMENTS = [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+            for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"))]
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
+
+
+def canonical_points(path: Path) -> np.ndarray:
+    """(T, K, 3) canonical points of the rig a BVH file animates (its own bone map, detected)."""
+    rig, motion = read_bvh(path).to_rig_motion()
+    return pose_from_rig(rig, detect_bone_map(rig)[0].indices(rig), fk(rig, motion)).xyz
+
+
+def limb_errors(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
+    out = {f"{a}->{b}": float(angle_deg(source[:, P[b]] - source[:, P[a]], result[:, P[b]] - result[:, P[a]]).max())
+           for a, b in SEGMENTS}
+    mid = lambda x, a, b: 0.5 * (x[:, P[a]] + x[:, P[b]])  # noqa: E731
+    torso = [mid(x, "left_shoulder", "right_shoulder") - mid(x, "left_hip", "right_hip") for x in (source, result)]
+    out["torso"] = float(angle_deg(*torso).max())
+    return out
+
+
+@pytest.fixture(scope="module")
+def source_bvh(tmp_path_factory) -> Path:
+    """An A-posed metarig moving anatomically, written with rigcast's BVH writer (30 fps)."""
+    rig = metarig_rig()
+    motion = motion_like(rig, detect_bone_map(rig)[0].indices(rig), FRAMES)
+    path = tmp_path_factory.mktemp("bvh") / "source.bvh"
+    write_bvh(BvhClip.from_rig_motion(rig, motion, frame_time=1 / 30), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def manny_bvh(tmp_path_factory) -> Path:
+    """Unreal's Manny as a BVH rest pose: other names, a root bone at the floor, 30-degree A-pose, 10 % taller."""
+    rig = unreal_rig(arm_down_deg=30.0, scale=1.1)
+    path = tmp_path_factory.mktemp("bvh") / "manny.bvh"
+    write_bvh(BvhClip.from_rig_motion(rig, Motion.rest(rig, 1), frame_time=1 / 30), path)
+    return path
+
+
+def test_bvh_onto_a_bvh_rig_with_other_names_and_rest_pose(source_bvh, manny_bvh, tmp_path, capsys):
+    out = tmp_path / "out.bvh"
+    assert main([str(source_bvh), "-o", str(out), "--rig", str(manny_bvh), "--foot-lock", "never"]) == 0
+    printed = capsys.readouterr().out
+    assert "bone map:" in printed and "upper_arm.L  <- upperarm_l" in printed
+    assert "wrote" in printed and str(out) in printed
+    errors = limb_errors(canonical_points(source_bvh), canonical_points(out))
+    assert max(errors.values()) < 2.0, errors
+    clip = read_bvh(out)
+    assert clip.num_frames == FRAMES and "upperarm_l" in clip.joint_names
+
+
+def test_a_take_onto_rigcasts_default_armature(tmp_path, capsys):
+    rig = metarig_rig()
+    indices = detect_bone_map(rig)[0].indices(rig)
+    world = blazepose_from_rig(rig, indices, fk(rig, motion_like(rig, indices, 12)))
+    camera = (world - [0.0, -4.0, 1.2]) @ CV_TO_BLENDER
+    root = 0.5 * (camera[:, 23] + camera[:, 24])
+    track = Track(track_id=3, skeleton=BLAZEPOSE_33, frame_index=np.arange(12), xy=np.zeros((12, 33, 2)),
+                  xyz=camera - root[:, None], conf=np.ones((12, 33)), root_xyz=root)
+    video = VideoInfo(width=320, height=240, fps=Fraction(25), frame_count=12, source="x.mp4", kind="video")
+    take = Take(video=video, intrinsics=Intrinsics.from_fov(320, 240), frame_indices=np.arange(12),
+                timestamps_s=np.arange(12) / 25, tracks=(track,))
+    take.save(tmp_path / "t.take.npz")
+    out = tmp_path / "t.bvh"
+    assert main([str(tmp_path / "t.take.npz"), "-o", str(out), "--track", "3", "--map", "rigcast"]) == 0
+    printed = capsys.readouterr().out
+    assert "track 3" in printed and "preset rigcast" in printed and "not found on the rig: toes.L, toes.R" not in printed
+    clip = read_bvh(out)
+    assert clip.num_frames == 12 and clip.fps == 25
+    result = canonical_points(out)
+    bp = lambda n: world[:, BLAZEPOSE_33.index(n)]  # noqa: E731
+    for a, b in SEGMENTS:
+        assert angle_deg(bp(b) - bp(a), result[:, P[b]] - result[:, P[a]]).max() < 2.0, (a, b)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{src}", "-o", "{tmp}/x.txt"], "-o must end in one of .bvh, .fbx, .blend"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--map", "nonsense"], "--map must be auto, a preset"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--track", "1"], "--track applies to Takes"),
+    (["{tmp}/missing.bvh", "-o", "{tmp}/x.bvh"], "input not found"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--rig", "{tmp}/rig.obj"], "--rig must be one of"),
+])
+def test_errors_say_what_is_wrong(source_bvh, tmp_path, capsys, args, message):
+    argv = [a.format(src=source_bvh, tmp=tmp_path) for a in args]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_parser_wires_into_a_subcommand_table(source_bvh, tmp_path):
+    parser = argparse.ArgumentParser(prog="rigcast")
+    add_retarget_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["retarget", str(source_bvh), "-o", str(tmp_path / "y.bvh"), "--foot-lock", "grounding"])
+    assert args.func is cmd_retarget and args.map == "auto" and args.foot_lock == "grounding"
+    assert args.func(args) == 0 and (tmp_path / "y.bvh").is_file()
+
+
+def test_fbx_without_blender_says_how_to_get_it(source_bvh, tmp_path):
+    code = ("import sys; sys.modules['bpy'] = None\n"  # as if bpy were not installed
+            "from rigcast.retarget.cli import main\n"
+            f"sys.exit(main([{str(source_bvh)!r}, '-o', {str(tmp_path / 'x.fbx')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "writing .fbx needs Blender as a Python module: pip install rigcast[blender]" in done.stderr
+    assert not (tmp_path / "x.fbx").exists()
+
+
+def test_importing_the_command_pulls_in_no_blender():
+    code = ("import sys, rigcast.retarget.cli\n"
+            "print(','.join(m for m in ('bpy', 'rigcast_blender') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------- through Blender
+
+
+@pytest.fixture
+def blender():
+    bpy = pytest.importorskip("bpy")
+    from test_blender_addon import link_addon
+
+    link_addon()  # rigcast_blender importable, as packaging will make it
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy
+
+
+def test_bvh_onto_an_fbx_rig_through_blender(blender, source_bvh, tmp_path, capsys):
+    bpy = blender
+    import math
+
+    from rigcast_blender.export import export_fbx
+    from rigcast_blender.rest_pose import armature_from_rig
+
+    # The FBX rig: Mixamo's skeleton built in Blender, turned and moved, exported with the add-on's settings.
+    arm = armature_from_rig(mixamo_rig(fingers=False), "Character", bpy.context.scene.collection)
+    arm.rotation_euler = (0.0, 0.0, math.radians(-40.0))
+    arm.location = (1.0, 2.0, 0.0)
+    rig_fbx = export_fbx(bpy.context, arm, tmp_path / "character.fbx")
+
+    out = tmp_path / "out.fbx"
+    assert main([str(source_bvh), "-o", str(out), "--rig", str(rig_fbx), "--map", "mixamo",
+                 "--foot-lock", "never"]) == 0
+    printed = capsys.readouterr().out
+    assert "preset mixamo" in printed and "every canonical bone found" in printed
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.fps = 30  # the source's rate, which the FBX's key times are in
+    assert bpy.ops.import_scene.fbx(filepath=str(out), automatic_bone_orientation=False, anim_offset=0.0) == {'FINISHED'}
+    back = next(o for o in bpy.data.objects if o.type == 'ARMATURE')
+    assert back.animation_data.action is not None
+    source = canonical_points(source_bvh)
+    pairs = {"LeftArm": ("left_shoulder", "left_elbow"), "LeftForeArm": ("left_elbow", "left_wrist"),
+             "RightArm": ("right_shoulder", "right_elbow"), "RightForeArm": ("right_elbow", "right_wrist"),
+             "LeftUpLeg": ("left_hip", "left_knee"), "LeftLeg": ("left_knee", "left_ankle"),
+             "RightUpLeg": ("right_hip", "right_knee"), "RightLeg": ("right_knee", "right_ankle")}
+    got = {bone: [] for bone in pairs}
+    scene = bpy.context.scene
+    for frame in range(FRAMES):
+        scene.frame_set(1 + frame)
+        for bone in pairs:
+            pb = back.pose.bones[f"mixamorig:{bone}"]
+            got[bone].append(np.array(back.matrix_world @ pb.tail) - np.array(back.matrix_world @ pb.head))
+    for bone, (a, b) in pairs.items():
+        err = angle_deg(np.array(got[bone]), source[:, P[b]] - source[:, P[a]])
+        assert err.max() < 2.0, (bone, err.max())
