@@ -152,7 +152,10 @@ class FaceAnalyzer:
                 results.append((lm, True))
 
         lost_someone = len(results) < len(state.rois)
-        detect = not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every
+        # As for bodies: with every face slot followed and nobody lost, the periodic
+        # re-detection could find no newcomer to add, so it is skipped.
+        detect = not results or lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
+                                                 and len(results) < cfg.max_faces)
         if detect:
             state.frames_since_detect = 0
             followed = len(results)
