@@ -21,6 +21,13 @@ _PROVIDER_FOR_DEVICE = {
 _PREFERENCE = ("tensorrt", "cuda", "cpu")
 _warned: set[tuple[str, str]] = set()
 
+# On CPU, models smaller than this get one intra-op thread unless asked otherwise.  A face or iris mesh
+# (2.5 MB, 5-6 ms) is too little work to split: onnxruntime's second thread costs more in hand-offs and
+# spinning than it saves, and on a busy machine far more (2 cores, load 1.5: face_landmark 5.9 ms on one
+# thread, 6.5 on two; at load 4 it was 9.5 against 21).  The pose models (5.5 MB and up) gain from the
+# default thread count (pose_landmark_full 36 -> 25 ms, pose_detection 27 -> 18 ms on 2 cores).
+SINGLE_THREAD_BELOW_BYTES = 4_000_000
+
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(double)": "float64"}
 
@@ -62,6 +69,9 @@ class OnnxRunner:
 
     ``provider`` names the execution provider that actually runs the model,
     which may differ from the one asked for when a provider fails to load.
+    ``threads`` sets onnxruntime's intra-op threads; 0 picks one thread for a
+    small model on CPU (see ``SINGLE_THREAD_BELOW_BYTES``), onnxruntime's own
+    default (one per core) otherwise.
     """
 
     def __init__(self, path: Path, device: str = "auto", strict_device: bool = False, threads: int = 0):
@@ -71,6 +81,8 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        if not threads and providers[:1] == ["CPUExecutionProvider"]:
+            threads = 1 if Path(path).stat().st_size < SINGLE_THREAD_BELOW_BYTES else 0
         if threads:
             options.intra_op_num_threads = threads
         try:
