@@ -1,10 +1,11 @@
 """Face pipeline speed against MediaPipe FaceMesh on the same single-face clip, in the same run.
 
-    .venv/bin/python benchmarks/bench_faces.py [--frames N]
+    .venv/bin/python benchmarks/bench_faces.py [--frames N] [--rounds R]
 
 Prints faces per second of rigcast's face tracking (detector when needed,
 478-point mesh with irises, head pose) and of ``mediapipe.solutions.face_mesh``
-(video mode, refine_landmarks=True), and their ratio (target >= 1.0).
+(video mode, refine_landmarks=True), each the median of interleaved runs,
+and their ratio (target >= 1.0).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_analyze import decode, single_person_clip  # noqa: E402
+from bench_analyze import decode, interleaved, single_person_clip  # noqa: E402
 
 
-def bench_rigcast(frames, with_pose: bool = True) -> float:
+def rigcast_pass(frames):
     from rigcast.camera import Intrinsics
     from rigcast.face.head_pose import solve_head_pose
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
@@ -29,42 +30,46 @@ def bench_rigcast(frames, with_pose: bool = True) -> float:
     analyzer = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=1))
     h, w = frames[0].shape[:2]
     intrinsics = Intrinsics.from_fov(w, h)
-    analyzer.process(frames[0], 0.0, analyzer.new_state())
-    state = analyzer.new_state()
-    faces = 0
-    t0 = time.perf_counter()
-    for i, f in enumerate(frames):
-        records, _ = analyzer.process(f, i / 30.0, state)
-        for r in records:
-            if with_pose:
-                solve_head_pose(r.landmarks.xy, r.landmarks.z, intrinsics)
-        faces += len(records)
-    return faces / (time.perf_counter() - t0)
+    analyzer.process(frames[0], 0.0, analyzer.new_state())  # warm up
 
-
-def bench_mediapipe(frames) -> float:
-    import mediapipe as mp
-
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
-        mesh.process(frames[0])
+    def run() -> float:
+        state = analyzer.new_state()
         faces = 0
         t0 = time.perf_counter()
-        for f in frames:
-            res = mesh.process(f)
-            faces += len(res.multi_face_landmarks or ())
+        for i, f in enumerate(frames):
+            records, _ = analyzer.process(f, i / 30.0, state)
+            for r in records:
+                solve_head_pose(r.landmarks.xy, r.landmarks.z, intrinsics)
+            faces += len(records)
         return faces / (time.perf_counter() - t0)
+    return run
+
+
+def mediapipe_pass(frames):
+    import mediapipe as mp
+
+    def run() -> float:
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True) as mesh:
+            faces = 0
+            t0 = time.perf_counter()
+            for f in frames:
+                faces += len(mesh.process(f).multi_face_landmarks or ())
+            return faces / (time.perf_counter() - t0)
+    return run
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         frames = list(decode(single_person_clip(Path(tmp), args.frames)))
-    ours = bench_rigcast(frames)
-    theirs = bench_mediapipe(frames)
-    print(f"faces per second ({args.frames} frames 640x480, one face): rigcast {ours:.1f} (mesh + irises + head pose), "
-          f"MediaPipe FaceMesh {theirs:.1f}, ratio {ours / theirs:.2f} (target >= 1.0)")
+    fps = interleaved({"rigcast": rigcast_pass(frames), "mediapipe": mediapipe_pass(frames)}, args.rounds)
+    ours, theirs = fps["rigcast"], fps["mediapipe"]
+    print(f"faces per second ({args.frames} frames 640x480, one face, median of {args.rounds} interleaved runs): "
+          f"rigcast {ours:.1f} (mesh + irises + head pose), MediaPipe FaceMesh {theirs:.1f}, "
+          f"ratio {ours / theirs:.2f} (target >= 1.0)")
     print(json.dumps({"rigcast_faces_per_s": round(ours, 2), "mediapipe_faces_per_s": round(theirs, 2),
                       "ratio": round(ours / theirs, 3)}))
 
