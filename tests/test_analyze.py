@@ -177,7 +177,7 @@ def test_resume_after_sigkill(carphone_path, tmp_path):
     proc.wait()
     assert not out.exists(), "the clip finished before it could be killed"
     cached = sorted(p.name for p in chunk.parent.glob("chunk_*.npz"))
-    assert len(cached) >= 2 and not list(chunk.parent.glob("*.tmp")), cached
+    assert len(cached) >= 2, cached  # a chunk killed mid-write stays a hidden temporary file, never a chunk
 
     seen = []
     take = analyze(carphone_path, out, AnalyzeConfig(end="60f", chunk_frames=10), progress=lambda d, t: seen.append(d))

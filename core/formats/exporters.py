@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
+from ..fileio import write_atomic
 from ..skeletons import COCO_17, joint_mapping
 from .take import Take
 
@@ -85,23 +84,9 @@ def _faces_section(take: Take, frame_pos: dict[int, int]) -> list[dict]:
     return frames
 
 
-def _write_atomic(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def to_vitpose_json(take: Take, path: str | Path) -> Path:
     data = to_vitpose_dict(take)
-    return _write_atomic(Path(path), lambda f: f.write(json.dumps(data, allow_nan=False).encode()))
+    return write_atomic(Path(path), lambda f: f.write(json.dumps(data, allow_nan=False).encode()))
 
 
 def _dense_coco_xy(take: Take, track) -> tuple[np.ndarray, int]:
@@ -143,4 +128,4 @@ def to_videopose3d_npz(take: Take, path: str | Path, name: str | None = None) ->
         "video_metadata": video_meta,
         "rigcast": {"fps": str(take.video.fps), "first_frame": first_frames, "version": __version__},
     }
-    return _write_atomic(Path(path), lambda f: np.savez_compressed(f, positions_2d=positions, metadata=metadata))
+    return write_atomic(Path(path), lambda f: np.savez_compressed(f, positions_2d=positions, metadata=metadata))

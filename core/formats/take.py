@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..errors import TakeError
+from ..fileio import write_atomic
 from ..skeletons import Skeleton
 from ..video import VideoInfo
 
@@ -239,16 +238,7 @@ class Take:
         if self.face_topology is not None:
             for name in _TOPOLOGY_ARRAYS:
                 arrays[f"face_topology/{name}"] = getattr(self.face_topology, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> "Take":

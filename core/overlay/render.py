@@ -27,8 +27,6 @@ through, or re-encoded to AAC where the container cannot hold its codec.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -38,6 +36,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..errors import InputError
+from ..fileio import atomic_path
 from ..formats.take import Face, Take
 from ..video import VideoInfo, open_footage
 from .mask import PART_LOOP, MaskAsset, fit_mask
@@ -339,24 +338,9 @@ def render_overlay(source: str | Path, take: Take | str | Path, output: str | Pa
         info = footage.info
         check_footage(take, info)
         timing = _source_timing(source, info)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=output.suffix, dir=output.parent)
-        os.close(fd)
-        try:
-            with av.open(tmp, "w") as container:
-                _encode(footage, drawer, container, take.video.fps, timing, source, info, progress, crf, preset)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual permissions
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(output) as tmp, av.open(str(tmp), "w") as container:
+            _encode(footage, drawer, container, take.video.fps, timing, source, info, progress, crf, preset)
     return output
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _source_timing(source: Path, info: VideoInfo) -> tuple[Fraction, float]:

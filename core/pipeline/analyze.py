@@ -8,12 +8,9 @@ cached boxes (no model runs), and the next ROIs come from the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,6 +21,7 @@ import numpy as np
 from .. import __version__
 from ..camera import Intrinsics
 from ..errors import InputError
+from ..fileio import write_atomic
 from ..formats.take import Face, FaceTopology, Take, Track
 from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
@@ -197,7 +195,8 @@ class ChunkCache:
                                  f"(differs in {changed}); run again with --restart to discard it")
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(job_file, json.dumps(self.job, indent=1).encode())
+            payload = json.dumps(self.job, indent=1).encode()
+            write_atomic(job_file, lambda f: f.write(payload))
         chunks = []
         for p in sorted(self.dir.glob("chunk_*.npz")):
             with np.load(p, allow_pickle=False) as z:
@@ -205,23 +204,10 @@ class ChunkCache:
         return chunks
 
     def write(self, number: int, arrays: dict[str, np.ndarray]) -> None:
-        def save(f):
-            np.savez(f, **arrays)
-        _atomic_write(self.dir / f"chunk_{number:06d}.npz", save)
+        write_atomic(self.dir / f"chunk_{number:06d}.npz", lambda f: np.savez(f, **arrays))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _atomic_write(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            data(f) if callable(data) else f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _source_fingerprint(path: Path) -> dict:
