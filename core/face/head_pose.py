@@ -75,6 +75,17 @@ FRONTAL.setflags(write=False)
 CM_PER_M = 100.0
 PERSON_HEIGHT_M = 1.7  # the speed scale for smoothing head translation (see smooth_head_poses)
 _MIN_EXTENT = 1e-6  # landmarks spanning less than this (normalised image units) are too compact to solve
+_EYE3 = np.eye(3)
+_EYE3.setflags(write=False)
+_ORTHO_TOL = 1e-6 + 1e-5 * _EYE3  # np.allclose(r @ r.T, I, atol=1e-6) with its default rtol, precomputed
+_ORTHO_TOL.setflags(write=False)
+
+
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a (3, 3) matrix in closed form.  Not ``np.linalg.det``: OpenBLAS's threaded LU
+    wakes its worker threads even for 3 x 3, which costs milliseconds per call on a busy machine."""
+    return float(m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1]) - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
+                 + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]))
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,8 @@ class HeadPose:
         rotation = np.array(self.rotation, dtype=np.float64)
         translation = np.array(self.translation, dtype=np.float64).reshape(-1)
         mesh = np.array(self.mesh_xyz, dtype=np.float64)
-        if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6) \
-                or not np.linalg.det(rotation) > 0:
+        if rotation.shape != (3, 3) or not np.all(np.abs(rotation @ rotation.T - _EYE3) <= _ORTHO_TOL) \
+                or not _det3(rotation) > 0:
             raise ValueError(f"rotation must be a (3, 3) proper rotation matrix, got shape {rotation.shape}")
         if translation.shape != (3,) or not np.all(np.isfinite(translation)):
             raise ValueError(f"translation must be (3,) finite metres, got {translation.shape}")
@@ -155,8 +166,8 @@ def weighted_procrustes(source: np.ndarray, target: np.ndarray,
     b = target - ct
     cov = (b * w[:, None]).T @ a
     u, sv, vt = np.linalg.svd(cov)
-    d = 1.0 if np.linalg.det(u @ vt) > 0 else -1.0
-    rotation = u @ np.diag([1.0, 1.0, d]) @ vt
+    d = 1.0 if _det3(u @ vt) > 0 else -1.0
+    rotation = (u * np.array([1.0, 1.0, d])) @ vt
     spread = float(w @ np.sum(a * a, axis=1))
     scale = float((sv[0] + sv[1] + d * sv[2]) / spread)
     return rotation, scale, ct - scale * rotation @ cs
@@ -194,20 +205,23 @@ def solve_head_pose(xy: np.ndarray, z: np.ndarray, intrinsics: Intrinsics, metho
     w = z / intrinsics.fx
     ids, weights = canonical.procrustes_ids, canonical.procrustes_weights
     source = canonical.xyz_cm[ids]
-    if np.ptp(u[ids]) < _MIN_EXTENT and np.ptp(v[ids]) < _MIN_EXTENT:
+    u_ids, v_ids, w_ids = u[ids], v[ids], w[ids]
+    if np.ptp(u_ids) < _MIN_EXTENT and np.ptp(v_ids) < _MIN_EXTENT:
         raise InputError("face landmarks are collapsed to a point; cannot solve the head pose")
 
     # (1a) Scale on the unit-depth image plane, the relative depth taken as is.
-    _, s1, _ = weighted_procrustes(source, np.stack([u, v, w], axis=1)[ids], weights)
+    _, s1, _ = weighted_procrustes(source, np.stack([u_ids, v_ids, w_ids], axis=1), weights)
     depth_offset = w.mean()
 
-    def lift(total_scale: float) -> np.ndarray:
-        depth = (1.0 + w - depth_offset) / total_scale  # cm
-        return np.stack([u * depth, v * depth, depth], axis=1)
+    def lift(total_scale: float, pu: np.ndarray, pv: np.ndarray, pw: np.ndarray) -> np.ndarray:
+        """Points (u, v, w) (K,) each → camera-frame cm (K, 3)."""
+        depth = (1.0 + pw - depth_offset) / total_scale  # cm
+        return np.stack([pu * depth, pv * depth, depth], axis=1)
 
-    # (1b) Lift with s1, measure the scale left, (1c) lift with both, (1d) fit the canonical face.
-    _, s2, _ = weighted_procrustes(source, lift(s1)[ids], weights)
-    mesh_cm = lift(s1 * s2)
+    # (1b) Lift with s1 (the Procrustes points alone), measure the scale left, (1c) lift with both,
+    # (1d) fit the canonical face.
+    _, s2, _ = weighted_procrustes(source, lift(s1, u_ids, v_ids, w_ids), weights)
+    mesh_cm = lift(s1 * s2, u, v, w)
     rotation, scale, translation = weighted_procrustes(source, mesh_cm[ids], weights)
     if method == "pnp":
         rotation, translation = _refine_pnp(canonical.xyz_cm * scale, xy[:NUM_VERTICES], intrinsics, rotation,

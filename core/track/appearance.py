@@ -5,6 +5,8 @@ Legend: D descriptor length (HUE_BINS * SAT_BINS).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 HUE_BINS = 16
@@ -17,6 +19,8 @@ DESCRIPTOR_SIZE = HUE_BINS * SAT_BINS
 _TORSO_X = (0.25, 0.75)
 _TORSO_Y = (0.2, 0.6)
 _MIN_VALUE = 25  # HSV value below which hue and saturation are noise
+_MASK_LOW = np.array([0, 0, _MIN_VALUE], dtype=np.uint8)
+_MASK_HIGH = np.array([255, 255, 255], dtype=np.uint8)
 
 
 def appearance_descriptor(rgb: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
@@ -36,20 +40,20 @@ def appearance_descriptor(rgb: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
     box_xyxy = np.asarray(box_xyxy, dtype=np.float64)
-    if box_xyxy.shape != (4,) or not np.all(np.isfinite(box_xyxy)):
+    if box_xyxy.shape != (4,) or not np.isfinite(box_xyxy).all():
         raise ValueError(f"box_xyxy must be 4 finite numbers (x1, y1, x2, y2), got {box_xyxy}")
-    x1, y1, x2, y2 = box_xyxy
+    x1, y1, x2, y2 = box_xyxy.tolist()
     width, height = x2 - x1, y2 - y1
     height_px, width_px = rgb.shape[:2]
-    c0 = int(np.clip(np.floor(x1 + _TORSO_X[0] * width), 0, width_px))
-    c1 = int(np.clip(np.ceil(x1 + _TORSO_X[1] * width), 0, width_px))
-    r0 = int(np.clip(np.floor(y1 + _TORSO_Y[0] * height), 0, height_px))
-    r1 = int(np.clip(np.ceil(y1 + _TORSO_Y[1] * height), 0, height_px))
+    c0 = min(max(math.floor(x1 + _TORSO_X[0] * width), 0), width_px)
+    c1 = min(max(math.ceil(x1 + _TORSO_X[1] * width), 0), width_px)
+    r0 = min(max(math.floor(y1 + _TORSO_Y[0] * height), 0), height_px)
+    r1 = min(max(math.ceil(y1 + _TORSO_Y[1] * height), 0), height_px)
     out = np.zeros(DESCRIPTOR_SIZE)
     if c1 <= c0 or r1 <= r0:
         return out
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb[r0:r1, c0:c1]), cv2.COLOR_RGB2HSV)  # H in [0, 180)
-    mask = (hsv[..., 2] >= _MIN_VALUE).astype(np.uint8)
+    mask = cv2.inRange(hsv, _MASK_LOW, _MASK_HIGH)  # 255 where value >= _MIN_VALUE
     hist = cv2.calcHist([hsv], [0, 1], mask, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel().astype(np.float64)
     total = hist.sum()
     if total <= 0:

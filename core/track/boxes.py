@@ -78,27 +78,32 @@ INTERACTION_APPEARANCE_WEIGHT = 0.7
 """Least appearance weight for interacting and lost tracks.  Too high and contaminated
 crops of overlapping people decide matches; too low and momentum keeps a swap."""
 _GATED = 1e6
+_ACCEL_PSD = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD])
+_ACCEL_PSD.setflags(write=False)
+# The process noise's (8, 8) entries: diagonals of the position, position-rate, rate-position and rate blocks.
+_NOISE_ROWS = np.concatenate([np.arange(4), np.arange(4), np.arange(4, 8), np.arange(4, 8)])
+_NOISE_COLS = np.concatenate([np.arange(4), np.arange(4, 8), np.arange(4), np.arange(4, 8)])
 
 
 def _as_xyxy(mean: np.ndarray) -> np.ndarray:
-    cx, cy, w, h = mean[..., 0], mean[..., 1], mean[..., 2], mean[..., 3]
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+    centre, half = mean[..., 0:2], mean[..., 2:4] / 2
+    return np.concatenate([centre - half, centre + half], axis=-1)
 
 
 def _as_cxcywh(boxes_xyxy: np.ndarray) -> np.ndarray:
-    x1, y1, x2, y2 = np.moveaxis(boxes_xyxy, -1, 0)
-    return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], axis=-1)
+    low, high = boxes_xyxy[..., 0:2], boxes_xyxy[..., 2:4]
+    return np.concatenate([(low + high) / 2, high - low], axis=-1)
 
 
 def box_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     """(M, N) intersection over union of boxes ``a_xyxy`` (M, 4) and ``b_xyxy`` (N, 4)."""
     a = np.asarray(a_xyxy, dtype=np.float64)[:, None, :]
     b = np.asarray(b_xyxy, dtype=np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    extent = np.maximum(np.minimum(a[..., 2:4], b[..., 2:4]) - np.maximum(a[..., 0:2], b[..., 0:2]), 0.0)
+    inter = extent[..., 0] * extent[..., 1]
+    size_a, size_b = a[..., 2:4] - a[..., 0:2], b[..., 2:4] - b[..., 0:2]
+    area_a = size_a[..., 0] * size_a[..., 1]
+    area_b = size_b[..., 0] * size_b[..., 1]
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
@@ -125,21 +130,57 @@ def _propagate(mean: np.ndarray, cov: np.ndarray, dt: float, damped: bool) -> tu
         reach = LOST_VELOCITY_TAU_S * (1.0 - decay)  # integral of the decaying velocity over dt
     else:
         decay, reach = 1.0, dt
-    transition = np.eye(8)
-    transition[:4, 4:] = reach * np.eye(4)
-    transition[4:, 4:] = decay * np.eye(4)
+    # transition = [[I, reach I], [0, decay I]], applied block-wise (the same products as the (8, 8) matrix).
     # Continuous white-noise acceleration, discretised exactly for the undamped case
     # (and used as is for the damped one, where it is slightly conservative).
     h = max(float(mean[3]), 1.0)
-    psd = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD]) * h * h
-    noise = np.zeros((8, 8))
-    noise[:4, :4] = np.diag(psd * dt ** 3 / 3.0)
-    noise[:4, 4:] = noise[4:, :4] = np.diag(psd * dt ** 2 / 2.0)
-    noise[4:, 4:] = np.diag(psd * dt)
-    mean = transition @ mean
-    mean[2:4] = np.maximum(mean[2:4], 1.0)
-    cov = transition @ cov @ transition.T + noise
-    return mean, cov
+    psd = _ACCEL_PSD * (h * h)
+    out = np.empty(8)
+    out[:4] = mean[:4] + reach * mean[4:]
+    out[4:] = decay * mean[4:]
+    out[2:4] = np.maximum(out[2:4], 1.0)
+    # rows: T cov; then (T cov) T^T by columns.
+    tc = np.empty((8, 8))
+    tc[:4] = cov[:4] + reach * cov[4:]
+    tc[4:] = decay * cov[4:]
+    new_cov = np.empty((8, 8))
+    new_cov[:, :4] = tc[:, :4] + reach * tc[:, 4:]
+    new_cov[:, 4:] = decay * tc[:, 4:]
+    new_cov[_NOISE_ROWS, _NOISE_COLS] += np.outer([dt ** 3 / 3.0, dt ** 2 / 2.0, dt ** 2 / 2.0, dt], psd).ravel()
+    return out, new_cov
+
+
+def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^-1 b`` for a small symmetric positive-definite (K, K) ``a`` and ``b`` (K,) or (K, M): Gaussian
+    elimination (stable without pivoting for such ``a``) on Python floats, which for K <= 8 beats both
+    numpy row operations and ``np.linalg.solve`` (OpenBLAS's threaded LU wakes its worker threads even
+    for a 4 x 4 system, which costs milliseconds per call on a busy machine)."""
+    shape = np.shape(b)
+    rows = np.asarray(a, dtype=np.float64).tolist()
+    rhs = np.asarray(b, dtype=np.float64).reshape(shape[0], -1).tolist()
+    k, m = len(rows), len(rhs[0])
+    for i in range(k - 1):
+        row_i, rhs_i, pivot = rows[i], rhs[i], rows[i][i]
+        for j in range(i + 1, k):
+            f = rows[j][i] / pivot
+            if f:
+                row_j, rhs_j = rows[j], rhs[j]
+                for c in range(i, k):
+                    row_j[c] -= f * row_i[c]
+                for c in range(m):
+                    rhs_j[c] -= f * rhs_i[c]
+    out: list[list[float]] = [[]] * k
+    for i in range(k - 1, -1, -1):
+        acc = list(rhs[i])
+        for j in range(i + 1, k):
+            f = rows[i][j]
+            if f:
+                out_j = out[j]
+                for c in range(m):
+                    acc[c] -= f * out_j[c]
+        pivot = rows[i][i]
+        out[i] = [v / pivot for v in acc]
+    return np.array(out).reshape(shape)
 
 
 def _correct(mean: np.ndarray, cov: np.ndarray, cxcywh: np.ndarray, score: float) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +188,7 @@ def _correct(mean: np.ndarray, cov: np.ndarray, cxcywh: np.ndarray, score: float
     h = max(float(cxcywh[3]), 1.0)
     meas_var = (MEASUREMENT_STD * h) ** 2 / float(np.clip(score, 0.05, 1.0))
     innovation_cov = cov[:4, :4] + meas_var * np.eye(4)
-    gain = np.linalg.solve(innovation_cov, cov[:4, :]).T  # (8, 4) = P H^T S^-1 (S symmetric)
+    gain = _solve_spd(innovation_cov, cov[:4, :]).T  # (8, 4) = P H^T S^-1 (S symmetric)
     mean = mean + gain @ (cxcywh - mean[:4])
     mean[2:4] = np.maximum(mean[2:4], 1.0)
     cov = cov - gain @ cov[:4, :]
@@ -170,12 +211,12 @@ def _check_frame(boxes_xyxy: np.ndarray, scores: np.ndarray, appearance: np.ndar
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes_xyxy must be (N, 4), got {boxes.shape}")
     num_boxes = boxes.shape[0]
-    bad = ~np.all(np.isfinite(boxes), axis=1) | np.any(boxes[:, 2:] <= boxes[:, :2], axis=1)
-    if np.any(bad):
+    if not (np.isfinite(boxes).all() and (boxes[:, 2:] > boxes[:, :2]).all()):
+        bad = ~np.all(np.isfinite(boxes), axis=1) | np.any(boxes[:, 2:] <= boxes[:, :2], axis=1)
         row = int(np.argmax(bad))
         raise ValueError(f"boxes_xyxy must be finite with x2 > x1 and y2 > y1, got {boxes[row].tolist()} at row {row}")
     scores = np.asarray(scores, dtype=np.float64).reshape(-1) if np.size(scores) else np.zeros(0)
-    if scores.shape != (num_boxes,) or not np.all(np.isfinite(scores)):
+    if scores.shape != (num_boxes,) or not np.isfinite(scores).all():
         raise ValueError(f"scores must be (N,) finite with N={num_boxes}, got shape {np.shape(scores)}")
     if appearance is None:
         return boxes, scores, None, np.zeros(num_boxes, dtype=bool)
@@ -300,7 +341,9 @@ class BoxTracker:
                 matched_tracks.add(row)
 
         # Learn appearance only from boxes that overlap no other box.
-        if unit is not None and num_boxes:
+        if unit is not None and num_boxes == 1:  # nothing to overlap
+            clean = usable
+        elif unit is not None and num_boxes:
             overlap = box_iou(boxes, boxes)
             np.fill_diagonal(overlap, 0.0)
             clean = usable & (overlap.max(axis=1, initial=0.0) <= OCCLUDED_IOU)
@@ -334,10 +377,12 @@ class BoxTracker:
         predicted = _as_xyxy(means)
         iou = box_iou(predicted, boxes)
         centres = _as_cxcywh(boxes)[:, :2]
-        distance = np.linalg.norm(means[:, None, :2] - centres[None, :, :], axis=2)
+        offset = means[:, None, :2] - centres[None, :, :]
+        distance = np.sqrt(np.sum(offset * offset, axis=2))  # as np.linalg.norm(offset, axis=2)
         lost_s = np.array([self._time_s - tr.last_hit_s for tr in self._tracks])
         interacting = np.array([tr.interacting_until_s >= self._time_s for tr in self._tracks], dtype=bool)
-        lost_fraction = np.clip(lost_s / self.max_lost_s, 0.0, 1.0) if self.max_lost_s > 0 else np.ones_like(lost_s)
+        lost_fraction = np.minimum(np.maximum(lost_s / self.max_lost_s, 0.0), 1.0) if self.max_lost_s > 0 \
+            else np.ones_like(lost_s)
         radius = np.sqrt(means[:, 2] * means[:, 3]) * (1.0 + np.where(lost, lost_fraction, 0.0))
         gate_ok = (iou >= self.iou_threshold) | (distance <= radius[:, None])
         cost = 0.5 * (1.0 - iou) + 0.5 * np.minimum(distance / radius[:, None], 1.0)
@@ -347,7 +392,7 @@ class BoxTracker:
             has_feature = np.array([f is not None and f.shape[0] == unit.shape[1] for f in features], dtype=bool)
             if np.any(has_feature) and np.any(usable):
                 track_unit = np.stack([f if ok else np.zeros(unit.shape[1]) for f, ok in zip(features, has_feature)])
-                appearance_distance = 1.0 - np.clip(track_unit @ unit.T, 0.0, 1.0)
+                appearance_distance = 1.0 - np.minimum(np.maximum(track_unit @ unit.T, 0.0), 1.0)
                 both = has_feature[:, None] & usable[None, :]
                 raised = max(self.appearance_weight, INTERACTION_APPEARANCE_WEIGHT)
                 weight = np.where(lost | interacting, raised, self.appearance_weight)[:, None]
@@ -356,5 +401,9 @@ class BoxTracker:
 
         cost = cost + np.where(lost, LOST_PENALTY * lost_fraction, 0.0)[:, None]
         cost = np.where(gate_ok, cost, _GATED)
-        rows, cols = linear_sum_assignment(cost)
+        if cost.shape[0] == 1 or cost.shape[1] == 1:  # one track or one box: the cheapest pair (as the solver)
+            best = int(np.argmin(cost))
+            rows, cols = np.unravel_index([best], cost.shape)
+        else:
+            rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if gate_ok[r, c]]
