@@ -143,11 +143,14 @@ def load_source(path: str | Path, track_id: int | None = None) -> tuple[Canonica
 
 
 def blender_io(what: str):
-    """The add-on's headless I/O module, or a RigcastError saying how to get Blender as a Python module."""
-    try:
-        import bpy  # noqa: F401
-    except ImportError:
-        raise RigcastError(f"{what} needs Blender as a Python module: pip install rigcast[blender]") from None
+    """The add-on's headless I/O module, or a RigcastError saying how to get Blender as a Python module.
+
+    Core itself never imports bpy: the add-on package does, and only when a .fbx or .blend is involved.
+    """
+    from importlib.util import find_spec
+
+    if find_spec("bpy") is None:
+        raise RigcastError(f"{what} needs Blender as a Python module: pip install rigcast[blender]")
     try:
         from rigcast_blender import headless_io
     except ImportError as e:
