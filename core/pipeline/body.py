@@ -9,19 +9,14 @@ model and appearance cue carry people through crossings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks, Roi
-from ..track import BoxTracker, appearance_descriptor, box_iou as _box_iou_pairs
+from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks
+from .follow import FollowState, assign_ids, box_iou, dedupe, follow
 
 NUM_JOINTS = 33  # BlazePose-33
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two xyxy boxes (4,)."""
-    return float(_box_iou_pairs(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
 
 
 def _is_followed(detection: PersonDetection, followed_box: np.ndarray) -> bool:
@@ -58,15 +53,6 @@ class PersonRecord:
     appearance: np.ndarray  # (D,)
 
 
-@dataclass
-class BodyState:
-    """What carries from one frame to the next (all of it derivable from past records)."""
-
-    tracker: BoxTracker
-    rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed track id
-    frames_since_detect: int = 10**9
-
-
 class BodyAnalyzer:
     """Runs detector and landmarker over frames; holds no model state itself."""
 
@@ -75,20 +61,14 @@ class BodyAnalyzer:
         self.landmarker = landmarker
         self.config = config
 
-    def new_state(self) -> BodyState:
-        return BodyState(tracker=BoxTracker())
+    def new_state(self) -> FollowState:
+        return FollowState()
 
-    def process(self, rgb: np.ndarray, time_s: float, state: BodyState) -> tuple[list[PersonRecord], bool]:
+    def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[PersonRecord], bool]:
         """Analyse one frame; updates ``state``. Returns the people found and whether the detector ran."""
         cfg = self.config
-        results: list[tuple[PoseLandmarks, bool]] = []  # (landmarks, followed from a previous frame)
-        for roi in state.rois.values():
-            lm = self.landmarker(rgb, roi)
-            if lm is not None:
-                results.append((lm, True))
+        results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
-
-        lost_someone = len(results) < len(state.rois)
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every)
         if detect:
             state.frames_since_detect = 0
@@ -102,25 +82,7 @@ class BodyAnalyzer:
         else:
             state.frames_since_detect += 1
 
-        results = self._dedupe(results)[: cfg.max_people]
-        if results:
-            boxes = np.stack([lm.box_xyxy() for lm, _ in results])
-            scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
-            appearance = np.stack([appearance_descriptor(rgb, b) for b in boxes])
-            ids = state.tracker.update(time_s, boxes, scores, appearance)
-        else:
-            boxes, appearance, ids = np.zeros((0, 4)), None, np.zeros(0, dtype=np.int64)
-            state.tracker.update(time_s, np.zeros((0, 4)), np.zeros(0))
+        results = dedupe(results, lambda a, b: box_iou(a, b) > cfg.duplicate_iou)[: cfg.max_people]
+        ids, boxes, appearance = assign_ids(rgb, time_s, results, state)
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
-        state.rois = {r.track_id: r.landmarks.next_roi() for r in records}
         return records, detect
-
-    def _dedupe(self, results: list[tuple[PoseLandmarks, bool]]) -> list[tuple[PoseLandmarks, bool]]:
-        """Drop results that cover a person already kept; followed people and higher scores win."""
-        order = sorted(results, key=lambda r: (not r[1], -r[0].score))
-        kept: list[tuple[PoseLandmarks, bool]] = []
-        for lm, followed in order:
-            box = lm.box_xyxy()
-            if all(box_iou(box, k.box_xyxy()) <= self.config.duplicate_iou for k, _ in kept):
-                kept.append((lm, followed))
-        return kept

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FaceLandmarker, FaceLandmarks
-from ..models.roi import Roi
-from ..track import BoxTracker, appearance_descriptor
+from .follow import FollowState, assign_ids, box_iou, dedupe, follow, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
 """BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
@@ -105,28 +104,6 @@ class FaceRecord:
         return self.landmarks.conf
 
 
-@dataclass
-class FaceState:
-    """What carries from one frame to the next (all of it derivable from past records)."""
-
-    tracker: BoxTracker
-    rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed face id
-    frames_since_detect: int = 10**9
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _scaled_box(box: np.ndarray, factor: float) -> np.ndarray:
-    centre, half = 0.5 * (box[:2] + box[2:]), 0.5 * factor * (box[2:] - box[:2])
-    return np.concatenate([centre - half, centre + half])
-
-
 class FaceAnalyzer:
     """Runs face detector and landmarker over frames; holds no per-clip state itself."""
 
@@ -135,23 +112,17 @@ class FaceAnalyzer:
         self.landmarker = landmarker
         self.config = config
 
-    def new_state(self) -> FaceState:
-        return FaceState(tracker=BoxTracker())
+    def new_state(self) -> FollowState:
+        return FollowState()
 
-    def process(self, rgb: np.ndarray, time_s: float, state: FaceState) -> tuple[list[FaceRecord], bool]:
+    def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[FaceRecord], bool]:
         """Analyse one frame (H, W, 3) uint8 at ``time_s``; updates ``state``.
 
         Returns the faces found (no more than ``max_faces``, followed faces
         first) and whether the detector ran.
         """
         cfg = self.config
-        results: list[tuple[FaceLandmarks, bool]] = []  # (landmarks, followed from a previous frame)
-        for roi in state.rois.values():
-            lm = self.landmarker(rgb, roi)
-            if lm is not None:
-                results.append((lm, True))
-
-        lost_someone = len(results) < len(state.rois)
+        results, lost_someone = follow(self.landmarker, rgb, state)
         # As for bodies: with every face slot followed and nobody lost, the periodic
         # re-detection could find no newcomer to add, so it is skipped.
         detect = not results or lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
@@ -179,34 +150,13 @@ class FaceAnalyzer:
         else:
             state.frames_since_detect += 1
 
-        results = self._dedupe(results)[: cfg.max_faces]
-        if results:
-            boxes = np.stack([lm.box_xyxy() for lm, _ in results])
-            scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
-            appearance = np.stack([appearance_descriptor(rgb, _scaled_box(b, APPEARANCE_BOX_SCALE)) for b in boxes])
-            ids = state.tracker.update(time_s, boxes, scores, appearance)
-        else:
-            boxes, appearance, ids = np.zeros((0, 4)), np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-            state.tracker.update(time_s, np.zeros((0, 4)), np.zeros(0))
+        # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
+        # centres are close (:func:`_same_face`): two ROIs that caught the same fast-moving face.
+        results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
+        ids, boxes, appearance = assign_ids(rgb, time_s, results, state, APPEARANCE_BOX_SCALE)
         records = [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
                    for k, ((lm, followed), i) in enumerate(zip(results, ids))]
-        state.rois = {r.face_id: r.landmarks.next_roi() for r in records}
         return records, detect
-
-    def _dedupe(self, results: list[tuple[FaceLandmarks, bool]]) -> list[tuple[FaceLandmarks, bool]]:
-        """Drop results that cover a face already kept; followed faces and higher scores win.
-
-        Two meshes are one face when their boxes overlap by more than
-        ``duplicate_iou`` or their centres are close (:func:`_same_face`):
-        two ROIs that caught the same fast-moving face.
-        """
-        order = sorted(results, key=lambda r: (not r[1], -r[0].score))
-        kept: list[tuple[FaceLandmarks, bool]] = []
-        for lm, followed in order:
-            box = lm.box_xyxy()
-            if all(not _same_face(box, k.box_xyxy(), self.config.duplicate_iou) for k, _ in kept):
-                kept.append((lm, followed))
-        return kept
 
 
 def _same_face(a: np.ndarray, b: np.ndarray, min_iou: float) -> bool:
@@ -214,7 +164,7 @@ def _same_face(a: np.ndarray, b: np.ndarray, min_iou: float) -> bool:
     ``SAME_FACE_DISTANCE`` of the smaller box (two faces side by side are a face width apart)."""
     distance = float(np.hypot(*(0.5 * (a[:2] + a[2:]) - 0.5 * (b[:2] + b[2:]))))
     smaller = min(max(a[2] - a[0], a[3] - a[1]), max(b[2] - b[0], b[3] - b[1]))
-    return _iou(a, b) > min_iou or distance < SAME_FACE_DISTANCE * smaller
+    return box_iou(a, b) > min_iou or distance < SAME_FACE_DISTANCE * smaller
 
 
 def _drift(detection_box: np.ndarray, mesh_box: np.ndarray) -> float:
@@ -276,7 +226,7 @@ def link_faces_to_bodies(face_boxes_per_frame: Sequence[Mapping[int, np.ndarray]
             box = np.asarray(box, dtype=np.float64).reshape(-1)
             if box.shape != (4,):
                 raise ValueError(f"face {face_id} box in frame {t} must be (4,) xyxy, got {box.shape}")
-            grown = _scaled_box(box, 1.0 + 2.0 * margin)
+            grown = scaled_box(box, 1.0 + 2.0 * margin)
             counts = {}
             for body_id, pts in head_points.items():
                 ok = np.all(np.isfinite(pts), axis=1)

@@ -1,0 +1,84 @@
+"""What body and face analysis share: MediaPipe's tracking mode for several subjects.
+
+Each followed subject's next ROI comes from this frame's landmarks; results
+that cover one subject twice are merged; a :class:`~rigcast.track.BoxTracker`
+gives every result its id.  The analysers differ only in when a detection is
+a subject already followed, and in what counts as one subject twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..models.roi import Roi
+from ..track import BoxTracker, appearance_descriptor
+from ..track import box_iou as _box_iou_pairs
+
+
+class Landmarks(Protocol):
+    score: float
+
+    def box_xyxy(self) -> np.ndarray: ...
+
+    def next_roi(self) -> Roi: ...
+
+
+Result = tuple[Landmarks, bool]  # (landmarks, followed from a previous frame rather than just detected)
+
+
+@dataclass
+class FollowState:
+    """What carries from one frame to the next (all of it derivable from past records)."""
+
+    tracker: BoxTracker = field(default_factory=BoxTracker)
+    rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed id
+    frames_since_detect: int = 10**9
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two xyxy boxes (4,)."""
+    return float(_box_iou_pairs(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
+
+
+def scaled_box(box: np.ndarray, factor: float) -> np.ndarray:
+    """The xyxy box (4,) grown by ``factor`` about its centre."""
+    centre, half = 0.5 * (box[:2] + box[2:]), 0.5 * factor * (box[2:] - box[:2])
+    return np.concatenate([centre - half, centre + half])
+
+
+def follow(landmarker: Callable, rgb: np.ndarray, state: FollowState) -> tuple[list[Result], bool]:
+    """Landmarks from every followed ROI; also whether someone followed was lost this frame."""
+    results = [(lm, True) for lm in (landmarker(rgb, roi) for roi in state.rois.values()) if lm is not None]
+    return results, len(results) < len(state.rois)
+
+
+def dedupe(results: list[Result], same: Callable[[np.ndarray, np.ndarray], bool]) -> list[Result]:
+    """Drop results whose box ``same``-matches one already kept; followed results and higher scores win."""
+    kept: list[Result] = []
+    for lm, followed in sorted(results, key=lambda r: (not r[1], -r[0].score)):
+        box = lm.box_xyxy()
+        if not any(same(box, k.box_xyxy()) for k, _ in kept):
+            kept.append((lm, followed))
+    return kept
+
+
+def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
+               appearance_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Track ids (N,) for the results, their boxes (N, 4) and appearance descriptors (N, D); sets next ROIs.
+
+    Appearance is read from each box grown by ``appearance_scale``.
+    """
+    if results:
+        boxes = np.stack([lm.box_xyxy() for lm, _ in results])
+        scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
+        appearance = np.stack([appearance_descriptor(rgb, scaled_box(b, appearance_scale) if appearance_scale != 1.0
+                                                     else b) for b in boxes])
+        ids = state.tracker.update(time_s, boxes, scores, appearance)
+    else:
+        boxes, appearance, ids = np.zeros((0, 4)), np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+        state.tracker.update(time_s, boxes, np.zeros(0))
+    state.rois = {int(i): lm.next_roi() for (lm, _), i in zip(results, ids)}
+    return ids, boxes, appearance
