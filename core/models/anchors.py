@@ -104,3 +104,25 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale_xywh: tuple[float, 
     kps = raw[:, 4:4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2)
     keypoints = kps / np.array([x_scale, y_scale], dtype=np.float32) * anchor_wh[:, None, :] + anchor_xy[:, None, :]
     return boxes, keypoints
+
+
+def validate_detection(detection, num_keypoints: int) -> None:
+    """Normalise a frozen detection's ``box_xyxy`` (4,), ``keypoints_xy`` (K, 2) and ``score`` in place.
+
+    Arrays become read-only float64; raises ValueError (expected vs found) on a wrong shape, a non-finite
+    value or a score outside [0, 1].
+    """
+    box = np.array(detection.box_xyxy, dtype=np.float64)
+    kps = np.array(detection.keypoints_xy, dtype=np.float64)
+    if box.shape != (4,) or not np.all(np.isfinite(box)):
+        raise ValueError(f"box_xyxy must be (4,) finite, got {box.shape} {box.tolist()}")
+    if kps.shape != (num_keypoints, 2) or not np.all(np.isfinite(kps)):
+        raise ValueError(f"keypoints_xy must be ({num_keypoints}, 2) finite, got {kps.shape}")
+    score = float(detection.score)
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(f"score must be in [0, 1], got {score}")
+    for a in (box, kps):
+        a.setflags(write=False)
+    object.__setattr__(detection, "box_xyxy", box)
+    object.__setattr__(detection, "keypoints_xy", kps)
+    object.__setattr__(detection, "score", score)

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .anchors import SsdAnchorOptions, decode_boxes, ssd_anchors
+from .anchors import SsdAnchorOptions, decode_boxes, ssd_anchors, validate_detection
 from .pose_detector import weighted_nms
 from .roi import Roi, normalize_radians
 
@@ -121,20 +121,7 @@ class FaceDetection:
     keypoints_xy: np.ndarray
 
     def __post_init__(self) -> None:
-        box = np.array(self.box_xyxy, dtype=np.float64)
-        kps = np.array(self.keypoints_xy, dtype=np.float64)
-        if box.shape != (4,) or not np.all(np.isfinite(box)):
-            raise ValueError(f"box_xyxy must be (4,) finite, got {box.shape} {box.tolist()}")
-        if kps.shape != (NUM_KEYPOINTS, 2) or not np.all(np.isfinite(kps)):
-            raise ValueError(f"keypoints_xy must be ({NUM_KEYPOINTS}, 2) finite, got {kps.shape}")
-        score = float(self.score)
-        if not 0.0 <= score <= 1.0:
-            raise ValueError(f"score must be in [0, 1], got {score}")
-        for a in (box, kps):
-            a.setflags(write=False)
-        object.__setattr__(self, "box_xyxy", box)
-        object.__setattr__(self, "keypoints_xy", kps)
-        object.__setattr__(self, "score", score)
+        validate_detection(self, NUM_KEYPOINTS)
 
     @property
     def size_px(self) -> float:

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .anchors import POSE_DETECTOR_ANCHORS, decode_boxes, ssd_anchors
+from .anchors import POSE_DETECTOR_ANCHORS, decode_boxes, ssd_anchors, validate_detection
 from .roi import Roi
 
 NUM_KEYPOINTS = 4
@@ -78,20 +78,7 @@ class PersonDetection:
     keypoints_xy: np.ndarray
 
     def __post_init__(self) -> None:
-        box = np.array(self.box_xyxy, dtype=np.float64)
-        kps = np.array(self.keypoints_xy, dtype=np.float64)
-        if box.shape != (4,):
-            raise ValueError(f"box_xyxy must be (4,), got {box.shape}")
-        if kps.shape != (NUM_KEYPOINTS, 2):
-            raise ValueError(f"keypoints_xy must be ({NUM_KEYPOINTS}, 2), got {kps.shape}")
-        score = float(self.score)
-        if not 0.0 <= score <= 1.0:
-            raise ValueError(f"score must be in [0, 1], got {score}")
-        for a in (box, kps):
-            a.setflags(write=False)
-        object.__setattr__(self, "box_xyxy", box)
-        object.__setattr__(self, "keypoints_xy", kps)
-        object.__setattr__(self, "score", score)
+        validate_detection(self, NUM_KEYPOINTS)
 
     @property
     def body_diameter(self) -> float:
