@@ -126,3 +126,23 @@ def validate_detection(detection, num_keypoints: int) -> None:
     object.__setattr__(detection, "box_xyxy", box)
     object.__setattr__(detection, "keypoints_xy", kps)
     object.__setattr__(detection, "score", score)
+
+
+def ssd_output_names(runner, num_anchors: int, num_keypoints: int, label: str) -> tuple[str, str]:
+    """(regressors, scores) output names of an SSD detector, found by shape rather than by the converter's
+    names: (1, A, 4 + 2K) box-and-keypoint regressors and (1, A, 1) scores.  Raises ModelError otherwise."""
+    from ..errors import ModelError
+
+    by_width = {s.shape[-1]: s.name for s in runner.outputs if len(s.shape) == 3 and s.shape[1] == num_anchors}
+    coords = 4 + 2 * num_keypoints
+    if coords not in by_width or 1 not in by_width:
+        raise ModelError(f"{label} outputs must be (1, {num_anchors}, {coords}) and (1, {num_anchors}, 1), "
+                         f"found {[tuple(s.shape) for s in runner.outputs]}")
+    return by_width[coords], by_width[1]
+
+
+def ssd_input(rgb: np.ndarray, window, size: int) -> np.ndarray:
+    """Frame (H, W, 3) uint8 → the detector tensor (1, S, S, 3) float32 in [-1, 1] for ``window`` (a Roi);
+    outside the frame is black (-1), as MediaPipe's letterbox."""
+    crop = window.crop(rgb, size, border="zero")
+    return (crop.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[None]

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .anchors import SsdAnchorOptions, decode_boxes, ssd_anchors, validate_detection
+from .anchors import SsdAnchorOptions, decode_boxes, ssd_anchors, ssd_input, ssd_output_names, validate_detection
 from .pose_detector import weighted_nms
 from .roi import Roi, normalize_radians
 
@@ -206,19 +206,12 @@ class _BlazeFace:
         expected = (1, self.input_size, self.input_size, 3)
         if tuple(self._input.shape) != expected:
             raise ModelError(f"{label} face detector input must be {expected}, found {tuple(self._input.shape)}")
-        # Outputs by shape, not by converter-given names: (1, A, 16) regressors, (1, A, 1) scores.
-        a = len(self.anchors)
-        by_width = {s.shape[-1]: s.name for s in runner.outputs if len(s.shape) == 3 and s.shape[1] == a}
-        coords = 4 + 2 * NUM_KEYPOINTS
-        if coords not in by_width or 1 not in by_width:
-            raise ModelError(f"{label} face detector outputs must be (1, {a}, {coords}) and (1, {a}, 1), "
-                             f"found {[tuple(s.shape) for s in runner.outputs]}")
-        self._boxes_name, self._scores_name = by_width[coords], by_width[1]
+        self._boxes_name, self._scores_name = ssd_output_names(runner, len(self.anchors), NUM_KEYPOINTS,
+                                                               f"{label} face detector")
 
     def preprocess(self, rgb: np.ndarray, window: Roi) -> np.ndarray:
         """Frame (H, W, 3) uint8 → (1, S, S, 3) float32 in [-1, 1]; outside the frame is black (-1)."""
-        crop = window.crop(rgb, self.input_size, border="zero")
-        return (crop.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[None]
+        return ssd_input(rgb, window, self.input_size)
 
     def postprocess(self, outputs: dict[str, np.ndarray], window: Roi,
                     min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
