@@ -26,8 +26,8 @@ from rigcast.errors import InputError, ModelError
 from rigcast.models.anchors import ssd_anchors
 from rigcast.models.face_detector import (FACE_FULL_RANGE_ANCHORS, FACE_SHORT_RANGE_ANCHORS, FaceDetection,
                                           FaceDetector, contained_in_larger, plan_face_windows, short_range_echoes)
-from rigcast.models.face_landmarks import (LOW_CONFIDENCE, NUM_MESH, NUM_REFINED, FaceLandmarker, FaceLandmarks,
-                                           eye_rois)
+from rigcast.models.face_landmarks import (EYE_CONTOUR_INDICES, LOW_CONFIDENCE, NUM_MESH, NUM_REFINED,
+                                           FaceLandmarker, FaceLandmarks, eye_rois)
 from rigcast.models.roi import Roi
 from rigcast.runners import TensorSpec
 
@@ -511,10 +511,39 @@ ROI = Roi(center_xy=np.array([10.0, 10.0]), size=20.0, rotation=0.0)
     (dict(xy=np.full((468, 2), np.nan), z=np.zeros(468), score=1.0, conf=1.0, roi=ROI), "finite"),
     (dict(xy=np.zeros((478, 2)), z=np.zeros(478), score=1.0, conf=2.0, roi=ROI), r"conf must be in \[0, 1\]"),
     (dict(xy=np.zeros((478, 2)), z=np.zeros(478), score=1.0, conf=1.0, roi=None), "roi must be a Roi"),
+    (dict(xy=np.zeros((478, 2)), z=np.zeros(478), score=1.0, conf=1.0, roi=ROI, tracking_roi=(1, 2)),
+     "tracking_roi must be a Roi or None"),
 ])
 def test_face_landmarks_are_validated(fields, message):
     with pytest.raises(ValueError, match=message):
         FaceLandmarks(**fields)
+
+
+@requires_models
+def test_irises_of_several_faces_in_one_batch(detector, landmarker):
+    """refine_all on the composite's faces at once (8 eyes in one iris batch) gives each face what it
+    gets alone, and each refined face keeps its mesh's tracking ROI."""
+    rgb, _ = multi_face_scene()
+    meshes = [landmarker.mesh(rgb, d.to_roi()) for d in detector(rgb)]
+    meshes = [m for m in meshes if m is not None]
+    assert len(meshes) == 4 and not any(m.has_iris for m in meshes)
+    together = landmarker.refine_all(rgb, meshes)
+    for mesh, refined in zip(meshes, together):
+        (alone,) = landmarker.refine_all(rgb, [mesh])
+        assert refined.has_iris
+        np.testing.assert_array_equal(refined.xy, alone.xy)
+        np.testing.assert_array_equal(refined.z, alone.z)
+        untouched = ~np.isin(np.arange(NUM_MESH), np.concatenate(EYE_CONTOUR_INDICES))
+        np.testing.assert_array_equal(refined.xy[:NUM_MESH][untouched], mesh.xy[untouched])
+        np.testing.assert_array_equal(refined.z[:NUM_MESH], mesh.z)
+        ours, theirs = refined.next_roi(), mesh.next_roi()
+        np.testing.assert_array_equal(ours.center_xy, theirs.center_xy)
+        assert (ours.size, ours.rotation) == (theirs.size, theirs.rotation)
+    assert landmarker.refine_all(rgb, []) == []
+    with pytest.raises(InputError, match="468-point meshes"):
+        landmarker.refine_all(rgb, together[:1])
+    with pytest.raises(ModelError, match="needs an iris model"):
+        FaceLandmarker(landmarker.face_runner).refine_all(rgb, meshes)
 
 
 @requires_models

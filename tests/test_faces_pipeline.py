@@ -7,7 +7,7 @@ import pytest
 
 from fixtures_images import astronaut
 from footage import crossing_frames, requires_models
-from rigcast.models.face_landmarks import NUM_MESH, NUM_REFINED
+from rigcast.models.face_landmarks import NUM_MESH, NUM_REFINED, FaceLandmarker
 from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, FaceRecord, link_faces_to_bodies, make_face_models
 from test_face_models import LANDMARK_TOLERANCE_PCT, MediaPipeReference, carphone_frames, face_size, multi_face_scene, \
     shifted
@@ -53,6 +53,55 @@ def test_carphone_is_one_face_followed_throughout(analyzer):
     assert ids == {0}
     assert detections <= 60 // 15 + 1
     assert np.median(errors) <= LANDMARK_TOLERANCE_PCT
+
+
+@requires_models
+def test_submit_gives_what_process_gives(face_models):
+    """The pipelined form (irises of frame t on the worker while frame t + 1 is tracked, driven as
+    analyze() drives it) gives exactly the records of process(), frame by frame: faces moving across
+    the composite, so tracking and refinement both change every frame."""
+    scene, _ = multi_face_scene()
+    frames = [shifted(scene, 3 * t, 2 * t) for t in range(8)]
+    one_at_a_time = FaceAnalyzer(*face_models)
+    state = one_at_a_time.new_state()
+    expected = [one_at_a_time.process(f, t / 30.0, state) for t, f in enumerate(frames)]
+    with FaceAnalyzer(*face_models) as pipelined:
+        state = pipelined.new_state()
+        futures = [pipelined.submit(f, t / 30.0, state) for t, f in enumerate(frames)]
+        got = [f.result() for f in futures]
+    assert pipelined._worker is None  # closed on leaving the block
+    for t, ((want, want_detected), (have, have_detected)) in enumerate(zip(expected, got)):
+        assert have_detected == want_detected and len(have) == len(want) == 4, f"frame {t}"
+        for a, b in zip(want, have):
+            assert a.face_id == b.face_id and a.followed == b.followed
+            assert a.landmarks.has_iris and b.landmarks.has_iris
+            np.testing.assert_array_equal(a.landmarks.xy, b.landmarks.xy)
+            np.testing.assert_array_equal(a.landmarks.z, b.landmarks.z)
+            np.testing.assert_array_equal(a.box_xyxy, b.box_xyxy)
+            np.testing.assert_array_equal(a.landmarks.next_roi().center_xy, b.landmarks.next_roi().center_xy)
+
+
+@requires_models
+def test_tracking_never_reads_the_irises(face_models):
+    """Tracking (ids, boxes, next ROIs) is what it is without an iris model; only the landmarks differ."""
+    detector, landmarker = face_models
+    mesh_only = FaceAnalyzer(detector, FaceLandmarker(landmarker.face_runner))
+    with_irises = FaceAnalyzer(detector, landmarker)
+    scene, _ = multi_face_scene()
+    states = [mesh_only.new_state(), with_irises.new_state()]
+    for t in range(4):
+        frame = shifted(scene, 4 * t, 0)
+        plain, _ = mesh_only.process(frame, t / 30.0, states[0])
+        refined, _ = with_irises.process(frame, t / 30.0, states[1])
+        assert [r.face_id for r in plain] == [r.face_id for r in refined]
+        for a, b in zip(plain, refined):
+            assert a.landmarks.xy.shape == (NUM_MESH, 2) and b.landmarks.xy.shape == (NUM_REFINED, 2)
+            np.testing.assert_array_equal(a.box_xyxy, b.box_xyxy)
+            roi_a, roi_b = a.landmarks.next_roi(), b.landmarks.next_roi()
+            np.testing.assert_array_equal(roi_a.center_xy, roi_b.center_xy)
+            assert (roi_a.size, roi_a.rotation) == (roi_b.size, roi_b.rotation)
+        # The big faces' eye contours were moved by the iris model, so the refined points differ.
+        assert any(not np.array_equal(a.landmarks.xy, b.landmarks.xy[:NUM_MESH]) for a, b in zip(plain, refined))
 
 
 @requires_models

@@ -33,9 +33,10 @@ What it does, in order:
    renames the graph's internal nodes and tensors from its structure (see
    ``canonicalize_onnx``), because tf2onnx's own internal names and node
    order change from run to run. Input and output names are kept. Then it
-   applies exact graph rewrites that make onnxruntime faster
-   (``decompose_prelu`` everywhere, ``make_batch_dynamic`` for the iris
-   model), canonicalizes again, and checks that they change nothing
+   applies graph rewrites, exact in real numbers, that make onnxruntime
+   faster (``decompose_prelu`` and ``pad_channels_as_conv`` everywhere,
+   ``make_batch_dynamic`` for the iris model), canonicalizes again, and
+   checks that they move no output by more than float32 rounding
    (``verify_rewrite``).
 5. Compares every ONNX model with its TFLite original on random inputs and
    a synthetic gradient image, and stops if any output drifts.
@@ -665,26 +666,22 @@ def decompose_prelu(model) -> int:
     version, so each PRelu between two convolutions forces a ReorderOutput
     before it and a ReorderInput after it, and runs as a slow standalone
     kernel: PRelu and those reorders took 60 % of iris_landmark's time and
-    over half of face_landmark's. Relu, Add and Conv all have NCHWc kernels,
-    so a per-channel PRelu(x, slope) on an NCHW tensor becomes::
+    over half of face_landmark's. Conv and Add have NCHWc kernels, so a
+    per-channel PRelu(x, slope) on an NCHW tensor becomes::
 
-        Relu(x) + DepthwiseConv1x1(Relu(DepthwiseConv1x1(x, -1)), -slope)
+        x + DepthwiseConv1x1(Relu(DepthwiseConv1x1(x, -1)), 1 - slope)
 
-    (onnxruntime fuses the inner Relu into its conv and the Add into the
-    outer one). Any other PRelu becomes ``Relu(x) - slope * Relu(-x)``.
+    onnxruntime fuses the Relu into the inner conv and the Add into the
+    outer one, so each PRelu costs two fused 1x1 depthwise convs and no
+    standalone node (an earlier form, ``Relu(x) + dw(Relu(-x), -slope)``,
+    kept one unfused Relu per PRelu: 8 % of face_landmark's time). Any other
+    PRelu becomes ``Relu(x) - slope * Relu(-x)``.
 
-    Both forms are exact, element by element, with s the slope:
-
-    - x >= 0: Relu(x) = x and Relu(-x) = 0, so x + (-s * 0) = x;
-    - x < 0: Relu(x) = 0 and Relu(-x) = -x (negation and a product by -1
-      are exact), so the result is the single rounded product -s * -x,
-      which equals PRelu's s * x, plus 0.
-
-    A 1x1 depthwise conv without bias is that one product per element. With
-    onnxruntime's graph optimisations off, the outputs are bit-identical
-    (``verify_rewrite`` checks it). Fully optimised, onnxruntime also folds
-    the residual Adds that now sit between NCHWc convs into those convs,
-    which sums in another order: about 1e-7 of an output's scale.
+    With s the slope: for x >= 0, Relu(-x) = 0 and the result is x; for
+    x < 0 it is x + (1 - s)(-x) = s x. That is exact in real numbers; in
+    float32 the rounding of 1 - s and of the sum leaves about eps / s of
+    the output (eps = 6e-8; slopes here are 0.03 and up), which
+    ``verify_rewrite`` bounds.
 
     Returns the number of PRelu nodes replaced.
     """
@@ -718,14 +715,14 @@ def decompose_prelu(model) -> int:
         if per_channel:
             channels = int(slope.shape[-3])
             minus_one = constant(f"prelu_minus_one_{channels}", np.full((channels, 1, 1, 1), -1.0))
-            minus_slope = constant(f"{slope_name}/minus_slope", -slope.reshape(channels, 1, 1, 1))
+            one_minus_slope = constant(f"{slope_name}/one_minus_slope", 1.0 - slope.reshape(channels, 1, 1, 1))
             depthwise = dict(group=channels, kernel_shape=[1, 1])
             new_nodes += [
-                helper.make_node("Relu", [x], [f"{prefix}/positive"]),
                 helper.make_node("Conv", [x, minus_one], [f"{prefix}/negated"], **depthwise),
                 helper.make_node("Relu", [f"{prefix}/negated"], [f"{prefix}/negative"]),
-                helper.make_node("Conv", [f"{prefix}/negative", minus_slope], [f"{prefix}/scaled"], **depthwise),
-                helper.make_node("Add", [f"{prefix}/positive", f"{prefix}/scaled"], [y]),
+                helper.make_node("Conv", [f"{prefix}/negative", one_minus_slope], [f"{prefix}/scaled"],
+                                 **depthwise),
+                helper.make_node("Add", [x, f"{prefix}/scaled"], [y]),
             ]
         else:
             new_nodes += [
@@ -740,6 +737,60 @@ def decompose_prelu(model) -> int:
         del graph.node[:]
         graph.node.extend(new_nodes)
         graph.initializer.extend(new_initializers.values())
+        onnx.checker.check_model(model)
+    return replaced
+
+
+def pad_channels_as_conv(model) -> int:
+    """Rewrite every zero Pad that only adds channels to an NCHW tensor as a 1x1 conv, in place.
+
+    Why: BlazeFace-style blocks widen their skip path with a channel Pad,
+    which has no NCHWc kernel in onnxruntime. Each one drops the tensors
+    around it out of the channel-blocked layout, and so does every residual
+    Add downstream that reads them: in face_landmark 18 of 23 Adds ran as
+    standalone kernels between ReorderOutput/ReorderInput pairs (16 % of
+    its time). A 1x1 conv whose weights are an identity block and zeros
+    computes the same tensor (each output is 1 * x or a sum of 0 * x terms,
+    both exact) and keeps the whole graph in NCHWc, where the Adds fuse
+    into convs. Returns the number of Pads replaced.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    shapes = _tensor_shapes(model)
+    new_nodes, new_initializers = [], []
+    replaced = 0
+    for node in graph.node:
+        if node.op_type != "Pad" or node.domain not in ("", "ai.onnx"):
+            new_nodes.append(node)
+            continue
+        x = node.input[0]
+        shape = shapes.get(x)
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        pads = (numpy_helper.to_array(initializers[node.input[1]]).tolist()
+                if len(node.input) > 1 and node.input[1] in initializers else None)
+        value = (numpy_helper.to_array(initializers[node.input[2]]).item()
+                 if len(node.input) > 2 and node.input[2] in initializers else 0.0)
+        channels_only = (pads is not None and shape is not None and len(shape) == 4 and shape[1] is not None
+                         and mode == b"constant" and value == 0.0 and len(pads) == 8
+                         and all(p == 0 for i, p in enumerate(pads) if i not in (1, 5)) and min(pads) >= 0)
+        if not channels_only:
+            new_nodes.append(node)
+            continue
+        before, after = int(pads[1]), int(pads[5])
+        c_in = int(shape[1])
+        weight = np.zeros((before + c_in + after, c_in, 1, 1), dtype=np.float32)
+        weight[before + np.arange(c_in), np.arange(c_in)] = 1.0
+        name = f"{node.name or node.output[0]}/as_conv_weight"
+        new_initializers.append(numpy_helper.from_array(weight, name))
+        new_nodes.append(helper.make_node("Conv", [x, name], list(node.output), name=node.name, kernel_shape=[1, 1]))
+        replaced += 1
+    if replaced:
+        del graph.node[:]
+        graph.node.extend(new_nodes)
+        graph.initializer.extend(new_initializers)
         onnx.checker.check_model(model)
     return replaced
 
@@ -815,13 +866,14 @@ def make_batch_dynamic(model) -> int:
 # name -> (in-place pass returning a count, what it counts)
 GRAPH_PASSES = {
     "decompose_prelu": (decompose_prelu, "PRelu nodes decomposed"),
+    "pad_channels_as_conv": (pad_channels_as_conv, "channel Pads turned into 1x1 convs"),
     "make_batch_dynamic": (make_batch_dynamic, "Reshape targets given the dynamic batch"),
 }
 
 
 def graph_passes(spec: ModelSpec) -> list[str]:
     """Names of the post-conversion passes ``rewrite_model`` applies to ``spec``'s model, in order."""
-    return ["decompose_prelu"] + (["make_batch_dynamic"] if spec.dynamic_batch else [])
+    return ["decompose_prelu", "pad_channels_as_conv"] + (["make_batch_dynamic"] if spec.dynamic_batch else [])
 
 
 def rewrite_model(data: bytes, spec: ModelSpec) -> bytes:
@@ -841,10 +893,11 @@ def verify_rewrite(before: bytes, after: bytes, spec: ModelSpec) -> dict[str, fl
 
     On random inputs and the synthetic image of ``verification_inputs``:
 
-    - with onnxruntime's graph optimisations off, outputs must be
-      bit-identical (the passes themselves are exact);
-    - fully optimised, as rigcast runs them, they may differ by at most
-      ``MAX_REWRITE_RELATIVE_DIFF`` times each output's scale;
+    - with onnxruntime's graph optimisations off (the passes alone) and
+      fully optimised (as rigcast runs them), outputs may differ by at most
+      ``MAX_REWRITE_RELATIVE_DIFF`` times each output's scale: the passes
+      are exact in real numbers, and float32 rounding in ``decompose_prelu``
+      and onnxruntime's fused sums leave about 1e-7 of it;
     - a model with a dynamic batch must give, for a batch of all inputs,
       the bytes it gives for each input alone.
     """
@@ -852,13 +905,15 @@ def verify_rewrite(before: bytes, after: bytes, spec: ModelSpec) -> dict[str, fl
 
     shape = [d.dim_value for d in onnx.load_from_string(before).graph.input[0].type.tensor_type.shape.dim]
     labels, inputs = verification_inputs(shape, spec.input_range)
-    compare_outputs(run_onnx(before, inputs, optimize=False), run_onnx(after, inputs, optimize=False),
-                    f"{spec.name} rewritten vs original, unoptimised (must be exact)", max_relative_diff=0.0)
+    unoptimised = compare_outputs(run_onnx(before, inputs, optimize=False), run_onnx(after, inputs, optimize=False),
+                                  f"{spec.name} rewritten vs original, unoptimised",
+                                  max_relative_diff=MAX_REWRITE_RELATIVE_DIFF)
     reference = run_onnx(before, inputs)
     candidate = run_onnx(after, inputs)
     diffs = compare_outputs(reference, candidate, f"{spec.name} rewritten vs original",
                             max_relative_diff=MAX_REWRITE_RELATIVE_DIFF)
-    log(f"   rewritten vs original on {', '.join(labels)}: bit-identical unoptimised; optimised:")
+    log(f"   rewritten vs original on {', '.join(labels)}: unoptimised max abs diff "
+        f"{max(unoptimised.values(), default=0.0):.3g}; optimised:")
     for name, diff in diffs.items():
         scale = max(1.0, float(np.max(np.abs(reference[name]))))
         log(f"     {name:<32} max abs diff {diff:.3g}, output scale {scale:.3g}, relative {diff / scale:.2g}")
@@ -1123,8 +1178,9 @@ Models:
 Modifications made by rigcast:
   - the TFLite models were converted to ONNX (opset {OPSET}) with tf2onnx;
   - PRelu activations were rewritten as an equivalent Relu/Conv/Add form,
-    and iris_landmark was given a dynamic batch dimension; the computed
-    values are unchanged;
+    zero channel padding as an equivalent 1x1 convolution, and
+    iris_landmark was given a dynamic batch dimension; the computed values
+    are unchanged up to float32 rounding (about 1e-7 of each output);
   - in pose_detection and face_detection_full_range (MediaPipe's
     face_detection_full_range_sparse) the sparse weights were expanded to
     dense constants (their DENSIFY ops replaced) before conversion; the

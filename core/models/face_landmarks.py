@@ -19,9 +19,9 @@ Rebuilt from MediaPipe's ``face_landmark_cpu.pbtxt``,
    only, so the 362/263 eye is mirrored before the model and its outputs
    mirrored back.  The model gives 71 eye-contour/brow points and 5 iris
    points (centre, then the edges) per eye.  The embedded model takes a
-   dynamic batch, so both eyes go through it in one call (about 20 % less
-   time than two calls, and the same values); a model fixed at batch 1 is
-   called once per eye;
+   dynamic batch, so the eyes of every face in the frame go through it in
+   one call (two eyes: about 10 % less time than two calls, and the same
+   values); a model fixed at batch 1 is called once per eye;
 5. the refined set: the 10 iris points are appended, 468..472 for the
    33/133 eye (the subject's right eye, image left in a frontal view),
    473..477 for the 362/263 eye, each with the mean z of its eye's 16 lid
@@ -34,6 +34,11 @@ Rebuilt from MediaPipe's ``face_landmark_cpu.pbtxt``,
    on the carphone clip (23-px crops, a rolled head) they are worse (up to
    1.8 % vs 0.6 %) and its brow points up to 10 % off, so small eyes keep
    the mesh's own contour.
+
+Tracking.  The next frame's ROI comes from the 468-point mesh before the
+irises refine it (``FaceLandmarks.tracking_roi``), as in MediaPipe's iris
+graph: tracking never waits for the iris model, so a video pipeline can run
+the mesh of frame t + 1 while the irises of frame t are computed.
 
 Confidence.  ``score`` is the model's face-presence probability.  ``conf``
 lowers it for what the model cannot see well: it is ``score`` times the
@@ -107,7 +112,9 @@ class FaceLandmarks:
     relative depth in the same px scale, smaller is nearer; ``score`` the
     face-presence probability; ``conf`` in [0, 1], ``score`` lowered for
     faces cut by the frame border or too small (see the module docstring);
-    ``roi`` the ROI the mesh came from.
+    ``roi`` the ROI the mesh came from; ``tracking_roi`` the next frame's ROI
+    when it was fixed before the irises refined the eye contours (see
+    :meth:`next_roi`), None to derive it from ``xy``.
     """
 
     xy: np.ndarray
@@ -115,6 +122,7 @@ class FaceLandmarks:
     score: float
     conf: float
     roi: Roi
+    tracking_roi: Roi | None = None
 
     def __post_init__(self) -> None:
         xy = np.array(self.xy, dtype=np.float64)
@@ -130,6 +138,8 @@ class FaceLandmarks:
                 raise ValueError(f"{name} must be in [0, 1], got {lo_hi}")
         if not isinstance(self.roi, Roi):
             raise ValueError(f"roi must be a Roi, got {type(self.roi).__name__}")
+        if self.tracking_roi is not None and not isinstance(self.tracking_roi, Roi):
+            raise ValueError(f"tracking_roi must be a Roi or None, got {type(self.tracking_roi).__name__}")
         for a in (xy, z):
             a.setflags(write=False)
         object.__setattr__(self, "xy", xy)
@@ -158,7 +168,13 @@ class FaceLandmarks:
 
     def next_roi(self) -> Roi:
         """MediaPipe's ``FaceLandmarkLandmarksToRoi`` for tracking: the mesh's bounding box centre, side
-        1.5 x its long side, rotated so that the outer eye corners 33 → 263 are horizontal."""
+        1.5 x its long side, rotated so that the outer eye corners 33 → 263 are horizontal.
+
+        Refined landmarks keep the ROI of the mesh they refined (``tracking_roi``), as in MediaPipe's
+        iris graph, where the face tracking loop never sees the iris model's eye contours: so the next
+        frame's mesh can start before this frame's irises are done (``FaceAnalyzer.submit``)."""
+        if self.tracking_roi is not None:
+            return self.tracking_roi
         return rect_roi(self.box_xyxy(), self.xy[ROI_ALIGNMENT[0]], self.xy[ROI_ALIGNMENT[1]], LANDMARK_ROI_SCALE)
 
 
@@ -275,27 +291,45 @@ class FaceLandmarker:
         image = roi.crop_to_image(np.concatenate([contour, iris]), n)  # one transform for both
         return image[:NUM_EYE_CONTOUR], image[NUM_EYE_CONTOUR:]
 
-    def refine(self, rgb: np.ndarray, xy: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mesh xy (468, 2), z (468,) → refined xy (478, 2), z (478,) with the iris model."""
-        xy = xy.copy()
-        rois = eye_rois(xy)
-        crops = [self.preprocess_eye(rgb, roi, mirrored) for roi, (_, _, mirrored) in zip(rois, EYE_CORNERS)]
+    def refine_all(self, rgb: np.ndarray, faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
+        """Meshes (468 points) of ``faces`` in ``rgb`` → the refined sets (478 points), same order.
+
+        Every eye of every face goes through the iris model in one batch
+        when the model takes one (one call per eye otherwise); each face
+        keeps its mesh's ``next_roi()``, see :meth:`FaceLandmarks.next_roi`.
+        """
+        if self.iris_runner is None:
+            raise ModelError("refine_all needs an iris model; this landmarker was built without one")
+        if any(f.has_iris for f in faces):
+            raise InputError("refine_all expects 468-point meshes, got a face that already has irises")
+        rois = [roi for f in faces for roi in eye_rois(f.xy)]
+        mirrored = [m for _ in faces for (_, _, m) in EYE_CORNERS]
+        crops = [self.preprocess_eye(rgb, roi, m) for roi, m in zip(rois, mirrored)]
+        if not crops:
+            return []
         if self._iris_batched:
             batch = self.iris_runner({self._iris_input: np.concatenate(crops)})
             per_eye = [{name: value[i:i + 1] for name, value in batch.items()} for i in range(len(crops))]
         else:
             per_eye = [self.iris_runner({self._iris_input: crop}) for crop in crops]
-        iris_xy, iris_z = [], []
-        for roi, (_, _, mirrored), contour_ids, outputs in zip(rois, EYE_CORNERS, EYE_CONTOUR_INDICES, per_eye):
-            contour, iris = self.postprocess_eye(outputs, roi, mirrored)
-            iris_xy.append(iris)
-            iris_z.append(np.full(NUM_IRIS_PER_EYE, z[contour_ids[:NUM_LID_POINTS]].mean()))
-            if self.refine_eyes and roi.size >= REFINE_EYE_MIN_PX:
-                xy[contour_ids] = contour
-        return np.concatenate([xy, *iris_xy]), np.concatenate([z, *iris_z])
+        refined = []
+        for k, face in enumerate(faces):
+            xy, z = face.xy.copy(), face.z
+            iris_xy, iris_z = [], []
+            for e, contour_ids in enumerate(EYE_CONTOUR_INDICES):
+                i = 2 * k + e
+                contour, iris = self.postprocess_eye(per_eye[i], rois[i], mirrored[i])
+                iris_xy.append(iris)
+                iris_z.append(np.full(NUM_IRIS_PER_EYE, z[contour_ids[:NUM_LID_POINTS]].mean()))
+                if self.refine_eyes and rois[i].size >= REFINE_EYE_MIN_PX:
+                    xy[contour_ids] = contour
+            refined.append(FaceLandmarks(xy=np.concatenate([xy, *iris_xy]), z=np.concatenate([z, *iris_z]),
+                                         score=face.score, conf=face.conf, roi=face.roi,
+                                         tracking_roi=face.next_roi()))
+        return refined
 
-    def __call__(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
-        """Landmarks of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there."""
+    def mesh(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
+        """The 468-point mesh of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
@@ -306,11 +340,16 @@ class FaceLandmarker:
         score, xy, z = self.postprocess_mesh(outputs, roi)
         if not score >= self.min_score or not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
             return None
-        if self.iris_runner is not None:
-            xy, z = self.refine(rgb, xy, z)
         height, width = rgb.shape[:2]
-        return FaceLandmarks(xy=xy, z=z, score=score, conf=face_confidence(score, xy[:NUM_MESH], width, height),
-                             roi=roi)
+        return FaceLandmarks(xy=xy, z=z, score=score, conf=face_confidence(score, xy, width, height), roi=roi)
+
+    def __call__(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
+        """Landmarks of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there:
+        :meth:`mesh`, then :meth:`refine_all` when there is an iris model."""
+        face = self.mesh(rgb, roi)
+        if face is None or self.iris_runner is None:
+            return face
+        return self.refine_all(np.ascontiguousarray(rgb), [face])[0]
 
 
 def face_confidence(score: float, mesh_xy: np.ndarray, width: int, height: int) -> float:

@@ -101,7 +101,7 @@ class Stage:
     """
 
     key: str  # "body" | "face"; prefixes the stage's arrays in the cache
-    analyzer: Any  # BodyAnalyzer | FaceAnalyzer: new_state(), process(rgb, time_s, state)
+    analyzer: Any  # BodyAnalyzer | FaceAnalyzer: new_state(), process/submit(rgb, time_s, state), close()
     record_id: Callable[[Any], int]
     payload: Callable[[list], dict[str, np.ndarray]]  # records -> per-record model outputs (P, ...)
 
@@ -385,10 +385,10 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         if progress:
             progress(done, total)
         pending: list = []
-        frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
-        for frame in frames_iter:
-            results = {s.key: s.analyzer.process(frame.rgb, frame.time_s, states[s.key]) for s in stages}
-            pending.append((frame.index, frame.time_s, results))
+
+        def finish(index: int, time_s: float, futures: dict) -> None:
+            nonlocal pending, done
+            pending.append((index, time_s, {key: f.result() for key, f in futures.items()}))
             done += 1
             if len(pending) >= config.chunk_frames:
                 chunks.append(_pack_chunk(stages, pending))
@@ -396,6 +396,22 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
                 pending = []
             if progress:
                 progress(done, total)
+
+        # Frame t is finished after frame t + 1 is submitted, so that a stage's second half (the face
+        # irises) runs on its worker thread while the next frame is tracked.
+        in_flight = None
+        frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+        try:
+            for frame in frames_iter:
+                futures = {s.key: s.analyzer.submit(frame.rgb, frame.time_s, states[s.key]) for s in stages}
+                if in_flight is not None:
+                    finish(*in_flight)
+                in_flight = (frame.index, frame.time_s, futures)
+            if in_flight is not None:
+                finish(*in_flight)
+        finally:
+            for stage in stages:
+                stage.analyzer.close()
         if pending:
             chunks.append(_pack_chunk(stages, pending))
             cache.write(len(chunks) - 1, chunks[-1])

@@ -9,12 +9,13 @@ model and appearance cue carry people through crossings.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks
-from .follow import FollowState, assign_ids, box_iou, dedupe, follow
+from .follow import FollowState, assign_ids, box_iou, completed, dedupe, follow
 
 NUM_JOINTS = 33  # BlazePose-33
 
@@ -86,3 +87,11 @@ class BodyAnalyzer:
         ids, boxes, appearance = assign_ids(rgb, time_s, results, state)
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
+
+    def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
+        """:meth:`process`, done in place; returns its result as a finished future (the analysers'
+        common interface, see ``FaceAnalyzer.submit``)."""
+        return completed(self.process(rgb, time_s, state))
+
+    def close(self) -> None:
+        """Nothing to stop: bodies run in the caller's thread."""

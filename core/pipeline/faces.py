@@ -6,6 +6,13 @@ mesh, so the detector only runs when nobody is followed, when a followed
 face is lost, and every ``redetect_every`` frames to catch newcomers.
 Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
 
+Two stages per frame: tracking (meshes, detector, ids, next ROIs) and iris
+refinement (the eyes of every face in one iris-model batch).  Tracking
+never reads the irises (as in MediaPipe's iris graph), so
+:meth:`FaceAnalyzer.submit` refines frame t on a worker thread while the
+caller goes on to track frame t + 1: the same records as
+:meth:`FaceAnalyzer.process`, with the two models on two cores.
+
 Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 """
 
@@ -13,14 +20,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FaceLandmarker, FaceLandmarks
-from .follow import FollowState, assign_ids, box_iou, dedupe, follow, scaled_box
+from .follow import FollowState, assign_ids, box_iou, completed, dedupe, follow, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
 """BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
@@ -105,12 +113,17 @@ class FaceRecord:
 
 
 class FaceAnalyzer:
-    """Runs face detector and landmarker over frames; holds no per-clip state itself."""
+    """Runs face detector and landmarker over frames; holds no per-clip state itself.
+
+    :meth:`submit` uses one worker thread, started on first use; :meth:`close`
+    (or leaving a ``with`` block) stops it.
+    """
 
     def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, config: FaceConfig = FaceConfig()):
         self.detector = detector
         self.landmarker = landmarker
         self.config = config
+        self._worker: ThreadPoolExecutor | None = None
 
     def new_state(self) -> FollowState:
         return FollowState()
@@ -121,8 +134,38 @@ class FaceAnalyzer:
         Returns the faces found (no more than ``max_faces``, followed faces
         first) and whether the detector ran.
         """
+        records, detected = self.track(rgb, time_s, state)
+        return self.refine(rgb, records), detected
+
+    def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
+        """:meth:`process` with the iris stage on the worker thread: tracks the frame now, updating
+        ``state``, and returns a future of what :meth:`process` returns.  ``rgb`` must stay unchanged
+        until the future is done."""
+        records, detected = self.track(rgb, time_s, state)
+        if self.landmarker.iris_runner is None or not records:
+            return completed((records, detected))
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-irises")
+        return self._worker.submit(lambda: (self.refine(rgb, records), detected))
+
+    def close(self) -> None:
+        """Stop the worker thread after the work already submitted."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def __enter__(self) -> "FaceAnalyzer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def track(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[FaceRecord], bool]:
+        """The tracking stage: every face's 468-point mesh, id and next ROI; updates ``state``.
+        Returns the records (not yet refined) and whether the detector ran."""
         cfg = self.config
-        results, lost_someone = follow(self.landmarker, rgb, state)
+        mesh = self.landmarker.mesh
+        results, lost_someone = follow(mesh, rgb, state)
         # As for bodies: with every face slot followed and nobody lost, the periodic
         # re-detection could find no newcomer to add, so it is skipped.
         detect = not results or lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
@@ -136,14 +179,14 @@ class FaceAnalyzer:
                 if same:
                     k = same[0]
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
-                        again = self.landmarker(rgb, det.to_roi())
+                        again = mesh(rgb, det.to_roi())
                         if again is not None:
                             results[k] = (again, True)
                     continue
                 if len(results) < cfg.max_faces or lost_someone:
-                    lm = self.landmarker(rgb, det.to_roi())
+                    lm = mesh(rgb, det.to_roi())
                     if lm is not None and cfg.refine_new_faces:
-                        refined = self.landmarker(rgb, lm.next_roi())
+                        refined = mesh(rgb, lm.next_roi())
                         lm = refined if refined is not None else lm
                     if lm is not None:
                         results.append((lm, False))
@@ -157,6 +200,14 @@ class FaceAnalyzer:
         records = [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
                    for k, ((lm, followed), i) in enumerate(zip(results, ids))]
         return records, detect
+
+    def refine(self, rgb: np.ndarray, records: list[FaceRecord]) -> list[FaceRecord]:
+        """The iris stage: ``records`` of :meth:`track` with their refined 478-point landmarks (unchanged
+        without an iris model)."""
+        if self.landmarker.iris_runner is None or not records:
+            return records
+        refined = self.landmarker.refine_all(rgb, [r.landmarks for r in records])
+        return [replace(r, landmarks=lm) for r, lm in zip(records, refined)]
 
 
 def _same_face(a: np.ndarray, b: np.ndarray, min_iou: float) -> bool:

@@ -8,6 +8,7 @@ a subject already followed, and in what counts as one subject twice.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -36,6 +37,13 @@ class FollowState:
     tracker: BoxTracker = field(default_factory=BoxTracker)
     rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed id
     frames_since_detect: int = 10**9
+
+
+def completed(value) -> Future:
+    """A future already holding ``value``: what an analyser's ``submit`` returns for work done in place."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
