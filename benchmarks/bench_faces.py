@@ -28,7 +28,7 @@ def rigcast_pass(frames, pipelined: bool = True):
     one frame at a time)."""
     from rigcast.camera import Intrinsics
     from rigcast.face.head_pose import solve_head_pose
-    from rigcast.pipeline.analyze import single_threaded_opencv
+    from rigcast.pipeline.analyze import one_ahead, single_threaded_opencv
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
     from rigcast.pipeline.follow import completed
 
@@ -46,16 +46,16 @@ def rigcast_pass(frames, pipelined: bool = True):
 
     def run() -> float:
         state = analyzer.new_state()
-        faces, in_flight = 0, None
+        faces = 0
+
+        def submit(item):
+            i, f = item
+            return analyzer.submit(f, i / 30.0, state) if pipelined else completed(analyzer.process(f, i / 30.0, state))
+
         with single_threaded_opencv():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
-            for i, f in enumerate(frames):
-                future = (analyzer.submit(f, i / 30.0, state) if pipelined
-                          else completed(analyzer.process(f, i / 30.0, state)))
-                if in_flight is not None:
-                    faces += finish(in_flight)
-                in_flight = future
-            faces += finish(in_flight)
+            for _, future in one_ahead(enumerate(frames), submit):
+                faces += finish(future)
             return faces / (time.perf_counter() - t0)
     return run
 

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -345,6 +345,20 @@ def _providers(stages: list[Stage]) -> str:
     return ",".join(found) or "unknown"
 
 
+def one_ahead(items: Iterable, submit: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """``(item, submit(item))`` for each of ``items`` in order, each handed out only once the next item has
+    been submitted: an analyser's second half of frame t (the face irises, on its worker thread) then runs
+    while frame t + 1 is tracked."""
+    in_flight = None
+    for item in items:
+        submitted = (item, submit(item))
+        if in_flight is not None:
+            yield in_flight
+        in_flight = submitted
+    if in_flight is not None:
+        yield in_flight
+
+
 @contextmanager
 def single_threaded_opencv():
     """Run OpenCV single-threaded for the duration: while analysing, onnxruntime keeps the cores busy, and
@@ -385,30 +399,21 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         if progress:
             progress(done, total)
         pending: list = []
-
-        def finish(index: int, time_s: float, futures: dict) -> None:
-            nonlocal pending, done
-            pending.append((index, time_s, {key: f.result() for key, f in futures.items()}))
-            done += 1
-            if len(pending) >= config.chunk_frames:
-                chunks.append(_pack_chunk(stages, pending))
-                cache.write(len(chunks) - 1, chunks[-1])
-                pending = []
-            if progress:
-                progress(done, total)
-
-        # Frame t is finished after frame t + 1 is submitted, so that a stage's second half (the face
-        # irises) runs on its worker thread while the next frame is tracked.
-        in_flight = None
         frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+
+        def submit(frame) -> dict:
+            return {s.key: s.analyzer.submit(frame.rgb, frame.time_s, states[s.key]) for s in stages}
+
         try:
-            for frame in frames_iter:
-                futures = {s.key: s.analyzer.submit(frame.rgb, frame.time_s, states[s.key]) for s in stages}
-                if in_flight is not None:
-                    finish(*in_flight)
-                in_flight = (frame.index, frame.time_s, futures)
-            if in_flight is not None:
-                finish(*in_flight)
+            for frame, futures in one_ahead(frames_iter, submit):
+                pending.append((frame.index, frame.time_s, {key: f.result() for key, f in futures.items()}))
+                done += 1
+                if len(pending) >= config.chunk_frames:
+                    chunks.append(_pack_chunk(stages, pending))
+                    cache.write(len(chunks) - 1, chunks[-1])
+                    pending = []
+                if progress:
+                    progress(done, total)
         finally:
             for stage in stages:
                 stage.analyzer.close()
