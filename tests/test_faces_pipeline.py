@@ -19,6 +19,11 @@ def face_models():
 
 
 @pytest.fixture(scope="module")
+def mesh_iris_models():
+    return make_face_models(landmarks="mesh+iris")
+
+
+@pytest.fixture(scope="module")
 def analyzer(face_models):
     return FaceAnalyzer(*face_models)
 
@@ -56,16 +61,16 @@ def test_carphone_is_one_face_followed_throughout(analyzer):
 
 
 @requires_models
-def test_submit_gives_what_process_gives(face_models):
+def test_submit_gives_what_process_gives(mesh_iris_models):
     """The pipelined form (irises of frame t on the worker while frame t + 1 is tracked, driven as
     analyze() drives it) gives exactly the records of process(), frame by frame: faces moving across
     the composite, so tracking and refinement both change every frame."""
     scene, _ = multi_face_scene()
     frames = [shifted(scene, 3 * t, 2 * t) for t in range(8)]
-    one_at_a_time = FaceAnalyzer(*face_models)
+    one_at_a_time = FaceAnalyzer(*mesh_iris_models)
     state = one_at_a_time.new_state()
     expected = [one_at_a_time.process(f, t / 30.0, state) for t, f in enumerate(frames)]
-    with FaceAnalyzer(*face_models) as pipelined:
+    with FaceAnalyzer(*mesh_iris_models) as pipelined:
         state = pipelined.new_state()
         futures = [pipelined.submit(f, t / 30.0, state) for t, f in enumerate(frames)]
         got = [f.result() for f in futures]
@@ -82,9 +87,9 @@ def test_submit_gives_what_process_gives(face_models):
 
 
 @requires_models
-def test_tracking_never_reads_the_irises(face_models):
+def test_tracking_never_reads_the_irises(mesh_iris_models):
     """Tracking (ids, boxes, next ROIs) is what it is without an iris model; only the landmarks differ."""
-    detector, landmarker = face_models
+    detector, landmarker = mesh_iris_models
     mesh_only = FaceAnalyzer(detector, FaceLandmarker(landmarker.face_runner))
     with_irises = FaceAnalyzer(detector, landmarker)
     scene, _ = multi_face_scene()
@@ -129,11 +134,14 @@ def test_composite_faces_keep_their_ids(analyzer):
 
 
 @requires_models
-def test_a_drifted_mesh_is_reread_when_the_detector_runs(analyzer):
+@pytest.mark.parametrize("landmarks", ["mesh+iris", "attention"])
+def test_a_drifted_mesh_is_reread_when_the_detector_runs(landmarks, face_models, mesh_iris_models):
     """A face that moved 0.3 of its size between frames is drawn by the mesh model at the centre of the
-    stale ROI, with full confidence; the next detector run puts it back where the face is."""
+    stale ROI, with full confidence (the attention model sees no face there: the face is lost); the next
+    detector run puts it back where the face is, under its id."""
     from rigcast.models.roi import Roi
 
+    analyzer = FaceAnalyzer(*(mesh_iris_models if landmarks == "mesh+iris" else face_models))
     state = analyzer.new_state()
     (first,), _ = analyzer.process(astronaut(), 0.0, state)
     size = first.landmarks.size_px()
@@ -141,8 +149,11 @@ def test_a_drifted_mesh_is_reread_when_the_detector_runs(analyzer):
     state.rois[first.face_id] = Roi(center_xy=stale.center_xy + [0.0, 0.3 * size], size=stale.size,
                                     rotation=stale.rotation)
     drifted = analyzer.landmarker(astronaut(), state.rois[first.face_id])
-    assert drifted is not None and drifted.score > 0.99
-    assert np.linalg.norm(drifted.box_xyxy() - first.box_xyxy) > 0.1 * size, "the premise: a displaced mesh"
+    if landmarks == "attention":
+        assert drifted is None
+    else:
+        assert drifted is not None and drifted.score > 0.99
+        assert np.linalg.norm(drifted.box_xyxy() - first.box_xyxy) > 0.1 * size, "the premise: a displaced mesh"
     state.frames_since_detect = analyzer.config.redetect_every  # the detector runs on this frame
     (again,), detected = analyzer.process(astronaut(), 1 / 30.0, state)
     assert detected and again.face_id == first.face_id
@@ -295,13 +306,19 @@ def test_faces_link_to_their_bodies_on_a_real_clip(analyzer):
 
 
 @requires_models
-def test_make_face_models_options():
-    detector, landmarker = make_face_models(detector_mode="short", iris=False)
+def test_make_face_models_options(face_models):
+    default_detector, default_landmarker = face_models
+    assert default_detector.mode == "auto" and default_landmarker.attention
+    detector, landmarker = make_face_models(detector_mode="short", landmarks="mesh")
     assert detector.mode == "short" and detector.full is None and landmarker.iris_runner is None
-    lm = landmarker(astronaut(), detector(astronaut())[0].to_roi())
-    assert lm.xy.shape == (NUM_MESH, 2)
+    assert not landmarker.attention
+    roi = detector(astronaut())[0].to_roi()
+    assert landmarker(astronaut(), roi).xy.shape == (NUM_MESH, 2)
+    assert default_landmarker(astronaut(), roi).xy.shape == (NUM_REFINED, 2)
     with pytest.raises(ValueError, match="detector_mode"):
         make_face_models(detector_mode="medium")
+    with pytest.raises(ValueError, match="landmarks must be one of"):
+        make_face_models(landmarks="dense")
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -39,7 +39,12 @@ What it does, in order:
    checks that they move no output by more than float32 rounding
    (``verify_rewrite``).
 5. Compares every ONNX model with its TFLite original on random inputs and
-   a synthetic gradient image, and stops if any output drifts.
+   a synthetic gradient image, and stops if any output drifts. TFLite cannot
+   run face_landmark_with_attention (its three MediaPipe custom ops live in
+   MediaPipe, not TensorFlow): tf2onnx passes them through, they are
+   rewritten as standard ONNX ops (``replace_mediapipe_ops``), and each
+   rewritten op is checked against a NumPy transcription of MediaPipe's
+   kernel on the tensors the model feeds it (``verify_mediapipe_ops``).
 6. Decodes the canonical face mesh of ``@mediapipe/face_mesh`` into
    ``canonical_face.npz``.
 7. Writes ``manifest.json``, ``LICENSE`` (the Apache-2.0 text shipped in the
@@ -155,7 +160,9 @@ class ModelSpec:
     ``input_range`` is the value range MediaPipe's ImageToTensorCalculator
     feeds the model (read from the graph configs in the wheel); verification
     draws its random inputs from it. ``dynamic_batch`` lets the model take a
-    batch of any size (see ``make_batch_dynamic``).
+    batch of any size (see ``make_batch_dynamic``). ``mediapipe_ops``: the
+    model uses MediaPipe's custom TFLite ops, which tf2onnx passes through
+    and ``replace_mediapipe_ops`` rewrites with standard ONNX ops.
     """
 
     name: str
@@ -164,6 +171,7 @@ class ModelSpec:
     densify: bool
     input_range: tuple[float, float]
     dynamic_batch: bool = False
+    mediapipe_ops: bool = False
 
 
 MODELS = (
@@ -182,6 +190,10 @@ MODELS = (
               "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite", True, (-1.0, 1.0)),
     ModelSpec("face_landmark", MEDIAPIPE_WHEEL,
               "mediapipe/modules/face_landmark/face_landmark.tflite", False, (0.0, 1.0)),
+    # FaceMesh's refine_landmarks model: the mesh, then lips, eyes and irises re-read from feature-map crops.
+    ModelSpec("face_landmark_with_attention", MEDIAPIPE_WHEEL,
+              "mediapipe/modules/face_landmark/face_landmark_with_attention.tflite", False, (0.0, 1.0),
+              mediapipe_ops=True),
     # Both eyes of a face go through it in one call.
     ModelSpec("iris_landmark", MEDIAPIPE_WHEEL,
               "mediapipe/modules/iris_landmark/iris_landmark.tflite", False, (0.0, 1.0), dynamic_batch=True),
@@ -506,11 +518,14 @@ def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
 # ONNX
 # --------------------------------------------------------------------------
 
-def convert_to_onnx(tflite_path: Path, onnx_path: Path) -> None:
+def convert_to_onnx(tflite_path: Path, onnx_path: Path, mediapipe_ops: bool = False) -> None:
+    """tf2onnx; with ``mediapipe_ops``, MediaPipe's custom ops are kept as nodes of tf2onnx's custom
+    domain (with their flexbuffer options as attributes) for ``replace_mediapipe_ops``."""
     if importlib.util.find_spec("tf2onnx") is None:
         raise ConversionError("tf2onnx is missing from this python; see the module docstring")
+    custom = ["--custom-ops", ",".join("TFL_" + op for op in MEDIAPIPE_OPS)] if mediapipe_ops else []
     run_tool([sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
-              "--output", str(onnx_path), "--opset", str(OPSET)])
+              "--output", str(onnx_path), "--opset", str(OPSET), *custom])
 
 
 def canonicalize_onnx(onnx_path: Path, doc_string: str) -> None:
@@ -653,6 +668,282 @@ def _sort_nodes_canonically(graph, fixed: set[str]) -> None:
         copy.CopyFrom(graph.node[i])
     del graph.node[:]
     graph.node.extend(nodes)
+
+
+# --------------------------------------------------------------------------
+# MediaPipe's custom TFLite ops
+# --------------------------------------------------------------------------
+
+# face_landmark_with_attention re-reads lips, eyes and irises from crops of a 48 x 48 feature map:
+# Landmarks2TransformMatrix turns the first-pass mesh into a crop transform, TransformTensorBilinear
+# samples the crop, TransformLandmarks maps the crop's landmarks back. Their semantics (version 2 of
+# each kernel) are MediaPipe's mediapipe/util/tflite/operations/*.cc; the NumPy references below
+# transcribe them, and ``verify_mediapipe_ops`` checks the ONNX rewrite against those references.
+MEDIAPIPE_OPS = ("Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks")
+TF2ONNX_CUSTOM_DOMAIN = "ai.onnx.converters.tensorflow"
+
+
+def _mediapipe_op(node) -> str | None:
+    """The MediaPipe op a tf2onnx custom node stands for, or None."""
+    if node.domain == TF2ONNX_CUSTOM_DOMAIN and node.op_type.startswith("TFL_") and node.op_type[4:] in MEDIAPIPE_OPS:
+        return node.op_type[4:]
+    return None
+
+
+def reference_landmarks_to_transform_matrix(landmarks: np.ndarray, attrs: dict) -> np.ndarray:
+    """Landmarks2TransformMatrix v2: landmarks (1, P, 3) → (1, 4, 4) taking crop px to feature-map px.
+
+    The crop is the box of the ``subset_idxs`` points in a frame rotated so that the
+    left → right rotation points lie at ``target_rotation_radians``, grown by
+    ``scale_x``/``scale_y``, of ``output_width`` x ``output_height`` px.
+    """
+    pts = landmarks[0, :, :2].astype(np.float64)
+    left, right = pts[attrs["left_rotation_idx"]], pts[attrs["right_rotation_idx"]]
+    rotation = attrs["target_rotation_radians"] - np.arctan2(right[1] - left[1], right[0] - left[0])
+    c, s = np.cos(rotation), np.sin(rotation)
+    rotate = np.array([[c, -s], [s, c]])
+    q = pts[np.asarray(attrs["subset_idxs"])] @ rotate.T
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    centre = rotate.T @ (0.5 * (lo + hi))
+    ow, oh = attrs["output_width"], attrs["output_height"]
+    linear = rotate.T @ np.diag([attrs["scale_x"] * (hi - lo)[0] / ow, attrs["scale_y"] * (hi - lo)[1] / oh])
+    out = np.eye(4)
+    out[:2, :2] = linear
+    out[:2, 3] = centre + linear @ np.array([-ow / 2.0, -oh / 2.0])
+    return out[None]
+
+
+def reference_transform_tensor_bilinear(feature_nhwc: np.ndarray, matrix: np.ndarray, out_h: int,
+                                        out_w: int) -> np.ndarray:
+    """TransformTensorBilinear v2: sample (1, out_h, out_w, C) from (1, H, W, C) at ``matrix`` (1, 4, 4)
+    applied to each output pixel (with its half-pixel correction); zero where the sample point falls
+    outside [0, W - 1] x [0, H - 1]."""
+    _, h, w, _ = feature_nhwc.shape
+    m = matrix[0].astype(np.float64)
+    tx = m[0, 3] + 0.5 * (m[0, 0] + m[0, 1]) - 0.5
+    ty = m[1, 3] + 0.5 * (m[1, 0] + m[1, 1]) - 0.5
+    oy, ox = np.mgrid[0:out_h, 0:out_w].astype(np.float64)
+    x, y = m[0, 0] * ox + m[0, 1] * oy + tx, m[1, 0] * ox + m[1, 1] * oy + ty
+    inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    x0, y0 = np.floor(np.clip(x, 0, w - 1)), np.floor(np.clip(y, 0, h - 1))
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    x0, y0 = x0.astype(int), y0.astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    f = feature_nhwc[0].astype(np.float64)
+    upper = (1 - fx) * f[y0, x0] + fx * f[y0, x1]
+    lower = (1 - fx) * f[y1, x0] + fx * f[y1, x1]
+    return np.where(inside[..., None], (1 - fy) * upper + fy * lower, 0.0)[None]
+
+
+def reference_transform_landmarks(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """TransformLandmarks v2: (1, K, 2) points through the 2D affine part of ``matrix`` (1, 4, 4)."""
+    m = matrix[0].astype(np.float64)
+    return (points[0].astype(np.float64) @ m[:2, :2].T + m[:2, 3])[None]
+
+
+class _GraphBuilder:
+    """Appends nodes and constants for one rewritten op; every name carries ``prefix``."""
+
+    def __init__(self, prefix: str):
+        self.prefix, self.count, self.nodes, self.initializers = prefix, 0, [], []
+
+    def _name(self) -> str:
+        self.count += 1
+        return f"{self.prefix}/{self.count}"
+
+    def const(self, array) -> str:
+        from onnx import numpy_helper
+
+        name = self._name()
+        array = np.asarray(array)
+        self.initializers.append(numpy_helper.from_array(array.astype(np.int64 if array.dtype.kind in "iu"
+                                                                      else np.float32), name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, output: str | None = None, **attrs) -> str:
+        from onnx import helper
+
+        out = output or self._name()
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+    def slice(self, x: str, axis: int, start: int, end: int) -> str:
+        return self.op("Slice", x, self.const([start]), self.const([end]), self.const([axis]))
+
+    def affine_parts(self, matrix: str) -> tuple[str, str]:
+        """(1, 2, 2) linear part and (1, 2, 1) translation of a (1, 4, 4) transform."""
+        rows = self.slice(matrix, 1, 0, 2)
+        return self.slice(rows, 2, 0, 2), self.slice(rows, 2, 3, 4)
+
+
+def _landmarks_to_transform_matrix(b: _GraphBuilder, landmarks: str, attrs: dict, output: str) -> None:
+    """ONNX ops for ``reference_landmarks_to_transform_matrix``. ONNX has no atan2, and none is needed:
+    the cosine and sine of ``target - angle(v)`` follow from the unit vector v by the angle-difference
+    formulas."""
+    xy = b.slice(landmarks, 2, 0, 2)  # (1, P, 2)
+    ends = b.op("Gather", xy, b.const([attrs["left_rotation_idx"], attrs["right_rotation_idx"]]), axis=1)
+    v = b.op("Sub", b.slice(ends, 1, 1, 2), b.slice(ends, 1, 0, 1))  # (1, 1, 2)
+    unit = b.op("Div", v, b.op("Sqrt", b.op("ReduceSum", b.op("Mul", v, v), b.const([2]), keepdims=1)))
+    t = float(attrs["target_rotation_radians"])
+    cos_sin = b.op("MatMul", unit, b.const([[np.cos(t), np.sin(t)], [np.sin(t), -np.cos(t)]]))  # (1, 1, 2)
+    c, s = b.slice(cos_sin, 2, 0, 1), b.slice(cos_sin, 2, 1, 2)
+    minus_s = b.op("Neg", s)
+    shape = b.const([1, 2, 2])
+    rotate = b.op("Reshape", b.op("Concat", c, minus_s, s, c, axis=2), shape)  # R
+    rotate_t = b.op("Reshape", b.op("Concat", c, s, minus_s, c, axis=2), shape)  # R^T
+    rotated = b.op("MatMul", b.op("Gather", xy, b.const(np.asarray(attrs["subset_idxs"])), axis=1), rotate_t)
+    hi = b.op("ReduceMax", rotated, axes=[1], keepdims=1)  # (1, 1, 2)
+    lo = b.op("ReduceMin", rotated, axes=[1], keepdims=1)
+    centre = b.op("MatMul", b.op("Mul", b.op("Add", hi, lo), b.const(0.5)), rotate)  # (R^T mid) as a row
+    ow, oh = float(attrs["output_width"]), float(attrs["output_height"])
+    scale = b.op("Mul", b.op("Sub", hi, lo), b.const([[[attrs["scale_x"] / ow, attrs["scale_y"] / oh]]]))
+    linear = b.op("Mul", rotate_t, scale)  # R^T diag(scale), (1, 2, 2)
+    shift = b.op("Add", b.op("MatMul", linear, b.const([[[-ow / 2.0], [-oh / 2.0]]])),
+                 b.op("Transpose", centre, perm=[0, 2, 1]))  # (1, 2, 1)
+    top = b.op("Concat", linear, b.const(np.zeros((1, 2, 1))), shift, axis=2)
+    b.op("Concat", top, b.const(np.array([[[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]])), axis=1, output=output)
+
+
+def _transform_tensor_bilinear(b: _GraphBuilder, feature_nhwc: str, feature_shape: tuple[int, ...], matrix: str,
+                               attrs: dict, output: str) -> None:
+    """ONNX ops for ``reference_transform_tensor_bilinear``: the four neighbours of each sample point
+    gathered from the (H * W, C) feature rows and mixed by their bilinear weights. (ONNX GridSample
+    computes the same inside the bounds, but onnxruntime's CPU kernel took 0.28 ms per 16 x 16 x 32
+    crop, four times this.)"""
+    _, h, w, channels = feature_shape
+    oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+    oy, ox = np.mgrid[0:oh, 0:ow]
+    pixels = np.stack([ox.ravel(), oy.ravel(), np.ones(oh * ow)], axis=1).astype(np.float64)  # (Q, 3)
+    linear, shift = b.affine_parts(matrix)
+    # Half-pixel correction of the translation: t + (m00 + m01) / 2 - 1/2 per row.
+    shift = b.op("Add", shift, b.op("Sub", b.op("Mul", b.op("ReduceSum", linear, b.const([2]), keepdims=1),
+                                                  b.const(0.5)), b.const(0.5)))
+    affine_t = b.op("Concat", b.op("Transpose", linear, perm=[0, 2, 1]), b.op("Transpose", shift, perm=[0, 2, 1]),
+                    axis=1)  # (1, 3, 2)
+    xy = b.op("MatMul", b.const(pixels), affine_t)  # (1, Q, 2) sample points, feature px
+    zero, last = b.const(0.0), b.const([w - 1.0, h - 1.0])
+    inside = b.op("Cast", b.op("And", b.op("GreaterOrEqual", xy, zero), b.op("LessOrEqual", xy, last)),
+                  to=1)  # float
+    inside = b.op("ReduceMin", inside, axes=[2], keepdims=1)  # (1, Q, 1)
+    clamped = b.op("Min", b.op("Max", xy, zero), last)
+    low = b.op("Floor", clamped)
+    frac = b.op("Sub", clamped, low)
+    high = b.op("Min", b.op("Add", low, b.const(1.0)), last)
+    # Row index y * W + x of the neighbours (x0, y0), (x1, y0), (x0, y1), (x1, y1) from (x0, y0, x1, y1).
+    corners = b.op("Concat", low, high, axis=2)
+    to_rows = np.array([[1, 0, 1, 0], [w, w, 0, 0], [0, 1, 0, 1], [0, 0, w, w]], dtype=np.float64)
+    rows = b.op("Cast", b.op("MatMul", corners, b.const(to_rows)), to=7)  # int64 (1, Q, 4)
+    weights_xy = b.op("Concat", b.op("Sub", b.const(1.0), frac), frac, axis=2)  # (1 - fx, 1 - fy, fx, fy)
+    weights = b.op("Mul", b.op("Gather", weights_xy, b.const([0, 2, 0, 2]), axis=2),
+                   b.op("Gather", weights_xy, b.const([1, 1, 3, 3]), axis=2))
+    weights = b.op("Unsqueeze", b.op("Mul", weights, inside), b.const([2]))  # (1, Q, 1, 4)
+    table = b.op("Reshape", feature_nhwc, b.const([h * w, channels]))
+    mixed = b.op("MatMul", weights, b.op("Gather", table, rows, axis=0))  # (1, Q, 1, C)
+    b.op("Reshape", mixed, b.const([1, oh, ow, channels]), output=output)
+
+
+def _transform_landmarks(b: _GraphBuilder, points: str, matrix: str, output: str) -> None:
+    """ONNX ops for ``reference_transform_landmarks``."""
+    linear, shift = b.affine_parts(matrix)
+    b.op("Add", b.op("MatMul", points, b.op("Transpose", linear, perm=[0, 2, 1])),
+         b.op("Transpose", shift, perm=[0, 2, 1]), output=output)
+
+
+def replace_mediapipe_ops(model) -> dict[str, int]:
+    """Rewrite, in place, every MediaPipe custom op node tf2onnx passed through with standard ONNX ops
+    computing the same tensor under the same name; returns how many of each were replaced."""
+    import onnx
+    from onnx import helper
+
+    graph = model.graph
+    shapes = _tensor_shapes(model)
+    counts: dict[str, int] = {}
+    kept, added, initializers = [], [], []
+    for node in graph.node:
+        op = _mediapipe_op(node)
+        if op is None:
+            kept.append(node)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        b = _GraphBuilder(node.output[0])
+        if op == "Landmarks2TransformMatrix":
+            _landmarks_to_transform_matrix(b, node.input[0], attrs, node.output[0])
+        elif op == "TransformTensorBilinear":
+            shape = shapes.get(node.input[0])
+            if shape is None or len(shape) != 4 or None in shape:
+                raise ConversionError(f"TransformTensorBilinear input {node.input[0]!r} needs a known 4D shape, "
+                                      f"found {shape}")
+            _transform_tensor_bilinear(b, node.input[0], shape, node.input[1], attrs, node.output[0])
+        else:
+            _transform_landmarks(b, node.input[0], node.input[1], node.output[0])
+        added += b.nodes
+        initializers += b.initializers
+        counts[op] = counts.get(op, 0) + 1
+    if not counts:
+        return counts
+    del graph.node[:]
+    graph.node.extend(_topological(kept + added, {i.name for i in graph.input} | {i.name for i in graph.initializer}
+                                   | {i.name for i in initializers}))
+    graph.initializer.extend(initializers)
+    opsets = [o for o in model.opset_import if o.domain != TF2ONNX_CUSTOM_DOMAIN]
+    del model.opset_import[:]
+    model.opset_import.extend(opsets)
+    onnx.checker.check_model(model)
+    return counts
+
+
+def _topological(nodes: list, available: set[str]) -> list:
+    """``nodes`` ordered so that each comes after the producers of its inputs (stable otherwise)."""
+    ordered, pending, available = [], list(nodes), set(available)
+    while pending:
+        ready = [n for n in pending if all(not i or i in available for i in n.input)]
+        if not ready:
+            raise ConversionError(f"graph has a cycle or a missing input at {pending[0].op_type} {pending[0].name!r}")
+        ids = {id(n) for n in ready}
+        for n in ready:
+            available.update(n.output)
+        ordered += ready
+        pending = [n for n in pending if id(n) not in ids]
+    return ordered
+
+
+def verify_mediapipe_ops(with_custom_ops: bytes, replaced: bytes, inputs: list[np.ndarray]) -> dict[str, float]:
+    """Check each rewritten MediaPipe op against its NumPy reference, on the tensors the model really
+    feeds it for ``inputs``; returns the max abs difference per op type (optimised and not).
+
+    TFLite cannot run these models (the ops live in MediaPipe, not TensorFlow), so this takes the place
+    of the ONNX-vs-TFLite comparison for them."""
+    import onnx
+    from onnx import helper
+
+    original = onnx.load_from_string(with_custom_ops)
+    ops = [(op, n) for n in original.graph.node if (op := _mediapipe_op(n))]
+    probe = onnx.load_from_string(replaced)
+    wanted = sorted({t for _, n in ops for t in (*n.input, *n.output)} - {o.name for o in probe.graph.output})
+    probe.graph.output.extend(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in wanted)
+    data = probe.SerializeToString()
+    worst: dict[str, float] = {}
+    for optimize in (False, True):
+        values = run_onnx(data, inputs, optimize=optimize)
+        for op, node in ops:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            for r in range(len(inputs)):
+                x = [values[t][r] for t in node.input]
+                if op == "Landmarks2TransformMatrix":
+                    expected = reference_landmarks_to_transform_matrix(x[0], attrs)
+                elif op == "TransformTensorBilinear":
+                    expected = reference_transform_tensor_bilinear(x[0], x[1], attrs["output_height"],
+                                                                   attrs["output_width"])
+                else:
+                    expected = reference_transform_landmarks(x[0], x[1])
+                got = values[node.output[0]][r]
+                scale = max(1.0, float(np.max(np.abs(expected))))
+                diff = float(np.max(np.abs(got - expected)))
+                if got.shape != expected.shape or not diff <= MAX_REWRITE_RELATIVE_DIFF * 10 * scale:
+                    raise ConversionError(f"{op} {node.output[0]!r} differs from MediaPipe's kernel by {diff:.3g} "
+                                          f"(scale {scale:.3g}, shape {got.shape} vs {expected.shape})")
+                worst[op] = max(worst.get(op, 0.0), diff)
+    return worst
 
 
 # --------------------------------------------------------------------------
@@ -1181,6 +1472,9 @@ Modifications made by rigcast:
     zero channel padding as an equivalent 1x1 convolution, and
     iris_landmark was given a dynamic batch dimension; the computed values
     are unchanged up to float32 rounding (about 1e-7 of each output);
+  - in face_landmark_with_attention, MediaPipe's three custom ops
+    (Landmarks2TransformMatrix, TransformTensorBilinear, TransformLandmarks)
+    were rewritten as equivalent standard ONNX operations;
   - in pose_detection and face_detection_full_range (MediaPipe's
     face_detection_full_range_sparse) the sparse weights were expanded to
     dense constants (their DENSIFY ops replaced) before conversion; the
@@ -1214,10 +1508,10 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
     tflite_path = work / f"{spec.name}.tflite"
     tflite_path.write_bytes(model)
 
-    interpreter = tflite_interpreter(model)
-    (input_detail,) = interpreter.get_input_details()
-    shape = [int(d) for d in input_detail["shape"]]
-    labels, inputs = verification_inputs(shape, spec.input_range)
+    if not spec.mediapipe_ops:  # TFLite cannot load a model with MediaPipe's ops; see below
+        interpreter = tflite_interpreter(model)
+        (input_detail,) = interpreter.get_input_details()
+        labels, inputs = verification_inputs([int(d) for d in input_detail["shape"]], spec.input_range)
 
     if spec.densify:
         # Same kernels on the same weights: the outputs must match exactly.
@@ -1230,8 +1524,22 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
 
     onnx_tmp = work / f"{spec.name}.onnx"
     started = time.perf_counter()
-    convert_to_onnx(tflite_path, onnx_tmp)
+    convert_to_onnx(tflite_path, onnx_tmp, spec.mediapipe_ops)
     log(f"   tf2onnx: {time.perf_counter() - started:.1f} s")
+    mediapipe_op_diffs = None
+    if spec.mediapipe_ops:
+        import onnx
+
+        passed_through = onnx_tmp.read_bytes()
+        graph = onnx.load_from_string(passed_through)
+        counts = replace_mediapipe_ops(graph)
+        log(f"   MediaPipe ops replaced: {counts}")
+        (input_spec,), _ = onnx_io_specs(passed_through)
+        labels, inputs = verification_inputs(input_spec["shape"], spec.input_range)
+        onnx_tmp.write_bytes(graph.SerializeToString())
+        mediapipe_op_diffs = verify_mediapipe_ops(passed_through, onnx_tmp.read_bytes(), inputs)
+        log("   against NumPy transcriptions of MediaPipe's kernels: max abs diff "
+            + ", ".join(f"{op} {d:.2g}" for op, d in mediapipe_op_diffs.items()))
     canonicalize_onnx(onnx_tmp, f"converted by {GENERATOR} with tf2onnx from "
                                 f"{spec.source.package} {spec.source.version}: {spec.member}"
                                 + (" (densified)" if spec.densify else ""))
@@ -1242,7 +1550,10 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
     inputs_spec, outputs_spec = onnx_io_specs(onnx_tmp)
 
     max_diffs = None
-    if verify:
+    if verify and spec.mediapipe_ops:
+        log("   onnx vs tflite: not possible (TFLite lacks MediaPipe's ops); the rewritten ops were checked "
+            "against MediaPipe's kernels above, and tests/ compare the model with mediapipe's FaceMesh")
+    elif verify:
         reference = run_tflite(model, inputs)
         candidate = run_onnx(onnx_tmp, inputs)
         max_diffs = compare_outputs(reference, candidate, f"{spec.name} onnx vs tflite")
@@ -1267,6 +1578,7 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
         "inputs": inputs_spec,
         "outputs": outputs_spec,
         "max_abs_diff_vs_tflite": max_diffs,
+        **({"max_abs_diff_vs_mediapipe_kernels": mediapipe_op_diffs} if spec.mediapipe_ops else {}),
     }
 
 

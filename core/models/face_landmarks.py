@@ -35,6 +35,18 @@ Rebuilt from MediaPipe's ``face_landmark_cpu.pbtxt``,
    1.8 % vs 0.6 %) and its brow points up to 10 % off, so small eyes keep
    the mesh's own contour.
 
+The attention model.  MediaPipe's ``face_landmark_with_attention`` (what
+FaceMesh runs with ``refine_landmarks=True``) gives the refined set from one
+call on the same 192 x 192 crop: besides the 468-point mesh it re-reads 80
+lip points, the 71 points of each eye and the 5 iris points of each eye
+from crops of its own feature map.  They replace the mesh's x, y at
+``LIP_INDICES`` and ``EYE_CONTOUR_INDICES`` (z stays the mesh's) and the
+irises are appended as in step 5, exactly as MediaPipe's
+``tensors_to_face_landmarks_with_attention`` does.  A landmarker built on it
+takes no iris model, and its next ROI comes from the refined points, as in
+MediaPipe.  It is the default (``rigcast.pipeline.faces.make_face_models``):
+one model call instead of three, and the reference's own model.
+
 Tracking.  The next frame's ROI comes from the 468-point mesh before the
 irises refine it (``FaceLandmarks.tracking_roi``), as in MediaPipe's iris
 graph: tracking never waits for the iris model, so a video pipeline can run
@@ -94,6 +106,14 @@ _EYE_263 = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385
             265, 353, 276, 283, 282, 295,
             372, 340, 346, 347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417)
 EYE_CONTOUR_INDICES = (np.array(_EYE_33, dtype=np.int64), np.array(_EYE_263, dtype=np.int64))
+# Mesh indices of the attention model's 80 lip points (tensors_to_face_landmarks_with_attention.pbtxt):
+# outer lower and upper contour, inner, semi-outer and semi-inner, each lower (corner to corner) then upper.
+LIP_INDICES = np.array([
+    61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409,
+    78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
+    76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306, 184, 74, 73, 72, 11, 302, 303, 304, 408,
+    62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292, 183, 42, 41, 38, 12, 268, 271, 272, 407], dtype=np.int64)
+NUM_LIPS = len(LIP_INDICES)
 IRIS_MIRROR_ORDER = np.array([0, 3, 2, 1, 4])  # centre, right, top, left, bottom → swap right and left
 NUM_LID_POINTS = 16  # the first 16 contour points are the eyelid; iris z is their mean
 _INV_255 = np.float32(1.0 / 255.0)
@@ -218,9 +238,11 @@ def _square_input(runner: Runner, label: str) -> tuple[str, int]:
 class FaceLandmarker:
     """The face mesh (and irises) of the face in an ROI; a pure function of (frame, ROI) once built.
 
-    ``iris_runner=None`` gives the 468-point mesh only.  ``refine_eyes``:
-    with irises, also move the 71 eye-contour points of eyes whose crop is
-    at least ``REFINE_EYE_MIN_PX`` to the iris model's estimate.
+    ``face_runner`` is the 468-point mesh model or the attention model (which
+    gives the 478-point refined set itself; see the module docstring).  With
+    the mesh model, ``iris_runner=None`` gives the 468-point mesh only.
+    ``refine_eyes``: with the iris model, also move the 71 eye-contour points
+    of eyes whose crop is at least ``REFINE_EYE_MIN_PX`` to its estimate.
     """
 
     def __init__(self, face_runner: Runner, iris_runner: Runner | None = None, min_score: float = 0.5,
@@ -231,17 +253,12 @@ class FaceLandmarker:
         self.refine_eyes = bool(refine_eyes)
         self.face_runner = face_runner
         self._face_input, self.input_size = _square_input(face_runner, "face landmark")
-        found = {}
-        for spec in face_runner.outputs:
-            size = int(np.prod([d for d in spec.shape if d is not None]))
-            if size == 3 * NUM_MESH:
-                found["mesh"] = spec.name
-            elif size == 1:
-                found["flag"] = spec.name
-        if set(found) != {"mesh", "flag"}:
-            raise ModelError(f"face landmark model must output {3 * NUM_MESH} mesh values and 1 face flag, found "
-                             f"{[tuple(s.shape) for s in face_runner.outputs]}")
-        self._mesh_name, self._flag_name = found["mesh"], found["flag"]
+        self._outputs = _face_outputs(face_runner)
+        self.attention = "lips" in self._outputs
+        self._mesh_name, self._flag_name = self._outputs["mesh"], self._outputs["flag"]
+        if self.attention and iris_runner is not None:
+            raise ModelError("the attention face model refines eyes and irises itself; build its landmarker "
+                             "without an iris model")
         self.iris_runner = iris_runner
         if iris_runner is not None:
             self._iris_input, self.iris_input_size, self._iris_batched = _iris_input(iris_runner)
@@ -267,6 +284,23 @@ class FaceLandmarker:
         xy = roi.crop_to_image(raw[:, :2], self.input_size)
         z = raw[:, 2] / self.input_size * roi.size
         return score, xy, z
+
+    def postprocess_attention(self, outputs: dict[str, np.ndarray], roi: Roi, xy: np.ndarray,
+                              z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The attention model's mesh ``xy`` (468, 2) and ``z`` (468,) image px → the refined set (478, 2),
+        (478,): lips and eyes replace the mesh's x, y, the irises are appended with their lids' mean z."""
+        def points(key: str, count: int) -> np.ndarray:
+            raw = np.asarray(outputs[self._outputs[key]], dtype=np.float64).reshape(count, 2)
+            return roi.crop_to_image(raw, self.input_size)
+
+        xy = xy.copy()
+        xy[LIP_INDICES] = points("lips", NUM_LIPS)
+        iris_xy, iris_z = [], []
+        for side, contour_ids in zip(("left", "right"), EYE_CONTOUR_INDICES):
+            xy[contour_ids] = points(f"{side}_eye", NUM_EYE_CONTOUR)
+            iris_xy.append(points(f"{side}_iris", NUM_IRIS_PER_EYE))
+            iris_z.append(np.full(NUM_IRIS_PER_EYE, z[contour_ids[:NUM_LID_POINTS]].mean()))
+        return np.concatenate([xy, *iris_xy]), np.concatenate([z, *iris_z])
 
     def preprocess_eye(self, rgb: np.ndarray, roi: Roi, mirrored: bool) -> np.ndarray:
         """Frame → (1, 64, 64, 3) float32 in [0, 1]: one eye, mirrored left-right when ``mirrored``."""
@@ -329,7 +363,8 @@ class FaceLandmarker:
         return refined
 
     def mesh(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
-        """The 468-point mesh of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there."""
+        """One call of the face model on ``roi`` of ``rgb`` (H, W, 3) uint8: the 468-point mesh (the refined
+        478 points with the attention model), or None when no face is there."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
@@ -338,10 +373,15 @@ class FaceLandmarker:
         rgb = np.ascontiguousarray(rgb)
         outputs = self.face_runner({self._face_input: self.preprocess(rgb, roi)})
         score, xy, z = self.postprocess_mesh(outputs, roi)
-        if not score >= self.min_score or not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
+        if not score >= self.min_score:
             return None
         height, width = rgb.shape[:2]
-        return FaceLandmarks(xy=xy, z=z, score=score, conf=face_confidence(score, xy, width, height), roi=roi)
+        conf = face_confidence(score, xy, width, height)
+        if self.attention:
+            xy, z = self.postprocess_attention(outputs, roi, xy, z)
+        if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
+            return None
+        return FaceLandmarks(xy=xy, z=z, score=score, conf=conf, roi=roi)
 
     def __call__(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
         """Landmarks of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there:
@@ -350,6 +390,33 @@ class FaceLandmarker:
         if face is None or self.iris_runner is None:
             return face
         return self.refine_all(np.ascontiguousarray(rgb), [face])[0]
+
+
+def _face_outputs(runner: Runner) -> dict[str, str]:
+    """Output names of a face model by role: "mesh" (468 x 3 values) and "flag" (1); for the attention
+    model also "lips" (80 x 2) and "left_eye"/"right_eye" (71 x 2), "left_iris"/"right_iris" (5 x 2), told
+    apart by their names (MediaPipe's left eye is the 33/133 one)."""
+    by_size: dict[int, list[str]] = {}
+    for spec in runner.outputs:
+        by_size.setdefault(int(np.prod([d for d in spec.shape if d is not None])), []).append(spec.name)
+    found = {}
+    if len(by_size.get(3 * NUM_MESH, ())) == 1 and len(by_size.get(1, ())) == 1:
+        found = {"mesh": by_size[3 * NUM_MESH][0], "flag": by_size[1][0]}
+    if len(runner.outputs) == 2 and found:
+        return found
+    if found and len(runner.outputs) == 7 and len(by_size.get(2 * NUM_LIPS, ())) == 1:
+        found["lips"] = by_size[2 * NUM_LIPS][0]
+        for part, size in (("eye", 2 * NUM_EYE_CONTOUR), ("iris", 2 * NUM_IRIS_PER_EYE)):
+            for side in ("left", "right"):
+                names = [n for n in by_size.get(size, ()) if f"{side}_{part}" in n.lower()]
+                if len(names) == 1:
+                    found[f"{side}_{part}"] = names[0]
+        if len(found) == 7:
+            return found
+    raise ModelError(f"face landmark model must output {3 * NUM_MESH} mesh values and 1 face flag (the mesh "
+                     f"model), plus {2 * NUM_LIPS} lip values and {2 * NUM_EYE_CONTOUR} and {2 * NUM_IRIS_PER_EYE} "
+                     f"per eye named left_/right_eye and _iris (the attention model); found "
+                     f"{[(o.name, tuple(o.shape)) for o in runner.outputs]}")
 
 
 def face_confidence(score: float, mesh_xy: np.ndarray, width: int, height: int) -> float:

@@ -31,6 +31,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, one_euro, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
+from .faces import FACE_LANDMARK_MODELS
 
 NUM_FACE_LANDMARKS = 478
 
@@ -66,19 +67,24 @@ class AnalyzeConfig:
     faces: bool = True
     max_faces: int = 8
     face_detector: str = "auto"  # auto | short | full: BlazeFace range (auto runs both as face sizes need)
+    face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see pipeline.faces.FACE_LANDMARK_MODELS
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
             raise InputError(f"model must be lite, full or heavy, got {self.model!r}")
         if self.face_detector not in ("auto", "short", "full"):
             raise InputError(f"face_detector must be auto, short or full, got {self.face_detector!r}")
+        if self.face_landmarks not in FACE_LANDMARK_MODELS:
+            raise InputError(f"face_landmarks must be one of {', '.join(FACE_LANDMARK_MODELS)}, "
+                             f"got {self.face_landmarks!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
         return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every",
-                                              "bodies", "faces", "max_faces", "face_detector")}
+                                              "bodies", "faces", "max_faces", "face_detector",
+                                              "face_landmarks")}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -326,7 +332,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
         from .faces import FaceAnalyzer, FaceConfig, make_face_models
 
         detector, landmarker = make_face_models(device=config.device, strict_device=config.strict_device,
-                                                detector_mode=config.face_detector)
+                                                detector_mode=config.face_detector,
+                                                landmarks=config.face_landmarks)
         faces = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=config.max_faces,
                                                               redetect_every=config.redetect_every))
         stages.append(Stage("face", faces, lambda r: r.face_id, _face_payload))
@@ -433,7 +440,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         "rigcast_version": __version__,
         "created_unix": time.time(),
         "models": ({"detector": "pose_detection", "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
-        | ({"face_detector": config.face_detector, "face_landmarks": "face_landmark+iris_landmark"}
+        | ({"face_detector": config.face_detector, "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])}
            if config.faces else {}),
         "provider": _providers(stages),
         "config": asdict(config),

@@ -6,12 +6,13 @@ mesh, so the detector only runs when nobody is followed, when a followed
 face is lost, and every ``redetect_every`` frames to catch newcomers.
 Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
 
-Two stages per frame: tracking (meshes, detector, ids, next ROIs) and iris
-refinement (the eyes of every face in one iris-model batch).  Tracking
-never reads the irises (as in MediaPipe's iris graph), so
-:meth:`FaceAnalyzer.submit` refines frame t on a worker thread while the
-caller goes on to track frame t + 1: the same records as
-:meth:`FaceAnalyzer.process`, with the two models on two cores.
+Two stages per frame: tracking (meshes, detector, ids, next ROIs) and, with
+the separate iris model, iris refinement (the eyes of every face in one
+iris-model batch).  Tracking never reads the irises (as in MediaPipe's iris
+graph), so :meth:`FaceAnalyzer.submit` refines frame t on a worker thread
+while the caller goes on to track frame t + 1: the same records as
+:meth:`FaceAnalyzer.process`, with the two models on two cores.  The default
+attention model refines eyes and irises itself, in the tracking stage.
 
 Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 """
@@ -224,20 +225,33 @@ def _drift(detection_box: np.ndarray, mesh_box: np.ndarray) -> float:
     return distance / max(float(max(mesh_box[2] - mesh_box[0], mesh_box[3] - mesh_box[1])), 1e-9)
 
 
+FACE_LANDMARK_MODELS = {
+    "attention": ("face_landmark_with_attention",),
+    "mesh+iris": ("face_landmark", "iris_landmark"),
+    "mesh": ("face_landmark",),
+}
+"""What ``make_face_models``' ``landmarks`` names: the embedded models it loads.  "attention" (the
+default) is MediaPipe's refine_landmarks model, the 478-point set in one call; "mesh+iris" the 468-point
+mesh plus the iris model on each eye (the same 478 points, three model calls, irises on the worker thread of
+:meth:`FaceAnalyzer.submit`); "mesh" the 468 points alone."""
+
+
 def make_face_models(device: str = "auto", strict_device: bool = False, detector_mode: str = "auto",
-                     min_face_px: float | None = 24.0, iris: bool = True) -> tuple[FaceDetector, FaceLandmarker]:
-    """The embedded face detector (``detector_mode`` "auto", "short" or "full") and the face mesh
-    landmarker (with irises unless ``iris=False``) on ``device``."""
+                     min_face_px: float | None = 24.0,
+                     landmarks: str = "attention") -> tuple[FaceDetector, FaceLandmarker]:
+    """The embedded face detector (``detector_mode`` "auto", "short" or "full") and the face landmarker
+    (``landmarks``, one of :data:`FACE_LANDMARK_MODELS`) on ``device``."""
     if detector_mode not in DETECTOR_MODES:
         raise ValueError(f"detector_mode must be one of {DETECTOR_MODES}, got {detector_mode!r}")
+    if landmarks not in FACE_LANDMARK_MODELS:
+        raise ValueError(f"landmarks must be one of {tuple(FACE_LANDMARK_MODELS)}, got {landmarks!r}")
     short = load_model("face_detection_short_range", device=device, strict_device=strict_device) \
         if detector_mode in ("auto", "short") else None
     full = load_model("face_detection_full_range", device=device, strict_device=strict_device) \
         if detector_mode in ("auto", "full") else None
     detector = FaceDetector(short, full, mode=detector_mode, min_face_px=min_face_px)
-    iris_runner = load_model("iris_landmark", device=device, strict_device=strict_device) if iris else None
-    landmarker = FaceLandmarker(load_model("face_landmark", device=device, strict_device=strict_device), iris_runner)
-    return detector, landmarker
+    runners = [load_model(name, device=device, strict_device=strict_device) for name in FACE_LANDMARK_MODELS[landmarks]]
+    return detector, FaceLandmarker(*runners)
 
 
 def link_faces_to_bodies(face_boxes_per_frame: Sequence[Mapping[int, np.ndarray]],

@@ -21,12 +21,14 @@ _PROVIDER_FOR_DEVICE = {
 _PREFERENCE = ("tensorrt", "cuda", "cpu")
 _warned: set[tuple[str, str]] = set()
 
-# On CPU, models smaller than this get one intra-op thread unless asked otherwise.  A face or iris mesh
-# (2.5 MB, 5-6 ms) is too little work to split: onnxruntime's second thread costs more in hand-offs and
+# On CPU, models smaller than this get one intra-op thread unless asked otherwise.  The face models
+# (2.5-5 MB, 2-6 ms) are too little work to split: onnxruntime's second thread costs more in hand-offs and
 # spinning than it saves, and on a busy machine far more (2 cores, load 1.5: face_landmark 5.9 ms on one
-# thread, 6.5 on two; at load 4 it was 9.5 against 21).  The pose models (5.5 MB and up) gain from the
-# default thread count (pose_landmark_full 36 -> 25 ms, pose_detection 27 -> 18 ms on 2 cores).
-SINGLE_THREAD_BELOW_BYTES = 4_000_000
+# thread, 6.5 on two; at load 4 it was 9.5 against 21).  The attention face model alone runs 4.8 ms on one
+# thread and 3.9 on two, but the face pipeline with it ran at 64 faces/s on two threads, 86 on one.  The
+# pose models (5.5 MB and up) gain from the default thread count (pose_landmark_full 36 -> 25 ms,
+# pose_detection 27 -> 18 ms on 2 cores).
+SINGLE_THREAD_BELOW_BYTES = 5_200_000
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(double)": "float64"}
