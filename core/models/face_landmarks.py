@@ -289,18 +289,15 @@ class FaceLandmarker:
                               z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The attention model's mesh ``xy`` (468, 2) and ``z`` (468,) image px → the refined set (478, 2),
         (478,): lips and eyes replace the mesh's x, y, the irises are appended with their lids' mean z."""
-        def points(key: str, count: int) -> np.ndarray:
-            raw = np.asarray(outputs[self._outputs[key]], dtype=np.float64).reshape(count, 2)
-            return roi.crop_to_image(raw, self.input_size)
-
+        parts = ("lips", "left_eye", "right_eye", "left_iris", "right_iris")
+        crop = np.concatenate([np.asarray(outputs[self._outputs[k]], dtype=np.float64).reshape(-1, 2) for k in parts])
+        image = roi.crop_to_image(crop, self.input_size)  # one transform for all 232 points
+        lips, eyes, irises = np.split(image, [NUM_LIPS, NUM_LIPS + 2 * NUM_EYE_CONTOUR])
         xy = xy.copy()
-        xy[LIP_INDICES] = points("lips", NUM_LIPS)
-        iris_xy, iris_z = [], []
-        for side, contour_ids in zip(("left", "right"), EYE_CONTOUR_INDICES):
-            xy[contour_ids] = points(f"{side}_eye", NUM_EYE_CONTOUR)
-            iris_xy.append(points(f"{side}_iris", NUM_IRIS_PER_EYE))
-            iris_z.append(np.full(NUM_IRIS_PER_EYE, z[contour_ids[:NUM_LID_POINTS]].mean()))
-        return np.concatenate([xy, *iris_xy]), np.concatenate([z, *iris_z])
+        xy[LIP_INDICES] = lips
+        xy[EYE_CONTOUR_INDICES[0]], xy[EYE_CONTOUR_INDICES[1]] = eyes[:NUM_EYE_CONTOUR], eyes[NUM_EYE_CONTOUR:]
+        iris_z = np.repeat([z[ids[:NUM_LID_POINTS]].mean() for ids in EYE_CONTOUR_INDICES], NUM_IRIS_PER_EYE)
+        return np.concatenate([xy, irises]), np.concatenate([z, iris_z])
 
     def preprocess_eye(self, rgb: np.ndarray, roi: Roi, mirrored: bool) -> np.ndarray:
         """Frame → (1, 64, 64, 3) float32 in [0, 1]: one eye, mirrored left-right when ``mirrored``."""
