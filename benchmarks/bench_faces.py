@@ -25,12 +25,15 @@ from bench_analyze import decode, interleaved, single_person_clip  # noqa: E402
 
 def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, head_pose: bool = True):
     """faces/s of FaceAnalyzer with ``landmarks`` (see rigcast.pipeline.faces.FACE_LANDMARK_MODELS) over
-    ``frames`` plus a head pose per face (unless ``head_pose=False``: landmarks only, what FaceMesh
-    gives), driven as rigcast.pipeline.analyze.analyze drives it: frame t is finished after frame t + 1 is
-    submitted, so with the iris model its irises run on the worker thread while the next frame is tracked
-    (``pipelined=False``: process() one frame at a time)."""
+    ``frames``, then the face's head pose in every frame (unless ``head_pose=False``: landmarks only, what
+    FaceMesh gives), both as rigcast.pipeline.analyze.analyze runs them: frame t is finished after frame
+    t + 1 is submitted, so with the iris model its irises run on the worker thread while the next frame is
+    tracked (``pipelined=False``: process() one frame at a time), and the poses are solved after tracking,
+    on a thread per core (rigcast.face.head_pose.solve_head_pose_sequence)."""
+    import numpy as np
+
     from rigcast.camera import Intrinsics
-    from rigcast.face.head_pose import solve_head_pose
+    from rigcast.face.head_pose import solve_head_pose_sequence
     from rigcast.pipeline.analyze import one_ahead, single_threaded_opencv
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
     from rigcast.pipeline.follow import completed
@@ -41,15 +44,9 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
     intrinsics = Intrinsics.from_fov(w, h)
     analyzer.process(frames[0], 0.0, analyzer.new_state())  # warm up
 
-    def finish(future) -> int:
-        records, _ = future.result()
-        for r in records if head_pose else ():
-            solve_head_pose(r.landmarks.xy, r.landmarks.z, intrinsics)
-        return len(records)
-
     def run() -> float:
         state = analyzer.new_state()
-        faces = 0
+        faces = []
 
         def submit(item):
             i, f = item
@@ -58,8 +55,11 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
         with single_threaded_opencv():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
             for _, future in one_ahead(enumerate(frames), submit):
-                faces += finish(future)
-            return faces / (time.perf_counter() - t0)
+                faces += [r.landmarks for r in future.result()[0]]
+            if head_pose and faces:
+                solve_head_pose_sequence(np.stack([lm.xy for lm in faces]), np.stack([lm.z for lm in faces]),
+                                         intrinsics)
+            return len(faces) / (time.perf_counter() - t0)
     return run
 
 

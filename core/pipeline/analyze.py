@@ -264,7 +264,7 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
     if "face/id" not in arrays or not len(arrays["face/id"]):
         return [], None
     from ..face.geometry import canonical_face
-    from ..face.head_pose import smooth_head_poses, solve_head_pose
+    from ..face.head_pose import smooth_head_poses, solve_head_pose_sequence
     from .faces import link_faces_to_bodies
 
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
@@ -282,12 +282,7 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
             height = np.ptp(xy[:, :, 1], axis=1)  # (T,) face height in px: the speed scale
             xy = one_euro(xy, ts, euro, scale=height)
             z = one_euro(z, ts, euro, scale=height)
-        poses = []
-        for t in range(len(fi)):
-            try:
-                poses.append(solve_head_pose(xy[t], z[t], intrinsics))
-            except InputError:  # collapsed landmarks: no pose, never a fabricated one
-                poses.append(None)
+        poses = solve_head_pose_sequence(xy, z, intrinsics)  # None for collapsed landmarks
         if euro is not None:
             rotation, translation = smooth_head_poses(poses, ts)
         else:
