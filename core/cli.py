@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__
 from .errors import RigcastError
+from .pipeline.faces import FACE_LANDMARK_MODELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-faces", type=int, default=8, help="most faces followed at once (default 8)")
     a.add_argument("--face-detector", choices=("auto", "short", "full"), default="auto",
                    help="BlazeFace range: short for near faces, full for small or far ones; auto picks by face size")
-    a.add_argument("--face-landmarks", choices=("attention", "mesh+iris", "mesh"), default="attention",
+    a.add_argument("--face-landmarks", choices=tuple(FACE_LANDMARK_MODELS), default="attention",
                    help="face landmark model: attention (default; MediaPipe's refined 478 points in one model), "
                         "mesh+iris (468-point mesh plus the iris model per eye) or mesh (468 points, no irises)")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")

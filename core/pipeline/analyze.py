@@ -435,8 +435,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         "rigcast_version": __version__,
         "created_unix": time.time(),
         "models": ({"detector": "pose_detection", "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
-        | ({"face_detector": config.face_detector, "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])}
-           if config.faces else {}),
+        | ({"face_detector": config.face_detector,
+            "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
         "provider": _providers(stages),
         "config": asdict(config),
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},

@@ -1,0 +1,93 @@
+"""tools/convert_models.py's rewrite of MediaPipe's custom ops, without TensorFlow: the NumPy transcriptions
+of MediaPipe's kernels on hand-checked cases, and the ONNX rewrite against them on a graph built the way
+tf2onnx passes the ops through (its custom domain, the flexbuffer options as attributes).  The embedded
+attention model itself is compared with MediaPipe's FaceMesh in test_face_models.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import convert_models as cm  # noqa: E402
+
+EYE_ATTRS = dict(left_rotation_idx=0, right_rotation_idx=1, output_height=16, output_width=16, scale_x=1.5,
+                 scale_y=1.5, subset_idxs=[0, 1, 2, 3, 4, 5], target_rotation_radians=0.0)
+
+
+def test_transform_matrix_of_an_axis_aligned_box():
+    """Points spanning [10, 20] x [30, 40], rotation points level: the 16 x 16 crop is that box grown 1.5x
+    about its centre, so crop (0, 0) → (7.5, 27.5), (8, 8) → the centre (15, 35), (16, 16) → (22.5, 42.5)."""
+    landmarks = np.array([[[10, 35, 0], [20, 35, 0], [10, 30, 0], [20, 40, 0], [15, 30, 0], [15, 40, 0]]], float)
+    m = cm.reference_landmarks_to_transform_matrix(landmarks, EYE_ATTRS)[0]
+    for crop, image in (((0, 0), (7.5, 27.5)), ((8, 8), (15, 35)), ((16, 16), (22.5, 42.5))):
+        np.testing.assert_allclose(m[:2, :2] @ crop + m[:2, 3], image, atol=1e-12)
+    np.testing.assert_array_equal(m[2:], [[0, 0, 1, 0], [0, 0, 0, 1]])
+
+
+def test_bilinear_crop_reads_pixels_and_zeros_outside():
+    """A translation by whole pixels (after the half-pixel correction) reads the feature map's own values;
+    sample points outside [0, W - 1] read zero, those inside are interpolated."""
+    rng = np.random.default_rng(0)
+    feature = rng.normal(size=(1, 48, 48, 8))
+    shift = np.eye(4)
+    shift[:2, 3] = [5, 7]
+    crop = cm.reference_transform_tensor_bilinear(feature, shift[None], 16, 16)
+    np.testing.assert_allclose(crop[0], feature[0, 7:23, 5:21])
+    shift[:2, 3] = [40.5, 7]  # columns 40.5 .. 55.5: 40.5 .. 46.5 inside, the rest outside
+    crop = cm.reference_transform_tensor_bilinear(feature, shift[None], 16, 16)
+    np.testing.assert_allclose(crop[0, :, 0], 0.5 * (feature[0, 7:23, 40] + feature[0, 7:23, 41]))
+    assert np.all(crop[0, :, 7:] == 0)
+
+
+def _passed_through_graph(target_rotation: float) -> tuple[bytes, dict]:
+    """L2TM → TransformTensorBilinear and TransformLandmarks, as tf2onnx emits them (custom domain)."""
+    from onnx import TensorProto, helper
+
+    attrs = dict(EYE_ATTRS, target_rotation_radians=target_rotation, subset_idxs=list(range(2, 40)))
+    domain = cm.TF2ONNX_CUSTOM_DOMAIN
+    nodes = [
+        helper.make_node("TFL_Landmarks2TransformMatrix", ["landmarks"], ["matrix"], domain=domain, **attrs),
+        helper.make_node("TFL_TransformTensorBilinear", ["feature", "matrix"], ["crop"], domain=domain,
+                         output_height=16, output_width=16),
+        helper.make_node("TFL_TransformLandmarks", ["points", "matrix"], ["moved"], domain=domain),
+    ]
+    graph = helper.make_graph(
+        nodes, "mediapipe_ops",
+        [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 60, 3]),
+         helper.make_tensor_value_info("feature", TensorProto.FLOAT, [1, 48, 48, 32]),
+         helper.make_tensor_value_info("points", TensorProto.FLOAT, [1, 71, 2])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
+         for n, shape in (("matrix", [1, 4, 4]), ("crop", [1, 16, 16, 32]), ("moved", [1, 71, 2]))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", cm.OPSET), helper.make_opsetid(domain, 1)])
+    return model.SerializeToString(), attrs
+
+
+@pytest.mark.parametrize("target_rotation", [0.0, 0.7])
+def test_rewritten_ops_compute_mediapipes_kernels(target_rotation):
+    """The standard-op rewrite matches the transcriptions on a rotated, partly out-of-bounds crop."""
+    data, attrs = _passed_through_graph(target_rotation)
+    model = onnx.load_from_string(data)
+    assert cm.replace_mediapipe_ops(model) == {"Landmarks2TransformMatrix": 1, "TransformTensorBilinear": 1,
+                                               "TransformLandmarks": 1}
+    assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)
+    rng = np.random.default_rng(1)
+    centre = np.array([30.0, 20.0])  # near the right edge: part of the grown crop falls outside the 48 x 48 map
+    xy = centre + rng.normal(scale=8.0, size=(60, 2))
+    xy[1] = xy[0] + [10.0, 4.0]  # the rotation points: a tilted eye
+    feeds = {"landmarks": np.concatenate([xy, rng.normal(size=(60, 1))], axis=1)[None].astype(np.float32),
+             "feature": rng.normal(size=(1, 48, 48, 32)).astype(np.float32),
+             "points": rng.uniform(0, 16, size=(1, 71, 2)).astype(np.float32)}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    matrix, crop, moved = session.run(["matrix", "crop", "moved"], feeds)
+    expected = cm.reference_landmarks_to_transform_matrix(feeds["landmarks"], attrs)
+    np.testing.assert_allclose(matrix, expected, atol=1e-4)
+    expected_crop = cm.reference_transform_tensor_bilinear(feeds["feature"], matrix, 16, 16)
+    assert np.any(expected_crop == 0) and np.any(expected_crop != 0), "the premise: a crop partly outside the map"
+    np.testing.assert_allclose(crop, expected_crop, atol=1e-4)
+    np.testing.assert_allclose(moved, cm.reference_transform_landmarks(feeds["points"], matrix), atol=1e-4)
