@@ -45,49 +45,59 @@ def test_bilinear_crop_reads_pixels_and_zeros_outside():
     assert np.all(crop[0, :, 7:] == 0)
 
 
-def _passed_through_graph(target_rotation: float) -> tuple[bytes, dict]:
-    """L2TM → TransformTensorBilinear and TransformLandmarks, as tf2onnx emits them (custom domain)."""
+def _passed_through_graph(target_rotation: float) -> tuple[bytes, list[dict]]:
+    """Two Landmarks2TransformMatrix ops on one mesh (subsets of different lengths, so the batch is padded),
+    each feeding a TransformTensorBilinear of one feature map, and a TransformLandmarks, as tf2onnx emits
+    them (its custom domain, the options as attributes)."""
     from onnx import TensorProto, helper
 
-    attrs = dict(EYE_ATTRS, target_rotation_radians=target_rotation, subset_idxs=list(range(2, 40)))
+    attrs = [dict(EYE_ATTRS, target_rotation_radians=target_rotation, subset_idxs=list(range(2, 40))),
+             dict(EYE_ATTRS, left_rotation_idx=40, right_rotation_idx=41, scale_x=1.2, subset_idxs=list(range(42, 50)))]
     domain = cm.TF2ONNX_CUSTOM_DOMAIN
-    nodes = [
-        helper.make_node("TFL_Landmarks2TransformMatrix", ["landmarks"], ["matrix"], domain=domain, **attrs),
-        helper.make_node("TFL_TransformTensorBilinear", ["feature", "matrix"], ["crop"], domain=domain,
-                         output_height=16, output_width=16),
-        helper.make_node("TFL_TransformLandmarks", ["points", "matrix"], ["moved"], domain=domain),
-    ]
+    nodes = [helper.make_node("TFL_Landmarks2TransformMatrix", ["landmarks"], [f"matrix{k}"], domain=domain, **a)
+             for k, a in enumerate(attrs)]
+    nodes += [helper.make_node("TFL_TransformTensorBilinear", ["feature", f"matrix{k}"], [f"crop{k}"], domain=domain,
+                               output_height=16, output_width=16) for k in range(2)]
+    nodes.append(helper.make_node("TFL_TransformLandmarks", ["points", "matrix0"], ["moved"], domain=domain))
+    outputs = [("matrix0", [1, 4, 4]), ("matrix1", [1, 4, 4]), ("crop0", [1, 16, 16, 32]), ("crop1", [1, 16, 16, 32]),
+               ("moved", [1, 71, 2])]
     graph = helper.make_graph(
         nodes, "mediapipe_ops",
         [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 60, 3]),
          helper.make_tensor_value_info("feature", TensorProto.FLOAT, [1, 48, 48, 32]),
          helper.make_tensor_value_info("points", TensorProto.FLOAT, [1, 71, 2])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
-         for n, shape in (("matrix", [1, 4, 4]), ("crop", [1, 16, 16, 32]), ("moved", [1, 71, 2]))])
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n, shape in outputs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", cm.OPSET), helper.make_opsetid(domain, 1)])
     return model.SerializeToString(), attrs
 
 
 @pytest.mark.parametrize("target_rotation", [0.0, 0.7])
 def test_rewritten_ops_compute_mediapipes_kernels(target_rotation):
-    """The standard-op rewrite matches the transcriptions on a rotated, partly out-of-bounds crop."""
+    """The standard-op rewrite (ops on one input batched together) matches the transcriptions, on rotated
+    crops partly outside the feature map."""
     data, attrs = _passed_through_graph(target_rotation)
     model = onnx.load_from_string(data)
-    assert cm.replace_mediapipe_ops(model) == {"Landmarks2TransformMatrix": 1, "TransformTensorBilinear": 1,
+    assert cm.replace_mediapipe_ops(model) == {"Landmarks2TransformMatrix": 2, "TransformTensorBilinear": 2,
                                                "TransformLandmarks": 1}
     assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)
+    assert sum(n.op_type == "Gather" for n in model.graph.node) == 2 + 3, "one batch per kind of op"
     rng = np.random.default_rng(1)
-    centre = np.array([30.0, 20.0])  # near the right edge: part of the grown crop falls outside the 48 x 48 map
+    centre = np.array([30.0, 20.0])  # near the right edge: part of the grown crops falls outside the 48 x 48 map
     xy = centre + rng.normal(scale=8.0, size=(60, 2))
     xy[1] = xy[0] + [10.0, 4.0]  # the rotation points: a tilted eye
+    xy[41] = xy[40] + [6.0, -5.0]
     feeds = {"landmarks": np.concatenate([xy, rng.normal(size=(60, 1))], axis=1)[None].astype(np.float32),
              "feature": rng.normal(size=(1, 48, 48, 32)).astype(np.float32),
              "points": rng.uniform(0, 16, size=(1, 71, 2)).astype(np.float32)}
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    matrix, crop, moved = session.run(["matrix", "crop", "moved"], feeds)
-    expected = cm.reference_landmarks_to_transform_matrix(feeds["landmarks"], attrs)
-    np.testing.assert_allclose(matrix, expected, atol=1e-4)
-    expected_crop = cm.reference_transform_tensor_bilinear(feeds["feature"], matrix, 16, 16)
-    assert np.any(expected_crop == 0) and np.any(expected_crop != 0), "the premise: a crop partly outside the map"
-    np.testing.assert_allclose(crop, expected_crop, atol=1e-4)
-    np.testing.assert_allclose(moved, cm.reference_transform_landmarks(feeds["points"], matrix), atol=1e-4)
+    got = dict(zip(["matrix0", "matrix1", "crop0", "crop1", "moved"],
+                   session.run(["matrix0", "matrix1", "crop0", "crop1", "moved"], feeds)))
+    for k in range(2):
+        matrix = got[f"matrix{k}"]
+        np.testing.assert_allclose(matrix, cm.reference_landmarks_to_transform_matrix(feeds["landmarks"], attrs[k]),
+                                   atol=1e-4)
+        expected_crop = cm.reference_transform_tensor_bilinear(feeds["feature"], matrix, 16, 16)
+        assert np.any(expected_crop == 0) and np.any(expected_crop != 0), "the premise: a crop partly outside"
+        np.testing.assert_allclose(got[f"crop{k}"], expected_crop, atol=1e-4)
+    np.testing.assert_allclose(got["moved"], cm.reference_transform_landmarks(feeds["points"], got["matrix0"]),
+                               atol=1e-4)

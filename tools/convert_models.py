@@ -775,60 +775,71 @@ class _GraphBuilder:
         return self.op("Slice", x, self.const([start]), self.const([end]), self.const([axis]))
 
     def affine_parts(self, matrix: str) -> tuple[str, str]:
-        """(1, 2, 2) linear part and (1, 2, 1) translation of a (1, 4, 4) transform."""
+        """(K, 2, 2) linear parts and (K, 2, 1) translations of (K, 4, 4) transforms."""
         rows = self.slice(matrix, 1, 0, 2)
         return self.slice(rows, 2, 0, 2), self.slice(rows, 2, 3, 4)
 
 
-def _landmarks_to_transform_matrix(b: _GraphBuilder, landmarks: str, attrs: dict, output: str) -> None:
-    """ONNX ops for ``reference_landmarks_to_transform_matrix``. ONNX has no atan2, and none is needed:
-    the cosine and sine of ``target - angle(v)`` follow from the unit vector v by the angle-difference
-    formulas."""
-    xy = b.slice(landmarks, 2, 0, 2)  # (1, P, 2)
-    ends = b.op("Gather", xy, b.const([attrs["left_rotation_idx"], attrs["right_rotation_idx"]]), axis=1)
-    v = b.op("Sub", b.slice(ends, 1, 1, 2), b.slice(ends, 1, 0, 1))  # (1, 1, 2)
+def _landmarks_to_transform_matrices(b: _GraphBuilder, landmarks: str, attrs: list[dict], outputs: list[str]) -> None:
+    """ONNX ops for ``reference_landmarks_to_transform_matrix`` of K ops reading the same ``landmarks``, in
+    one batch of K (each op's subset padded to the longest by repeating its first index, which changes no
+    min or max).  ONNX has no atan2, and none is needed: the cosine and sine of ``target - angle(v)`` follow
+    from the unit vector v by the angle-difference formulas."""
+    k = len(attrs)
+    longest = max(len(a["subset_idxs"]) for a in attrs)
+    subsets = [list(a["subset_idxs"]) + [a["subset_idxs"][0]] * (longest - len(a["subset_idxs"])) for a in attrs]
+    targets = [float(a["target_rotation_radians"]) for a in attrs]
+    sizes = np.array([[a["output_width"], a["output_height"]] for a in attrs], dtype=np.float64)  # (K, 2)
+    scales = np.array([[a["scale_x"], a["scale_y"]] for a in attrs], dtype=np.float64)
+
+    xy = b.op("Reshape", b.slice(landmarks, 2, 0, 2), b.const([-1, 2]))  # (P, 2)
+    ends = b.op("Gather", xy, b.const([[a["left_rotation_idx"], a["right_rotation_idx"]] for a in attrs]),
+                axis=0)  # (K, 2, 2)
+    v = b.op("Sub", b.slice(ends, 1, 1, 2), b.slice(ends, 1, 0, 1))  # (K, 1, 2)
     unit = b.op("Div", v, b.op("Sqrt", b.op("ReduceSum", b.op("Mul", v, v), b.const([2]), keepdims=1)))
-    t = float(attrs["target_rotation_radians"])
-    cos_sin = b.op("MatMul", unit, b.const([[np.cos(t), np.sin(t)], [np.sin(t), -np.cos(t)]]))  # (1, 1, 2)
+    angle_difference = [[[np.cos(t), np.sin(t)], [np.sin(t), -np.cos(t)]] for t in targets]
+    cos_sin = b.op("MatMul", unit, b.const(angle_difference))  # (K, 1, 2): cos and sin of the rotation
     c, s = b.slice(cos_sin, 2, 0, 1), b.slice(cos_sin, 2, 1, 2)
     minus_s = b.op("Neg", s)
-    shape = b.const([1, 2, 2])
+    shape = b.const([k, 2, 2])
     rotate = b.op("Reshape", b.op("Concat", c, minus_s, s, c, axis=2), shape)  # R
     rotate_t = b.op("Reshape", b.op("Concat", c, s, minus_s, c, axis=2), shape)  # R^T
-    rotated = b.op("MatMul", b.op("Gather", xy, b.const(np.asarray(attrs["subset_idxs"])), axis=1), rotate_t)
-    hi = b.op("ReduceMax", rotated, axes=[1], keepdims=1)  # (1, 1, 2)
+    rotated = b.op("MatMul", b.op("Gather", xy, b.const(subsets), axis=0), rotate_t)  # (K, S, 2)
+    hi = b.op("ReduceMax", rotated, axes=[1], keepdims=1)  # (K, 1, 2)
     lo = b.op("ReduceMin", rotated, axes=[1], keepdims=1)
     centre = b.op("MatMul", b.op("Mul", b.op("Add", hi, lo), b.const(0.5)), rotate)  # (R^T mid) as a row
-    ow, oh = float(attrs["output_width"]), float(attrs["output_height"])
-    scale = b.op("Mul", b.op("Sub", hi, lo), b.const([[[attrs["scale_x"] / ow, attrs["scale_y"] / oh]]]))
-    linear = b.op("Mul", rotate_t, scale)  # R^T diag(scale), (1, 2, 2)
-    shift = b.op("Add", b.op("MatMul", linear, b.const([[[-ow / 2.0], [-oh / 2.0]]])),
-                 b.op("Transpose", centre, perm=[0, 2, 1]))  # (1, 2, 1)
-    top = b.op("Concat", linear, b.const(np.zeros((1, 2, 1))), shift, axis=2)
-    b.op("Concat", top, b.const(np.array([[[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]])), axis=1, output=output)
+    scale = b.op("Mul", b.op("Sub", hi, lo), b.const((scales / sizes)[:, None, :]))
+    linear = b.op("Mul", rotate_t, scale)  # R^T diag(scale), (K, 2, 2)
+    shift = b.op("Add", b.op("MatMul", linear, b.const(-0.5 * sizes[:, :, None])),
+                 b.op("Transpose", centre, perm=[0, 2, 1]))  # (K, 2, 1)
+    top = b.op("Concat", linear, b.const(np.zeros((k, 2, 1))), shift, axis=2)
+    bottom = b.const(np.tile([[[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]], (k, 1, 1)))
+    _split(b, b.op("Concat", top, bottom, axis=1), outputs)
 
 
-def _transform_tensor_bilinear(b: _GraphBuilder, feature_nhwc: str, feature_shape: tuple[int, ...], matrix: str,
-                               attrs: dict, output: str) -> None:
-    """ONNX ops for ``reference_transform_tensor_bilinear``: the four neighbours of each sample point
-    gathered from the (H * W, C) feature rows and mixed by their bilinear weights. (ONNX GridSample
-    computes the same inside the bounds, but onnxruntime's CPU kernel took 0.28 ms per 16 x 16 x 32
-    crop, four times this.)"""
+def _transform_tensors_bilinear(b: _GraphBuilder, feature_nhwc: str, feature_shape: tuple[int, ...],
+                                matrices: list[str], out_size: tuple[int, int], outputs: list[str]) -> None:
+    """ONNX ops for ``reference_transform_tensor_bilinear`` of K ops sampling the same feature map into
+    ``out_size`` (height, width) crops, in one batch: the four neighbours of each sample point gathered
+    from the (H * W, C) feature rows and mixed by their bilinear weights. (ONNX GridSample computes the
+    same inside the bounds, but onnxruntime's CPU kernel took 0.28 ms per 16 x 16 x 32 crop, four times
+    this.)"""
     _, h, w, channels = feature_shape
-    oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+    oh, ow = out_size
     oy, ox = np.mgrid[0:oh, 0:ow]
     pixels = np.stack([ox.ravel(), oy.ravel(), np.ones(oh * ow)], axis=1).astype(np.float64)  # (Q, 3)
+    matrix = b.op("Concat", *matrices, axis=0) if len(matrices) > 1 else matrices[0]  # (K, 4, 4)
     linear, shift = b.affine_parts(matrix)
     # Half-pixel correction of the translation: t + (m00 + m01) / 2 - 1/2 per row.
     shift = b.op("Add", shift, b.op("Sub", b.op("Mul", b.op("ReduceSum", linear, b.const([2]), keepdims=1),
                                                   b.const(0.5)), b.const(0.5)))
     affine_t = b.op("Concat", b.op("Transpose", linear, perm=[0, 2, 1]), b.op("Transpose", shift, perm=[0, 2, 1]),
-                    axis=1)  # (1, 3, 2)
-    xy = b.op("MatMul", b.const(pixels), affine_t)  # (1, Q, 2) sample points, feature px
+                    axis=1)  # (K, 3, 2)
+    xy = b.op("MatMul", b.const(pixels), affine_t)  # (K, Q, 2) sample points, feature px
     zero, last = b.const(0.0), b.const([w - 1.0, h - 1.0])
     inside = b.op("Cast", b.op("And", b.op("GreaterOrEqual", xy, zero), b.op("LessOrEqual", xy, last)),
                   to=1)  # float
-    inside = b.op("ReduceMin", inside, axes=[2], keepdims=1)  # (1, Q, 1)
+    inside = b.op("ReduceMin", inside, axes=[2], keepdims=1)  # (K, Q, 1)
     clamped = b.op("Min", b.op("Max", xy, zero), last)
     low = b.op("Floor", clamped)
     frac = b.op("Sub", clamped, low)
@@ -836,14 +847,27 @@ def _transform_tensor_bilinear(b: _GraphBuilder, feature_nhwc: str, feature_shap
     # Row index y * W + x of the neighbours (x0, y0), (x1, y0), (x0, y1), (x1, y1) from (x0, y0, x1, y1).
     corners = b.op("Concat", low, high, axis=2)
     to_rows = np.array([[1, 0, 1, 0], [w, w, 0, 0], [0, 1, 0, 1], [0, 0, w, w]], dtype=np.float64)
-    rows = b.op("Cast", b.op("MatMul", corners, b.const(to_rows)), to=7)  # int64 (1, Q, 4)
+    rows = b.op("Cast", b.op("MatMul", corners, b.const(to_rows)), to=7)  # int64 (K, Q, 4)
     weights_xy = b.op("Concat", b.op("Sub", b.const(1.0), frac), frac, axis=2)  # (1 - fx, 1 - fy, fx, fy)
     weights = b.op("Mul", b.op("Gather", weights_xy, b.const([0, 2, 0, 2]), axis=2),
                    b.op("Gather", weights_xy, b.const([1, 1, 3, 3]), axis=2))
-    weights = b.op("Unsqueeze", b.op("Mul", weights, inside), b.const([2]))  # (1, Q, 1, 4)
+    weights = b.op("Unsqueeze", b.op("Mul", weights, inside), b.const([3]))  # (K, Q, 4, 1)
     table = b.op("Reshape", feature_nhwc, b.const([h * w, channels]))
-    mixed = b.op("MatMul", weights, b.op("Gather", table, rows, axis=0))  # (1, Q, 1, C)
-    b.op("Reshape", mixed, b.const([1, oh, ow, channels]), output=output)
+    # A weighted sum over the 4 neighbours; as a (1, 4) @ (4, C) MatMul per point it took 5x longer.
+    mixed = b.op("ReduceSum", b.op("Mul", b.op("Gather", table, rows, axis=0), weights), b.const([2]),
+                 keepdims=0)  # (K, Q, C)
+    crops = b.op("Reshape", mixed, b.const([len(matrices), oh, ow, channels]))
+    _split(b, crops, outputs)
+
+
+def _split(b: _GraphBuilder, batch: str, outputs: list[str]) -> None:
+    """Hand the K entries of ``batch`` (K, ...) out as ``outputs`` (1, ...) each."""
+    if len(outputs) == 1:
+        b.op("Identity", batch, output=outputs[0])
+    else:
+        from onnx import helper
+
+        b.nodes.append(helper.make_node("Split", [batch, b.const([1] * len(outputs))], list(outputs), axis=0))
 
 
 def _transform_landmarks(b: _GraphBuilder, points: str, matrix: str, output: str) -> None:
@@ -855,36 +879,50 @@ def _transform_landmarks(b: _GraphBuilder, points: str, matrix: str, output: str
 
 def replace_mediapipe_ops(model) -> dict[str, int]:
     """Rewrite, in place, every MediaPipe custom op node tf2onnx passed through with standard ONNX ops
-    computing the same tensor under the same name; returns how many of each were replaced."""
+    computing the same tensor under the same name; returns how many of each were replaced.
+
+    Ops of one kind that read the same tensor (the attention model's three crops of one feature map,
+    from one mesh) are computed as one batch: a third of the small ONNX nodes."""
     import onnx
     from onnx import helper
 
     graph = model.graph
     shapes = _tensor_shapes(model)
     counts: dict[str, int] = {}
-    kept, added, initializers = [], [], []
+    groups: dict[tuple, list] = {}
+    kept = []
     for node in graph.node:
         op = _mediapipe_op(node)
         if op is None:
             kept.append(node)
             continue
+        counts[op] = counts.get(op, 0) + 1
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        b = _GraphBuilder(node.output[0])
-        if op == "Landmarks2TransformMatrix":
-            _landmarks_to_transform_matrix(b, node.input[0], attrs, node.output[0])
+        if op == "TransformLandmarks":
+            key = (op, node.output[0])
         elif op == "TransformTensorBilinear":
-            shape = shapes.get(node.input[0])
-            if shape is None or len(shape) != 4 or None in shape:
-                raise ConversionError(f"TransformTensorBilinear input {node.input[0]!r} needs a known 4D shape, "
-                                      f"found {shape}")
-            _transform_tensor_bilinear(b, node.input[0], shape, node.input[1], attrs, node.output[0])
+            key = (op, node.input[0], int(attrs["output_height"]), int(attrs["output_width"]))
         else:
+            key = (op, node.input[0])
+        groups.setdefault(key, []).append((node, attrs))
+    if not counts:
+        return counts
+    added, initializers = [], []
+    for key, members in groups.items():
+        op, outputs = key[0], [node.output[0] for node, _ in members]
+        b = _GraphBuilder(outputs[0])
+        if op == "Landmarks2TransformMatrix":
+            _landmarks_to_transform_matrices(b, key[1], [attrs for _, attrs in members], outputs)
+        elif op == "TransformTensorBilinear":
+            shape = shapes.get(key[1])
+            if shape is None or len(shape) != 4 or None in shape:
+                raise ConversionError(f"TransformTensorBilinear input {key[1]!r} needs a known 4D shape, found {shape}")
+            _transform_tensors_bilinear(b, key[1], shape, [node.input[1] for node, _ in members], key[2:], outputs)
+        else:
+            (node, _), = members
             _transform_landmarks(b, node.input[0], node.input[1], node.output[0])
         added += b.nodes
         initializers += b.initializers
-        counts[op] = counts.get(op, 0) + 1
-    if not counts:
-        return counts
     del graph.node[:]
     graph.node.extend(_topological(kept + added, {i.name for i in graph.input} | {i.name for i in graph.initializer}
                                    | {i.name for i in initializers}))
