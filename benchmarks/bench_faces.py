@@ -25,16 +25,16 @@ from bench_analyze import decode, interleaved, single_person_clip  # noqa: E402
 
 def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, head_pose: bool = True):
     """faces/s of FaceAnalyzer with ``landmarks`` (see rigcast.pipeline.faces.FACE_LANDMARK_MODELS) over
-    ``frames``, then the face's head pose in every frame (unless ``head_pose=False``: landmarks only, what
-    FaceMesh gives), both as rigcast.pipeline.analyze.analyze runs them: frame t is finished after frame
-    t + 1 is submitted, so with the iris model its irises run on the worker thread while the next frame is
-    tracked (``pipelined=False``: process() one frame at a time), and the poses are solved after tracking,
-    on a thread per core (rigcast.face.head_pose.solve_head_pose_sequence)."""
+    ``frames``, with the face's filtered landmarks and head pose in every frame (unless
+    ``head_pose=False``: landmarks only, what FaceMesh gives), driven as rigcast.pipeline.analyze.analyze
+    drives them: frame t is finished after frame t + 1 is submitted, so with the iris model its irises run
+    on the worker thread while the next frame is tracked (``pipelined=False``: process() one frame at a
+    time), and each finished frame goes to a FacePoseStream, which solves its poses on another worker."""
     import numpy as np
 
     from rigcast.camera import Intrinsics
-    from rigcast.face.head_pose import solve_head_pose_sequence
-    from rigcast.pipeline.analyze import one_ahead, single_threaded_opencv
+    from rigcast.pipeline.analyze import AnalyzeConfig, FacePoseStream, _face_payload, one_ahead, \
+        single_threaded_opencv
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
     from rigcast.pipeline.follow import completed
 
@@ -46,7 +46,8 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
 
     def run() -> float:
         state = analyzer.new_state()
-        faces = []
+        poses = FacePoseStream(intrinsics, AnalyzeConfig(bodies=False)) if head_pose else None
+        faces = 0
 
         def submit(item):
             i, f = item
@@ -54,12 +55,14 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
 
         with single_threaded_opencv():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
-            for _, future in one_ahead(enumerate(frames), submit):
-                faces += [r.landmarks for r in future.result()[0]]
-            if head_pose and faces:
-                solve_head_pose_sequence(np.stack([lm.xy for lm in faces]), np.stack([lm.z for lm in faces]),
-                                         intrinsics)
-            return len(faces) / (time.perf_counter() - t0)
+            for (i, _), future in one_ahead(enumerate(frames), submit):
+                records = future.result()[0]
+                faces += len(records)
+                if poses is not None:
+                    poses.add(i, i / 30.0, np.array([r.face_id for r in records]), _face_payload(records))
+            if poses is not None:
+                poses.result()
+            return faces / (time.perf_counter() - t0)
     return run
 
 

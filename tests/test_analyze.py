@@ -160,6 +160,24 @@ def test_resume_after_interruption_recomputes_nothing(carphone_path, tmp_path):
         np.testing.assert_allclose(a.xyz, b.xyz, atol=1e-5)
 
 
+def test_face_poses_solved_during_analysis_are_the_assembled_ones(carphone_path, tmp_path):
+    """analyze() filters face landmarks and solves head poses on a worker while later frames are analysed
+    (FacePoseStream); the Take holds exactly what assembling the cached frames afterwards gives."""
+    from rigcast.pipeline.analyze import _concat, assemble_faces
+
+    config = AnalyzeConfig(end="24f", bodies=False, chunk_frames=8)
+    out = tmp_path / "faces.npz"
+    take = analyze(carphone_path, out, config, keep_cache=True)
+    chunks = []
+    for path in sorted((out.parent / (out.name + ".parts")).glob("chunk_*.npz")):
+        with np.load(path) as z:
+            chunks.append({k: z[k] for k in z.files})
+    faces, _ = assemble_faces(_concat(chunks), take.intrinsics, config, set())
+    assert len(faces) == len(take.faces) == 1 and len(take.faces[0].frame_index) == 24
+    for name in ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale"):
+        np.testing.assert_array_equal(getattr(take.faces[0], name), getattr(faces[0], name), err_msg=name)
+
+
 def test_resume_after_sigkill(carphone_path, tmp_path):
     import os
     import signal

@@ -253,13 +253,84 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
     return tracks
 
 
+@dataclass
+class StreamedFace:
+    """One face as :class:`FacePoseStream` saw it: ``frame_index`` (T,), filtered ``xy`` (T, P, 2) and
+    ``z`` (T, P), a head pose per frame (None for collapsed landmarks)."""
+
+    frame_index: np.ndarray
+    xy: np.ndarray
+    z: np.ndarray
+    poses: list
+
+
+class FacePoseStream:
+    """:func:`assemble_faces`' landmark filtering and head poses, frame by frame on a worker thread, so
+    that they run while later frames are analysed instead of after the last one.
+
+    Each face's One Euro filters (:class:`~rigcast.smooth.OneEuroFilter`) see its frames in order, with
+    the values the cache holds (``_face_payload``'s float32), so :func:`assemble_faces` gets the numbers it
+    would compute itself.  :meth:`add` returns at once; :meth:`result` waits for the worker and stops it.
+    """
+
+    def __init__(self, intrinsics: Intrinsics, config: AnalyzeConfig):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.intrinsics = intrinsics
+        self.euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+        self._faces: dict[int, tuple[list, list, list, list, Any, Any]] = {}
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-face-poses")
+        self._futures: list = []
+
+    def add(self, frame_index: int, time_s: float, face_ids: np.ndarray, payload: dict[str, np.ndarray]) -> None:
+        """The faces of one frame: ``face_ids`` (N,) and ``_face_payload``'s arrays for them."""
+        self._futures.append(self._worker.submit(self._solve, int(frame_index), float(time_s), face_ids,
+                                                 payload["xy"], payload["z"]))
+
+    def _solve(self, frame_index: int, time_s: float, face_ids: np.ndarray, xy: np.ndarray, z: np.ndarray) -> None:
+        from ..face.head_pose import solve_head_pose
+        from ..smooth import OneEuroFilter
+
+        for fid, xy_f, z_f in zip(face_ids.tolist(), xy.astype(np.float64), z.astype(np.float64)):
+            if fid not in self._faces:
+                filters = (OneEuroFilter(self.euro, xy_f.shape), OneEuroFilter(self.euro, z_f.shape)) if self.euro \
+                    else (None, None)
+                self._faces[fid] = ([], [], [], [], *filters)
+            frames, xys, zs, poses, xy_filter, z_filter = self._faces[fid]
+            if xy_filter is not None:
+                height = float(np.ptp(xy_f[:, 1]))  # the face height in px: the speed scale
+                xy_f, z_f = xy_filter.step(xy_f, time_s, height), z_filter.step(z_f, time_s, height)
+            try:
+                pose = solve_head_pose(xy_f, z_f, self.intrinsics)
+            except InputError:  # collapsed landmarks: no pose, never a fabricated one
+                pose = None
+            frames.append(frame_index)
+            xys.append(xy_f)
+            zs.append(z_f)
+            poses.append(pose)
+
+    def result(self) -> dict[int, StreamedFace]:
+        """Every face seen so far; waits for the worker (re-raising its error, if any) and stops it."""
+        self.close()
+        for future in self._futures:
+            future.result()
+        return {fid: StreamedFace(np.array(f, dtype=np.int64), np.stack(xy), np.stack(z), poses)
+                for fid, (f, xy, z, poses, _, _) in self._faces.items()}
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+
 def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig,
-                   track_ids: set[int]) -> tuple[list[Face], FaceTopology | None]:
+                   track_ids: set[int], streamed: dict[int, "StreamedFace"] | None = None
+                   ) -> tuple[list[Face], FaceTopology | None]:
     """Per-frame face records → faces with smoothed landmarks, head pose and metric mesh, linked to bodies.
 
     Landmarks are One Euro filtered (speed in face heights per second), the
     head pose is solved on the filtered landmarks, then its rotation is
     filtered on the rotation manifold and its translation as a vector.
+    ``streamed``: what a :class:`FacePoseStream` already filtered and solved,
+    used for every face it saw in all of that face's frames (the same numbers).
     """
     if "face/id" not in arrays or not len(arrays["face/id"]):
         return [], None
@@ -277,12 +348,17 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
             continue
         fi = arrays["face/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
-        xy, z, conf = arrays["face/xy"][m].astype(np.float64), arrays["face/z"][m].astype(np.float64), arrays["face/conf"][m]
-        if euro is not None:
-            height = np.ptp(xy[:, :, 1], axis=1)  # (T,) face height in px: the speed scale
-            xy = one_euro(xy, ts, euro, scale=height)
-            z = one_euro(z, ts, euro, scale=height)
-        poses = solve_head_pose_sequence(xy, z, intrinsics)  # None for collapsed landmarks
+        conf = arrays["face/conf"][m]
+        done = (streamed or {}).get(int(fid))
+        if done is not None and np.array_equal(done.frame_index, fi):
+            xy, z, poses = done.xy, done.z, done.poses
+        else:
+            xy, z = arrays["face/xy"][m].astype(np.float64), arrays["face/z"][m].astype(np.float64)
+            if euro is not None:
+                height = np.ptp(xy[:, :, 1], axis=1)  # (T,) face height in px: the speed scale
+                xy = one_euro(xy, ts, euro, scale=height)
+                z = one_euro(z, ts, euro, scale=height)
+            poses = solve_head_pose_sequence(xy, z, intrinsics)  # None for collapsed landmarks
         if euro is not None:
             rotation, translation = smooth_head_poses(poses, ts)
         else:
@@ -402,6 +478,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             progress(done, total)
         pending: list = []
         frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+        # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
+        poses = FacePoseStream(camera_for(info, config), config) if config.faces and not chunks else None
 
         def submit(frame) -> dict:
             return {s.key: s.analyzer.submit(frame.rgb, frame.time_s, states[s.key]) for s in stages}
@@ -409,6 +487,10 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         try:
             for frame, futures in one_ahead(frames_iter, submit):
                 pending.append((frame.index, frame.time_s, {key: f.result() for key, f in futures.items()}))
+                if poses is not None:
+                    face_records = pending[-1][2]["face"][0]
+                    poses.add(frame.index, frame.time_s, np.array([r.face_id for r in face_records], dtype=np.int64),
+                              _face_payload(face_records))
                 done += 1
                 if len(pending) >= config.chunk_frames:
                     chunks.append(_pack_chunk(stages, pending))
@@ -419,6 +501,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         finally:
             for stage in stages:
                 stage.analyzer.close()
+            if poses is not None:
+                poses.close()
         if pending:
             chunks.append(_pack_chunk(stages, pending))
             cache.write(len(chunks) - 1, chunks[-1])
@@ -430,7 +514,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
     tracks = assemble_tracks(arrays, intrinsics, config)
-    faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks})
+    streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
+    faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),

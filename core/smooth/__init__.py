@@ -2,10 +2,10 @@
 
 from .gaps import FILLED_CONF_FACTOR, fill_gaps
 from .landmarks import landmark_height, smooth_track_arrays
-from .one_euro import ONE_EURO_ROTATION, ONE_EURO_LANDMARKS, OneEuroConfig, one_euro, smooth_rotations
+from .one_euro import ONE_EURO_ROTATION, ONE_EURO_LANDMARKS, OneEuroConfig, OneEuroFilter, one_euro, smooth_rotations
 
 __all__ = [
     "FILLED_CONF_FACTOR", "fill_gaps",
     "landmark_height", "smooth_track_arrays",
-    "ONE_EURO_ROTATION", "ONE_EURO_LANDMARKS", "OneEuroConfig", "one_euro", "smooth_rotations",
+    "ONE_EURO_ROTATION", "ONE_EURO_LANDMARKS", "OneEuroConfig", "OneEuroFilter", "one_euro", "smooth_rotations",
 ]

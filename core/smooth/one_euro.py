@@ -114,25 +114,39 @@ def one_euro(values: np.ndarray, time_s: np.ndarray, config: OneEuroConfig = ONE
         raise ValueError(f"scale must be positive and finite, got values in [{np.min(scale_t)}, {np.max(scale_t)}]")
 
     out = np.full_like(values, np.nan)
-    if num_frames == 0:
-        return out
-    trailing = values.shape[1:]
-    x_hat = np.full(trailing, np.nan)  # filtered value; NaN where the component's filter is not running
-    dx_hat = np.zeros(trailing)         # filtered speed
+    filt = OneEuroFilter(config, values.shape[1:])
     for t in range(num_frames):
-        x = values[t]
-        running = np.isfinite(x) & np.isfinite(x_hat)  # never at t = 0
+        out[t] = filt.step(values[t], time_s[t], scale_t[t])
+    return out
+
+
+class OneEuroFilter:
+    """The filter of :func:`one_euro` one sample at a time, for streams: ``step(x, t, scale)`` takes a
+    sample of ``shape`` at ``t`` seconds (strictly increasing between calls) and returns the filtered value
+    (a new array).  :func:`one_euro` is this filter run over an array, so both give the same numbers."""
+
+    def __init__(self, config: OneEuroConfig = ONE_EURO_LANDMARKS, shape: tuple[int, ...] = ()):
+        self.config = config
+        self._x_hat = np.full(shape, np.nan)  # filtered value; NaN where the component's filter is not running
+        self._dx_hat = np.zeros(shape)         # filtered speed
+        self._t: float | None = None
+
+    def step(self, x: np.ndarray, time_s: float, scale: float = 1.0) -> np.ndarray:
+        config = self.config
+        x = np.asarray(x, dtype=np.float64)
+        running = np.isfinite(x) & np.isfinite(self._x_hat)  # never at the first sample
         if np.any(running):
-            dt = time_s[t] - time_s[t - 1]
-            dx_hat = np.where(running, dx_hat + _alpha(config.d_cutoff, dt) * ((x - x_hat) / dt - dx_hat), 0.0)
-            a = _alpha(config.min_cutoff + config.beta * np.abs(dx_hat) / scale_t[t], dt)
+            dt = time_s - self._t
+            self._dx_hat = np.where(running, self._dx_hat + _alpha(config.d_cutoff, dt)
+                                    * ((x - self._x_hat) / dt - self._dx_hat), 0.0)
+            a = _alpha(config.min_cutoff + config.beta * np.abs(self._dx_hat) / scale, dt)
             # Running components step towards x; the others take x itself: a fresh start
             # after a gap, or NaN (a stopped filter) where x is missing.
-            x_hat = np.where(running, x_hat + a * (x - x_hat), x)
+            self._x_hat = np.where(running, self._x_hat + a * (x - self._x_hat), x)
         else:
-            x_hat, dx_hat = np.array(x, copy=True), np.zeros(trailing)
-        out[t] = x_hat
-    return out
+            self._x_hat, self._dx_hat = np.array(x, copy=True), np.zeros(x.shape)
+        self._t = float(time_s)
+        return self._x_hat.copy()
 
 
 def smooth_rotations(quat_wxyz: np.ndarray, time_s: np.ndarray,
