@@ -14,7 +14,6 @@ from rigcast.camera import Intrinsics
 from rigcast.errors import InputError, ModelError
 from rigcast.face import (FRONTAL, CanonicalFace, HeadPose, canonical_face, euler_ypr_deg, rotation_from_ypr_deg,
                           smooth_head_poses, solve_head_pose, weighted_procrustes)
-from rigcast.face.head_pose import solve_head_pose_sequence
 from test_face_models import MediaPipeReference, carphone_frames, multi_face_scene, nearest_face
 
 POSE_TOLERANCE_DEG = 3.0
@@ -152,27 +151,6 @@ def test_solve_carries_the_iris_points():
 def test_solve_rejects_bad_landmarks(xy, z, message):
     with pytest.raises(InputError, match=message):
         solve_head_pose(xy, z, Intrinsics.from_fov(640, 480))
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sequence_is_solved_frame_by_frame(workers):
-    """solve_head_pose_sequence on threads gives each frame exactly what solve_head_pose gives it, in order,
-    and None (not a pose) for a frame whose landmarks collapsed."""
-    intrinsics = Intrinsics.from_fov(640, 480)
-    frames = [synthetic_landmarks(rotation_from_ypr_deg(5.0 * t, -3.0 * t, 2.0 * t), np.array([0.01 * t, 0.0, 0.7]),
-                                  intrinsics)[:2] for t in range(6)]
-    xy = np.stack([f[0] for f in frames])
-    z = np.stack([f[1] for f in frames])
-    xy[3] = 100.0  # collapsed
-    poses = solve_head_pose_sequence(xy, z, intrinsics, workers=workers)
-    assert len(poses) == 6 and poses[3] is None
-    for t in (0, 1, 2, 4, 5):
-        alone = solve_head_pose(xy[t], z[t], intrinsics)
-        np.testing.assert_array_equal(poses[t].rotation, alone.rotation)
-        np.testing.assert_array_equal(poses[t].mesh_xyz, alone.mesh_xyz)
-        assert euler_ypr_deg(poses[t].rotation) == pytest.approx((5.0 * t, -3.0 * t, 2.0 * t), abs=0.05)
-    with pytest.raises(InputError, match=r"xy \(T, P, 2\)"):
-        solve_head_pose_sequence(xy[0], z[0], intrinsics)
 
 
 def test_solve_rejects_bad_options():

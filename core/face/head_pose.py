@@ -60,7 +60,6 @@ Legend: P = 468 or 478 landmarks, K = Procrustes landmarks, T frames.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,34 +307,6 @@ def rotation_from_ypr_deg(yaw: float, pitch: float, roll: float) -> np.ndarray:
         return m
 
     return axis(2, roll) @ axis(0, -pitch) @ axis(1, -yaw) @ FRONTAL
-
-
-def solve_head_pose_sequence(xy: np.ndarray, z: np.ndarray, intrinsics: Intrinsics, method: str = "pnp",
-                             workers: int = 0) -> list[HeadPose | None]:
-    """:func:`solve_head_pose` for each of T frames, ``xy`` (T, P, 2) and ``z`` (T, P): a pose per frame,
-    None where the landmarks are collapsed (never a fabricated pose).
-
-    The frames are independent, so they are solved on ``workers`` threads (0: one per core, at most 4);
-    ``cv2.solvePnP`` and the SVDs release the GIL, and two threads solve about 1.4x as many poses per
-    second as one on two cores.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    xy, z = np.asarray(xy, dtype=np.float64), np.asarray(z, dtype=np.float64)
-    if xy.ndim != 3 or z.shape != xy.shape[:2]:
-        raise InputError(f"expected xy (T, P, 2) and z (T, P), got {xy.shape} and {z.shape}")
-
-    def solve(t: int) -> HeadPose | None:
-        try:
-            return solve_head_pose(xy[t], z[t], intrinsics, method)
-        except InputError:
-            return None
-
-    workers = workers or min(4, os.cpu_count() or 1)
-    if workers == 1 or len(xy) < 2:
-        return [solve(t) for t in range(len(xy))]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rigcast-head-pose") as pool:
-        return list(pool.map(solve, range(len(xy)), chunksize=max(1, len(xy) // (4 * workers))))
 
 
 def smooth_head_poses(poses: list[HeadPose | None], time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
-from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, one_euro, smooth_track_arrays
+from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 from .faces import FACE_LANDMARK_MODELS
@@ -329,16 +329,24 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
     Landmarks are One Euro filtered (speed in face heights per second), the
     head pose is solved on the filtered landmarks, then its rotation is
     filtered on the rotation manifold and its translation as a vector.
-    ``streamed``: what a :class:`FacePoseStream` already filtered and solved,
-    used for every face it saw in all of that face's frames (the same numbers).
+    The landmark filtering and the poses are :class:`FacePoseStream`'s:
+    ``streamed`` is what one already computed while the frames were
+    analysed; without it, the cached frames go through a new one here.
     """
     if "face/id" not in arrays or not len(arrays["face/id"]):
         return [], None
     from ..face.geometry import canonical_face
-    from ..face.head_pose import smooth_head_poses, solve_head_pose_sequence
+    from ..face.head_pose import smooth_head_poses
     from .faces import link_faces_to_bodies
 
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
+    if streamed is None:
+        stream = FacePoseStream(intrinsics, config)
+        bounds = np.searchsorted(arrays["face/frame"], frame_index, side="left").tolist() + [len(arrays["face/frame"])]
+        for k, (f, t) in enumerate(zip(frame_index, time_s)):
+            rows = slice(bounds[k], bounds[k + 1])  # the cache holds each frame's faces together, frames in order
+            stream.add(f, t, arrays["face/id"][rows], {"xy": arrays["face/xy"][rows], "z": arrays["face/z"][rows]})
+        streamed = stream.result()
     links = _face_body_links(arrays, link_faces_to_bodies, track_ids)
     euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
     faces = []
@@ -349,16 +357,10 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
         fi = arrays["face/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
         conf = arrays["face/conf"][m]
-        done = (streamed or {}).get(int(fid))
-        if done is not None and np.array_equal(done.frame_index, fi):
-            xy, z, poses = done.xy, done.z, done.poses
-        else:
-            xy, z = arrays["face/xy"][m].astype(np.float64), arrays["face/z"][m].astype(np.float64)
-            if euro is not None:
-                height = np.ptp(xy[:, :, 1], axis=1)  # (T,) face height in px: the speed scale
-                xy = one_euro(xy, ts, euro, scale=height)
-                z = one_euro(z, ts, euro, scale=height)
-            poses = solve_head_pose_sequence(xy, z, intrinsics)  # None for collapsed landmarks
+        done = streamed[int(fid)]
+        if not np.array_equal(done.frame_index, fi):
+            raise RuntimeError(f"face {fid}: the streamed head poses cover frames other than the cached ones")
+        xy, z, poses = done.xy, done.z, done.poses
         if euro is not None:
             rotation, translation = smooth_head_poses(poses, ts)
         else:
