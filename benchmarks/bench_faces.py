@@ -27,9 +27,9 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
     """faces/s of FaceAnalyzer with ``landmarks`` (see rigcast.pipeline.faces.FACE_LANDMARK_MODELS) over
     ``frames``, with the face's filtered landmarks and head pose in every frame (unless
     ``head_pose=False``: landmarks only, what FaceMesh gives), driven as rigcast.pipeline.analyze.analyze
-    drives them: frame t is finished after frame t + 1 is submitted, so with the iris model its irises run
-    on the worker thread while the next frame is tracked (``pipelined=False``: process() one frame at a
-    time), and each finished frame goes to a FacePoseStream, which solves its poses on another worker."""
+    drives them: frame t is finished (face ids, and irises with the iris model) on the analyser's worker
+    thread while frame t + 1 is tracked (``pipelined=False``: process() one frame at a time), and each
+    finished frame goes to a FacePoseStream, which solves its poses on another worker."""
     import numpy as np
 
     from rigcast.camera import Intrinsics

@@ -61,16 +61,18 @@ def test_carphone_is_one_face_followed_throughout(analyzer):
 
 
 @requires_models
-def test_submit_gives_what_process_gives(mesh_iris_models):
-    """The pipelined form (irises of frame t on the worker while frame t + 1 is tracked, driven as
-    analyze() drives it) gives exactly the records of process(), frame by frame: faces moving across
-    the composite, so tracking and refinement both change every frame."""
+@pytest.mark.parametrize("landmarks", ["attention", "mesh+iris"])
+def test_submit_gives_what_process_gives(landmarks, face_models, mesh_iris_models):
+    """The pipelined form (ids, and irises with the iris model, of frame t on the worker while frame t + 1
+    is tracked, driven as analyze() drives it) gives exactly the records of process(), frame by frame:
+    faces moving across the composite, so tracking and refinement both change every frame."""
+    models = face_models if landmarks == "attention" else mesh_iris_models
     scene, _ = multi_face_scene()
     frames = [shifted(scene, 3 * t, 2 * t) for t in range(8)]
-    one_at_a_time = FaceAnalyzer(*mesh_iris_models)
+    one_at_a_time = FaceAnalyzer(*models)
     state = one_at_a_time.new_state()
     expected = [one_at_a_time.process(f, t / 30.0, state) for t, f in enumerate(frames)]
-    with FaceAnalyzer(*mesh_iris_models) as pipelined:
+    with FaceAnalyzer(*models) as pipelined:
         state = pipelined.new_state()
         futures = [pipelined.submit(f, t / 30.0, state) for t, f in enumerate(frames)]
         got = [f.result() for f in futures]
@@ -145,10 +147,9 @@ def test_a_drifted_mesh_is_reread_when_the_detector_runs(landmarks, face_models,
     state = analyzer.new_state()
     (first,), _ = analyzer.process(astronaut(), 0.0, state)
     size = first.landmarks.size_px()
-    stale = state.rois[first.face_id]
-    state.rois[first.face_id] = Roi(center_xy=stale.center_xy + [0.0, 0.3 * size], size=stale.size,
-                                    rotation=stale.rotation)
-    drifted = analyzer.landmarker(astronaut(), state.rois[first.face_id])
+    ((key, stale),) = state.rois.items()
+    state.rois[key] = Roi(center_xy=stale.center_xy + [0.0, 0.3 * size], size=stale.size, rotation=stale.rotation)
+    drifted = analyzer.landmarker(astronaut(), state.rois[key])
     if landmarks == "attention":
         assert drifted is None
     else:

@@ -6,13 +6,14 @@ mesh, so the detector only runs when nobody is followed, when a followed
 face is lost, and every ``redetect_every`` frames to catch newcomers.
 Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
 
-Two stages per frame: tracking (meshes, detector, ids, next ROIs) and, with
-the separate iris model, iris refinement (the eyes of every face in one
-iris-model batch).  Tracking never reads the irises (as in MediaPipe's iris
-graph), so :meth:`FaceAnalyzer.submit` refines frame t on a worker thread
-while the caller goes on to track frame t + 1: the same records as
-:meth:`FaceAnalyzer.process`, with the two models on two cores.  The default
-attention model refines eyes and irises itself, in the tracking stage.
+Two stages per frame: tracking (meshes, detector, next ROIs) and
+finishing (face ids from the tracker and, with the separate iris model, the
+eyes of every face in one iris-model batch).  The next frame needs only the
+ROIs, never the ids or the irises (as in MediaPipe's iris graph), so
+:meth:`FaceAnalyzer.submit` finishes frame t on a worker thread while the
+caller goes on to track frame t + 1: the same records as
+:meth:`FaceAnalyzer.process`.  The worker alone touches the tracker, in
+frame order; the caller alone touches the ROIs.
 
 Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 """
@@ -22,14 +23,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FaceLandmarker, FaceLandmarks
-from .follow import FollowState, assign_ids, box_iou, completed, dedupe, follow, scaled_box
+from .follow import FollowState, Result, box_iou, dedupe, follow, identify, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
 """BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
@@ -135,19 +136,17 @@ class FaceAnalyzer:
         Returns the faces found (no more than ``max_faces``, followed faces
         first) and whether the detector ran.
         """
-        records, detected = self.track(rgb, time_s, state)
-        return self.refine(rgb, records), detected
+        results, detected = self.track(rgb, state)
+        return self.finish(rgb, time_s, results, state), detected
 
     def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
-        """:meth:`process` with the iris stage on the worker thread: tracks the frame now, updating
-        ``state``, and returns a future of what :meth:`process` returns.  ``rgb`` must stay unchanged
+        """:meth:`process` with the finishing stage on the worker thread: tracks the frame now, updating
+        ``state``'s ROIs, and returns a future of what :meth:`process` returns.  ``rgb`` must stay unchanged
         until the future is done."""
-        records, detected = self.track(rgb, time_s, state)
-        if self.landmarker.iris_runner is None or not records:
-            return completed((records, detected))
+        results, detected = self.track(rgb, state)
         if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-irises")
-        return self._worker.submit(lambda: (self.refine(rgb, records), detected))
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-faces")
+        return self._worker.submit(lambda: (self.finish(rgb, time_s, results, state), detected))
 
     def close(self) -> None:
         """Stop the worker thread after the work already submitted."""
@@ -161,9 +160,10 @@ class FaceAnalyzer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def track(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[FaceRecord], bool]:
-        """The tracking stage: every face's 468-point mesh, id and next ROI; updates ``state``.
-        Returns the records (not yet refined) and whether the detector ran."""
+    def track(self, rgb: np.ndarray, state: FollowState) -> tuple[list[Result], bool]:
+        """The tracking stage: every face's landmarks from one model call each (the mesh, or the refined set
+        of the attention model), and the next frame's ROIs in ``state``.  Returns the results for
+        :meth:`finish` and whether the detector ran."""
         cfg = self.config
         mesh = self.landmarker.mesh
         results, lost_someone = follow(mesh, rgb, state)
@@ -197,18 +197,19 @@ class FaceAnalyzer:
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
         # centres are close (:func:`_same_face`): two ROIs that caught the same fast-moving face.
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
-        ids, boxes, appearance = assign_ids(rgb, time_s, results, state, APPEARANCE_BOX_SCALE)
-        records = [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
-                   for k, ((lm, followed), i) in enumerate(zip(results, ids))]
-        return records, detect
+        state.rois = {k: lm.next_roi() for k, (lm, _) in enumerate(results)}
+        return results, detect
 
-    def refine(self, rgb: np.ndarray, records: list[FaceRecord]) -> list[FaceRecord]:
-        """The iris stage: ``records`` of :meth:`track` with their refined 478-point landmarks (unchanged
-        without an iris model)."""
-        if self.landmarker.iris_runner is None or not records:
-            return records
-        refined = self.landmarker.refine_all(rgb, [r.landmarks for r in records])
-        return [replace(r, landmarks=lm) for r, lm in zip(records, refined)]
+    def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState) -> list[FaceRecord]:
+        """The finishing stage: :meth:`track`'s results of the frame at ``time_s`` as records, with face ids
+        from ``state``'s tracker and, with an iris model, their refined 478-point landmarks.  Frames must be
+        finished in order."""
+        ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, APPEARANCE_BOX_SCALE)
+        landmarks = [lm for lm, _ in results]
+        if self.landmarker.iris_runner is not None and results:
+            landmarks = self.landmarker.refine_all(rgb, landmarks)
+        return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
+                for k, (lm, (_, followed), i) in enumerate(zip(landmarks, results, ids))]
 
 
 def _same_face(a: np.ndarray, b: np.ndarray, min_iou: float) -> bool:

@@ -35,7 +35,9 @@ class FollowState:
     """What carries from one frame to the next (all of it derivable from past records)."""
 
     tracker: BoxTracker = field(default_factory=BoxTracker)
-    rois: dict[int, Roi] = field(default_factory=dict)  # next ROI per followed id
+    # Next ROI per followed subject: keyed by track id for bodies; faces key them by position, since their
+    # ids are assigned on a worker thread (rigcast.pipeline.faces).  Only the values are read back.
+    rois: dict[int, Roi] = field(default_factory=dict)
     frames_since_detect: int = 10**9
 
 
@@ -75,7 +77,16 @@ def dedupe(results: list[Result], same: Callable[[np.ndarray, np.ndarray], bool]
 
 def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
                appearance_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Track ids (N,) for the results, their boxes (N, 4) and appearance descriptors (N, D); sets next ROIs.
+    """Track ids (N,) for the results, their boxes (N, 4) and appearance descriptors (N, D); sets next ROIs,
+    keyed by id."""
+    ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, appearance_scale)
+    state.rois = {int(i): lm.next_roi() for (lm, _), i in zip(results, ids)}
+    return ids, boxes, appearance
+
+
+def identify(rgb: np.ndarray, time_s: float, results: list[Result], tracker: BoxTracker,
+             appearance_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Track ids (N,) for the results from ``tracker``, their boxes (N, 4) and appearance descriptors (N, D).
 
     Appearance is read from each box grown by ``appearance_scale``.
     """
@@ -84,9 +95,8 @@ def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: Fol
         scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
         appearance = np.stack([appearance_descriptor(rgb, scaled_box(b, appearance_scale) if appearance_scale != 1.0
                                                      else b) for b in boxes])
-        ids = state.tracker.update(time_s, boxes, scores, appearance)
+        ids = tracker.update(time_s, boxes, scores, appearance)
     else:
         boxes, appearance, ids = np.zeros((0, 4)), np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-        state.tracker.update(time_s, boxes, np.zeros(0))
-    state.rois = {int(i): lm.next_roi() for (lm, _), i in zip(results, ids)}
+        tracker.update(time_s, boxes, np.zeros(0))
     return ids, boxes, appearance
