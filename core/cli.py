@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from .errors import RigcastError
-from .pipeline.faces import FACE_LANDMARK_MODELS
+from .models.face_landmarks import FACE_LANDMARK_MODELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 

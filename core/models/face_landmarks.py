@@ -89,6 +89,17 @@ REFINE_EYE_MIN_PX = 40.0  # eye crops smaller than this (px side) keep the mesh'
 # (start corner, end corner, mirrored) for the two eyes, in the order their irises are appended.
 EYE_CORNERS = ((33, 133, False), (362, 263, True))
 
+FACE_LANDMARK_MODELS = {
+    "attention": ("face_landmark_with_attention",),
+    "mesh+iris": ("face_landmark", "iris_landmark"),
+    "mesh": ("face_landmark",),
+}
+"""What ``rigcast.pipeline.faces.make_face_models``' ``landmarks`` names: the embedded models it loads.
+"attention" (the default) is MediaPipe's refine_landmarks model, the 478-point set in one call; "mesh+iris"
+the 468-point mesh plus the iris model on each eye (the same 478 points, three model calls, irises on the
+worker thread of ``FaceAnalyzer.submit``); "mesh" the 468 points alone.  Defined here, away from the
+pipeline's heavier imports, so that the command line can offer the names without loading the tracker."""
+
 RELIABLE_FACE_PX = 48.0  # faces smaller than this (landmark box, px) get a proportionally lower conf
 LOW_CONFIDENCE = 0.6
 

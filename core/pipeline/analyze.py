@@ -30,8 +30,8 @@ from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
+from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
-from .faces import FACE_LANDMARK_MODELS
 
 NUM_FACE_LANDMARKS = 478
 
@@ -67,7 +67,7 @@ class AnalyzeConfig:
     faces: bool = True
     max_faces: int = 8
     face_detector: str = "auto"  # auto | short | full: BlazeFace range (auto runs both as face sizes need)
-    face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see pipeline.faces.FACE_LANDMARK_MODELS
+    face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see models.face_landmarks.FACE_LANDMARK_MODELS
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):

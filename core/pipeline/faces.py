@@ -29,7 +29,7 @@ import numpy as np
 
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
-from ..models.face_landmarks import FaceLandmarker, FaceLandmarks
+from ..models.face_landmarks import FACE_LANDMARK_MODELS, FaceLandmarker, FaceLandmarks
 from .follow import FollowState, Result, box_iou, dedupe, follow, identify, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
@@ -226,22 +226,11 @@ def _drift(detection_box: np.ndarray, mesh_box: np.ndarray) -> float:
     return distance / max(float(max(mesh_box[2] - mesh_box[0], mesh_box[3] - mesh_box[1])), 1e-9)
 
 
-FACE_LANDMARK_MODELS = {
-    "attention": ("face_landmark_with_attention",),
-    "mesh+iris": ("face_landmark", "iris_landmark"),
-    "mesh": ("face_landmark",),
-}
-"""What ``make_face_models``' ``landmarks`` names: the embedded models it loads.  "attention" (the
-default) is MediaPipe's refine_landmarks model, the 478-point set in one call; "mesh+iris" the 468-point
-mesh plus the iris model on each eye (the same 478 points, three model calls, irises on the worker thread of
-:meth:`FaceAnalyzer.submit`); "mesh" the 468 points alone."""
-
-
 def make_face_models(device: str = "auto", strict_device: bool = False, detector_mode: str = "auto",
                      min_face_px: float | None = 24.0,
                      landmarks: str = "attention") -> tuple[FaceDetector, FaceLandmarker]:
     """The embedded face detector (``detector_mode`` "auto", "short" or "full") and the face landmarker
-    (``landmarks``, one of :data:`FACE_LANDMARK_MODELS`) on ``device``."""
+    (``landmarks``, one of :data:`~rigcast.models.face_landmarks.FACE_LANDMARK_MODELS`) on ``device``."""
     if detector_mode not in DETECTOR_MODES:
         raise ValueError(f"detector_mode must be one of {DETECTOR_MODES}, got {detector_mode!r}")
     if landmarks not in FACE_LANDMARK_MODELS:
