@@ -63,7 +63,7 @@ def mediapipe_pass(frames, complexity: int):
 def rigcast_pass(frames, model: str):
     """A function that runs rigcast's body analysis (tracking mode) over ``frames`` once and returns frames/s."""
     from rigcast.models import make_pose_models
-    from rigcast.pipeline.analyze import single_threaded_opencv
+    from rigcast.pipeline.analyze import single_threaded_libraries
     from rigcast.pipeline.body import BodyAnalyzer, BodyConfig
 
     detector, landmarker = make_pose_models(model, device="cpu")
@@ -72,7 +72,7 @@ def rigcast_pass(frames, model: str):
 
     def run() -> float:
         state = analyzer.new_state()
-        with single_threaded_opencv():  # as rigcast.pipeline.analyze.analyze runs it
+        with single_threaded_libraries():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
             for i, f in enumerate(frames):
                 analyzer.process(f, i / 30.0, state)

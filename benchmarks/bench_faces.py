@@ -5,9 +5,11 @@
 Prints faces per second of rigcast's face tracking (detector when needed,
 the 478 refined landmarks, head pose) and of ``mediapipe.solutions.face_mesh``
 (video mode, refine_landmarks=True), each the median of interleaved runs,
-and their ratio (target >= 1.0).  rigcast runs with its default landmark
-model (the attention model) and, for comparison, with the mesh + iris
-models, pipelined as analyze() runs them and one stage at a time.
+and their ratio (target >= 1.0).  rigcast runs as analyze() runs it (the
+attention model, two frames in flight) and, for comparison, without head
+poses, with one frame in flight (every frame followed from the one before,
+as MediaPipe does), and with the mesh + iris models, pipelined and one
+stage at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_analyze import decode, interleaved, single_person_clip  # noqa: E402
 
 
-def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, head_pose: bool = True):
+def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, head_pose: bool = True,
+                 frames_in_flight: int = 2):
     """faces/s of FaceAnalyzer with ``landmarks`` (see rigcast.pipeline.faces.FACE_LANDMARK_MODELS) over
     ``frames``, with the face's filtered landmarks and head pose in every frame (unless
     ``head_pose=False``: landmarks only, what FaceMesh gives), driven as rigcast.pipeline.analyze.analyze
@@ -34,12 +37,12 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
 
     from rigcast.camera import Intrinsics
     from rigcast.pipeline.analyze import AnalyzeConfig, FacePoseStream, _face_payload, one_ahead, \
-        single_threaded_opencv
+        single_threaded_libraries
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
     from rigcast.pipeline.follow import completed
 
     detector, landmarker = make_face_models(device="cpu", landmarks=landmarks)
-    analyzer = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=1))
+    analyzer = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=1, frames_in_flight=frames_in_flight))
     h, w = frames[0].shape[:2]
     intrinsics = Intrinsics.from_fov(w, h)
     analyzer.process(frames[0], 0.0, analyzer.new_state())  # warm up
@@ -53,7 +56,7 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
             i, f = item
             return analyzer.submit(f, i / 30.0, state) if pipelined else completed(analyzer.process(f, i / 30.0, state))
 
-        with single_threaded_opencv():  # as rigcast.pipeline.analyze.analyze runs it
+        with single_threaded_libraries():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
             for (i, _), future in one_ahead(enumerate(frames), submit):
                 records = future.result()[0]
@@ -86,16 +89,18 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         frames = list(decode(single_person_clip(Path(tmp), args.frames)))
-    fps = interleaved({"rigcast": rigcast_pass(frames),
-                       "rigcast landmarks only (no head pose)": rigcast_pass(frames, head_pose=False),
-                       "rigcast mesh+iris": rigcast_pass(frames, "mesh+iris"),
-                       "rigcast mesh+iris one stage at a time": rigcast_pass(frames, "mesh+iris", False),
-                       "mediapipe": mediapipe_pass(frames)}, args.rounds)
+    variants = {
+        "rigcast": rigcast_pass(frames),
+        "rigcast landmarks only (no head pose)": rigcast_pass(frames, head_pose=False),
+        "rigcast one frame in flight": rigcast_pass(frames, frames_in_flight=1),
+        "rigcast mesh+iris": rigcast_pass(frames, "mesh+iris"),
+        "rigcast mesh+iris one stage at a time": rigcast_pass(frames, "mesh+iris", False),
+    }
+    fps = interleaved({**variants, "mediapipe": mediapipe_pass(frames)}, args.rounds)
     theirs = fps["mediapipe"]
     print(f"faces per second ({args.frames} frames 640x480, one face, 478 landmarks + head pose, median of "
           f"{args.rounds} interleaved runs; MediaPipe FaceMesh refine_landmarks=True {theirs:.1f}):")
-    for name in ("rigcast", "rigcast landmarks only (no head pose)", "rigcast mesh+iris",
-                 "rigcast mesh+iris one stage at a time"):
+    for name in variants:
         print(f"  {name:<40} {fps[name]:6.1f}  ratio {fps[name] / theirs:.2f}"
               + ("  (target >= 1.0)" if name == "rigcast" else ""))
     print(json.dumps({"mediapipe_faces_per_s": round(theirs, 2), "ratio": round(fps["rigcast"] / theirs, 3),

@@ -158,6 +158,31 @@ def test_resume_after_interruption_recomputes_nothing(carphone_path, tmp_path):
         np.testing.assert_array_equal(a.frame_index, b.frame_index)
         np.testing.assert_allclose(a.xy, b.xy, atol=1e-4)
         np.testing.assert_allclose(a.xyz, b.xyz, atol=1e-5)
+    # Faces too: the resumed frames follow the ROIs the cached ones handed on (two frames in flight
+    # read the last two), so they come out as in the uninterrupted run.
+    assert [f.face_id for f in resumed.faces] == [f.face_id for f in reference.faces] and reference.faces
+    for a, b in zip(reference.faces, resumed.faces):
+        np.testing.assert_array_equal(a.frame_index, b.frame_index)
+        np.testing.assert_array_equal(a.xy, b.xy)
+        np.testing.assert_allclose(a.rotation, b.rotation, atol=1e-9)
+
+
+def test_libraries_run_single_threaded_while_analysing():
+    """OpenCV's and the BLAS's own thread pools are held to one thread during analysis (they only contend
+    with onnxruntime and rigcast's workers), and given back afterwards."""
+    import cv2
+    from threadpoolctl import threadpool_info
+
+    from rigcast.pipeline.analyze import single_threaded_libraries
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before_cv, before_blas = cv2.getNumThreads(), blas_threads()
+    assert before_blas, "numpy's BLAS is found"
+    with single_threaded_libraries():
+        assert cv2.getNumThreads() == 1 and blas_threads() == [1] * len(before_blas)
+    assert cv2.getNumThreads() == before_cv and blas_threads() == before_blas
 
 
 def test_face_poses_solved_during_analysis_are_the_assembled_ones(carphone_path, tmp_path):

@@ -128,6 +128,35 @@ def test_roi_crop_puts_image_content_where_image_to_crop_says(rotation):
     assert np.abs(centroid - roi.image_to_crop(blob_xy, 256)).max() < 0.1
 
 
+def test_roi_replicate_crop_is_opencvs_replicate_warp_inside_and_at_the_edges():
+    # crop() switches to the faster constant border when no tap can leave the image; the crop must stay
+    # bit-identical to OpenCV's replicate warp for ROIs well inside, just inside and straddling each edge.
+    import cv2
+
+    rgb = images.astronaut()[:300, :400]
+    h, w = rgb.shape[:2]
+    rng = np.random.default_rng(3)
+    cases = [Roi(center_xy=np.array([200.0, 150.0]), size=120.0, rotation=0.2)]
+    for _ in range(200):
+        size = rng.uniform(40, 200)
+        centre = rng.uniform([-0.2 * w, -0.2 * h], [1.2 * w, 1.2 * h])
+        cases.append(Roi(center_xy=centre, size=size, rotation=rng.uniform(-math.pi, math.pi)))
+    # Axis-aligned squares whose outermost samples sit from half a pixel outside to 1.5 px inside each edge.
+    for inset in (-0.5, -0.25, 0.0, 0.5, 1.0, 1.5):
+        n = 64
+        for cx, cy in ((inset + (n - 1) / 2, 150.0), (w - 1 - inset - (n - 1) / 2, 150.0),
+                       (200.0, inset + (n - 1) / 2), (200.0, h - 1 - inset - (n - 1) / 2)):
+            # out_size == size, so crop pixel i samples image pixel centre - (n - 1) / 2 + i (+- 0.5 px shift).
+            cases.append(Roi(center_xy=np.array([cx + 0.5, cy + 0.5]), size=float(n), rotation=0.0))
+    inside = 0
+    for roi in cases:
+        matrix = roi.crop_matrix(64)
+        expected = cv2.warpAffine(rgb, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(roi.crop(rgb, 64), expected)
+        inside += Roi._samples_inside(matrix, 64, w, h)
+    assert 20 < inside < len(cases) - 20  # both paths were exercised
+
+
 @pytest.mark.parametrize("start, end, size, rotation", [
     ((100, 200), (100, 100), 250.0, 0.0),  # scale point straight above the hips: upright
     ((100, 200), (200, 200), 250.0, math.pi / 2),  # scale point to the right: lying, head right (clockwise)

@@ -140,8 +140,8 @@ class Stage:
                 if not np.array_equal(ids, c[f"{k}/id"][m]):
                     raise InputError("the chunk cache does not replay consistently; run again with --restart")
                 state.frames_since_detect = 0 if det else state.frames_since_detect + 1
-                state.rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
-                              for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
+                state.hand_on({int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
+                               for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])})
         return state
 
 
@@ -440,15 +440,25 @@ def one_ahead(items: Iterable, submit: Callable[[Any], Any]) -> Iterator[tuple[A
 
 
 @contextmanager
-def single_threaded_opencv():
-    """Run OpenCV single-threaded for the duration: while analysing, onnxruntime keeps the cores busy, and
-    OpenCV's own pool for the small crops only adds contention (measured: 36 → 43 frames/s on 2 cores)."""
+def single_threaded_libraries():
+    """Run OpenCV and the BLAS under numpy single-threaded for the duration.
+
+    While analysing, onnxruntime and rigcast's worker threads keep the cores
+    busy, and the libraries' own thread pools only contend with them:
+    OpenCV's pool for the small crops (measured: 36 → 43 body frames/s on 2
+    cores), and OpenBLAS's threads, which spin on the other core after each
+    small matrix product (landmark post-processing, head-pose fits, the
+    Kalman trackers) and so starve the workers (face pipeline with head
+    poses: 8.8-10.0 → 5.4-6.2 ms per frame on 2 cores).
+    """
     import cv2
+    from threadpoolctl import threadpool_limits
 
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         cv2.setNumThreads(before)
 
@@ -463,7 +473,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     take_path = Path(take_path)
     t0 = time.perf_counter()
     with open_footage(source, start=config.start, end=config.end, fps=config.image_fps) as footage, \
-            single_threaded_opencv():
+            single_threaded_libraries():
         info = footage.info
         stages = make_stages(config)
         job = {"cache_version": CACHE_VERSION, "rigcast": __version__, "source": _source_fingerprint(Path(source)),

@@ -10,10 +10,23 @@ Two stages per frame: tracking (meshes, detector, next ROIs) and
 finishing (face ids from the tracker and, with the separate iris model, the
 eyes of every face in one iris-model batch).  The next frame needs only the
 ROIs, never the ids or the irises (as in MediaPipe's iris graph), so
-:meth:`FaceAnalyzer.submit` finishes frame t on a worker thread while the
-caller goes on to track frame t + 1: the same records as
-:meth:`FaceAnalyzer.process`.  The worker alone touches the tracker, in
-frame order; the caller alone touches the ROIs.
+:meth:`FaceAnalyzer.submit` finishes frame t on a worker thread while frame
+t + 1 is tracked.  The finishing worker alone touches the tracker, in frame
+order.
+
+Frames in flight (``FaceConfig.frames_in_flight``).  With 1, each frame
+follows the ROIs of the frame before it, as MediaPipe does, and
+:meth:`~FaceAnalyzer.submit` gives exactly :meth:`~FaceAnalyzer.process`'s
+records.  The face model's call is most of a frame's work and each call runs
+on one core, so with 2 (the default for :meth:`~FaceAnalyzer.submit`)
+frame t + 1 starts its model calls on the ROIs of frame t - 1 while frame t
+is still being tracked, and both cores run the model.  Once frame t is done,
+frame t + 1 keeps only the faces frame t had, and reads again, from frame
+t's ROI, any face it did not find on the older ROI (a face frame t found
+anew, or one that moved too far in two frames).  Which ROI each frame
+follows does not depend on timing, so the records are the same on every run.
+Faces are keyed by slot while followed (their ids come later, on the
+finishing worker).
 
 Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 """
@@ -23,14 +36,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FACE_LANDMARK_MODELS, FaceLandmarker, FaceLandmarks
-from .follow import FollowState, Result, box_iou, dedupe, follow, identify, scaled_box
+from ..models.roi import Roi
+from .follow import FollowState, Result, box_iou, completed, dedupe, identify, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
 """BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
@@ -53,6 +67,7 @@ APPEARANCE_BOX_SCALE = 2.0
 #   boxes' centres agree to 0.08 of the face on the test photos and clip, a rolled head included).
 SAME_FACE_DISTANCE = 0.75
 DRIFT_FRAC = 0.15
+FRAMES_IN_FLIGHT = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -64,22 +79,47 @@ class FaceConfig:
     ``refine_new_faces``: run the mesh a second time on a new face's mesh-derived ROI.  Off by default:
     MediaPipe reads a new face from the detection ROI, and the second pass moves the landmarks of a
     rolled head by up to 1.8 % of the face (the tracking ROI, an axis-aligned bound grown 1.5x, is
-    looser than the detection ROI); it helps when the detector's box is far off."""
+    looser than the detection ROI); it helps when the detector's box is far off.
+    ``frames_in_flight``: frames :meth:`FaceAnalyzer.submit` tracks at once, 1 or 2 (see the module
+    docstring); :meth:`FaceAnalyzer.process` always tracks one."""
 
     max_faces: int = 8
     redetect_every: int = 15
     duplicate_iou: float = 0.5
     new_face_iou: float = 0.3
     refine_new_faces: bool = False
+    frames_in_flight: int = 2
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {self.max_faces}")
+        if self.frames_in_flight not in FRAMES_IN_FLIGHT:
+            raise ValueError(f"frames_in_flight must be one of {FRAMES_IN_FLIGHT}, got {self.frames_in_flight}")
         if self.redetect_every < 1:
             raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
         for name in ("duplicate_iou", "new_face_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclass
+class FaceFollowState(FollowState):
+    """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
+    frames in flight.  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` have started."""
+
+    frames_handed: int = 0
+    frames_submitted: int = 0
+    next_slot: int = 0
+    handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
+    tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> (results, detected, slots)
+
+    def hand_on(self, rois: dict[int, Roi]) -> None:
+        self.rois = rois
+        self.handed_on[self.frames_handed] = rois
+        self.handed_on.pop(self.frames_handed - max(FRAMES_IN_FLIGHT) - 1, None)
+        self.frames_handed += 1
+        self.frames_submitted = max(self.frames_submitted, self.frames_handed)
+        self.next_slot = max([self.next_slot, *(k + 1 for k in rois)])
 
 
 @dataclass(frozen=True)
@@ -117,8 +157,9 @@ class FaceRecord:
 class FaceAnalyzer:
     """Runs face detector and landmarker over frames; holds no per-clip state itself.
 
-    :meth:`submit` uses one worker thread, started on first use; :meth:`close`
-    (or leaving a ``with`` block) stops it.
+    :meth:`submit` uses worker threads, started on first use: one finishing
+    frames and, with two frames in flight, two tracking them; :meth:`close`
+    (or leaving a ``with`` block) stops them.
     """
 
     def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, config: FaceConfig = FaceConfig()):
@@ -126,11 +167,12 @@ class FaceAnalyzer:
         self.landmarker = landmarker
         self.config = config
         self._worker: ThreadPoolExecutor | None = None
+        self._trackers: ThreadPoolExecutor | None = None
 
-    def new_state(self) -> FollowState:
-        return FollowState()
+    def new_state(self) -> FaceFollowState:
+        return FaceFollowState()
 
-    def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[FaceRecord], bool]:
+    def process(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> tuple[list[FaceRecord], bool]:
         """Analyse one frame (H, W, 3) uint8 at ``time_s``; updates ``state``.
 
         Returns the faces found (no more than ``max_faces``, followed faces
@@ -139,20 +181,28 @@ class FaceAnalyzer:
         results, detected = self.track(rgb, state)
         return self.finish(rgb, time_s, results, state), detected
 
-    def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
-        """:meth:`process` with the finishing stage on the worker thread: tracks the frame now, updating
-        ``state``'s ROIs, and returns a future of what :meth:`process` returns.  ``rgb`` must stay unchanged
-        until the future is done."""
-        results, detected = self.track(rgb, state)
+    def submit(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> Future:
+        """:meth:`process` on worker threads, ``frames_in_flight`` frames tracked at once: returns a future
+        of the frame's records and whether the detector ran.  Frames must be submitted in order, and
+        ``rgb`` must stay unchanged until the future is done."""
+        if self.config.frames_in_flight == 1:
+            tracked = completed(self.track(rgb, state))
+        else:
+            tracked = self._track_in_flight(rgb, state)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-faces")
-        return self._worker.submit(lambda: (self.finish(rgb, time_s, results, state), detected))
+
+        def finish() -> tuple[list[FaceRecord], bool]:
+            results, detected = tracked.result()
+            return self.finish(rgb, time_s, results, state), detected
+        return self._worker.submit(finish)
 
     def close(self) -> None:
-        """Stop the worker thread after the work already submitted."""
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-            self._worker = None
+        """Stop the worker threads after the work already submitted."""
+        for pool in (self._trackers, self._worker):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._worker = self._trackers = None
 
     def __enter__(self) -> "FaceAnalyzer":
         return self
@@ -160,23 +210,68 @@ class FaceAnalyzer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def track(self, rgb: np.ndarray, state: FollowState) -> tuple[list[Result], bool]:
+    def track(self, rgb: np.ndarray, state: FaceFollowState) -> tuple[list[Result], bool]:
         """The tracking stage: every face's landmarks from one model call each (the mesh, or the refined set
         of the attention model), and the next frame's ROIs in ``state``.  Returns the results for
         :meth:`finish` and whether the detector ran."""
+        return self._settle(rgb, state.rois, self._follow(rgb, state.rois), state)
+
+    def _track_in_flight(self, rgb: np.ndarray, state: FaceFollowState) -> Future:
+        """Start tracking the next frame on the ROIs of ``frames_in_flight`` frames before it (see the module
+        docstring); a future of :meth:`track`'s result."""
+        lag = self.config.frames_in_flight
+        number = state.frames_submitted
+        state.frames_submitted += 1
+        older = state.tracking.pop(number - lag, None)
+        if older is not None:
+            older.result()  # its ROIs are handed on
+        rois = _extrapolate(state.handed_on.get(number - lag, {}), state.handed_on.get(number - lag - 1, {}), lag - 1)
+        previous = state.tracking.get(number - 1)
+        if self._trackers is None:
+            self._trackers = ThreadPoolExecutor(max_workers=lag, thread_name_prefix="rigcast-face-tracking")
+
+        def track() -> tuple[list[Result], bool]:
+            followed = self._follow(rgb, rois)  # while the frame before is still being tracked
+            if previous is not None:
+                previous.result()
+            return self._settle(rgb, rois, followed, state)
+        state.tracking[number] = future = self._trackers.submit(track)
+        return future
+
+    def _follow(self, rgb: np.ndarray, rois: dict[int, Roi]) -> dict[int, FaceLandmarks | None]:
+        mesh = self.landmarker.mesh
+        return {slot: mesh(rgb, roi) for slot, roi in rois.items()}
+
+    def _settle(self, rgb: np.ndarray, followed_rois: dict[int, Roi], followed: dict[int, FaceLandmarks | None],
+                state: FaceFollowState) -> tuple[list[Result], bool]:
+        """:meth:`track` once the previous frame is tracked: ``followed`` holds the landmarks found on
+        ``followed_rois``; ``state.rois`` are the previous frame's.  Keeps the faces the previous frame had,
+        reading again from its ROI any of them not found on ``followed_rois``, runs the detector when due,
+        and hands the next ROIs on."""
         cfg = self.config
         mesh = self.landmarker.mesh
-        results, lost_someone = follow(mesh, rgb, state)
+        results: list[Result] = []
+        slots: list[int] = []
+        lost_someone = False
+        for slot, roi in state.rois.items():
+            lm = followed.get(slot)
+            if lm is None and followed_rois.get(slot) is not roi:
+                lm = mesh(rgb, roi)  # missed on an older ROI, or new in the previous frame
+            if lm is None:
+                lost_someone = True
+            else:
+                results.append((lm, True))
+                slots.append(slot)
         # As for bodies: with every face slot followed and nobody lost, the periodic
         # re-detection could find no newcomer to add, so it is skipped.
         detect = not results or lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
                                                  and len(results) < cfg.max_faces)
         if detect:
             state.frames_since_detect = 0
-            followed = len(results)
+            followed_count = len(results)
             for det in self.detector(rgb):
-                same = [k for k in range(followed) if _same_face(det.box_xyxy, results[k][0].box_xyxy(),
-                                                                 cfg.new_face_iou)]
+                same = [k for k in range(followed_count) if _same_face(det.box_xyxy, results[k][0].box_xyxy(),
+                                                                       cfg.new_face_iou)]
                 if same:
                     k = same[0]
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
@@ -191,13 +286,16 @@ class FaceAnalyzer:
                         lm = refined if refined is not None else lm
                     if lm is not None:
                         results.append((lm, False))
+                        slots.append(state.next_slot)
+                        state.next_slot += 1
         else:
             state.frames_since_detect += 1
 
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
         # centres are close (:func:`_same_face`): two ROIs that caught the same fast-moving face.
+        slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
-        state.rois = {k: lm.next_roi() for k, (lm, _) in enumerate(results)}
+        state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
         return results, detect
 
     def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState) -> list[FaceRecord]:
@@ -210,6 +308,16 @@ class FaceAnalyzer:
             landmarks = self.landmarker.refine_all(rgb, landmarks)
         return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
                 for k, (lm, (_, followed), i) in enumerate(zip(landmarks, results, ids))]
+
+
+def _extrapolate(rois: dict[int, Roi], before: dict[int, Roi], frames: int) -> dict[int, Roi]:
+    """``rois`` moved on by ``frames`` frames at the speed each moved since ``before`` (the ROIs one frame
+    earlier, by slot); a slot new in ``rois`` stays where it is."""
+    if not frames:
+        return rois
+    return {slot: roi if slot not in before else
+            replace(roi, center_xy=roi.center_xy + frames * (roi.center_xy - before[slot].center_xy))
+            for slot, roi in rois.items()}
 
 
 def _same_face(a: np.ndarray, b: np.ndarray, min_iou: float) -> bool:

@@ -40,6 +40,10 @@ class FollowState:
     rois: dict[int, Roi] = field(default_factory=dict)
     frames_since_detect: int = 10**9
 
+    def hand_on(self, rois: dict[int, Roi]) -> None:
+        """The ROIs the next frame follows (the ones this frame's landmarks give)."""
+        self.rois = rois
+
 
 def completed(value) -> Future:
     """A future already holding ``value``: what an analyser's ``submit`` returns for work done in place."""
@@ -80,7 +84,7 @@ def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: Fol
     """Track ids (N,) for the results, their boxes (N, 4) and appearance descriptors (N, D); sets next ROIs,
     keyed by id."""
     ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, appearance_scale)
-    state.rois = {int(i): lm.next_roi() for (lm, _), i in zip(results, ids)}
+    state.hand_on({int(i): lm.next_roi() for (lm, _), i in zip(results, ids)})
     return ids, boxes, appearance
 
 
