@@ -13,6 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
+from .pipeline import FRAMES_IN_FLIGHT
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 
@@ -46,7 +47,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
                            max_faces=args.max_faces, face_detector=args.face_detector,
-                           face_landmarks=args.face_landmarks)
+                           face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight)
     out = Path(args.output)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
@@ -174,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--face-landmarks", choices=tuple(FACE_LANDMARK_MODELS), default="attention",
                    help="face landmark model: attention (default; MediaPipe's refined 478 points in one model), "
                         "mesh+iris (468-point mesh plus the iris model per eye) or mesh (468 points, no irises)")
+    a.add_argument("--face-frames-in-flight", type=int, choices=FRAMES_IN_FLIGHT, default=2,
+                   help="frames whose faces are tracked at once: 2 (default) runs the face model on two frames "
+                        "in parallel, each following the ROIs of two frames before; 1 follows the frame before, "
+                        "as MediaPipe does")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)

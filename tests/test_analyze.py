@@ -311,3 +311,14 @@ def test_model_with_wrong_shapes_is_refused(assets_copy):
     _manifest.cache_clear()
     with pytest.raises(ModelError, match="must be"):
         load_model("pose_detection")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(model="huge"), "model must be lite, full or heavy"),
+    (dict(face_landmarks="dense"), "face_landmarks must be one of attention"),
+    (dict(face_frames_in_flight=3), r"face_frames_in_flight must be one of \(1, 2\), got 3"),
+    (dict(chunk_frames=0), "chunk_frames must be at least 1"),
+])
+def test_analyze_config_is_validated(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        AnalyzeConfig(**kwargs)

@@ -383,6 +383,7 @@ def test_make_face_models_options(face_models):
     (dict(redetect_every=0), "redetect_every"),
     (dict(duplicate_iou=0.0), "duplicate_iou"),
     (dict(new_face_iou=1.5), "new_face_iou"),
+    (dict(frames_in_flight=3), "frames_in_flight"),
 ])
 def test_face_config_is_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):

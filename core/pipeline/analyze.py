@@ -31,6 +31,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
+from . import FRAMES_IN_FLIGHT
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -68,6 +69,7 @@ class AnalyzeConfig:
     max_faces: int = 8
     face_detector: str = "auto"  # auto | short | full: BlazeFace range (auto runs both as face sizes need)
     face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see models.face_landmarks.FACE_LANDMARK_MODELS
+    face_frames_in_flight: int = 2  # 1 | 2: frames whose faces are tracked at once, see pipeline.faces
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
@@ -77,6 +79,9 @@ class AnalyzeConfig:
         if self.face_landmarks not in FACE_LANDMARK_MODELS:
             raise InputError(f"face_landmarks must be one of {', '.join(FACE_LANDMARK_MODELS)}, "
                              f"got {self.face_landmarks!r}")
+        if self.face_frames_in_flight not in FRAMES_IN_FLIGHT:
+            raise InputError(f"face_frames_in_flight must be one of {FRAMES_IN_FLIGHT}, "
+                             f"got {self.face_frames_in_flight!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
 
@@ -84,7 +89,7 @@ class AnalyzeConfig:
         """The options that change per-frame results; a cache is reused only when these match."""
         return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every",
                                               "bodies", "faces", "max_faces", "face_detector",
-                                              "face_landmarks")}
+                                              "face_landmarks", "face_frames_in_flight")}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -408,7 +413,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
                                                 detector_mode=config.face_detector,
                                                 landmarks=config.face_landmarks)
         faces = FaceAnalyzer(detector, landmarker, FaceConfig(max_faces=config.max_faces,
-                                                              redetect_every=config.redetect_every))
+                                                              redetect_every=config.redetect_every,
+                                                              frames_in_flight=config.face_frames_in_flight))
         stages.append(Stage("face", faces, lambda r: r.face_id, _face_payload))
     if not stages:
         raise InputError("nothing to analyse: both bodies and faces are switched off")

@@ -44,6 +44,7 @@ from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FACE_LANDMARK_MODELS, FaceLandmarker, FaceLandmarks
 from ..models.roi import Roi
+from . import FRAMES_IN_FLIGHT
 from .follow import FollowState, Result, box_iou, completed, dedupe, identify, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
@@ -67,7 +68,6 @@ APPEARANCE_BOX_SCALE = 2.0
 #   boxes' centres agree to 0.08 of the face on the test photos and clip, a rolled head included).
 SAME_FACE_DISTANCE = 0.75
 DRIFT_FRAC = 0.15
-FRAMES_IN_FLIGHT = (1, 2)
 
 
 @dataclass(frozen=True)
