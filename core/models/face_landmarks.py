@@ -188,9 +188,14 @@ class FaceLandmarks:
         return self.conf >= LOW_CONFIDENCE
 
     def box_xyxy(self) -> np.ndarray:
-        """(4,) tight bound ``[x0, y0, x1, y1]`` of the 468 mesh points."""
-        mesh = self.xy[:NUM_MESH]
-        return np.concatenate([mesh.min(axis=0), mesh.max(axis=0)])
+        """(4,) tight bound ``[x0, y0, x1, y1]`` of the 468 mesh points (read-only; computed once)."""
+        box = self.__dict__.get("_box_xyxy")
+        if box is None:  # the frozen instance caches it beside its fields (tracking asks several times)
+            mesh = self.xy[:NUM_MESH]
+            box = np.concatenate([mesh.min(axis=0), mesh.max(axis=0)])
+            box.setflags(write=False)
+            self.__dict__["_box_xyxy"] = box
+        return box
 
     def size_px(self) -> float:
         """The longer side of :meth:`box_xyxy`, px."""
@@ -206,7 +211,11 @@ class FaceLandmarks:
         frame's mesh can start before this frame's irises are done (``FaceAnalyzer.submit``)."""
         if self.tracking_roi is not None:
             return self.tracking_roi
-        return rect_roi(self.box_xyxy(), self.xy[ROI_ALIGNMENT[0]], self.xy[ROI_ALIGNMENT[1]], LANDMARK_ROI_SCALE)
+        roi = self.__dict__.get("_next_roi")
+        if roi is None:
+            roi = rect_roi(self.box_xyxy(), self.xy[ROI_ALIGNMENT[0]], self.xy[ROI_ALIGNMENT[1]], LANDMARK_ROI_SCALE)
+            self.__dict__["_next_roi"] = roi
+        return roi
 
 
 def eye_rois(mesh_xy: np.ndarray) -> tuple[Roi, Roi]:
