@@ -105,20 +105,22 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight.  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` have started."""
+    frames in flight.  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
+    submitted in flight (only the submitting thread writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
-    tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> (results, detected, slots)
+    tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (results, detected)
 
     def hand_on(self, rois: dict[int, Roi]) -> None:
+        """Also kept by frame number, as long as frames in flight may ask for them (and the frame before,
+        for their speed).  Called in frame order: by tracking, or by replaying a cache."""
         self.rois = rois
         self.handed_on[self.frames_handed] = rois
         self.handed_on.pop(self.frames_handed - max(FRAMES_IN_FLIGHT) - 1, None)
         self.frames_handed += 1
-        self.frames_submitted = max(self.frames_submitted, self.frames_handed)
         self.next_slot = max([self.next_slot, *(k + 1 for k in rois)])
 
 
@@ -220,8 +222,10 @@ class FaceAnalyzer:
         """Start tracking the next frame on the ROIs of ``frames_in_flight`` frames before it (see the module
         docstring); a future of :meth:`track`'s result."""
         lag = self.config.frames_in_flight
-        number = state.frames_submitted
-        state.frames_submitted += 1
+        # Frames tracked one at a time (process(), or a replayed cache) count too; while frames are in
+        # flight, frames_handed (written by the tracking threads) trails frames_submitted.
+        number = max(state.frames_submitted, state.frames_handed)
+        state.frames_submitted = number + 1
         older = state.tracking.pop(number - lag, None)
         if older is not None:
             older.result()  # its ROIs are handed on

@@ -35,8 +35,8 @@ class FollowState:
     """What carries from one frame to the next (all of it derivable from past records)."""
 
     tracker: BoxTracker = field(default_factory=BoxTracker)
-    # Next ROI per followed subject: keyed by track id for bodies; faces key them by position, since their
-    # ids are assigned on a worker thread (rigcast.pipeline.faces).  Only the values are read back.
+    # Next ROI per followed subject: keyed by track id for bodies; faces key them by slot, since their
+    # ids are assigned on a worker thread (rigcast.pipeline.faces).
     rois: dict[int, Roi] = field(default_factory=dict)
     frames_since_detect: int = 10**9
 
