@@ -150,10 +150,10 @@ def test_roi_replicate_crop_is_opencvs_replicate_warp_inside_and_at_the_edges():
             cases.append(Roi(center_xy=np.array([cx + 0.5, cy + 0.5]), size=float(n), rotation=0.0))
     inside = 0
     for roi in cases:
-        matrix = roi.crop_matrix(64)
-        expected = cv2.warpAffine(rgb, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        expected = cv2.warpAffine(rgb, roi.crop_matrix(64), (64, 64), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
         np.testing.assert_array_equal(roi.crop(rgb, 64), expected)
-        inside += Roi._samples_inside(matrix, 64, w, h)
+        inside += roi._samples_inside(64, w, h)
     assert 20 < inside < len(cases) - 20  # both paths were exercised
 
 

@@ -288,14 +288,11 @@ class FaceDetector:
             out += [("full", "frame", frame)] + [("full", "tile", w) for w in tiles[1:]]
         return out
 
-    def detect_model(self, rgb: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One model's faces over all its windows, merged by weighted NMS, in frame px:
-        boxes (N, 4), scores (N,), keypoints (N, 6, 2)."""
-        return self._detect_models(_check_rgb(rgb), (model,))[model]
-
     def _detect_models(self, rgb: np.ndarray, models: tuple[str, ...]) -> dict[str, tuple]:
-        """:meth:`detect_model` for each of ``models``, their windows run on all cores at once (each model
-        call runs on one core; a frame's windows are 2 to 12 calls, 60 ms on one core for 640x480)."""
+        """Each of ``models``' faces over all its windows, merged by weighted NMS, in frame px: boxes (N, 4),
+        scores (N,), keypoints (N, 6, 2).  The windows run on all cores at once: each call of these small
+        models runs on one core (see ``runners.onnx.SINGLE_THREAD_BELOW_BYTES``), and a frame's windows are
+        2 to 12 calls, 60 ms on one core for 640x480."""
         height, width = rgb.shape[:2]
         jobs = [(name, kind, window) for name, kind, window in self.windows(width, height) if name in models]
 
