@@ -30,13 +30,14 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
     """faces/s of FaceAnalyzer with ``landmarks`` (see rigcast.pipeline.faces.FACE_LANDMARK_MODELS) over
     ``frames``, with the face's filtered landmarks and head pose in every frame (unless
     ``head_pose=False``: landmarks only, what FaceMesh gives), driven as rigcast.pipeline.analyze.analyze
-    drives them: frame t is finished (face ids, and irises with the iris model) on the analyser's worker
-    thread while frame t + 1 is tracked (``pipelined=False``: process() one frame at a time), and each
-    finished frame goes to a FacePoseStream, which solves its poses on another worker."""
+    drives them: frames are submitted two ahead (submit_ahead), frame t is finished (face ids, and irises
+    with the iris model) on the analyser's worker thread while later frames are tracked
+    (``pipelined=False``: process() one frame at a time), and each finished frame goes to a
+    FacePoseStream, which filters its landmarks and solves its poses on another worker."""
     import numpy as np
 
     from rigcast.camera import Intrinsics
-    from rigcast.pipeline.analyze import AnalyzeConfig, FacePoseStream, _face_payload, one_ahead, \
+    from rigcast.pipeline.analyze import AnalyzeConfig, FacePoseStream, _face_payload, submit_ahead, \
         single_threaded_libraries
     from rigcast.pipeline.faces import FaceAnalyzer, FaceConfig, make_face_models
     from rigcast.pipeline.follow import completed
@@ -58,7 +59,7 @@ def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, h
 
         with single_threaded_libraries():  # as rigcast.pipeline.analyze.analyze runs it
             t0 = time.perf_counter()
-            for (i, _), future in one_ahead(enumerate(frames), submit):
+            for (i, _), future in submit_ahead(enumerate(frames), submit):
                 records = future.result()[0]
                 faces += len(records)
                 if poses is not None:

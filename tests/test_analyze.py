@@ -185,6 +185,20 @@ def test_libraries_run_single_threaded_while_analysing():
     assert cv2.getNumThreads() == before_cv and blas_threads() == before_blas
 
 
+@pytest.mark.parametrize("ahead", [1, 2, 3])
+def test_frames_are_submitted_ahead_and_handed_out_in_order(ahead):
+    """submit_ahead hands each item out once ``ahead`` more have been submitted (fewer at the end), in order."""
+    from rigcast.pipeline.analyze import submit_ahead
+
+    submitted = []
+    handed = [(item, result, len(submitted))
+              for item, result in submit_ahead(range(6), lambda i: submitted.append(i) or 10 * i, ahead)]
+    assert [(item, result) for item, result, _ in handed] == [(i, 10 * i) for i in range(6)]
+    assert [count for _, _, count in handed] == [min(i + 1 + ahead, 6) for i in range(6)]
+    with pytest.raises(ValueError, match="ahead must be at least 1"):
+        list(submit_ahead(range(3), lambda i: i, 0))
+
+
 def test_face_poses_solved_during_analysis_are_the_assembled_ones(carphone_path, tmp_path):
     """analyze() filters face landmarks and solves head poses on a worker while later frames are analysed
     (FacePoseStream); the Take holds exactly what assembling the cached frames afterwards gives."""

@@ -218,6 +218,26 @@ def test_appearance_descriptor_is_unit_and_discriminative():
     np.testing.assert_array_equal(outside, 0.0)
 
 
+def test_appearance_of_a_large_region_is_read_on_a_grid_without_changing_it():
+    """A region of far more than SAMPLE_PX pixels (the astronaut's 280 x 200 px torso band) is read on a
+    grid: a quarter of its pixels or fewer, and the descriptor still matches the full histogram's."""
+    import cv2
+
+    from rigcast.track.appearance import HUE_BINS, SAMPLE_PX, SAT_BINS
+
+    skimage_data = pytest.importorskip("skimage.data")
+    rgb = skimage_data.astronaut()
+    box = np.array([0.0, 0.0, 512.0, 512.0])  # torso band: columns 128..384, rows 102..308
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[102:308, 128:384]), cv2.COLOR_RGB2HSV)
+    assert hsv.shape[0] * hsv.shape[1] >= 4 * SAMPLE_PX
+    mask = (hsv[..., 2] >= 25).astype(np.uint8)
+    full = cv2.calcHist([hsv], [0, 1], mask, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
+    full = np.sqrt(full / full.sum())
+    sampled = appearance_descriptor(rgb, box)
+    assert not np.allclose(sampled, full, atol=1e-6)  # it was read on a grid ...
+    assert sampled @ full > 0.995  # ... and describes the same colours
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda tr: tr.update(0.0, np.zeros((2, 3)), np.ones(2)), r"boxes_xyxy must be \(N, 4\)"),
     (lambda tr: tr.update(0.0, np.array([[10.0, 0.0, 5.0, 10.0]]), np.ones(1)), "x2 > x1"),

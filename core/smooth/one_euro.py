@@ -135,7 +135,11 @@ class OneEuroFilter:
         config = self.config
         x = np.asarray(x, dtype=np.float64)
         running = np.isfinite(x) & np.isfinite(self._x_hat)  # never at the first sample
-        if np.any(running):
+        if self._t is not None and running.all():  # the common case, without the masks below (same numbers)
+            dt = time_s - self._t
+            self._dx_hat += _alpha(config.d_cutoff, dt) * ((x - self._x_hat) / dt - self._dx_hat)
+            self._x_hat += _alpha(config.min_cutoff + config.beta * np.abs(self._dx_hat) / scale, dt) * (x - self._x_hat)
+        elif np.any(running):
             dt = time_s - self._t
             self._dx_hat = np.where(running, self._dx_hat + _alpha(config.d_cutoff, dt)
                                     * ((x - self._x_hat) / dt - self._dx_hat), 0.0)
