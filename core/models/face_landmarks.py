@@ -127,6 +127,14 @@ LIP_INDICES = np.array([
 NUM_LIPS = len(LIP_INDICES)
 IRIS_MIRROR_ORDER = np.array([0, 3, 2, 1, 4])  # centre, right, top, left, bottom → swap right and left
 NUM_LID_POINTS = 16  # the first 16 contour points are the eyelid; iris z is their mean
+# The attention model's refinements in the order FaceLandmarker.postprocess stacks them after the mesh:
+# lips, the 33/133 eye, the 362/263 eye, then the two irises in the same order.
+_ATTENTION_PARTS = ("lips", "left_eye", "right_eye", "left_iris", "right_iris")
+_LIPS_AT = slice(NUM_MESH, NUM_MESH + NUM_LIPS)
+_EYES_AT = (slice(NUM_MESH + NUM_LIPS, NUM_MESH + NUM_LIPS + NUM_EYE_CONTOUR),
+            slice(NUM_MESH + NUM_LIPS + NUM_EYE_CONTOUR, NUM_MESH + NUM_LIPS + 2 * NUM_EYE_CONTOUR))
+_IRISES_AT = slice(NUM_MESH + NUM_LIPS + 2 * NUM_EYE_CONTOUR, None)
+_LID_INDICES = np.concatenate([ids[:NUM_LID_POINTS] for ids in EYE_CONTOUR_INDICES])
 _INV_255 = np.float32(1.0 / 255.0)
 
 
@@ -162,7 +170,7 @@ class FaceLandmarks:
             raise ValueError(f"xy must be (P, 2) with P={NUM_MESH} or {NUM_REFINED}, got {xy.shape}")
         if z.shape != (xy.shape[0],):
             raise ValueError(f"z must be ({xy.shape[0]},) like xy, got {z.shape}")
-        if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
+        if not (np.isfinite(xy).all() and np.isfinite(z).all()):
             raise ValueError("xy and z must be finite")
         for name, lo_hi in (("score", self.score), ("conf", self.conf)):
             if not 0.0 <= float(lo_hi) <= 1.0:
@@ -297,27 +305,25 @@ class FaceLandmarker:
         crop = roi.crop(rgb, self.input_size, border="replicate")
         return np.multiply(crop, _INV_255, dtype=np.float32)[None]  # one pass; the same as astype then multiply
 
-    def postprocess_mesh(self, outputs: dict[str, np.ndarray], roi: Roi) -> tuple[float, np.ndarray, np.ndarray]:
-        """Model outputs for ``roi`` → (face-presence probability, xy (468, 2) image px, z (468,) px)."""
-        score = _sigmoid(np.asarray(outputs[self._flag_name]).reshape(-1)[0])
-        raw = np.asarray(outputs[self._mesh_name], dtype=np.float64).reshape(NUM_MESH, 3)
-        xy = roi.crop_to_image(raw[:, :2], self.input_size)
-        z = raw[:, 2] / self.input_size * roi.size
-        return score, xy, z
-
-    def postprocess_attention(self, outputs: dict[str, np.ndarray], roi: Roi, xy: np.ndarray,
-                              z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The attention model's mesh ``xy`` (468, 2) and ``z`` (468,) image px → the refined set (478, 2),
-        (478,): lips and eyes replace the mesh's x, y, the irises are appended with their lids' mean z."""
-        parts = ("lips", "left_eye", "right_eye", "left_iris", "right_iris")
-        crop = np.concatenate([np.asarray(outputs[self._outputs[k]], dtype=np.float64).reshape(-1, 2) for k in parts])
-        image = roi.crop_to_image(crop, self.input_size)  # one transform for all 232 points
-        lips, eyes, irises = np.split(image, [NUM_LIPS, NUM_LIPS + 2 * NUM_EYE_CONTOUR])
-        xy = xy.copy()
-        xy[LIP_INDICES] = lips
-        xy[EYE_CONTOUR_INDICES[0]], xy[EYE_CONTOUR_INDICES[1]] = eyes[:NUM_EYE_CONTOUR], eyes[NUM_EYE_CONTOUR:]
-        iris_z = np.repeat([z[ids[:NUM_LID_POINTS]].mean() for ids in EYE_CONTOUR_INDICES], NUM_IRIS_PER_EYE)
-        return np.concatenate([xy, irises]), np.concatenate([z, iris_z])
+    def postprocess(self, outputs: dict[str, np.ndarray], roi: Roi) -> tuple[float, np.ndarray, np.ndarray]:
+        """Model outputs for ``roi`` → (face-presence probability, xy (P, 2) image px, z (P,) px): the mesh, P =
+        468, or with the attention model the refined set, P = 478 (lips and eyes replace the mesh's x, y, the
+        irises are appended with their lids' mean z).  All points go back through the ROI in one transform."""
+        n = self.input_size
+        score = _sigmoid(outputs[self._flag_name].reshape(-1)[0])
+        raw = outputs[self._mesh_name].reshape(NUM_MESH, 3)
+        parts = [raw[:, :2]]
+        if self.attention:
+            parts += [outputs[self._outputs[k]].reshape(-1, 2) for k in _ATTENTION_PARTS]
+        image = roi.crop_to_image(np.concatenate(parts, dtype=np.float64), n)
+        z = raw[:, 2].astype(np.float64) / n * roi.size
+        if not self.attention:
+            return score, image, z
+        xy = image[:NUM_MESH]
+        xy[LIP_INDICES] = image[_LIPS_AT]
+        xy[EYE_CONTOUR_INDICES[0]], xy[EYE_CONTOUR_INDICES[1]] = image[_EYES_AT[0]], image[_EYES_AT[1]]
+        lids = z[_LID_INDICES].reshape(2, NUM_LID_POINTS).mean(axis=1)
+        return score, np.concatenate([xy, image[_IRISES_AT]]), np.concatenate([z, np.repeat(lids, NUM_IRIS_PER_EYE)])
 
     def preprocess_eye(self, rgb: np.ndarray, roi: Roi, mirrored: bool) -> np.ndarray:
         """Frame → (1, 64, 64, 3) float32 in [0, 1]: one eye, mirrored left-right when ``mirrored``."""
@@ -389,16 +395,12 @@ class FaceLandmarker:
             raise InputError(f"roi must be a Roi, got {type(roi).__name__}")
         rgb = np.ascontiguousarray(rgb)
         outputs = self.face_runner({self._face_input: self.preprocess(rgb, roi)})
-        score, xy, z = self.postprocess_mesh(outputs, roi)
-        if not score >= self.min_score:
+        score, xy, z = self.postprocess(outputs, roi)
+        if not score >= self.min_score or not (np.isfinite(xy).all() and np.isfinite(z).all()):
             return None
         height, width = rgb.shape[:2]
-        conf = face_confidence(score, xy, width, height)
-        if self.attention:
-            xy, z = self.postprocess_attention(outputs, roi, xy, z)
-        if not (np.all(np.isfinite(xy)) and np.all(np.isfinite(z))):
-            return None
-        return FaceLandmarks(xy=xy, z=z, score=score, conf=conf, roi=roi)
+        return FaceLandmarks(xy=xy, z=z, score=score, conf=face_confidence(score, xy[:NUM_MESH], width, height),
+                             roi=roi)
 
     def __call__(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
         """Landmarks of the face in ``roi`` of ``rgb`` (H, W, 3) uint8, or None when no face is there:
@@ -439,7 +441,11 @@ def _face_outputs(runner: Runner) -> dict[str, str]:
 def face_confidence(score: float, mesh_xy: np.ndarray, width: int, height: int) -> float:
     """``score`` x (fraction of ``mesh_xy`` (468, 2) inside the ``width`` x ``height`` frame)
     x ``min(1, mesh size / RELIABLE_FACE_PX)``, in [0, 1]."""
-    inside = ((mesh_xy[:, 0] >= 0) & (mesh_xy[:, 0] < width) & (mesh_xy[:, 1] >= 0) & (mesh_xy[:, 1] < height))
-    extent = mesh_xy.max(axis=0) - mesh_xy.min(axis=0)
-    size = float(max(extent.max(), 0.0))
-    return float(np.clip(score * inside.mean() * min(1.0, size / RELIABLE_FACE_PX), 0.0, 1.0))
+    (x0, y0), (x1, y1) = mesh_xy.min(axis=0).tolist(), mesh_xy.max(axis=0).tolist()
+    if x0 >= 0 and y0 >= 0 and x1 < width and y1 < height:
+        inside = 1.0
+    else:
+        x, y = mesh_xy[:, 0], mesh_xy[:, 1]
+        inside = float(np.count_nonzero((x >= 0) & (x < width) & (y >= 0) & (y < height))) / len(mesh_xy)
+    size = max(x1 - x0, y1 - y0, 0.0)
+    return min(max(float(score) * inside * min(1.0, size / RELIABLE_FACE_PX), 0.0), 1.0)

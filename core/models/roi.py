@@ -44,7 +44,7 @@ class Roi:
 
     def __post_init__(self) -> None:
         center = np.array(self.center_xy, dtype=np.float64).reshape(-1)
-        if center.shape != (2,) or not np.all(np.isfinite(center)):
+        if center.shape != (2,) or not np.isfinite(center).all():
             raise ValueError(f"center_xy must be 2 finite numbers, got {np.asarray(self.center_xy).tolist()!r}")
         center.setflags(write=False)
         size, rotation = float(self.size), float(self.rotation)
@@ -154,11 +154,15 @@ class Roi:
         pixel inside its edges (a margin for both bilinear taps and OpenCV's 1/32 px coordinate rounding)."""
         last = out_size - 1.0
         corners_xy = self.crop_to_image(np.array([[0.0, 0.0], [last, 0.0], [0.0, last], [last, last]]), out_size)
-        return bool(np.all(corners_xy >= 1.0) and np.all(corners_xy[:, 0] <= width - 2.0)
-                    and np.all(corners_xy[:, 1] <= height - 2.0))
+        (x0, y0), (x1, y1) = corners_xy.min(axis=0).tolist(), corners_xy.max(axis=0).tolist()
+        return x0 >= 1.0 and y0 >= 1.0 and x1 <= width - 2.0 and y1 <= height - 2.0
 
     # -- copies --------------------------------------------------------------
 
     def with_scale(self, factor: float) -> "Roi":
         """The same ROI with its side multiplied by ``factor``."""
         return Roi(center_xy=self.center_xy, size=self.size * factor, rotation=self.rotation)
+
+    def moved_to(self, center_xy: np.ndarray) -> "Roi":
+        """The same ROI centred on ``center_xy`` (2,)."""
+        return Roi(center_xy=center_xy, size=self.size, rotation=self.rotation)

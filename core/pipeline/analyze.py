@@ -292,9 +292,9 @@ class FacePoseStream:
 
     Each face's One Euro filter (:class:`~rigcast.smooth.OneEuroFilter`, on x, y and z) sees its frames
     in order, with the values the cache holds (``_face_payload``'s float32), so :func:`assemble_faces` gets
-    the numbers it would compute itself.  Its head poses are solved ``POSE_BLOCK_FRAMES`` frames at a time,
-    the last ones by :meth:`result`.  :meth:`add` returns at once; :meth:`result` waits for the worker and
-    stops it.
+    the numbers it would compute itself.  Frames go to the worker ``POSE_BLOCK_FRAMES`` at a time, and each
+    face's head poses are solved as soon as it has that many frames without one; :meth:`result` does the
+    rest.  :meth:`add` returns at once; :meth:`result` waits for the worker and stops it.
     """
 
     def __init__(self, intrinsics: Intrinsics, config: AnalyzeConfig):
@@ -305,11 +305,18 @@ class FacePoseStream:
         self._faces: dict[int, _FaceSoFar] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-face-poses")
         self._futures: list = []
+        self._frames: list[tuple] = []  # added, not yet handed to the worker
 
     def add(self, frame_index: int, time_s: float, face_ids: np.ndarray, payload: dict[str, np.ndarray]) -> None:
         """The faces of one frame: ``face_ids`` (N,) and ``_face_payload``'s arrays for them."""
-        self._futures.append(self._worker.submit(self._filter, int(frame_index), float(time_s), face_ids,
-                                                 payload["xy"], payload["z"]))
+        self._frames.append((int(frame_index), float(time_s), face_ids, payload["xy"], payload["z"]))
+        if len(self._frames) >= POSE_BLOCK_FRAMES:
+            self._futures.append(self._worker.submit(self._filter_frames, self._frames))
+            self._frames = []
+
+    def _filter_frames(self, frames: list[tuple]) -> None:
+        for frame in frames:
+            self._filter(*frame)
 
     def _filter(self, frame_index: int, time_s: float, face_ids: np.ndarray, xy: np.ndarray, z: np.ndarray) -> None:
         from ..smooth import OneEuroFilter
@@ -342,7 +349,9 @@ class FacePoseStream:
         self.close()
         for future in self._futures:
             future.result()
-        for face in self._faces.values():  # the last frames of each, fewer than a block
+        self._filter_frames(self._frames)  # the last frames, fewer than a block
+        self._frames = []
+        for face in self._faces.values():
             self._solve(face)
         return {fid: StreamedFace(np.array(face.frames, dtype=np.int64), np.stack(face.xy), np.stack(face.z),
                                   face.poses)

@@ -11,8 +11,8 @@ finishing (face ids from the tracker and, with the separate iris model, the
 eyes of every face in one iris-model batch).  The next frame needs only the
 ROIs, never the ids or the irises (as in MediaPipe's iris graph), so
 :meth:`FaceAnalyzer.submit` finishes frame t on a worker thread while frame
-t + 1 is tracked.  The finishing worker alone touches the tracker, in frame
-order.
+t + 1 is tracked.  Frames are finished one at a time, in frame order, so the
+tracker sees them in order.
 
 Frames in flight (``FaceConfig.frames_in_flight``).  With 1, each frame
 follows the ROIs of the frame before it, as MediaPipe does, and
@@ -25,8 +25,10 @@ frame t + 1 keeps only the faces frame t had, and reads again, from frame
 t's ROI, any face it did not find on the older ROI (a face frame t found
 anew, or one that moved too far in two frames).  Which ROI each frame
 follows does not depend on timing, so the records are the same on every run.
-Faces are keyed by slot while followed (their ids come later, on the
-finishing worker).
+Faces are keyed by slot while followed (their ids come later, when the
+frame is finished).  Each frame is tracked and then finished by one task on
+the tracking threads, once the frame before it is finished: one hand-off
+between threads per frame, not two.
 
 Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 """
@@ -36,7 +38,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,7 +47,7 @@ from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FACE_LANDMARK_MODELS, FaceLandmarker, FaceLandmarks
 from ..models.roi import Roi
 from . import FRAMES_IN_FLIGHT
-from .follow import FollowState, Result, box_iou, completed, dedupe, identify, scaled_box
+from .follow import FollowState, Result, box_iou, dedupe, identify, scaled_box
 
 HEAD_KEYPOINTS = tuple(range(9))
 """BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
@@ -112,7 +114,7 @@ class FaceFollowState(FollowState):
     frames_submitted: int = 0
     next_slot: int = 0
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
-    tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (results, detected)
+    tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
 
     def hand_on(self, rois: dict[int, Roi]) -> None:
         """Also kept by frame number, as long as frames in flight may ask for them (and the frame before,
@@ -159,9 +161,9 @@ class FaceRecord:
 class FaceAnalyzer:
     """Runs face detector and landmarker over frames; holds no per-clip state itself.
 
-    :meth:`submit` uses worker threads, started on first use: one finishing
-    frames and, with two frames in flight, two tracking them; :meth:`close`
-    (or leaving a ``with`` block) stops them.
+    :meth:`submit` uses worker threads, started on first use: with two frames
+    in flight, two that track and finish them; with one, one that finishes
+    them.  :meth:`close` (or leaving a ``with`` block) stops them.
     """
 
     def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, config: FaceConfig = FaceConfig()):
@@ -187,17 +189,12 @@ class FaceAnalyzer:
         """:meth:`process` on worker threads, ``frames_in_flight`` frames tracked at once: returns a future
         of the frame's records and whether the detector ran.  Frames must be submitted in order, and
         ``rgb`` must stay unchanged until the future is done."""
-        if self.config.frames_in_flight == 1:
-            tracked = completed(self.track(rgb, state))
-        else:
-            tracked = self._track_in_flight(rgb, state)
+        if self.config.frames_in_flight > 1:
+            return self._in_flight(rgb, time_s, state)
+        results, detected = self.track(rgb, state)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-faces")
-
-        def finish() -> tuple[list[FaceRecord], bool]:
-            results, detected = tracked.result()
-            return self.finish(rgb, time_s, results, state), detected
-        return self._worker.submit(finish)
+        return self._worker.submit(lambda: (self.finish(rgb, time_s, results, state), detected))
 
     def close(self) -> None:
         """Stop the worker threads after the work already submitted."""
@@ -218,9 +215,9 @@ class FaceAnalyzer:
         :meth:`finish` and whether the detector ran."""
         return self._settle(rgb, state.rois, self._follow(rgb, state.rois), state)
 
-    def _track_in_flight(self, rgb: np.ndarray, state: FaceFollowState) -> Future:
+    def _in_flight(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> Future:
         """Start tracking the next frame on the ROIs of ``frames_in_flight`` frames before it (see the module
-        docstring); a future of :meth:`track`'s result."""
+        docstring); a future of its records and whether the detector ran, once it is tracked and finished."""
         lag = self.config.frames_in_flight
         # Frames tracked one at a time (process(), or a replayed cache) count too; while frames are in
         # flight, frames_handed (written by the tracking threads) trails frames_submitted.
@@ -234,12 +231,13 @@ class FaceAnalyzer:
         if self._trackers is None:
             self._trackers = ThreadPoolExecutor(max_workers=lag, thread_name_prefix="rigcast-face-tracking")
 
-        def track() -> tuple[list[Result], bool]:
+        def track_and_finish() -> tuple[list[FaceRecord], bool]:
             followed = self._follow(rgb, rois)  # while the frame before is still being tracked
             if previous is not None:
                 previous.result()
-            return self._settle(rgb, rois, followed, state)
-        state.tracking[number] = future = self._trackers.submit(track)
+            results, detected = self._settle(rgb, rois, followed, state)
+            return self.finish(rgb, time_s, results, state), detected
+        state.tracking[number] = future = self._trackers.submit(track_and_finish)
         return future
 
     def _follow(self, rgb: np.ndarray, rois: dict[int, Roi]) -> dict[int, FaceLandmarks | None]:
@@ -320,7 +318,7 @@ def _extrapolate(rois: dict[int, Roi], before: dict[int, Roi], frames: int) -> d
     if not frames:
         return rois
     return {slot: roi if slot not in before else
-            replace(roi, center_xy=roi.center_xy + frames * (roi.center_xy - before[slot].center_xy))
+            roi.moved_to(roi.center_xy + frames * (roi.center_xy - before[slot].center_xy))
             for slot, roi in rois.items()}
 
 
