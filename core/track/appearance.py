@@ -56,8 +56,12 @@ def appearance_descriptor(rgb: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
     out = np.zeros(DESCRIPTOR_SIZE)
     if c1 <= c0 or r1 <= r0:
         return out
-    step = max(1, int(math.sqrt((r1 - r0) * (c1 - c0) / SAMPLE_PX)))
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[r0:r1:step, c0:c1:step]), cv2.COLOR_RGB2HSV)  # H in [0, 180)
+    region = rgb[r0:r1, c0:c1]
+    step = int(math.sqrt(region.shape[0] * region.shape[1] / SAMPLE_PX))
+    if step > 1:  # every step-th pixel of every step-th row (OpenCV's nearest neighbour; a strided copy is slower)
+        region = cv2.resize(region, (-(-region.shape[1] // step), -(-region.shape[0] // step)),
+                            interpolation=cv2.INTER_NEAREST)
+    hsv = cv2.cvtColor(region, cv2.COLOR_RGB2HSV)  # H in [0, 180)
     mask = cv2.inRange(hsv, _MASK_LOW, _MASK_HIGH)  # 255 where value >= _MIN_VALUE
     hist = cv2.calcHist([hsv], [0, 1], mask, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel().astype(np.float64)
     total = hist.sum()

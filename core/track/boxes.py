@@ -81,6 +81,8 @@ _GATED = 1e6
 _ACCEL_PSD = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD])
 _ACCEL_PSD.setflags(write=False)
 # The process noise's (8, 8) entries: diagonals of the position, position-rate, rate-position and rate blocks.
+_EYE4 = np.eye(4)
+_EYE4.setflags(write=False)
 _NOISE_ROWS = np.concatenate([np.arange(4), np.arange(4), np.arange(4, 8), np.arange(4, 8)])
 _NOISE_COLS = np.concatenate([np.arange(4), np.arange(4, 8), np.arange(4), np.arange(4, 8)])
 
@@ -151,43 +153,21 @@ def _propagate(mean: np.ndarray, cov: np.ndarray, dt: float, damped: bool) -> tu
 
 
 def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a^-1 b`` for a small symmetric positive-definite (K, K) ``a`` and ``b`` (K,) or (K, M): Gaussian
-    elimination (stable without pivoting for such ``a``) on Python floats, which for K <= 8 beats both
-    numpy row operations and ``np.linalg.solve`` (OpenBLAS's threaded LU wakes its worker threads even
-    for a 4 x 4 system, which costs milliseconds per call on a busy machine)."""
-    shape = np.shape(b)
-    rows = np.asarray(a, dtype=np.float64).tolist()
-    rhs = np.asarray(b, dtype=np.float64).reshape(shape[0], -1).tolist()
-    k, m = len(rows), len(rhs[0])
-    for i in range(k - 1):
-        row_i, rhs_i, pivot = rows[i], rhs[i], rows[i][i]
-        for j in range(i + 1, k):
-            f = rows[j][i] / pivot
-            if f:
-                row_j, rhs_j = rows[j], rhs[j]
-                for c in range(i, k):
-                    row_j[c] -= f * row_i[c]
-                for c in range(m):
-                    rhs_j[c] -= f * rhs_i[c]
-    out: list[list[float]] = [[]] * k
-    for i in range(k - 1, -1, -1):
-        acc = list(rhs[i])
-        for j in range(i + 1, k):
-            f = rows[i][j]
-            if f:
-                out_j = out[j]
-                for c in range(m):
-                    acc[c] -= f * out_j[c]
-        pivot = rows[i][i]
-        out[i] = [v / pivot for v in acc]
-    return np.array(out).reshape(shape)
+    """``a^-1 b`` for a small symmetric positive-definite (K, K) ``a`` and ``b`` (K, M): OpenCV's Cholesky
+    solve, 2.5 us for K = 4, M = 8, against 9 for ``np.linalg.solve`` (whose OpenBLAS LU also wakes its
+    worker threads, which costs milliseconds per call on a busy machine) and 27 for elimination on
+    Python floats.  ``np.linalg.solve`` only if ``a`` is not numerically positive definite."""
+    import cv2
+
+    ok, x = cv2.solve(a, b, flags=cv2.DECOMP_CHOLESKY)
+    return x if ok else np.linalg.solve(a, b)
 
 
 def _correct(mean: np.ndarray, cov: np.ndarray, cxcywh: np.ndarray, score: float) -> tuple[np.ndarray, np.ndarray]:
     """Kalman update with a measured (cx, cy, w, h); a low ``score`` means a noisier measurement."""
     h = max(float(cxcywh[3]), 1.0)
-    meas_var = (MEASUREMENT_STD * h) ** 2 / float(np.clip(score, 0.05, 1.0))
-    innovation_cov = cov[:4, :4] + meas_var * np.eye(4)
+    meas_var = (MEASUREMENT_STD * h) ** 2 / min(max(float(score), 0.05), 1.0)
+    innovation_cov = cov[:4, :4] + meas_var * _EYE4
     gain = _solve_spd(innovation_cov, cov[:4, :]).T  # (8, 4) = P H^T S^-1 (S symmetric)
     mean = mean + gain @ (cxcywh - mean[:4])
     mean[2:4] = np.maximum(mean[2:4], 1.0)
@@ -227,8 +207,10 @@ def _check_frame(boxes_xyxy: np.ndarray, scores: np.ndarray, appearance: np.ndar
         raise ValueError(f"appearance must be (N, D) with N={num_boxes}, got {appearance.shape}")
     if num_boxes and known_dims and appearance.shape[1] not in known_dims:
         raise ValueError(f"appearance must be (N, D) with D={sorted(known_dims)[0]} as before, got {appearance.shape}")
-    norms = np.linalg.norm(appearance, axis=1)
+    norms = np.sqrt(np.einsum("nd,nd->n", appearance, appearance))
     usable = np.isfinite(norms) & (norms > 1e-9)
+    if usable.all():
+        return boxes, scores, appearance / norms[:, None], usable
     unit = np.zeros_like(appearance)
     unit[usable] = appearance[usable] / norms[usable, None]
     return boxes, scores, unit, usable
