@@ -80,13 +80,19 @@ def rigcast_pass(frames, model: str):
     return run
 
 
-def interleaved(passes: dict, rounds: int) -> dict[str, float]:
-    """Median frames/s of each pass, run in turn ``rounds`` times so that machine load hits all alike."""
+def interleaved_runs(passes: dict, rounds: int) -> dict[str, list[float]]:
+    """Frames/s of each pass in each of ``rounds`` rounds, the passes run in turn so that machine load hits
+    all alike."""
     results: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(rounds):
         for name, run in passes.items():
             results[name].append(run())
-    return {name: float(np.median(v)) for name, v in results.items()}
+    return results
+
+
+def interleaved(passes: dict, rounds: int) -> dict[str, float]:
+    """Median frames/s of each pass over :func:`interleaved_runs`."""
+    return {name: float(np.median(v)) for name, v in interleaved_runs(passes, rounds).items()}
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:

@@ -5,7 +5,10 @@
 Prints faces per second of rigcast's face tracking (detector when needed,
 the 478 refined landmarks, head pose) and of ``mediapipe.solutions.face_mesh``
 (video mode, refine_landmarks=True), each the median of interleaved runs,
-and their ratio (target >= 1.0).  rigcast runs as analyze() runs it (the
+and their ratio (target >= 1.0): the ratio of the medians, and the median
+(with quartiles) of each round's own ratio.  The second is the steadier on
+a shared machine, whose speed drifts between rounds: each round compares
+runs seconds apart.  rigcast runs as analyze() runs it (the
 attention model, two frames in flight) and, for comparison, without head
 poses, with one frame in flight (every frame followed from the one before,
 as MediaPipe does), and with the mesh + iris models, pipelined and one
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_analyze import decode, interleaved, single_person_clip  # noqa: E402
+from bench_analyze import decode, interleaved_runs, single_person_clip  # noqa: E402
 
 
 def rigcast_pass(frames, landmarks: str = "attention", pipelined: bool = True, head_pose: bool = True,
@@ -97,14 +100,22 @@ def main() -> None:
         "rigcast mesh+iris": rigcast_pass(frames, "mesh+iris"),
         "rigcast mesh+iris one stage at a time": rigcast_pass(frames, "mesh+iris", False),
     }
-    fps = interleaved({**variants, "mediapipe": mediapipe_pass(frames)}, args.rounds)
+    import numpy as np
+
+    runs = interleaved_runs({**variants, "mediapipe": mediapipe_pass(frames)}, args.rounds)
+    fps = {name: float(np.median(v)) for name, v in runs.items()}
+    paired = {name: np.percentile(np.array(runs[name]) / np.array(runs["mediapipe"]), [25, 50, 75])
+              for name in variants}
     theirs = fps["mediapipe"]
     print(f"faces per second ({args.frames} frames 640x480, one face, 478 landmarks + head pose, median of "
           f"{args.rounds} interleaved runs; MediaPipe FaceMesh refine_landmarks=True {theirs:.1f}):")
+    print(f"  {'':<40} {'faces/s':>7}  {'ratio of medians':>16}  {'per-round ratio: median (quartiles)':>36}")
     for name in variants:
-        print(f"  {name:<40} {fps[name]:6.1f}  ratio {fps[name] / theirs:.2f}"
+        q1, median, q3 = paired[name]
+        print(f"  {name:<40} {fps[name]:7.1f}  {fps[name] / theirs:16.2f}  {median:13.2f} ({q1:.2f}-{q3:.2f})"
               + ("  (target >= 1.0)" if name == "rigcast" else ""))
     print(json.dumps({"mediapipe_faces_per_s": round(theirs, 2), "ratio": round(fps["rigcast"] / theirs, 3),
+                      "paired_ratio": round(float(paired["rigcast"][1]), 3),
                       **{f"{k.split(' (')[0].replace(' ', '_')}_faces_per_s": round(v, 2) for k, v in fps.items()
                          if k != "mediapipe"}}))
 

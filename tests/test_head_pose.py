@@ -131,6 +131,31 @@ def test_solve_recovers_a_known_pose(ypr, position, method):
     assert np.abs(projected - xy).max() < 1e-6
 
 
+@pytest.mark.parametrize("method", ["pnp", "procrustes"])
+def test_solving_frames_together_gives_each_frame_its_own_pose(method):
+    """solve_head_poses on a block of frames: each pose is the one solved alone (to rounding), and a frame
+    whose landmarks are collapsed or not finite gets None without spoiling the others."""
+    from rigcast.face import solve_head_poses
+
+    intrinsics = Intrinsics(fx=900.0, fy=900.0, cx=650.0, cy=350.0, width=1280, height=720)
+    frames = [synthetic_landmarks(rotation_from_ypr_deg(4.0 * k, -2.0 * k, 3.0 * k), np.array([0.02 * k, 0.0, 0.7]),
+                                  intrinsics)[:2] for k in range(6)]
+    xy, z = np.stack([f[0] for f in frames]), np.stack([f[1] for f in frames])
+    xy[2] = 300.0  # collapsed
+    z[4, 7] = np.nan
+    poses = solve_head_poses(xy, z, intrinsics, method=method)
+    assert len(poses) == 6 and poses[2] is None and poses[4] is None
+    for k in (0, 1, 3, 5):
+        alone = solve_head_pose(xy[k], z[k], intrinsics, method=method)
+        assert np.abs(poses[k].rotation - alone.rotation).max() < 1e-9
+        assert np.abs(poses[k].mesh_xyz - alone.mesh_xyz).max() < 1e-9
+        assert poses[k].reprojection_px == pytest.approx(alone.reprojection_px, abs=1e-6)
+        assert not poses[k].rotation.flags.writeable
+    assert solve_head_poses(xy[2:3], z[2:3], intrinsics) == [None]
+    with pytest.raises(InputError, match=r"z must be \(6, 468\)"):
+        solve_head_poses(xy, z[:, :400], intrinsics)
+
+
 def test_solve_carries_the_iris_points():
     intrinsics = Intrinsics.from_fov(640, 480)
     xy, z, _ = synthetic_landmarks(FRONTAL, np.array([0.0, 0.0, 0.7]), intrinsics)

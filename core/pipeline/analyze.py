@@ -287,8 +287,8 @@ class _FaceSoFar:
 
 
 class FacePoseStream:
-    """:func:`assemble_faces`' landmark filtering and head poses, frame by frame on a worker thread, so
-    that they run while later frames are analysed instead of after the last one.
+    """:func:`assemble_faces`' landmark filtering and head poses, on a worker thread, so that they run
+    while later frames are analysed instead of after the last one.
 
     Each face's One Euro filter (:class:`~rigcast.smooth.OneEuroFilter`, on x, y and z) sees its frames
     in order, with the values the cache holds (``_face_payload``'s float32), so :func:`assemble_faces` gets
@@ -338,7 +338,7 @@ class FacePoseStream:
 
     def _solve(self, face: _FaceSoFar) -> None:
         """The head poses of ``face``'s frames that have none yet (None for collapsed landmarks)."""
-        from ..face.head_pose import solve_head_poses
+        from ..face import solve_head_poses
 
         start = len(face.poses)
         if start < len(face.xy):
