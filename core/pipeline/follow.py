@@ -95,9 +95,9 @@ def identify(rgb: np.ndarray, time_s: float, results: list[Result], tracker: Box
     Appearance is read from each box grown by ``appearance_scale``.
     """
     if results:
-        boxes = np.stack([lm.box_xyxy() for lm, _ in results])
+        boxes = np.array([lm.box_xyxy() for lm, _ in results])
         scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
-        appearance = np.stack([appearance_descriptor(rgb, scaled_box(b, appearance_scale) if appearance_scale != 1.0
+        appearance = np.array([appearance_descriptor(rgb, scaled_box(b, appearance_scale) if appearance_scale != 1.0
                                                      else b) for b in boxes])
         ids = tracker.update(time_s, boxes, scores, appearance)
     else:

@@ -304,7 +304,7 @@ class BoxTracker:
             tr.state_time_s = time_s
         self._time_s = time_s
         if len(self._tracks) > 1:
-            predicted = _as_xyxy(np.stack([tr.mean for tr in self._tracks]))
+            predicted = _as_xyxy(np.array([tr.mean for tr in self._tracks]))
             overlap = box_iou(predicted, predicted)
             np.fill_diagonal(overlap, 0.0)
             for tr, tr_overlap in zip(self._tracks, overlap.max(axis=1)):
@@ -355,7 +355,7 @@ class BoxTracker:
                    lost: np.ndarray) -> list[tuple[int, int]]:
         """(track row, box column) pairs matching tracks, already predicted to this frame, to ``boxes`` (N, 4)."""
 
-        means = np.stack([tr.mean for tr in self._tracks])
+        means = np.array([tr.mean for tr in self._tracks])  # (M, 8); np.array is lighter than np.stack
         predicted = _as_xyxy(means)
         iou = box_iou(predicted, boxes)
         centres = _as_cxcywh(boxes)[:, :2]
@@ -372,8 +372,8 @@ class BoxTracker:
         if unit is not None:
             features = [tr.feature for tr in self._tracks]
             has_feature = np.array([f is not None and f.shape[0] == unit.shape[1] for f in features], dtype=bool)
-            if np.any(has_feature) and np.any(usable):
-                track_unit = np.stack([f if ok else np.zeros(unit.shape[1]) for f, ok in zip(features, has_feature)])
+            if has_feature.any() and usable.any():
+                track_unit = np.array([f if ok else np.zeros(unit.shape[1]) for f, ok in zip(features, has_feature)])
                 appearance_distance = 1.0 - np.minimum(np.maximum(track_unit @ unit.T, 0.0), 1.0)
                 both = has_feature[:, None] & usable[None, :]
                 raised = max(self.appearance_weight, INTERACTION_APPEARANCE_WEIGHT)
