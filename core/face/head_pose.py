@@ -94,10 +94,8 @@ _ORTHO_TOL.setflags(write=False)
 
 
 def _det3(m: np.ndarray) -> float:
-    """Determinant of a (3, 3) matrix in closed form.  Not ``np.linalg.det``: OpenBLAS's threaded LU
-    wakes its worker threads even for 3 x 3, which costs milliseconds per call on a busy machine."""
-    return float(m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1]) - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
-                 + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]))
+    """Determinant of a (3, 3) matrix in closed form (:func:`_det3_batch`)."""
+    return float(_det3_batch(m[None])[0])
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,8 @@ def weighted_procrustes_batch(source: np.ndarray, target: np.ndarray,
 
 
 def _det3_batch(m: np.ndarray) -> np.ndarray:
-    """Determinants (T,) of (T, 3, 3) matrices in closed form (see :func:`_det3`)."""
+    """Determinants (T,) of (T, 3, 3) matrices in closed form.  Not ``np.linalg.det``: OpenBLAS's threaded LU
+    wakes its worker threads even for 3 x 3, which costs milliseconds per call on a busy machine."""
     return (m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
             - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
             + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0]))

@@ -135,18 +135,17 @@ class OneEuroFilter:
         config = self.config
         x = np.asarray(x, dtype=np.float64)
         running = np.isfinite(x) & np.isfinite(self._x_hat)  # never at the first sample
-        if self._t is not None and running.all():  # the common case, without the masks below (same numbers)
+        if np.any(running):
             dt = time_s - self._t
-            self._dx_hat += _alpha(config.d_cutoff, dt) * ((x - self._x_hat) / dt - self._dx_hat)
-            self._x_hat += _alpha(config.min_cutoff + config.beta * np.abs(self._dx_hat) / scale, dt) * (x - self._x_hat)
-        elif np.any(running):
-            dt = time_s - self._t
-            self._dx_hat = np.where(running, self._dx_hat + _alpha(config.d_cutoff, dt)
-                                    * ((x - self._x_hat) / dt - self._dx_hat), 0.0)
-            a = _alpha(config.min_cutoff + config.beta * np.abs(self._dx_hat) / scale, dt)
-            # Running components step towards x; the others take x itself: a fresh start
-            # after a gap, or NaN (a stopped filter) where x is missing.
-            self._x_hat = np.where(running, self._x_hat + a * (x - self._x_hat), x)
+            dx_hat = self._dx_hat + _alpha(config.d_cutoff, dt) * ((x - self._x_hat) / dt - self._dx_hat)
+            a = _alpha(config.min_cutoff + config.beta * np.abs(dx_hat) / scale, dt)
+            x_hat = self._x_hat + a * (x - self._x_hat)
+            if running.all():  # the common case
+                self._x_hat, self._dx_hat = x_hat, dx_hat
+            else:
+                # Running components step towards x; the others take x itself: a fresh start
+                # after a gap, or NaN (a stopped filter) where x is missing.
+                self._x_hat, self._dx_hat = np.where(running, x_hat, x), np.where(running, dx_hat, 0.0)
         else:
             self._x_hat, self._dx_hat = np.array(x, copy=True), np.zeros(x.shape)
         self._t = float(time_s)
