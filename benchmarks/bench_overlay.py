@@ -2,12 +2,10 @@
 
     .venv/bin/python benchmarks/bench_overlay.py [--frames N] [--keep DIR]
 
-Carphone upscaled to 1280x720 (stretched), looped to N frames; its Take has
-the face from tests/face_takes.py (MediaPipe FaceMesh + solvePnP, until
-rigcast's face pipeline lands) and the body track from ``rigcast analyze``
-(lite model).  Prints ms/frame of ``render_overlay`` (decode + draw +
-libx264 encode) for several layer sets, and of ``FrameDrawer`` alone.
-No timed asserts.
+Carphone upscaled to 1280x720 (stretched), looped to N frames; its Take is
+``rigcast analyze``'s (faces, and bodies with the lite model).  Prints
+ms/frame of ``render_overlay`` (decode + draw + libx264 encode) for several
+layer sets, and of ``FrameDrawer`` alone.  No timed asserts.
 """
 
 from __future__ import annotations
@@ -16,12 +14,10 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-import face_takes  # noqa: E402
 import footage  # noqa: E402
 
 
@@ -37,17 +33,6 @@ def clip_720p(directory: Path, frames: int) -> Path:
     return footage.write_video(directory / f"carphone_720p_{frames}.mp4", seq)
 
 
-def body_tracks(clip: Path, directory: Path):
-    """Body tracks from ``rigcast analyze``; none (with a note) where the body pipeline is unavailable."""
-    try:
-        from rigcast.pipeline.analyze import AnalyzeConfig, analyze
-
-        return analyze(clip, directory / "body.take.npz", AnalyzeConfig(model="lite")).tracks
-    except Exception as e:  # a benchmark of the overlay goes on without skeletons, and says so
-        print(f"no body tracks ({type(e).__name__}: {e}); the skeleton layer draws nothing")
-        return ()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=120)
@@ -55,6 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from rigcast.overlay import FrameDrawer, MaskAsset, render_overlay
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
     from rigcast.video import open_footage
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,10 +49,9 @@ def main() -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         clip = clip_720p(tmp, args.frames)
         t0 = time.perf_counter()
-        take = face_takes.face_take(clip)
-        take = replace(take, tracks=body_tracks(clip, tmp))
-        print(f"take: {len(take.faces[0].frame_index)} face frames, {len(take.tracks)} body tracks "
-              f"({time.perf_counter() - t0:.1f} s to build)")
+        take = analyze(clip, tmp / "carphone_720p.take.npz", AnalyzeConfig(model="lite"))
+        print(f"take: {sum(len(f.frame_index) for f in take.faces)} face frames, {len(take.tracks)} body tracks "
+              f"({time.perf_counter() - t0:.1f} s to analyse)")
         asset = MaskAsset.load()
         with open_footage(clip) as f:
             frames = [(fr.index, fr.rgb) for fr in f]

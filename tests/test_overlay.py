@@ -1,7 +1,6 @@
 """Overlay rendering on real footage: mask fitting on a turning head, drawing, and the PyAV encode/remux.
 
-The face Take comes from tests/face_takes.py (MediaPipe FaceMesh on carphone,
-head pose by solvePnP), until rigcast's own face pipeline lands.
+The face Take is rigcast's own analysis of the carphone clip (faces only).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import face_takes
 import footage
 from rigcast.camera import Intrinsics
 from rigcast.errors import InputError
@@ -28,9 +26,10 @@ SINE_HZ = 440.0
 
 
 @pytest.fixture(scope="session")
-def face_take(carphone_path) -> Take:
-    pytest.importorskip("mediapipe", reason="the test face Takes come from MediaPipe's FaceMesh (tools/dev.sh)")
-    return face_takes.face_take(carphone_path)
+def face_take(carphone_path, tmp_path_factory) -> Take:
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    return analyze(carphone_path, tmp_path_factory.mktemp("faces") / "carphone.take.npz", AnalyzeConfig(bodies=False))
 
 
 @pytest.fixture(scope="session")
