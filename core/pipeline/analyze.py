@@ -477,8 +477,8 @@ def submit_ahead(items: Iterable, submit: Callable[[Any], Any], ahead: int = SUB
 
     The analysers work on their own threads (``FaceAnalyzer.submit``), so
     the caller never holds them up: with ``ahead=2`` and faces two frames in
-    flight, frame t + 2's face model starts on frame t's ROIs as soon as
-    frame t is tracked, while frame t is finished (face ids) and collected.
+    flight, frame t + 2 is queued before frame t is collected, and its face
+    model starts on frame t's ROIs as soon as frame t is done.
     With ``ahead=1`` the face pipeline ran in lock-step, both cores waiting
     for each pair of frames to be finished: 9-13 % fewer faces per second
     (benchmarks/bench_faces.py, 100 frames, 15 interleaved rounds).

@@ -224,14 +224,18 @@ class FaceAnalyzer:
         number = max(state.frames_submitted, state.frames_handed)
         state.frames_submitted = number + 1
         older = state.tracking.pop(number - lag, None)
-        if older is not None:
-            older.result()  # its ROIs are handed on
-        rois = _extrapolate(state.handed_on.get(number - lag, {}), state.handed_on.get(number - lag - 1, {}), lag - 1)
         previous = state.tracking.get(number - 1)
         if self._trackers is None:
             self._trackers = ThreadPoolExecutor(max_workers=lag, thread_name_prefix="rigcast-face-tracking")
 
         def track_and_finish() -> tuple[list[FaceRecord], bool]:
+            # The tracking threads take frames in order and wait here, not the caller: a thread that has
+            # just finished frame t goes straight on to frame t + lag.  Earlier frames only are waited for,
+            # and they were taken first, so they are running or done.
+            if older is not None:
+                older.result()  # its ROIs are handed on
+            rois = _extrapolate(state.handed_on.get(number - lag, {}), state.handed_on.get(number - lag - 1, {}),
+                                lag - 1)
             followed = self._follow(rgb, rois)  # while the frame before is still being tracked
             if previous is not None:
                 previous.result()
