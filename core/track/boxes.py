@@ -80,9 +80,9 @@ crops of overlapping people decide matches; too low and momentum keeps a swap.""
 _GATED = 1e6
 _ACCEL_PSD = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD])
 _ACCEL_PSD.setflags(write=False)
-# The process noise's (8, 8) entries: diagonals of the position, position-rate, rate-position and rate blocks.
 _EYE4 = np.eye(4)
 _EYE4.setflags(write=False)
+# The process noise's (8, 8) entries: diagonals of the position, position-rate, rate-position and rate blocks.
 _NOISE_ROWS = np.concatenate([np.arange(4), np.arange(4), np.arange(4, 8), np.arange(4, 8)])
 _NOISE_COLS = np.concatenate([np.arange(4), np.arange(4, 8), np.arange(4), np.arange(4, 8)])
 
