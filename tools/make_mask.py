@@ -369,20 +369,29 @@ def build_mask(face_xyz: np.ndarray, triangles: np.ndarray) -> dict[str, np.ndar
     anchor_face, anchor_bary = anchor_points(body["vertices"], body["faces"], landmark_xyz)
     anchor_xyz = np.einsum("ak,akj->aj", anchor_bary, vertices[body["faces"][anchor_face]])
     return {
-        "vertices": vertices.astype(np.float32),
+        "vertices": stable_float32(vertices),
         "faces": np.concatenate(faces).astype(np.int32),
-        "uv": np.concatenate(uv).astype(np.float32),
+        "uv": stable_float32(np.concatenate(uv)),
         "part": np.concatenate(part),
         "colors": np.array([BODY_RGB, LOOP_RGB], np.float32),
-        "shade": np.concatenate(shade).astype(np.float32),
-        "deform_weight": np.concatenate(deform).astype(np.float32),
+        "shade": stable_float32(np.concatenate(shade)),
+        "deform_weight": stable_float32(np.concatenate(deform)),
         "anchor_names": np.array(names, dtype="<U16"),
         "anchor_landmark_ids": np.array(ids, np.int32),
         "anchor_face": anchor_face.astype(np.int32),
-        "anchor_bary": anchor_bary.astype(np.float32),
-        "anchor_xyz": anchor_xyz.astype(np.float32),
-        "anchor_landmark_xyz": landmark_xyz.astype(np.float32),
+        "anchor_bary": stable_float32(anchor_bary),
+        "anchor_xyz": stable_float32(anchor_xyz),
+        "anchor_landmark_xyz": stable_float32(landmark_xyz),
     }
+
+
+def stable_float32(x: np.ndarray, decimals: int = 7) -> np.ndarray:
+    """``x`` rounded to ``decimals`` places (0.1 um in metres) as float32, with -0.0 made 0.0.
+
+    The construction's last bits differ between CPUs of the same kind (values that are zero on one machine come
+    out as 4e-18 on another), so the shipped asset is only reproducible byte for byte once rounded.
+    """
+    return (np.round(np.asarray(x, np.float64), decimals) + 0.0).astype(np.float32)
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
