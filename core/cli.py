@@ -60,6 +60,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def describe(take) -> str:
     """A readable multi-line summary of a Take."""
+    from .face.head_pose import euler_ypr_deg_series
+
     v = take.video
     k = take.intrinsics
     lines = [
@@ -80,7 +82,7 @@ def describe(take) -> str:
                      f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
     lines.append(f"faces      {len(take.faces)}")
     for f in take.faces:
-        ypr = face_ypr_deg(f)
+        ypr = euler_ypr_deg_series(f.rotation)
         ok = np.isfinite(ypr[:, 0])
         body = f"body #{f.body_id}" if f.body_id >= 0 else "no body"
         pose = ("yaw/pitch/roll median " + "/".join(f"{v:+.0f}" for v in np.median(ypr[ok], axis=0))
@@ -89,17 +91,6 @@ def describe(take) -> str:
         lines.append(f"  face {f.face_id:<3} {body}, {f.num_frames} frames [{f.frame_index[0]}..{f.frame_index[-1]}], "
                      f"{f.xy.shape[1]} landmarks, {pose}, depth {depth:.2f} m")
     return "\n".join(lines)
-
-
-def face_ypr_deg(face) -> np.ndarray:
-    """(T, 3) yaw, pitch, roll in degrees of a Take face (NaN where it has no pose)."""
-    from .face.head_pose import euler_ypr_deg
-
-    out = np.full((face.num_frames, 3), np.nan)
-    for t, r in enumerate(face.rotation):
-        if np.all(np.isfinite(r)):
-            out[t] = euler_ypr_deg(r.astype(np.float64))
-    return out
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -27,3 +27,26 @@ def test_every_core_package_is_packaged():
 def test_cli_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "rigcast", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("rigcast ")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute ``rigcast.*`` names of the modules a core file imports (relative imports resolved)."""
+    import ast
+
+    package = ["rigcast", *path.relative_to(ROOT / "core").parent.parts]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+def test_only_the_entry_point_imports_the_cli():
+    # Imports run one way: the CLI sits on top, and no lower layer reaches back up into it.
+    importers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
+                       if "rigcast.cli" in _imported_modules(p) and p.name != "__main__.py")
+    assert importers == []

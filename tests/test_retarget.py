@@ -19,8 +19,7 @@ from rigcast.retarget import (BONE_NAMES, BoneMap, CanonicalPose, ContactOptions
 from rigcast.retarget.canonical import BONES, P
 from rigcast.retarget.contact import contact_spans
 from rigcast.retarget.rotations import rotation_angle_deg, shortest_arc
-from rigcast.skeleton_defs import H36M_17, VITPOSE_25
-from rigcast.skeletons import BLAZEPOSE_33, COCO_17
+from rigcast.skeletons import BLAZEPOSE_33, COCO_17, H36M_17, VITPOSE_25
 from test_retarget_rigs import (ODD_NAMES, anonymous, blazepose_from_rig, metarig_rig, mixamo_rig, motion_like, odd_rig,
                                 random_motion, rigify_deform_rig, smpl_rig, unreal_rig, walk)
 
@@ -501,7 +500,7 @@ def test_canonical_points_from_a_take_track():
 
 
 def test_core_retarget_imports_no_blender():
-    code = ("import sys, rigcast.retarget, rigcast.formats.bvh, rigcast.skeleton_defs\n"
+    code = ("import sys, rigcast.retarget, rigcast.formats.bvh, rigcast.skeletons\n"
             "bad = ('bpy', 'mathutils', 'bmesh', 'torch', 'onnxruntime', 'cv2')\n"
             "print(','.join(m for m in bad if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -4,14 +4,15 @@
 :func:`solve_head_pose` lifts a face mesh into the camera frame and fits the
 canonical face to it (rotation, translation, metric mesh), :func:`solve_head_poses`
 does it for many frames at once;
-:func:`euler_ypr_deg` reads yaw, pitch and roll off the rotation.
+:func:`euler_ypr_deg` reads yaw, pitch and roll off the rotation (:func:`euler_ypr_deg_series`, off T of them).
 """
 
 from .geometry import CanonicalFace, canonical_face
-from .head_pose import (FRONTAL, HEAD_POSE_METHODS, HeadPose, euler_ypr_deg, rotation_from_ypr_deg,
-                        smooth_head_poses, solve_head_pose, solve_head_poses, weighted_procrustes)
+from .head_pose import (FRONTAL, HEAD_POSE_METHODS, HeadPose, euler_ypr_deg, euler_ypr_deg_series,
+                        rotation_from_ypr_deg, smooth_head_poses, solve_head_pose, solve_head_poses,
+                        weighted_procrustes)
 
 __all__ = [
     "CanonicalFace", "FRONTAL", "HEAD_POSE_METHODS", "HeadPose", "canonical_face", "euler_ypr_deg",
-    "rotation_from_ypr_deg", "smooth_head_poses", "solve_head_pose", "solve_head_poses", "weighted_procrustes",
+    "euler_ypr_deg_series", "rotation_from_ypr_deg", "smooth_head_poses", "solve_head_pose", "solve_head_poses", "weighted_procrustes",
 ]

@@ -410,6 +410,17 @@ def euler_ypr_deg(rotation: np.ndarray) -> tuple[float, float, float]:
     return -math.degrees(alpha), -math.degrees(beta), math.degrees(gamma)
 
 
+def euler_ypr_deg_series(rotations: np.ndarray) -> np.ndarray:
+    """(T, 3) yaw, pitch, roll in degrees (:func:`euler_ypr_deg`) of T rotations (T, 3, 3); NaN rows where a
+    rotation is missing (not finite)."""
+    rotations = np.asarray(rotations, dtype=np.float64)
+    out = np.full((len(rotations), 3), np.nan)
+    for t, r in enumerate(rotations):
+        if np.all(np.isfinite(r)):
+            out[t] = euler_ypr_deg(r)
+    return out
+
+
 def rotation_from_ypr_deg(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """(3, 3) camera <- canonical rotation with the given :func:`euler_ypr_deg` angles (its inverse)."""
     def axis(k: int, angle_deg: float) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..face.head_pose import euler_ypr_deg_series
 from ..fileio import write_atomic
 from ..skeletons import COCO_17, joint_mapping
 from .take import Take
@@ -67,11 +68,9 @@ def to_vitpose_dict(take: Take) -> dict:
 def _faces_section(take: Take, frame_pos: dict[int, int]) -> list[dict]:
     """Per analysed frame, ``{"<face id>": {...}}`` with landmarks ``[[x, y], ...]`` in pixels, the head pose
     (rotation rows, translation in metres, yaw/pitch/roll in degrees) and the linked body id."""
-    from ..cli import face_ypr_deg
-
     frames: list[dict] = [{} for _ in take.frame_indices]
     for face in take.faces:
-        ypr = face_ypr_deg(face)
+        ypr = euler_ypr_deg_series(face.rotation)
         for t, f in enumerate(face.frame_index):
             frames[frame_pos[int(f)]][str(face.face_id)] = {
                 "body_id": face.body_id if face.body_id >= 0 else None,

@@ -14,7 +14,6 @@ The flow::
 Pure numpy/scipy; never imports bpy.
 """
 
-from .. import skeleton_defs  # noqa: F401  (registers h36m17, vitpose25, rigcast_humanoid)
 from .bone_map import BoneMap, DetectReport, classify_name, detect_bone_map, load_preset, preset_names
 from .canonical import (BONE_NAMES, CANONICAL_BONES, POINTS, CanonicalBone, CanonicalPose, RigMarkers,
                         canonical_from_track, from_blazepose33, from_coco17, from_h36m17, from_skeleton,

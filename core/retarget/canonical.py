@@ -4,7 +4,7 @@ Legend: T frames, K canonical points (``HUMANOID.num_joints`` = 34), B bones.
 
 Sources (BlazePose-33, COCO-17, ViTPose-25, Human3.6M-17, or a rig driven by
 a BVH clip) become :class:`CanonicalPose`: per frame, the positions of the
-canonical *points* (``rigcast.skeleton_defs.HUMANOID``) in a Z-up world,
+canonical *points* (``rigcast.skeletons.HUMANOID``) in a Z-up world,
 metres.  Target rigs get the same points in their rest pose
 (:func:`rig_markers`).  The rotation solve then compares, bone by bone, the
 canonical segment ``head point -> tail point`` and its twist reference
@@ -29,8 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..frames import CV_TO_BLENDER, cv_to_blender
-from ..skeleton_defs import H36M_17, HUMANOID, VITPOSE_25
-from ..skeletons import BLAZEPOSE_33, COCO_17, Skeleton
+from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, VITPOSE_25, Skeleton
 from .rig import Rig, RetargetError
 from .rotations import normalize
 
