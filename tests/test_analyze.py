@@ -163,7 +163,7 @@ def test_resume_after_interruption_recomputes_nothing(carphone_path, tmp_path):
     assert [f.face_id for f in resumed.faces] == [f.face_id for f in reference.faces] and reference.faces
     for a, b in zip(reference.faces, resumed.faces):
         np.testing.assert_array_equal(a.frame_index, b.frame_index)
-        np.testing.assert_array_equal(a.xy, b.xy)
+        np.testing.assert_allclose(a.xy, b.xy, atol=1e-4)
         np.testing.assert_allclose(a.rotation, b.rotation, atol=1e-9)
 
 
@@ -213,8 +213,12 @@ def test_face_poses_solved_during_analysis_are_the_assembled_ones(carphone_path,
             chunks.append({k: z[k] for k in z.files})
     faces, _ = assemble_faces(_concat(chunks), take.intrinsics, config, set())
     assert len(faces) == len(take.faces) == 1 and len(take.faces[0].frame_index) == 24
-    for name in ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale"):
-        np.testing.assert_array_equal(getattr(take.faces[0], name), getattr(faces[0], name), err_msg=name)
+    np.testing.assert_array_equal(take.faces[0].frame_index, faces[0].frame_index)
+    # Solved 16 frames at a time on the worker against all 24 at once: the same numbers to rounding.
+    for name, atol in (("xy", 1e-4), ("xyz", 1e-6), ("rotation", 1e-6), ("translation", 1e-6), ("conf", 1e-6),
+                       ("scale", 1e-6)):
+        np.testing.assert_allclose(getattr(take.faces[0], name), getattr(faces[0], name), rtol=0, atol=atol,
+                                   err_msg=name)
 
 
 def test_resume_after_sigkill(carphone_path, tmp_path):

@@ -566,8 +566,9 @@ def test_irises_of_several_faces_in_one_batch(detector, landmarker):
     for mesh, refined in zip(meshes, together):
         (alone,) = landmarker.refine_all(rgb, [mesh])
         assert refined.has_iris
-        np.testing.assert_array_equal(refined.xy, alone.xy)
-        np.testing.assert_array_equal(refined.z, alone.z)
+        # A batch of 8 eyes against a batch of 2: other kernels may sum in another order on another CPU.
+        np.testing.assert_allclose(refined.xy, alone.xy, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(refined.z, alone.z, rtol=0, atol=1e-3)
         untouched = ~np.isin(np.arange(NUM_MESH), np.concatenate(EYE_CONTOUR_INDICES))
         np.testing.assert_array_equal(refined.xy[:NUM_MESH][untouched], mesh.xy[untouched])
         np.testing.assert_array_equal(refined.z[:NUM_MESH], mesh.z)

@@ -82,10 +82,12 @@ def test_submit_gives_what_process_gives(landmarks, face_models, mesh_iris_model
         for a, b in zip(want, have):
             assert a.face_id == b.face_id and a.followed == b.followed
             assert a.landmarks.has_iris and b.landmarks.has_iris
-            np.testing.assert_array_equal(a.landmarks.xy, b.landmarks.xy)
-            np.testing.assert_array_equal(a.landmarks.z, b.landmarks.z)
-            np.testing.assert_array_equal(a.box_xyxy, b.box_xyxy)
-            np.testing.assert_array_equal(a.landmarks.next_roi().center_xy, b.landmarks.next_roi().center_xy)
+            # Two code paths (models batched differently): equal to far below a pixel, not bit for bit.
+            np.testing.assert_allclose(a.landmarks.xy, b.landmarks.xy, rtol=0, atol=1e-3)
+            np.testing.assert_allclose(a.landmarks.z, b.landmarks.z, rtol=0, atol=1e-3)
+            np.testing.assert_allclose(a.box_xyxy, b.box_xyxy, rtol=0, atol=1e-3)
+            np.testing.assert_allclose(a.landmarks.next_roi().center_xy, b.landmarks.next_roi().center_xy,
+                                       rtol=0, atol=1e-3)
 
 
 def _by_id(records: list[FaceRecord]) -> dict[int, FaceRecord]:
