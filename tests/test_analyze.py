@@ -270,6 +270,52 @@ def test_cli_bad_footage(tmp_path, make_input, message):
     assert not (tmp_path / "t.npz").exists()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--max-people", "0", "max_people must be at least 1, got 0"),
+    ("--max-people", "-3", "max_people must be at least 1, got -3"),
+    ("--max-faces", "0", "max_faces must be at least 1, got 0"),
+    ("--redetect-every", "0", "redetect_every must be at least 1, got 0"),
+    ("--chunk-frames", "0", "chunk_frames must be at least 1, got 0"),
+    ("--max-gap", "-1", "max_gap must be >= 0 frames, got -1"),
+    ("--fps", "0", "image_fps must be a positive frame rate, got 0.0"),
+    ("--fps", "nan", "image_fps must be a positive frame rate, got nan"),
+    ("--fov", "0", "between 1 and 179 degrees, got 0.0"),
+    ("--fov", "180", "between 1 and 179 degrees, got 180.0"),
+    ("--focal", "-5", "focal lengths must be positive and finite, got fx=-5.0"),
+    ("--focal", "inf", "focal lengths must be positive and finite, got fx=inf"),
+    ("--min-cutoff", "0", "min_cutoff must be a positive number of Hz, got 0.0"),
+    ("--min-cutoff", "nan", "min_cutoff must be a positive number of Hz, got nan"),
+    ("--beta", "-1", "beta must be >= 0, got -1.0"),
+    ("--start", "-1", "expected a time like"),
+    ("--end", "0", "expected start before end"),
+])
+def test_cli_analyze_refuses_numbers_out_of_range(carphone_path, tmp_path, option, value, message):
+    """Through the real command: one line on stderr saying what was expected and what was found, status 2,
+    and nothing written."""
+    proc = run_cli("analyze", carphone_path, "-o", tmp_path / "t.npz", f"{option}={value}")
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "t.npz").exists() and not (tmp_path / "t.npz.parts").exists()
+
+
+@pytest.mark.parametrize("command, message", [
+    (("overlay", "{clip}", "{take}", "-o", "{tmp}/o.mp4", "--crf", "52"), "crf must be between 0 and 51, got 52"),
+    (("overlay", "{clip}", "{take}", "-o", "{tmp}/o.mp4", "--crf", "-1"), "crf must be between 0 and 51, got -1"),
+    (("overlay", "{clip}", "{take}", "-o", "{tmp}/o.mp4", "--preset", "bogus"), "preset must be one of ultrafast"),
+    (("retarget", "{take}", "-o", "{tmp}/o.bvh", "--track", "-1"), "the take has no track -1"),
+    (("retarget", "{take}", "-o", "{tmp}/o.bvh", "--track", "99"), "the take has no track 99"),
+])
+def test_cli_other_commands_refuse_numbers_out_of_range(carphone_path, carphone_take, tmp_path, command, message):
+    path, _ = carphone_take
+    args = [a.format(clip=carphone_path, take=path, tmp=tmp_path) for a in command]
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rigcast: error: ") and message in lines[0], proc.stderr
+    assert not list(tmp_path.glob("o.*"))
+
+
 def test_cli_truncated_video(carphone_path, tmp_path):
     data = carphone_path.read_bytes()
     cut = tmp_path / "cut.mp4"

@@ -1,6 +1,9 @@
 """The Take file: round trip, validation and schema versions."""
 
+import gc
+import io
 import json
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -119,6 +122,40 @@ def test_not_a_take(tmp_path):
     np.savez(tmp_path / "plain.npz", x=np.zeros(3))
     with pytest.raises(TakeError, match="header.json"):
         Take.load(tmp_path / "plain.npz")
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    if how == "truncated":
+        return data[: len(data) // 2]
+    if how == "zip magic, then zeros":
+        return b"PK\x03\x04" + bytes(200)
+    if how == "a flipped byte":  # the zip directory still reads; one member's CRC does not match
+        middle = len(data) // 2
+        return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
+    if how == "a header that is not JSON":
+        arrays = {"header.json": np.frombuffer(b"{not json", dtype=np.uint8)}
+    else:
+        raise ValueError(how)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncated", "is not one"),
+    ("zip magic, then zeros", "is not one"),
+    ("a flipped byte", "damaged Take: Bad CRC"),
+    ("a header that is not JSON", "damaged Take"),
+])
+def test_a_damaged_take_is_refused_and_leaves_no_file_open(tmp_path, how, message):
+    path = tmp_path / "damaged.npz"
+    path.write_bytes(_damaged(make_take().save(tmp_path / "good.npz").read_bytes(), how))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)  # an unclosed file warns when it is collected
+        with pytest.raises(TakeError, match=message):
+            Take.load(path)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -246,16 +247,23 @@ class Take:
         path = Path(path)
         if not path.is_file():
             raise TakeError(f"take not found: {path}")
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise TakeError(f"expected a rigcast Take (an .npz archive), but {path} is not one: {exc}") from exc
-        with archive:
-            if "header.json" not in archive.files:
-                raise TakeError(f"expected a rigcast Take with a header.json entry, found entries {archive.files[:8]}")
-            header = json.loads(bytes(archive["header.json"]).decode())
-            header = migrate_header(header, path)
-            arrays = {k: archive[k] for k in archive.files if k != "header.json"}
+        # The file is opened here, not by np.load: np.load leaves its own file open when the zip directory
+        # turns out unreadable (a ResourceWarning on every corrupt Take).
+        with open(path, "rb") as file:
+            try:
+                archive = np.load(file, allow_pickle=False)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise TakeError(f"expected a rigcast Take (an .npz archive), but {path} is not one: {exc}") from exc
+            with archive:
+                if "header.json" not in archive.files:
+                    raise TakeError(f"expected a rigcast Take with a header.json entry, "
+                                    f"found entries {archive.files[:8]}")
+                try:
+                    header = json.loads(bytes(archive["header.json"]).decode())
+                    header = migrate_header(header, path)
+                    arrays = {k: archive[k] for k in archive.files if k != "header.json"}
+                except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                    raise TakeError(f"{path} is a damaged Take: {exc}") from exc
         return cls.from_parts(header, arrays)
 
     @classmethod

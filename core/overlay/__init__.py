@@ -8,9 +8,9 @@ Importing this package is cheap: OpenCV and PyAV are imported on first draw or e
 """
 
 from .mask import DEFAULT_SIGMA_M, MaskAsset, default_mask_path, fit_mask, fit_masks
-from .render import LAYERS, MESH_STYLES, FrameDrawer, check_footage, draw_frame, project, render_overlay
+from .render import LAYERS, MESH_STYLES, X264_PRESETS, FrameDrawer, check_footage, draw_frame, project, render_overlay
 
 __all__ = [
     "DEFAULT_SIGMA_M", "MaskAsset", "default_mask_path", "fit_mask", "fit_masks",
-    "LAYERS", "MESH_STYLES", "FrameDrawer", "check_footage", "draw_frame", "project", "render_overlay",
+    "LAYERS", "MESH_STYLES", "X264_PRESETS", "FrameDrawer", "check_footage", "draw_frame", "project", "render_overlay",
 ]

@@ -47,6 +47,9 @@ Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
 LAYERS = ("mask", "mesh", "skeleton", "axes")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+X264_CRF_RANGE = (0, 51)  # libx264's constant rate factor for 8-bit video: 0 lossless .. 51 worst
 MESH_STYLES = ("wire", "shaded")
 OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
@@ -333,6 +336,10 @@ def render_overlay(source: str | Path, take: Take | str | Path, output: str | Pa
         raise InputError(f"expected an output video ending in {', '.join(OUTPUT_SUFFIXES)}, got {output}")
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise InputError(f"expected an output path other than the source, got {output} for both")
+    if not X264_CRF_RANGE[0] <= crf <= X264_CRF_RANGE[1]:
+        raise InputError(f"crf must be between {X264_CRF_RANGE[0]} and {X264_CRF_RANGE[1]}, got {crf}")
+    if preset not in X264_PRESETS:
+        raise InputError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
     drawer = FrameDrawer(take, draw, mask_asset, mesh_style)
     with open_footage(source) as footage:
         info = footage.info

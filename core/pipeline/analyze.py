@@ -85,6 +85,24 @@ class AnalyzeConfig:
                              f"got {self.face_frames_in_flight!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+        if self.max_gap < 0:
+            raise InputError(f"max_gap must be >= 0 frames, got {self.max_gap}")
+        if not (self.image_fps > 0 and np.isfinite(self.image_fps)):
+            raise InputError(f"image_fps must be a positive frame rate, got {self.image_fps}")
+        # The stages own their ranges; building their configs here turns an option out of range into one line
+        # before any footage is read, instead of a traceback from deep inside the analysis.
+        from .faces import FaceConfig
+
+        try:
+            BodyConfig(max_people=self.max_people, redetect_every=self.redetect_every)
+            FaceConfig(max_faces=self.max_faces, redetect_every=self.redetect_every)
+            OneEuroConfig(min_cutoff=self.min_cutoff, beta=self.beta)
+            if self.fov_deg is not None:
+                Intrinsics.from_fov(2, 2, self.fov_deg)
+            if self.focal_px is not None:
+                Intrinsics.from_focal(2, 2, self.focal_px)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
