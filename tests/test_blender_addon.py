@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from required import require
 
-bpy = pytest.importorskip("bpy")
+bpy = require("bpy")
 import addon_utils  # noqa: E402  (bpy's own module path)
 
 from rigcast.camera import Intrinsics  # noqa: E402

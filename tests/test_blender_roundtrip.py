@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from required import require
 
-bpy = pytest.importorskip("bpy")
+bpy = require("bpy")
 
 from rigcast.formats.bvh import YUP_TO_ZUP, read_bvh  # noqa: E402
 from rigcast.retarget import detect_bone_map, fk  # noqa: E402

@@ -24,6 +24,7 @@ import pytest
 
 from fixtures_images import astronaut, background
 from footage import carphone, requires_models
+from required import require
 from rigcast.errors import InputError, ModelError
 from rigcast.models.anchors import ssd_anchors
 from rigcast.models.face_detector import (FACE_FULL_RANGE_ANCHORS, FACE_SHORT_RANGE_ANCHORS, FaceDetection,
@@ -88,8 +89,7 @@ class MediaPipeReference:
     """MediaPipe's face mesh and face detection, one graph of each kind kept open."""
 
     def __init__(self):
-        mp = pytest.importorskip("mediapipe")
-        self._mp = mp
+        self._mp = require("mediapipe")
         self._mesh = {}
         self._det = {}
 
@@ -231,7 +231,7 @@ def test_short_range_detector_matches_mediapipe(runners, reference):
     det = FaceDetector(runners["face_detection_short_range"], None, mode="short")
     found = det(astronaut())
     assert len(found) == 1
-    mp = pytest.importorskip("mediapipe")
+    mp = require("mediapipe")
     with mp.solutions.face_detection.FaceDetection(model_selection=0) as graph:
         ref = graph.process(astronaut()).detections[0]
     box = ref.location_data.relative_bounding_box

@@ -50,3 +50,29 @@ def test_only_the_entry_point_imports_the_cli():
     importers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
                        if "rigcast.cli" in _imported_modules(p) and p.name != "__main__.py")
     assert importers == []
+
+
+def test_a_missing_reference_fails_the_suite_unless_opted_out(tmp_path):
+    """Tests that need MediaPipe or bpy fail where it is missing (hidden here), and skip, saying why, only
+    with RIGCAST_SKIP_REFERENCE=1 / RIGCAST_SKIP_BLENDER=1."""
+    import os
+
+    (tmp_path / "conftest.py").write_text("import sys\nsys.modules['mediapipe'] = sys.modules['bpy'] = None\n")
+    (tmp_path / "test_needs.py").write_text("from required import require\n\n"
+                                           "def test_reference():\n    require('mediapipe')\n\n"
+                                           "def test_blender():\n    require('bpy')\n")
+
+    def run(**env):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RIGCAST_SKIP_")} | env
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--rootdir",
+                               str(tmp_path), "-c", os.devnull, str(tmp_path)], capture_output=True, text=True,
+                              env=env | {"PYTHONPATH": str(ROOT / "tests")}, cwd=tmp_path)
+
+    failed = run()
+    assert failed.returncode == 1 and "2 failed" in failed.stdout, failed.stdout
+    assert "set RIGCAST_SKIP_REFERENCE=1" in failed.stdout and "set RIGCAST_SKIP_BLENDER=1" in failed.stdout
+    skipped = run(RIGCAST_SKIP_REFERENCE="1", RIGCAST_SKIP_BLENDER="1")
+    assert skipped.returncode == 0 and "2 skipped" in skipped.stdout, skipped.stdout
+    assert "skipped because RIGCAST_SKIP_REFERENCE=1" in skipped.stdout
+    half = run(RIGCAST_SKIP_BLENDER="1")
+    assert half.returncode == 1 and "1 failed, 1 skipped" in half.stdout, half.stdout

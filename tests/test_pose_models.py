@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import fixtures_images as images
+from required import missing, require
 from rigcast.errors import InputError, ModelError
 from rigcast.model_store import models_dir
 from rigcast.models import (POSE_DETECTOR_ANCHORS, PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks, Roi,
@@ -280,7 +281,7 @@ def pose_models():
 @pytest.fixture(scope="module")
 def mediapipe_pose():
     """A function image → (xy (33, 2) px, world (33, 3) m) from ``mediapipe.solutions.pose``, or None."""
-    mp = pytest.importorskip("mediapipe", reason="mediapipe==0.10.21 is the reference implementation")
+    mp = require("mediapipe")  # mediapipe==0.10.21 is the reference implementation
     cache = {}
 
     def run(rgb: np.ndarray, complexity: int = 1):
@@ -382,7 +383,7 @@ def test_heatmap_refinement_is_what_closes_the_2d_gap(pose_models, mediapipe_pos
 def _mediapipe_video_run(rgb: np.ndarray, frames: int) -> list:
     """MediaPipe's pose graph in video mode, unsmoothed, also returning the ROIs it used (not exposed by
     ``solutions.pose.Pose``, so the graph is driven through its ``SolutionBase`` with more outputs)."""
-    pytest.importorskip("mediapipe")
+    require("mediapipe")
     from mediapipe.python.solution_base import SolutionBase
     from mediapipe.python.solutions import pose as mp_pose
 
@@ -463,7 +464,8 @@ def _mediapipe_with(model: str) -> bool:
 @pytest.mark.parametrize("model, complexity", [("lite", 0), ("heavy", 2)])
 def test_lite_and_heavy_match_mediapipe(model, complexity, pose_models, mediapipe_pose, record_property):
     if not _mediapipe_with(model):
-        pytest.skip(f"mediapipe's pose_landmark_{model}.tflite is absent and no npm package cache to copy it from")
+        missing("mediapipe", f"mediapipe's pose_landmark_{model}.tflite is absent and there is no npm package "
+                             "@mediapipe/pose in ~/.cache/rigcast-convert to copy it from (tools/dev.sh fetches it)")
     from rigcast.model_store import load_model
 
     detector, _ = pose_models

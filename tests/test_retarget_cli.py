@@ -21,6 +21,7 @@ from rigcast.retarget.canonical import P
 from rigcast.retarget.cli import add_retarget_parser, cmd_retarget, main
 from rigcast.skeletons import BLAZEPOSE_33
 from rigcast.video import VideoInfo
+from required import require
 from test_retarget_rigs import blazepose_from_rig, metarig_rig, mixamo_rig, motion_like, unreal_rig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +149,7 @@ def test_importing_the_command_pulls_in_no_blender():
 
 @pytest.fixture
 def blender():
-    bpy = pytest.importorskip("bpy")
+    bpy = require("bpy")
     from test_blender_addon import link_addon
 
     link_addon()  # rigcast_blender importable, as packaging will make it

@@ -40,7 +40,7 @@ def _textures() -> dict[str, np.ndarray]:
     """Distinct real-image patches: the astronaut's suit and flag, and the cat's fur (shrunk once, near box size)."""
     import cv2
 
-    skimage_data = pytest.importorskip("skimage.data")
+    from skimage import data as skimage_data
     crops = {"A": skimage_data.astronaut()[150:512, 120:400], "B": skimage_data.chelsea()[20:300, 80:330]}
     return {name: cv2.resize(crop, (128, 256), interpolation=cv2.INTER_AREA) for name, crop in crops.items()}
 
@@ -225,7 +225,7 @@ def test_appearance_of_a_large_region_is_read_on_a_grid_without_changing_it():
 
     from rigcast.track.appearance import HUE_BINS, SAMPLE_PX, SAT_BINS
 
-    skimage_data = pytest.importorskip("skimage.data")
+    from skimage import data as skimage_data
     rgb = skimage_data.astronaut()
     box = np.array([0.0, 0.0, 512.0, 512.0])  # torso band: columns 128..384, rows 102..308
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb[102:308, 128:384]), cv2.COLOR_RGB2HSV)

@@ -43,12 +43,13 @@ setup() {
 
 reference_models() {
     # MediaPipe's lite and heavy pose models live only in npm's @mediapipe/pose; the reference
-    # tests copy them into the mediapipe package. Skipped quietly where npm is absent.
+    # tests copy them into the mediapipe package, and fail without them (unless RIGCAST_SKIP_REFERENCE=1).
     local cache="${RIGCAST_CONVERT_CACHE:-$HOME/.cache/rigcast-convert}"
     if ! ls "$cache"/mediapipe-pose-*.tgz >/dev/null 2>&1 && command -v npm >/dev/null; then
         mkdir -p "$cache"
         (cd "$cache" && npm pack --silent @mediapipe/pose@0.5.1675469404 >/dev/null 2>&1) \
-            || echo "note: could not fetch @mediapipe/pose from npm; lite/heavy reference tests will skip"
+            || echo "note: could not fetch @mediapipe/pose from npm; the lite/heavy reference tests will fail" \
+               "(RIGCAST_SKIP_REFERENCE=1 skips them)"
     fi
 }
 
