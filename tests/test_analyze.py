@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from footage import requires_models
+from required import require
 from rigcast.errors import InputError, ModelError
 from rigcast.formats.take import Take
 from rigcast.pipeline.analyze import AnalyzeConfig, analyze
@@ -39,14 +40,40 @@ def test_analyze_carphone(carphone_take):
     assert len(take.tracks) >= 1
     main = max(take.tracks, key=lambda t: t.num_frames)
     assert main.num_frames >= 35, "the man in the car is in every frame"
-    nose = main.xy[:, 0]
-    assert np.nanmedian(nose[:, 0]) == pytest.approx(88, abs=40) and np.all(nose[:, 1] < 144)
+    # The nose where MediaPipe's own pose graph (video mode, its own smoothing) puts it, frame by frame: the
+    # two filters differ by about 2 px (median) on this 176 x 144 clip, with a face about 60 px tall.
+    nose_error = np.linalg.norm(main.xy[:, 0] - _mediapipe_video_nose(main.frame_index), axis=-1)
+    assert np.median(nose_error) < 4 and np.max(nose_error) < 8, np.round(nose_error, 1)
     shoulders = main.xyz[:, [11, 12]]
     width = np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=-1)
     assert 0.2 < np.nanmedian(width) < 0.6, "shoulder width should be metric"
-    assert np.all(main.root_xyz[np.isfinite(main.root_xyz[:, 2]), 2] > 0), "the person is in front of the camera"
+    # A man on the phone in a car, shot head and shoulders from about arm's length (0.60 m measured, with the
+    # default 60 degree field of view), sitting still: the hip midpoint lies 0.45 .. 0.85 m away, steady, and
+    # below the bottom edge of the frame, near its middle.
+    root = main.root_xyz
+    assert np.isfinite(root).all()
+    assert 0.45 < np.median(root[:, 2]) < 0.85 and np.ptp(root[:, 2]) < 0.1, np.round(root[:, 2], 3)
+    k = take.intrinsics
+    root_px = np.stack([k.fx * root[:, 0] / root[:, 2] + k.cx, k.fy * root[:, 1] / root[:, 2] + k.cy], axis=1)
+    assert np.all(root_px[:, 1] > 144) and np.all(np.abs(root_px[:, 0] - 88) < 50), np.round(root_px)
     assert not (path.parent / (path.name + ".parts")).exists(), "the chunk cache is removed when done"
     assert "wrote" in proc.stdout
+
+
+def _mediapipe_video_nose(frame_index: np.ndarray) -> np.ndarray:
+    """(T, 2) nose pixels of ``mediapipe.solutions.pose`` in video mode on the carphone frames ``frame_index``."""
+    from test_face_models import carphone_frames
+
+    mp = require("mediapipe")
+    frames = carphone_frames()
+    out = np.full((len(frame_index), 2), np.nan)
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
+        for t in range(int(frame_index.max()) + 1):
+            result = pose.process(frames[t])
+            if t in frame_index and result.pose_landmarks is not None:
+                nose = result.pose_landmarks.landmark[0]
+                out[np.searchsorted(frame_index, t)] = nose.x * 176, nose.y * 144
+    return out
 
 
 def test_info_and_exports(carphone_take, tmp_path):
