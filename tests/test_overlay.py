@@ -164,15 +164,28 @@ def test_layers_draw_on_the_face_only(face_take, source_frames, asset):
     k = 30
     rgb = source_frames[k]
     face = face_take.faces[0]
-    box_lo = face.xy[k, :468].min(axis=0) - 25
-    box_hi = face.xy[k, :468].max(axis=0) + 25
+    box_lo, box_hi = face.xy[k, :468].min(axis=0), face.xy[k, :468].max(axis=0)  # about 48 x 59 px
     ys, xs = np.mgrid[:rgb.shape[0], :rgb.shape[1]]
-    near_face = (xs >= box_lo[0]) & (xs <= box_hi[0]) & (ys >= box_lo[1]) & (ys <= box_hi[1])
-    for layers, style in ((("mask",), "wire"), (("mesh",), "wire"), (("mesh",), "shaded"), (("axes",), "wire")):
+    # How far past the landmarks' box each layer may draw (measured: the wire mesh 2.0 px, its antialiased
+    # lines; the mask 5.3 px, as it wraps under the chin and out to the ear loops; the axes 9.6 px).
+    for layers, style, margin in ((("mask",), "wire", 8), (("mesh",), "wire", 3), (("mesh",), "shaded", 1),
+                                  (("axes",), "wire", 12)):
+        lo, hi = box_lo - margin, box_hi + margin
+        near_face = (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
         out = draw_frame(rgb, face_take, k, layers, asset, style)
         changed = np.any(out != rgb, axis=2)
         assert changed.sum() > 100, layers
-        assert not changed[~near_face].any(), f"{layers} drew away from the face"
+        assert not changed[~near_face].any(), f"{layers} drew more than {margin} px away from the face"
+        if layers == ("mesh",):  # the mesh spans the face
+            drawn_ys, drawn_xs = np.nonzero(changed)
+            assert np.ptp(drawn_xs) > 0.95 * np.ptp(face.xy[k, :468, 0]), style
+            assert np.ptp(drawn_ys) > 0.95 * np.ptp(face.xy[k, :468, 1]), style
+    # The mask covers the mouth and leaves the eyes free.
+    masked = np.any(draw_frame(rgb, face_take, k, ("mask",), asset) != rgb, axis=2)
+    mouth = np.round(face.xy[k, [13, 14]].mean(axis=0)).astype(int)  # inner lips, upper and lower
+    assert masked[mouth[1], mouth[0]]
+    for eye in np.round(face.xy[k, [468, 473]]).astype(int):  # iris centres
+        assert not masked[eye[1], eye[0]]
     # Pixels the mask does not cover come back bit-identical, even inside its supersampled region.
     masked = draw_frame(rgb, face_take, k, ("mask",), asset)
     assert not np.any((masked != rgb).any(axis=2) & ~covered(face_take, k, asset))
