@@ -242,6 +242,11 @@ def test_short_range_detector_matches_mediapipe(runners, reference):
     assert found[0].score == pytest.approx(ref.score[0], abs=2e-3)
 
 
+# Each face box of MediaPipe's detectors overlaps one of ours by at least this (measured: 0.83 at least, 0.87
+# median, where our auto mode's box sits between the two models' own).
+MIN_IOU_WITH_REFERENCE = 0.75
+
+
 @requires_models
 @pytest.mark.reference
 def test_detector_finds_every_face_the_references_find(detector, reference):
@@ -251,6 +256,7 @@ def test_detector_finds_every_face_the_references_find(detector, reference):
     canvas, regions = multi_face_scene()
     cases = [(name, rgb, None) for name, rgb in reference_images()] + [("composite", canvas, regions)]
     found_total = ref_total = false_refs = 0
+    ious = []
     for name, rgb, patches in cases:
         ours = detector(rgb)
         for model_selection in (0, 1):
@@ -261,12 +267,14 @@ def test_detector_finds_every_face_the_references_find(detector, reference):
                     false_refs += 1
                     continue
                 ref_total += 1
-                hit = [d for d in ours if box_iou(d.box_xyxy, ref_box) >= 0.3
-                       or (d.box_xyxy[0] <= centre[0] <= d.box_xyxy[2] and d.box_xyxy[1] <= centre[1] <= d.box_xyxy[3])]
-                assert hit, f"{name}: MediaPipe model {model_selection} found a face at {ref_box.round()} we missed"
+                best = max((box_iou(d.box_xyxy, ref_box) for d in ours), default=0.0)
+                assert best >= MIN_IOU_WITH_REFERENCE, \
+                    f"{name}: MediaPipe model {model_selection} found a face at {ref_box.round()}; ours overlap " \
+                    f"it by IoU {best:.2f} at most"
                 found_total += 1
+                ious.append(best)
     print(f"\ndetection recall vs MediaPipe face detection (models 0 and 1): {found_total}/{ref_total} "
-          f"(+{false_refs} reference boxes on no face)")
+          f"(+{false_refs} reference boxes on no face), IoU min {min(ious):.3f} median {np.median(ious):.3f}")
     assert ref_total >= 20
 
 
