@@ -188,8 +188,16 @@ def test_ids_are_never_reused_and_predict_extrapolates():
     per_person = issued[::3]
     assert per_person == sorted(set(per_person)) and len(set(per_person)) == 6
     assert issued == [i for i in per_person for _ in range(3)]
+    # The last person was seen at x0 = 100, 130, 160 (30 px a frame, 900 px/s): one frame on, constant
+    # velocity puts the box at x0 = 190.  Three frames leave the filter's velocity short of the truth
+    # (measured: 25.9 px a frame, x0 = 179.6), never beyond it; height, width and rows stay as seen.
     predicted = tracker.predict(5 * 0.5 + 3 / FPS)[per_person[-1]]
-    assert predicted[0] > 100.0 + 30 * 2  # keeps moving right at ~900 px/s
+    next_frame = tracker.predict(5 * 0.5 + 4 / FPS)[per_person[-1]]
+    assert 175.0 <= predicted[0] <= 192.0, predicted
+    np.testing.assert_allclose(predicted[2:] - predicted[:2], [100.0, 200.0], atol=1.0)  # width, height
+    np.testing.assert_allclose(predicted[[1, 3]], [100.0, 300.0], atol=1.0)
+    step = next_frame - predicted
+    assert 20.0 <= step[0] <= 32.0 and abs(step[0] - step[2]) < 0.5 and np.abs(step[[1, 3]]).max() < 0.5, step
 
 
 def test_min_hits_drops_one_frame_ghosts():
