@@ -358,6 +358,46 @@ def test_matches_mediapipe(name, pose_models, mediapipe_pose, record_property):
     assert m["px_median_pct"] <= 100 * MAX_MEDIAN_2D_FRAC
 
 
+# The people of ultralytics' bus.jpg (810 x 1080), one crop each (x0, y0, x1, y1), boxes read by eye with room
+# around them: two men walking, seen head to toe, and a woman cut by the photo's left edge.  The fourth person,
+# cut by the right edge, is not here: MediaPipe finds nobody in any crop of them.
+BUS_PEOPLE = {
+    "beige_coat": (20, 330, 300, 970),
+    "black_suit": (190, 340, 410, 940),
+    "left_edge": (0, 450, 110, 1000),
+}
+LEGS_AND_FEET = slice(23, 33)  # hips, knees, ankles, heels, foot index
+
+
+@needs_models
+@pytest.mark.reference
+@pytest.mark.parametrize("name", BUS_PEOPLE)
+def test_full_bodies_match_mediapipe(name, pose_models, mediapipe_pose, record_property):
+    """Full-body parity, legs and feet included: each person of bus.jpg cropped alone, MediaPipe's pose in
+    static-image mode against rigcast's single-person path (detector → ROI → landmarks) on the same crop."""
+    x0, y0, x1, y1 = BUS_PEOPLE[name]
+    rgb = np.ascontiguousarray(images.package_photo("bus")[y0:y1, x0:x1])
+    reference = mediapipe_pose(rgb)
+    assert reference is not None, f"MediaPipe found nobody in the {name} crop; the crop is not a valid test"
+    ref_xy, ref_world = reference
+    h, w = rgb.shape[:2]
+    if name != "left_edge":  # the whole body is in the crop: both feet, off the bottom edge
+        assert np.all((ref_xy[LEGS_AND_FEET] > 0) & (ref_xy[LEGS_AND_FEET] < [w, h - 20])), ref_xy[LEGS_AND_FEET]
+    ours = _still_image(*pose_models, rgb)
+    assert ours is not None, f"we found nobody in the {name} crop, MediaPipe did"
+    m = _compare(ours, reference, rgb)
+    legs_px = np.linalg.norm(ours.xy[LEGS_AND_FEET] - ref_xy[LEGS_AND_FEET], axis=1)
+    legs_cm = 100 * np.linalg.norm(ours.world_xyz[LEGS_AND_FEET] - ref_world[LEGS_AND_FEET], axis=1)
+    for key, value in m.items():
+        record_property(key, round(value, 4))
+    print(f"\nbus {name:10s} {w}x{h}: world median {m['world_median_cm']:.3f} cm, legs {np.median(legs_cm):.3f} cm; "
+          f"2D median {m['px_median']:.2f} px = {m['px_median_pct']:.3f}% of {m['box_height_px']:.0f} px, "
+          f"legs median {np.median(legs_px):.2f} px, max {legs_px.max():.2f} px")
+    assert m["world_median_cm"] <= MAX_MEDIAN_WORLD_CM and np.median(legs_cm) <= MAX_MEDIAN_WORLD_CM
+    assert m["px_median_pct"] <= 100 * MAX_MEDIAN_2D_FRAC
+    assert legs_px.max() <= MAX_MEDIAN_2D_FRAC * m["box_height_px"], np.round(legs_px, 2)
+
+
 def _carphone_available() -> bool:
     return bool(images.carphone_frames((0,)))
 
