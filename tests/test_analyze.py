@@ -40,10 +40,6 @@ def test_analyze_carphone(carphone_take):
     assert len(take.tracks) >= 1
     main = max(take.tracks, key=lambda t: t.num_frames)
     assert main.num_frames >= 35, "the man in the car is in every frame"
-    # The nose where MediaPipe's own pose graph (video mode, its own smoothing) puts it, frame by frame: the
-    # two filters differ by about 2 px (median) on this 176 x 144 clip, with a face about 60 px tall.
-    nose_error = np.linalg.norm(main.xy[:, 0] - _mediapipe_video_nose(main.frame_index), axis=-1)
-    assert np.median(nose_error) < 4 and np.max(nose_error) < 8, np.round(nose_error, 1)
     shoulders = main.xyz[:, [11, 12]]
     width = np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=-1)
     assert 0.2 < np.nanmedian(width) < 0.6, "shoulder width should be metric"
@@ -58,6 +54,16 @@ def test_analyze_carphone(carphone_take):
     assert np.all(root_px[:, 1] > 144) and np.all(np.abs(root_px[:, 0] - 88) < 50), np.round(root_px)
     assert not (path.parent / (path.name + ".parts")).exists(), "the chunk cache is removed when done"
     assert "wrote" in proc.stdout
+
+
+@pytest.mark.reference
+def test_carphone_nose_is_where_mediapipe_puts_it(carphone_take):
+    """The nose where MediaPipe's own pose graph (video mode, its own smoothing) puts it, frame by frame: the
+    two filters differ by about 2 px (median, 3.7 px at most) on this 176 x 144 clip, a face about 60 px tall."""
+    take = Take.load(carphone_take[0])
+    main = max(take.tracks, key=lambda t: t.num_frames)
+    nose_error = np.linalg.norm(main.xy[:, 0] - _mediapipe_video_nose(main.frame_index), axis=-1)
+    assert np.median(nose_error) < 4 and np.max(nose_error) < 8, np.round(nose_error, 1)
 
 
 def _mediapipe_video_nose(frame_index: np.ndarray) -> np.ndarray:
