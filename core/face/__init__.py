@@ -14,5 +14,6 @@ from .head_pose import (FRONTAL, HEAD_POSE_METHODS, HeadPose, euler_ypr_deg, eul
 
 __all__ = [
     "CanonicalFace", "FRONTAL", "HEAD_POSE_METHODS", "HeadPose", "canonical_face", "euler_ypr_deg",
-    "euler_ypr_deg_series", "rotation_from_ypr_deg", "smooth_head_poses", "solve_head_pose", "solve_head_poses", "weighted_procrustes",
+    "euler_ypr_deg_series", "rotation_from_ypr_deg", "smooth_head_poses", "solve_head_pose", "solve_head_poses",
+    "weighted_procrustes",
 ]
