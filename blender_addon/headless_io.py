@@ -14,6 +14,7 @@ import bpy
 
 from . import animation, export
 from .core_bridge import RigcastError, frames
+from .apply import write_through_controls
 from .rest_pose import armature_from_rig, object_matrix, read_rig
 
 RIG_SUFFIXES = (".fbx", ".blend")
@@ -84,7 +85,10 @@ def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None
     if motion.fps is not None:
         scene.render.fps, scene.render.fps_base = frames.blender_fps(motion.fps)
     scene.frame_start, scene.frame_end = 1, max(motion.num_frames, 1)
-    animation.write_bone_motion(arm, rig, motion, frame_start=1, action_name=action_name)
+    if rig_path is not None and Path(rig_path).suffix.lower() in RIG_SUFFIXES:
+        write_through_controls(arm, rig, motion, frame_start=1, action_name=action_name)
+    else:
+        animation.write_bone_motion(arm, rig, motion, frame_start=1, action_name=action_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".fbx":
         export.export_fbx(bpy.context, arm, out)
