@@ -348,6 +348,7 @@ def _detect_by_names(rig: Rig) -> tuple[dict[str, int], list[str]]:
                 if b is not None:
                     found[f"{slot}.{s}"] = b
                     below = b
+    _segments_by_child(rig, found, notes)
     for slot in ("neck", "head"):
         b = topmost([b for b in cands.get(slot, []) if b not in found.values()])
         if b is not None:
@@ -362,6 +363,25 @@ def _detect_by_names(rig: Rig) -> tuple[dict[str, int], list[str]]:
         found["hips"] = hips
     _structural_torso(rig, found, notes)
     return found, notes
+
+
+def _segments_by_child(rig: Rig, found: dict[str, int], notes: list[str]) -> None:
+    """A limb joint's segment runs to its child: a joint whose child is the elbow starts the upper arm.
+
+    Skeletons named for joints rather than segments (DeepMimic's
+    ``left_shoulder`` -> ``left_elbow``, with no clavicle) otherwise read the
+    shoulder joint as a clavicle.  Where the upper arm is missing and the
+    elbow's parent was taken for the clavicle, that joint moves to the upper
+    arm and the clavicle is left to the hierarchy (geometry) stage.
+    """
+    for s in ("L", "R"):
+        elbow, shoulder = found.get(f"lower_arm.{s}"), found.get(f"shoulder.{s}")
+        if f"upper_arm.{s}" in found or elbow is None or shoulder is None or rig.parents[elbow] != shoulder:
+            continue
+        found[f"upper_arm.{s}"] = found.pop(f"shoulder.{s}")
+        notes.append(f"upper_arm.{s} <- {rig.bone_names[shoulder]}: guessed from the hierarchy, its child is the "
+                     f"elbow {rig.bone_names[elbow]!r}, so this joint starts the upper arm (named for the joint, "
+                     f"not the segment)")
 
 
 def _structural_torso(rig: Rig, found: dict[str, int], notes: list[str]) -> None:

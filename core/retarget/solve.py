@@ -265,7 +265,8 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             neutral, _ = frame_from_axes(np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
             body, _ = frame_from_axes(up, lateral)
             head_frame = head_rotation @ neutral @ body.T
-        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame)
+        fit = _branch_points(name, head, rest_xyz, src_xyz, both)
+        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame, fit)
         solved.append(name)
 
     world = np.empty((num_frames, rig.num_bones, 3, 3))
@@ -275,12 +276,22 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
         if b not in plans:
             world[:, b] = carried  # unmapped: basis = identity
             continue
-        head, tail, u_rest, lines, frame_rest, head_frame = plans[b]
+        head, tail, u_rest, lines, frame_rest, head_frame, fit = plans[b]
         u = src_xyz[:, tail] - src_xyz[:, head]
         u_now = carried @ (rest_rot[b].T @ u_rest)
         swing = shortest_arc(u_now, u) @ carried
         q = swing
-        if head_frame is not None:
+        if fit is not None:
+            # A branching bone (hips, chest) takes its whole rotation from all
+            # its children's directions at once: the least-squares rotation D
+            # taking the rest offsets to the frame's, then Q = D @ R_rest.
+            rest_dirs = _branch_directions(rest_xyz, head, fit)
+            now_dirs = _branch_directions(src_xyz, head, fit)
+            full = best_rotation(rest_dirs, now_dirs, BRANCH_WEIGHTS) @ rest_rot[b]
+            ok = np.all(np.isfinite(full), axis=(1, 2))
+            q = np.where(ok[:, None, None], full, swing)
+            weight = np.zeros(num_frames)
+        elif head_frame is not None:
             # A tracked head rotation is taken whole (it need not agree with the
             # head segment, which it replaces); frames without one keep the swing.
             full = head_frame @ rest_rot[b]
@@ -305,6 +316,75 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             q = np.where(missing[:, None, None], carried, q)  # no target this frame: follow the parent
         world[:, b] = q
     return world, solved, skipped
+
+
+BRANCH_CHILDREN = {
+    "hips": ((("left_hip", "right_hip"),), ("spine", "chest", "neck")),
+    "chest": ((("left_clavicle", "right_clavicle"), ("left_shoulder", "right_shoulder")), ("neck", "head")),
+}
+"""Per branching canonical bone: candidate (left, right) pairs of side children, then its upward children; the
+first usable of each is taken.  The chest prefers the clavicle roots, which ride on it, to the upper-arm roots,
+which the clavicles move."""
+BRANCH_WEIGHTS = (1.0, 1.0)
+"""Least-squares weights of a branching bone's two directions: the line across its side children (right ->
+left) and the direction to its upward child.  Lines across, not each child's own offset, are compared: a
+rig's thigh or clavicle roots sit forward, back or below its hips/chest by amounts that differ from rig to
+rig, while the line between them is the body's left in every rest pose."""
+
+
+def _branch_directions(xyz: np.ndarray, head: int, fit: list[int]) -> np.ndarray:
+    """Unit (..., 2, 3): the right -> left line across ``fit[1] -> fit[0]`` and ``head -> fit[2]``."""
+    left, right, up = (xyz[..., k, :] for k in fit)
+    return np.stack([normalize(left - right), normalize(up - xyz[..., head, :])], axis=-2)
+
+
+def _branch_points(name: str, head: int, rest_xyz: np.ndarray, src_xyz: np.ndarray,
+                   both: np.ndarray) -> list[int] | None:
+    """[left, right, up] child points that fix a branching bone's whole rotation, or None.
+
+    A pair counts where both sides have both points, apart from each other
+    (a detector's clavicles are both its neck point); the upward child where
+    it lies away from the head in the rest pose and in the source (a CMU
+    ``LowerBack`` joint sits on the hips: the spine's direction then comes
+    from the chest).  Without both, the bone keeps its segment and twist.
+    """
+    if name not in BRANCH_CHILDREN:
+        return None
+    size = np.linalg.norm(rest_xyz[P["neck"]] - rest_xyz[P["pelvis"]])
+    size = size if np.isfinite(size) and size > 0 else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        src_size = np.nanmedian(np.linalg.norm(src_xyz[:, P["neck"]] - src_xyz[:, P["pelvis"]], axis=-1))
+
+        def apart(a: int, b: int) -> bool:
+            gap = np.nanmedian(np.linalg.norm(src_xyz[:, a] - src_xyz[:, b], axis=-1))
+            return bool(np.linalg.norm(rest_xyz[a] - rest_xyz[b]) > 0.02 * size
+                        and (not np.isfinite(src_size) or gap > 0.02 * src_size))
+
+    pairs, ups = BRANCH_CHILDREN[name]
+    pair = next(((P[a], P[b]) for a, b in pairs if both[P[a]] and both[P[b]] and apart(P[a], P[b])), None)
+    up = next((P[u] for u in ups if both[P[u]] and apart(P[u], head)), None)
+    return None if pair is None or up is None else [pair[0], pair[1], up]
+
+
+def best_rotation(rest_dirs: np.ndarray, now_dirs: np.ndarray, weights=None) -> np.ndarray:
+    """Least-squares rotations (T, 3, 3) taking unit directions (N, 3) to (T, N, 3) (Wahba/Kabsch, batched SVD).
+
+    Minimises sum_i w_i |D r_i - c_i|^2 (``weights`` (N,), 1 by default): with
+    H = sum_i w_i c_i r_i^T = U S V^T,
+    D = U diag(1, 1, det(U V^T)) V^T (the last factor keeps it a rotation).
+    Frames with a missing direction give NaN.
+    """
+    w = np.ones(len(rest_dirs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    h = np.einsum("n,tni,nj->tij", w, now_dirs, rest_dirs)
+    out = np.full(h.shape, np.nan)
+    ok = np.all(np.isfinite(h), axis=(1, 2))
+    if np.any(ok):
+        u, _, vt = np.linalg.svd(h[ok])
+        d = np.sign(np.linalg.det(u @ vt))
+        u[:, :, 2] *= d[:, None]
+        out[ok] = u @ vt
+    return out
 
 
 def _root_translation(rig: Rig, hips: int, carrier: int, world: np.ndarray, rest_xyz: np.ndarray,
