@@ -88,3 +88,58 @@ def test_bvh_to_rig_to_bvh_round_trip(clip, tmp_path):
     errors = direction_errors(canonical_dict(pose.xyz), canonical_dict(result), LIMBS)
     worst = max(float(np.percentile(e, 95)) for e in errors.values())
     assert worst <= 0.5, {k: round(float(np.percentile(e, 95)), 2) for k, e in errors.items()}
+
+
+LEGS = [(f"{s}_{a}", f"{s}_{b}") for s in ("left", "right")
+        for a, b in (("hip", "knee"), ("knee", "ankle"), ("ankle", "toe"), ("toe", "toe_end"))]
+
+
+def slide_cm(pose, result: np.ndarray, contact: np.ndarray, scale: float, leg_length: float) -> float:
+    """Worst slide (cm) of a planted ankle against the source's own foot motion: the result's ankle moved from
+    mid-contact minus where the source's pelvis -> ankle offset (scaled, on the result's pelvis) moved it.
+
+    Contacts where the source's own ankle travels more than ContactOptions.auto_max_drift (a dancer's glide, not a
+    planted foot; ``auto`` leaves those alone and says so) are not counted, nor frames where the result's leg is
+    stretched to 99 % of ``leg_length`` (thigh + shin): no leg pose reaches farther."""
+    from rigcast.retarget import ContactOptions, contact_spans
+    from rigcast.retarget.canonical import P
+
+    worst = 0.0
+    for i, side in enumerate(("left", "right")):
+        ankle = P[f"{side}_ankle"]
+        for a, b in contact_spans(contact[:, i]):
+            own = scale * pose.xyz[a:b, ankle]
+            if np.linalg.norm(own - np.median(own, axis=0), axis=1).max() > ContactOptions().auto_max_drift:
+                continue
+            expected = result[a:b, P["pelvis"]] + scale * (pose.xyz[a:b, ankle] - pose.xyz[a:b, P["pelvis"]])
+            moved = result[a:b, ankle] - expected
+            slide = np.linalg.norm(moved - moved[(b - a) // 2], axis=1)
+            reach = np.linalg.norm(result[a:b, ankle] - result[a:b, P[f"{side}_hip"]], axis=1)
+            slide = slide[reach < 0.99 * leg_length]
+            worst = max(worst, 100 * float(slide.max(initial=0.0)))
+    return worst
+
+
+@pytest.mark.parametrize("rig_name", ["unreal", "smpl"])
+@pytest.mark.parametrize("clip", CLIPS)
+def test_foot_lock_only_fixes_sliding_on_clean_mocap(clip, rig_name):
+    """Clean mocap onto a rig of other proportions: ``auto`` changes the legs by <= 1 deg median and <= 5 deg p95
+    against ``never``, and holds planted feet to the source's own foot motion (heel roll, toe pivot) within 1 cm."""
+    pose, _ = bvh_source(DATA / clip)
+    rig = RIGS[rig_name]()
+    bone_map, _ = detect_bone_map(rig)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for mode in ("never", "auto"):
+            motion, report = retarget(pose, rig, bone_map, options=RetargetOptions(foot_lock=mode), return_report=True)
+            out[mode] = (motion, pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion)).xyz)
+    never, auto = canonical_dict(out["never"][1]), canonical_dict(out["auto"][1])
+    median, p95, worst = summary(direction_errors(never, auto, LEGS))
+    assert median <= 1.0 and p95 <= 5.0, f"{clip} -> {rig_name}: legs changed median {median:.2f}, p95 {p95:.2f}"
+    contact = out["auto"][0].contact
+    assert contact.any(axis=0).all()  # both feet plant somewhere
+    idx = bone_map.indices(rig)
+    leg = min(rig.length[idx[f"thigh.{s}"]] + rig.length[idx[f"shin.{s}"]] for s in "LR")
+    assert slide_cm(pose, out["auto"][1], contact, report.scale, leg) < 1.0
+    assert slide_cm(pose, out["never"][1], contact, report.scale, leg) > 1.0  # there was sliding to fix
