@@ -1,4 +1,4 @@
-"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX or .blend.
+"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
@@ -6,7 +6,7 @@
 INPUT is a Take (``.npz``) or a BVH clip; RIG a ``.bvh``, ``.fbx`` or
 ``.blend`` whose rest pose is the target (rigcast's default armature without
 ``--rig``); OUT's extension picks the writer.  BVH in and out is pure numpy;
-FBX and .blend go through Blender as a Python module (``bpy``), imported
+FBX, .blend and glTF go through Blender as a Python module (``bpy``), imported
 lazily from the add-on package ``rigcast_blender`` only when one is asked for,
 so importing this module never pulls in bpy.
 
@@ -31,7 +31,7 @@ from .rig import Motion, Rig, default_rig
 from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
 
 RIG_SUFFIXES = (".bvh", ".fbx", ".blend")
-OUT_SUFFIXES = (".bvh", ".fbx", ".blend")
+OUT_SUFFIXES = (".bvh", ".fbx", ".blend", ".glb", ".gltf")
 
 
 # --------------------------------------------------------------------------- sources
@@ -230,7 +230,7 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     r = subparsers.add_parser("retarget", help="a Take or BVH clip → animation on a rig (BVH, FBX or .blend)",
                               description=__doc__.split("\n\n")[0])
     r.add_argument("input", help="a Take (.npz) or a BVH clip")
-    r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx or .blend")
+    r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",
                    help="bone map: auto (detect), a preset name or a .json map file (default auto)")
