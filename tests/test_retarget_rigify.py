@@ -83,3 +83,18 @@ def test_real_mocap_moves_a_generated_rigify_rig(rigify_blend, clip, tmp_path, c
     errors = direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES)
     median, p95, worst = summary(errors)
     assert median <= 1.0 and p95 <= 3.0, f"{clip}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+def test_a_real_take_moves_a_generated_rigify_rig(rigify_blend, tmp_path, capsys):
+    """rigcast's analysis of the carphone clip onto Rigify: the evaluated DEF limbs follow the Take's landmarks."""
+    from rigcast.formats.take import Take
+    from rigcast.retarget.cli import take_source
+    from test_retarget_takes import ARM_LEG, analysed_carphone
+
+    take = analysed_carphone(tmp_path / "carphone.take.npz")
+    out = tmp_path / "out.blend"
+    assert main([str(take), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    pose, _ = take_source(Take.load(take))
+    result = evaluated_points(out, pose.num_frames)
+    errors = np.concatenate(list(direction_errors(canonical_dict(pose.xyz), result, ARM_LEG).values()))
+    assert np.median(errors) <= 2.0, f"median {np.median(errors):.2f} deg"
