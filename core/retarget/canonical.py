@@ -170,7 +170,12 @@ class CanonicalPose:
     rule rather than observed (see the module docstring).  ``head_rotation``
     (T, 3, 3), optional: the head's rotation in the same world relative to a
     neutral upright head facing -Y (from a face tracker); it overrides the
-    ears for the head's orientation.  ``source``: skeleton it came from.
+    ears for the head's orientation.  ``segment_rotation`` (T, C, 3, 3),
+    optional: per canonical bone (``BONE_NAMES`` order, C = 21) the source
+    segment's world rotation since the source's rest pose, NaN where the
+    source has no such bone; an animated rig (a BVH clip) has them, a
+    detector does not.  They carry the twist that points cannot show (a
+    straight arm's roll, the spine's turn).  ``source``: skeleton it came from.
     """
 
     xyz: np.ndarray
@@ -178,6 +183,7 @@ class CanonicalPose:
     head_rotation: np.ndarray | None = None
     source: str = ""
     fps: Fraction | None = None
+    segment_rotation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
@@ -196,6 +202,13 @@ class CanonicalPose:
                 raise RetargetError(f"head_rotation must be (T, 3, 3) with T={xyz.shape[0]}, got {h.shape}")
             h.setflags(write=False)
             object.__setattr__(self, "head_rotation", h)
+        if self.segment_rotation is not None:
+            r = np.array(self.segment_rotation, dtype=np.float64)
+            if r.shape != (xyz.shape[0], len(BONE_NAMES), 3, 3):
+                raise RetargetError(f"segment_rotation must be (T, C, 3, 3) with T={xyz.shape[0]}, "
+                                    f"C={len(BONE_NAMES)}, got {r.shape}")
+            r.setflags(write=False)
+            object.__setattr__(self, "segment_rotation", r)
 
     @property
     def num_frames(self) -> int:
@@ -215,9 +228,13 @@ class CanonicalPose:
     def with_xyz(self, xyz: np.ndarray) -> "CanonicalPose":
         return replace(self, xyz=xyz)
 
+    def with_segment_rotation(self, segment_rotation: np.ndarray | None) -> "CanonicalPose":
+        return replace(self, segment_rotation=segment_rotation)
+
     def select(self, frames) -> "CanonicalPose":
         return replace(self, xyz=self.xyz[frames],
-                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames])
+                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames],
+                       segment_rotation=None if self.segment_rotation is None else self.segment_rotation[frames])
 
 
 # --------------------------------------------------------------------------- detector sources
@@ -552,7 +569,15 @@ def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarra
     """Canonical points (nothing derived) of a posed rig, from armature-space pose matrices (T, B, 4, 4).
 
     This is how a BVH clip or any animated rig becomes a retarget source:
-    ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.
+    ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.  Each
+    mapped bone's world rotation since rest, ``pose @ rest^T``, becomes the
+    pose's ``segment_rotation`` (the same whatever axes the rig's bones use).
     """
     markers = rig_markers(rig, bone_indices)
-    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps)
+    pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
+    segment = np.full((pose_matrix.shape[0], len(BONE_NAMES), 3, 3), np.nan)
+    for c, name in enumerate(BONE_NAMES):
+        if name in bone_indices:
+            b = bone_indices[name]
+            segment[:, c] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
+    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps, segment_rotation=segment)

@@ -88,6 +88,7 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     centimetres gets centimetres).  Head rotations H are relative to a neutral
     head facing -Y of the *armature*: the head's world orientation H @ N must
     equal A @ H_arm @ N for the object's rotation A, so H_arm = A^T @ H.
+    Segment rotations are changes, so they are conjugated: A^T @ D @ A.
     """
     if matrix_world is None:
         return pose
@@ -99,10 +100,13 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     inv = np.linalg.inv(m)
     xyz = pose.xyz @ inv[:3, :3].T + inv[:3, 3]
     out = pose.with_xyz(xyz)
+    u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
+    rot = u @ vt
     if pose.head_rotation is not None:
-        u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
-        rot = u @ vt
         out = out.with_head_rotation(rot.T @ pose.head_rotation)
+    if pose.segment_rotation is not None:
+        # A world rotation D seen from the armature is A^T @ D @ A.
+        out = out.with_segment_rotation(rot.T @ pose.segment_rotation @ rot)
     return out
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..frames import as_fps
 from .bone_map import BoneMap, detect_bone_map
-from .canonical import (BONES, P, REST_RULES, SHARED_RULES, CanonicalPose, apply_rules, body_axes,
+from .canonical import (BONE_NAMES, BONES, P, REST_RULES, SHARED_RULES, CanonicalPose, apply_rules, body_axes,
                         rig_markers)
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact
 from .rig import Motion, RetargetError, Rig, world_to_local_rotations
@@ -190,7 +190,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
     keep = ~_available(recomputed)  # a rule the source cannot evaluate leaves its own value
     src_xyz = np.where(keep[None, :, None], src_xyz, recomputed)
 
-    world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes)
+    world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes,
+                                              pose.segment_rotation)
     local = world_to_local_rotations(rig, world)
 
     scale = options.scale or source_scale(rest_xyz, src_xyz)
@@ -220,7 +221,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
 
 def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, src_xyz: np.ndarray,
                      head_rotation: np.ndarray | None, options: RetargetOptions,
-                     notes: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+                     notes: list[str], segment_rotation: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, list[str], list[str]]:
     """Armature-space rotations (T, B, 3, 3) of every bone, and the canonical bones solved / skipped."""
     num_frames = src_xyz.shape[0]
     rest_rot = rig.rest_matrix[:, :3, :3]
@@ -266,7 +268,11 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             body, _ = frame_from_axes(up, lateral)
             head_frame = head_rotation @ neutral @ body.T
         fit = _branch_points(name, head, rest_xyz, src_xyz, both)
-        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame, fit)
+        own = None
+        if segment_rotation is not None and name in SOURCE_TWIST:
+            own = segment_rotation[:, BONE_NAMES.index(name)]
+            own = own if np.any(np.all(np.isfinite(own), axis=(1, 2))) else None
+        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame, fit, own)
         solved.append(name)
 
     world = np.empty((num_frames, rig.num_bones, 3, 3))
@@ -276,7 +282,7 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
         if b not in plans:
             world[:, b] = carried  # unmapped: basis = identity
             continue
-        head, tail, u_rest, lines, frame_rest, head_frame, fit = plans[b]
+        head, tail, u_rest, lines, frame_rest, head_frame, fit, own = plans[b]
         u = src_xyz[:, tail] - src_xyz[:, head]
         u_now = carried @ (rest_rot[b].T @ u_rest)
         swing = shortest_arc(u_now, u) @ carried
@@ -291,6 +297,13 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             ok = np.all(np.isfinite(full), axis=(1, 2))
             q = np.where(ok[:, None, None], full, swing)
             weight = np.zeros(num_frames)
+        elif own is not None:
+            # The source's own joint frame: the segment turned as the source's
+            # bone did since its rest, D @ R_rest; only its twist about u(t) is
+            # used (the swing above already puts the segment on the points).
+            full = own @ rest_rot[b]
+            weight = np.all(np.isfinite(full), axis=(1, 2)).astype(np.float64)
+            full = np.where(weight[:, None, None] > 0, full, swing)
         elif head_frame is not None:
             # A tracked head rotation is taken whole (it need not agree with the
             # head segment, which it replaces); frames without one keep the swing.
@@ -317,6 +330,12 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
         world[:, b] = q
     return world, solved, skipped
 
+
+SOURCE_TWIST = ("spine", "neck", "upper_arm.L", "upper_arm.R", "lower_arm.L", "lower_arm.R", "hand.L", "hand.R",
+                "thigh.L", "thigh.R", "shin.L", "shin.R", "foot.L", "foot.R")
+"""Bones whose twist comes from the source's own joint frames when it has them (``segment_rotation``) rather than
+from lines between points: the spine's and neck's turn, a straight limb's roll.  The hips and chest keep their
+least-squares fit to their children, the head its ears (or face) and the toes and clavicles their swing."""
 
 BRANCH_CHILDREN = {
     "hips": ((("left_hip", "right_hip"),), ("spine", "chest", "neck")),
