@@ -76,6 +76,25 @@ def load_rig(path: str | Path):
     return read_rig(arm), object_matrix(arm)
 
 
+def load_animation(path: str | Path):
+    """An animated armature from an .fbx/.blend file as a retarget source.
+
+    Returns the core Rig (armature space), its Motion sampled at every frame
+    of the armature's action as Blender evaluates it (constraints included),
+    and the object's matrix_world (4, 4).
+    """
+    arm = open_rig(path)
+    if arm.animation_data is None or arm.animation_data.action is None:
+        raise RigcastError(f"{Path(path).name}: armature {arm.name!r} has no animation to retarget")
+    scene = bpy.context.scene
+    start, end = export.action_frame_range(arm, scene)
+    rig = read_rig(arm)
+    render = scene.render
+    fps = frames.as_fps(render.fps / render.fps_base)
+    pose = export.sample_pose(bpy.context, arm, range(start, end + 1))
+    return rig, export.motion_from_pose(rig, pose, fps=fps), object_matrix(arm)
+
+
 def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None = None,
                     action_name: str = "rigcast") -> Path:
     """Write ``motion`` (a core Motion on ``rig``) to ``out`` (.fbx or .blend).

@@ -115,25 +115,37 @@ def bvh_source(path: str | Path) -> tuple[CanonicalPose, str]:
     from ..formats.bvh import read_bvh
 
     path = Path(path)
-    clip = read_bvh(path)
-    rig, motion = clip.to_rig_motion(name=path.stem)
+    rig, motion = read_bvh(path).to_rig_motion(name=path.stem)
+    return rig_source(rig, motion, f"BVH {path.name}")
+
+
+def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | None = None
+               ) -> tuple[CanonicalPose, str]:
+    """The retarget source of an animated rig (its bone map detected), in world space, and a description."""
     bone_map, report = detect_bone_map(rig)
     if "hips" not in bone_map.bones:
-        raise InputError(f"{path}: cannot tell which joint is the hips; found {report.method}")
+        raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
     pose = source_from_rig(rig, motion, bone_map)
-    return pose, (f"BVH {path.name}: {clip.num_joints} joints, {clip.num_frames} frames @ {float(clip.fps):.3f} fps, "
-                  f"read through {report.method} ({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones)")
+    if matrix_world is not None:
+        pose = in_armature_space(pose, np.linalg.inv(np.asarray(matrix_world, dtype=np.float64)))
+    return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
+                  f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
+                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones)")
 
 
 def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:
-    """A retarget source from a Take or a BVH file (by extension), with a one-line description."""
+    """A retarget source from a Take, a BVH clip or an animated .fbx/.blend (by extension), with a description."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input not found: {path}")
-    if path.suffix.lower() == ".bvh":
-        if track_id is not None:
-            raise InputError("--track applies to Takes, not BVH clips")
+    suffix = path.suffix.lower()
+    if suffix in (".bvh", ".fbx", ".blend") and track_id is not None:
+        raise InputError("--track applies to Takes, not animation files")
+    if suffix == ".bvh":
         return bvh_source(path)
+    if suffix in (".fbx", ".blend"):
+        rig, motion, world = blender_io(f"reading {suffix} animation").load_animation(path)
+        return rig_source(rig, motion, f"{suffix[1:].upper()} {path.name}", world)
     from ..formats.take import Take
 
     take = Take.load(path)
@@ -233,7 +245,7 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
     r = subparsers.add_parser("retarget", help="a Take or BVH clip → animation on a rig (BVH, FBX or .blend)",
                               description=__doc__.split("\n\n")[0])
-    r.add_argument("input", help="a Take (.npz) or a BVH clip")
+    r.add_argument("input", help="a Take (.npz), a BVH clip, or an animated .fbx/.blend")
     r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",

@@ -1,4 +1,5 @@
-"""``rigcast retarget ... -o OUT.glb``: real mocap out through Blender's glTF exporter, read back by its importer."""
+"""``rigcast retarget`` with Blender files: real mocap out to glTF (read back by Blender's importer), and an
+animated FBX as the source."""
 
 from __future__ import annotations
 
@@ -37,3 +38,24 @@ def test_real_mocap_to_gltf_reads_back_as_the_same_motion(tmp_path, suffix):
         world = np.array(arm.matrix_world)
         got = np.array([world[:3, :3] @ np.array(arm.pose.bones[n].head) + world[:3, 3] for n in rig.bone_names])
         np.testing.assert_allclose(got, want[t], atol=1e-3)
+
+
+def test_an_animated_fbx_is_a_source_like_its_bvh(tmp_path, capsys):
+    """The CMU walk written to FBX through Blender, then retargeted from the FBX: the same motion as from the BVH."""
+    from rigcast.formats.bvh import read_bvh
+    from rigcast.retarget.cli import load_source
+    from rigcast_blender.headless_io import write_animation
+    from retarget_checks import LIMBS, LINES, canonical_dict, direction_errors, summary
+
+    rig, motion = read_bvh(CLIP).to_rig_motion(name="walk")
+    fbx = write_animation(tmp_path / "walk.fbx", rig, motion)
+    from_fbx, text = load_source(fbx)
+    from_bvh, _ = load_source(CLIP)
+    assert text.startswith("FBX walk.fbx") and "21/21" in text, text
+    assert from_fbx.num_frames == from_bvh.num_frames
+    median, p95, worst = summary(direction_errors(canonical_dict(from_bvh.xyz), canonical_dict(from_fbx.xyz),
+                                                  LIMBS + LINES))
+    assert p95 < 0.5, f"median {median:.3f}, p95 {p95:.3f}, worst {worst}"
+    np.testing.assert_allclose(from_fbx.xyz[:, 0], from_bvh.xyz[:, 0], atol=0.01)  # same place, metres
+    out = tmp_path / "out.bvh"
+    assert main([str(fbx), "-o", str(out), "--foot-lock", "never"]) == 0 and out.is_file()
