@@ -180,3 +180,32 @@ def test_joint_frames_carry_twist_and_scrambled_frames_change_nothing(clip):
         change_tgt = got[:, b, :3, :3] @ target.rest_matrix[b, :3, :3].T
         errors[name] = float(np.percentile(rotation_angle_deg(np.swapaxes(change_src, 1, 2) @ change_tgt), 95))
     assert max(errors.values()) < 1.0, {k: round(v, 2) for k, v in errors.items() if v >= 1.0}
+
+
+@pytest.mark.parametrize("build, kind", [
+    (lambda: read_bvh(DATA / "cmu_02_01_walk.bvh").to_rig(), "T-pose"),
+    (lambda: read_bvh(DATA / "cmu_131_03_hop.bvh").to_rig(), "arms down"),
+    (metarig_rig, "A-pose"),
+    (mixamo_rig, "T-pose"),
+])
+def test_rest_poses_are_recognised(build, kind):
+    from rigcast.retarget.canonical import rest_pose_kind, rig_markers
+
+    rig = build()
+    assert rest_pose_kind(rig_markers(rig, detect_bone_map(rig)[0].indices(rig)).rest_xyz(rig))[0] == kind
+
+
+def test_source_rest_at_a_frame():
+    from rigcast.errors import InputError
+    from rigcast.retarget.cli import with_source_rest
+
+    pose, text = bvh_source(DATA / "cmu_131_03_hop.bvh")
+    assert "rest: arms down" in text
+    moved = with_source_rest(pose, "12")
+    np.testing.assert_allclose(np.nan_to_num(moved.segment_rotation[12]),
+                               np.where(np.isfinite(pose.segment_rotation[12]), np.eye(3), 0.0), atol=1e-9)
+    np.testing.assert_allclose(moved.rest_xyz, pose.xyz[12])
+    assert with_source_rest(pose, "zero") is pose
+    for bad in ("9999", "tpose"):
+        with pytest.raises(InputError, match="--source-rest"):
+            with_source_rest(pose, bad)

@@ -175,7 +175,10 @@ class CanonicalPose:
     segment's world rotation since the source's rest pose, NaN where the
     source has no such bone; an animated rig (a BVH clip) has them, a
     detector does not.  They carry the twist that points cannot show (a
-    straight arm's roll, the spine's turn).  ``source``: skeleton it came from.
+    straight arm's roll, the spine's turn).  ``rest_xyz`` (K, 3), optional:
+    the source's canonical points in the rest those rotations start from, so
+    that a source resting in another pose (arms down, A-pose) is lined up
+    with the rig's rest.  ``source``: skeleton it came from.
     """
 
     xyz: np.ndarray
@@ -184,6 +187,7 @@ class CanonicalPose:
     source: str = ""
     fps: Fraction | None = None
     segment_rotation: np.ndarray | None = None
+    rest_xyz: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
@@ -209,6 +213,12 @@ class CanonicalPose:
                                     f"C={len(BONE_NAMES)}, got {r.shape}")
             r.setflags(write=False)
             object.__setattr__(self, "segment_rotation", r)
+        if self.rest_xyz is not None:
+            rest = np.array(self.rest_xyz, dtype=np.float64)
+            if rest.shape != (NUM_POINTS, 3):
+                raise RetargetError(f"rest_xyz must be (K, 3) with K={NUM_POINTS}, got {rest.shape}")
+            rest.setflags(write=False)
+            object.__setattr__(self, "rest_xyz", rest)
 
     @property
     def num_frames(self) -> int:
@@ -228,8 +238,10 @@ class CanonicalPose:
     def with_xyz(self, xyz: np.ndarray) -> "CanonicalPose":
         return replace(self, xyz=xyz)
 
-    def with_segment_rotation(self, segment_rotation: np.ndarray | None) -> "CanonicalPose":
-        return replace(self, segment_rotation=segment_rotation)
+    def with_segment_rotation(self, segment_rotation: np.ndarray | None,
+                              rest_xyz: np.ndarray | None = None) -> "CanonicalPose":
+        return replace(self, segment_rotation=segment_rotation,
+                       rest_xyz=self.rest_xyz if rest_xyz is None else rest_xyz)
 
     def select(self, frames) -> "CanonicalPose":
         return replace(self, xyz=self.xyz[frames],
@@ -481,6 +493,27 @@ def body_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lateral, up, np.cross(lateral, up)
 
 
+def rest_pose_kind(points: np.ndarray) -> tuple[str, float]:
+    """Which rest pose canonical points (K, 3) stand in: ``T-pose``, ``A-pose``, ``arms down`` or ``unknown``.
+
+    Read from the upper arms (shoulder -> elbow) against the body's lateral
+    axis: under 20 deg below it is a T-pose, 20-65 deg an A-pose, more arms
+    down.  Returns the kind and the mean angle (NaN when the arms are unknown).
+    """
+    lateral, up, _ = body_axes(points)
+    angles = []
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        arm = normalize(points[P[f"{side}_elbow"]] - points[P[f"{side}_shoulder"]])
+        if np.all(np.isfinite(arm)):
+            angles.append(np.degrees(np.arctan2(-np.dot(arm, up), sign * np.dot(arm, lateral))))
+    if not angles:
+        return "unknown", float("nan")
+    angle = float(np.mean(angles))
+    kind = "T-pose" if abs(angle) < 20.0 else "A-pose" if 20.0 <= angle <= 65.0 else "arms down" if angle > 65.0 \
+        else "unknown"
+    return kind, angle
+
+
 def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
     """Canonical points on ``rig`` for a resolved bone map (canonical bone -> bone index)."""
     bone = np.full(NUM_POINTS, -1)
@@ -580,4 +613,5 @@ def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarra
         if name in bone_indices:
             b = bone_indices[name]
             segment[:, c] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
-    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps, segment_rotation=segment)
+    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps, segment_rotation=segment,
+                         rest_xyz=markers.rest_xyz(rig))

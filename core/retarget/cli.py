@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, RigcastError
 from .bone_map import BoneMap, detect_bone_map, load_preset, preset_names
-from .canonical import BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face
+from .canonical import (BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face, rest_pose_kind,
+                        rig_markers)
 from .contact import FOOT_LOCK_MODES
 from .rig import Motion, Rig, default_rig
 from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
@@ -100,6 +102,8 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     inv = np.linalg.inv(m)
     xyz = pose.xyz @ inv[:3, :3].T + inv[:3, 3]
     out = pose.with_xyz(xyz)
+    if pose.rest_xyz is not None:
+        out = replace(out, rest_xyz=pose.rest_xyz @ inv[:3, :3].T + inv[:3, 3])
     u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
     rot = u @ vt
     if pose.head_rotation is not None:
@@ -128,9 +132,30 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
     pose = source_from_rig(rig, motion, bone_map)
     if matrix_world is not None:
         pose = in_armature_space(pose, np.linalg.inv(np.asarray(matrix_world, dtype=np.float64)))
+    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
     return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
                   f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
-                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones)")
+                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones); rest: {kind} "
+                  f"(upper arms {angle:.0f} deg below horizontal)")
+
+
+def with_source_rest(pose: CanonicalPose, rest: str | int | None) -> CanonicalPose:
+    """``pose`` with its joint frames measured from another rest: ``zero`` (None; the file's own rest, its
+    OFFSETs) or a frame number, whose pose then counts as the rest (for files whose rest is not a usable pose).
+
+    Segment rotations since rest become ``D(t) @ D(frame)^T``.  A source
+    without joint frames (a detector's Take) is returned unchanged.
+    """
+    if rest is None or rest == "zero" or pose.segment_rotation is None:
+        return pose
+    try:
+        frame = int(rest)
+    except (TypeError, ValueError):
+        raise InputError(f"--source-rest must be zero or a frame number, got {rest!r}") from None
+    if not 0 <= frame < pose.num_frames:
+        raise InputError(f"--source-rest frame must be in 0..{pose.num_frames - 1}, got {frame}")
+    base = pose.segment_rotation[frame]
+    return pose.with_segment_rotation(pose.segment_rotation @ np.swapaxes(base, -1, -2)[None], pose.xyz[frame])
 
 
 def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:
@@ -252,6 +277,8 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
                    help="bone map: auto (detect), a preset name or a .json map file (default auto)")
     r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
     r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
+    r.add_argument("--source-rest", default="zero",
+                   help="the source's rest for its joint frames: zero (the file's own, default) or a frame number")
     r.set_defaults(func=cmd_retarget)
     return r
 
@@ -260,9 +287,11 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
     pose, source_text = load_source(args.input, args.track)
     print(f"source: {source_text}")
+    pose = with_source_rest(pose, args.source_rest)
     rig, world, rig_text = load_rig(args.rig)
-    print(f"rig: {rig_text}")
     bone_map, how = resolve_bone_map(args.map, rig)
+    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
+    print(f"rig: {rig_text}; rest: {kind} (upper arms {angle:.0f} deg below horizontal)")
     print(f"bone map: {how.splitlines()[0] if args.map in (None, 'auto') else how}")
     print(describe_map(bone_map, rig))
     with warnings.catch_warnings(record=True) as caught:

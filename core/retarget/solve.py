@@ -191,7 +191,7 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
     src_xyz = np.where(keep[None, :, None], src_xyz, recomputed)
 
     world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes,
-                                              pose.segment_rotation)
+                                              pose.segment_rotation, pose.rest_xyz)
     local = world_to_local_rotations(rig, world)
 
     scale = options.scale or source_scale(rest_xyz, src_xyz)
@@ -221,8 +221,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
 
 def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, src_xyz: np.ndarray,
                      head_rotation: np.ndarray | None, options: RetargetOptions,
-                     notes: list[str], segment_rotation: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, list[str], list[str]]:
+                     notes: list[str], segment_rotation: np.ndarray | None = None,
+                     source_rest: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[str]]:
     """Armature-space rotations (T, B, 3, 3) of every bone, and the canonical bones solved / skipped."""
     num_frames = src_xyz.shape[0]
     rest_rot = rig.rest_matrix[:, :3, :3]
@@ -269,8 +269,13 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             head_frame = head_rotation @ neutral @ body.T
         fit = _branch_points(name, head, rest_xyz, src_xyz, both)
         own = None
-        if segment_rotation is not None and name in SOURCE_TWIST:
+        if segment_rotation is not None and source_rest is not None and name in SOURCE_TWIST:
             own = segment_rotation[:, BONE_NAMES.index(name)]
+            # Lined up with the rig's rest: C turns the source's rest segment onto
+            # the rig's, so the rig's bone at rest stands for C^T @ it in the
+            # source, and moves as D @ C^T @ R_rest (arms-down or A-pose sources).
+            line_up = shortest_arc(source_rest[tail] - source_rest[head], u_rest)
+            own = own @ line_up.T
             own = own if np.any(np.all(np.isfinite(own), axis=(1, 2))) else None
         plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame, fit, own)
         solved.append(name)
@@ -296,34 +301,27 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             full = best_rotation(rest_dirs, now_dirs, BRANCH_WEIGHTS) @ rest_rot[b]
             ok = np.all(np.isfinite(full), axis=(1, 2))
             q = np.where(ok[:, None, None], full, swing)
-            weight = np.zeros(num_frames)
-        elif own is not None:
-            # The source's own joint frame: the segment turned as the source's
-            # bone did since its rest, D @ R_rest; only its twist about u(t) is
-            # used (the swing above already puts the segment on the points).
-            full = own @ rest_rot[b]
-            weight = np.all(np.isfinite(full), axis=(1, 2)).astype(np.float64)
-            full = np.where(weight[:, None, None] > 0, full, swing)
         elif head_frame is not None:
             # A tracked head rotation is taken whole (it need not agree with the
             # head segment, which it replaces); frames without one keep the swing.
             full = head_frame @ rest_rot[b]
-            weight = np.zeros(num_frames)
             q = np.where(np.all(np.isfinite(full), axis=(1, 2))[:, None, None], full, swing)
-        elif frame_rest is not None:
-            s = sum(normalize(src_xyz[:, e] - src_xyz[:, a]) for a, e in lines)
-            frame_now, sin = frame_from_axes(u, s)
-            full = frame_now @ frame_rest.T @ rest_rot[b]
-            weight = smoothstep_weight(sin, sin_min, sin_full)
         else:
-            weight = np.zeros(num_frames)
-        twist = weight > 0
-        if np.any(twist):
-            q = np.array(swing)
-            # Q_full @ Q_swing^T turns about u(t); apply weight * its angle.
-            axis = normalize(u[twist])
-            angle = twist_angle(full[twist] @ np.swapaxes(swing[twist], -1, -2), axis)
-            q[twist] = axis_angle_matrix(axis, weight[twist] * angle) @ swing[twist]
+            if own is not None:
+                # The source's own joint frame: the segment turned as the
+                # source's bone did since its rest, D @ R_rest; only its twist
+                # about u(t) is taken (the swing already puts it on the points).
+                full = own @ rest_rot[b]
+                q = _twist_toward(q, full, u, np.all(np.isfinite(full), axis=(1, 2)).astype(np.float64))
+            if frame_rest is not None and (own is None or name in BEND_PLANE_FIRST):
+                # Twist from lines between points, weighted by how well they
+                # define it (0 for a straight limb's bend plane): on top of the
+                # joint frame where both exist, so a bent limb follows its
+                # bend plane exactly and a straight one its joint frame.
+                s = sum(normalize(src_xyz[:, e] - src_xyz[:, a]) for a, e in lines)
+                frame_now, sin = frame_from_axes(u, s)
+                full = frame_now @ frame_rest.T @ rest_rot[b]
+                q = _twist_toward(q, full, u, smoothstep_weight(sin, sin_min, sin_full))
         missing = ~np.all(np.isfinite(q), axis=(1, 2))
         if np.any(missing):
             q = np.where(missing[:, None, None], carried, q)  # no target this frame: follow the parent
@@ -331,11 +329,28 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
     return world, solved, skipped
 
 
-SOURCE_TWIST = ("spine", "neck", "upper_arm.L", "upper_arm.R", "lower_arm.L", "lower_arm.R", "hand.L", "hand.R",
-                "thigh.L", "thigh.R", "shin.L", "shin.R", "foot.L", "foot.R")
-"""Bones whose twist comes from the source's own joint frames when it has them (``segment_rotation``) rather than
-from lines between points: the spine's and neck's turn, a straight limb's roll.  The hips and chest keep their
-least-squares fit to their children, the head its ears (or face) and the toes and clavicles their swing."""
+def _twist_toward(base: np.ndarray, full: np.ndarray, u: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Rotations (T, 3, 3) ``base`` turned about the segment ``u`` (T, 3) by ``weight`` (T,) of the twist that
+    separates them from ``full`` (both put the segment on u, so ``full @ base^T`` turns about u)."""
+    twist = weight > 0
+    if not np.any(twist):
+        return base
+    out = np.array(base)
+    axis = normalize(u[twist])
+    angle = twist_angle(full[twist] @ np.swapaxes(base[twist], -1, -2), axis)
+    out[twist] = axis_angle_matrix(axis, weight[twist] * angle) @ base[twist]
+    return out
+
+
+SOURCE_TWIST = ("spine", "neck", "upper_arm.L", "upper_arm.R", "lower_arm.L", "lower_arm.R", "thigh.L", "thigh.R",
+                "shin.L", "shin.R")
+"""Bones whose twist comes from the source's own joint frames when it has them (``segment_rotation``): the
+spine's and neck's turn, recovered rather than blended from the hip, shoulder and ear lines; a straight upper
+arm's or thigh's roll, which no bend plane shows; the forearm's and shin's own roll, which the hand's and foot's
+need not share.  Hands and feet read theirs from points riding on the source's own hand and foot bones; the hips
+and chest fit their children, the head its ears (or face)."""
+BEND_PLANE_FIRST = ("upper_arm.L", "upper_arm.R", "thigh.L", "thigh.R")
+"""Of those, bones whose bend plane (elbow, knee) still sets the twist wherever it is well defined."""
 
 BRANCH_CHILDREN = {
     "hips": ((("left_hip", "right_hip"),), ("spine", "chest", "neck")),
