@@ -268,7 +268,7 @@ def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path
 
 def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
-    r = subparsers.add_parser("retarget", help="a Take or BVH clip → animation on a rig (BVH, FBX or .blend)",
+    r = subparsers.add_parser("retarget", help="a Take or mocap clip → animation on a rig (BVH, FBX, .blend, glTF)",
                               description=__doc__.split("\n\n")[0])
     r.add_argument("input", help="a Take (.npz), a BVH clip, or an animated .fbx/.blend")
     r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
