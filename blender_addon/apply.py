@@ -138,6 +138,11 @@ def apply_take(context, arm_obj, config: ApplyConfig) -> tuple[bpy.types.Action,
 
 # --------------------------------------------------------------------------- rigs animated through controls
 
+
+
+MAX_PASSES = 4
+SETTLED = 1e-8
+"""Bones solved again stop once no quaternion moves by more than this (1 - |q . q'|, about 0.02 deg)."""
 FK_SWITCHES = ("IK_FK",)
 """Custom pose-bone properties that blend a limb between IK (0) and FK (1): Rigify's limbs."""
 
@@ -179,8 +184,12 @@ def solve_through_constraints(arm_obj, rig, motion):
     turned bone is given its target rotation through ``pose_bone.matrix``
     (Blender solves the basis against the parent's *evaluated* matrix), with
     one depsgraph update per hierarchy level.  The root keeps its target
-    location too.  Returns a new core Motion whose local rotations play back
-    the targets on the real rig.
+    location too.  Bones hanging from constrained bones that no turned bone
+    is above in the hierarchy, and the turned bones below them, are solved a
+    second time at the end of each frame (their evaluated parents may follow
+    bones posed after them).
+    Returns a new core Motion whose local rotations play back the targets on
+    the real rig.
     """
     from mathutils import Matrix
 
@@ -193,6 +202,24 @@ def solve_through_constraints(arm_obj, rig, motion):
         depth[b] = 1 + max((depth[a] for a in up), default=-1)
     levels = [[b for b in moving if depth[b] == d] for d in range(max(depth.values(), default=-1) + 1)]
     pose_bones = arm_obj.pose.bones
+    # A bone hanging from constrained bones may follow turned bones the hierarchy does not show (Rigify's
+    # fingers hang from ORG-hand, which copies the FK hand): such bones are solved again once all are posed.
+    constrained = {b for b in range(rig.num_bones)
+                   if any(c.enabled and c.influence > 0 for c in pose_bones[rig.bone_names[b]].constraints)}
+
+    def hangs_from_constraints(b: int) -> bool:
+        for a in rig.ancestors(b):
+            if a in moving_set:
+                return False
+            if a in constrained:
+                return True
+        return False
+
+    again: set[int] = set()
+    for b in moving:  # parents first: a bone below one solved again is solved again too
+        if hangs_from_constraints(b) or any(a in again for a in rig.ancestors(b)):
+            again.add(b)
+    again_levels = [[b for b in level if b in again] for level in levels if any(b in again for b in level)]
     anim = arm_obj.animation_data
     saved_action = anim.action if anim is not None else None
     if anim is not None:
@@ -205,8 +232,8 @@ def solve_through_constraints(arm_obj, rig, motion):
     quat = np.array(motion.local_quat_wxyz)
     location = np.array(motion.root_translation)
     try:
-        for t in range(motion.num_frames):
-            for level in levels:
+        def pose_levels(t: int, order: list[list[int]]) -> None:
+            for level in order:
                 view_layer.update()
                 for b in level:
                     pb = pose_bones[rig.bone_names[b]]
@@ -214,6 +241,17 @@ def solve_through_constraints(arm_obj, rig, motion):
                     if b != motion.root_bone:
                         m[:3, 3] = np.array(pb.matrix.translation)  # rotation only: the head stays put
                     pb.matrix = Matrix(m.tolist())
+
+        again_bones = [pose_bones[rig.bone_names[b]] for level in again_levels for b in level]
+        for t in range(motion.num_frames):
+            pose_levels(t, levels)
+            # Solved again until they settle (Rigify's finger drivers lag an evaluation behind).
+            for _ in range(MAX_PASSES):
+                before = np.array([tuple(pb.rotation_quaternion) for pb in again_bones]).reshape(-1, 4)
+                pose_levels(t, again_levels)
+                after = np.array([tuple(pb.rotation_quaternion) for pb in again_bones]).reshape(-1, 4)
+                if np.max(np.abs(np.abs(np.sum(before * after, axis=1)) - 1.0), initial=0.0) < SETTLED:
+                    break
             for b in moving:
                 pb = pose_bones[rig.bone_names[b]]
                 quat[t, b] = tuple(pb.rotation_quaternion)

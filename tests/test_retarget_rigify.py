@@ -16,7 +16,7 @@ bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (bpy's own module path)
 
 from rigcast.retarget.cli import bvh_source, main  # noqa: E402
-from retarget_checks import LIMBS, LINES, canonical_dict, direction_errors, summary  # noqa: E402
+from retarget_checks import LIMBS, LINES, angle_deg, canonical_dict, direction_errors, summary  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 CLIPS = ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"]
@@ -98,3 +98,33 @@ def test_a_real_take_moves_a_generated_rigify_rig(rigify_blend, tmp_path, capsys
     result = evaluated_points(out, pose.num_frames)
     errors = np.concatenate(list(direction_errors(canonical_dict(pose.xyz), result, ARM_LEG).values()))
     assert np.median(errors) <= 2.0, f"median {np.median(errors):.2f} deg"
+
+
+def test_mocap_fingers_curl_a_generated_rigify_rigs_fingers(rigify_blend, tmp_path, capsys):
+    """A Mixamo-named BVH with curling fingers onto Rigify: the evaluated DEF finger bones point as the source's."""
+    from rigcast.formats.bvh import BvhClip, write_bvh
+    from rigcast.retarget import fk
+    from test_retarget_fingers import curled_source
+    from test_retarget_rigs import FINGERS
+
+    source_rig, source_motion = curled_source()
+    clip = tmp_path / "fingers.bvh"
+    write_bvh(BvhClip.from_rig_motion(source_rig, source_motion, frame_time=1 / 30), clip)
+    out = tmp_path / "out.blend"
+    assert main([str(clip), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    assert "30/30 finger bones" in capsys.readouterr().out
+    want = fk(source_rig, source_motion)
+    pairs = {f"mixamorig:{side}Hand{f}{k}": f"DEF-{'thumb' if f == 'Thumb' else 'f_' + f.lower()}.0{k}.{side[0]}"
+             for side in ("Left", "Right") for f in FINGERS for k in (1, 2, 3)}
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    arm = bpy.data.objects["rig"]
+    errors = []
+    for t in range(0, source_motion.num_frames, 5):
+        bpy.context.scene.frame_set(1 + t)
+        world = np.array(arm.matrix_world)[:3, :3]
+        for src, dst in pairs.items():
+            pb = arm.pose.bones[dst]
+            got = world @ (np.array(pb.tail) - np.array(pb.head))
+            errors.append(angle_deg(want[t, source_rig.index(src), :3, 1], got))
+    assert np.median(errors) <= 1.0 and np.percentile(errors, 95) <= 3.0, (np.median(errors),
+                                                                          np.percentile(errors, 95))

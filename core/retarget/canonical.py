@@ -30,6 +30,7 @@ import numpy as np
 
 from ..frames import CV_TO_BLENDER, cv_to_blender
 from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, VITPOSE_25, Skeleton
+from .fingers import FINGER_NAMES, finger_rest_directions, finger_rotations
 from .rig import Rig, RetargetError
 from .rotations import normalize
 
@@ -178,7 +179,10 @@ class CanonicalPose:
     straight arm's roll, the spine's turn).  ``rest_xyz`` (K, 3), optional:
     the source's canonical points in the rest those rotations start from, so
     that a source resting in another pose (arms down, A-pose) is lined up
-    with the rig's rest.  ``source``: skeleton it came from.
+    with the rig's rest.  ``finger_rotation`` (T, F, 3, 3) and
+    ``finger_rest`` (F, 3), optional: the same for the finger bones
+    (``rigcast.retarget.fingers.FINGER_NAMES``, F = 30), as rotations and
+    rest directions.  ``source``: skeleton it came from.
     """
 
     xyz: np.ndarray
@@ -188,6 +192,8 @@ class CanonicalPose:
     fps: Fraction | None = None
     segment_rotation: np.ndarray | None = None
     rest_xyz: np.ndarray | None = None
+    finger_rotation: np.ndarray | None = None
+    finger_rest: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
@@ -213,6 +219,18 @@ class CanonicalPose:
                                     f"C={len(BONE_NAMES)}, got {r.shape}")
             r.setflags(write=False)
             object.__setattr__(self, "segment_rotation", r)
+        if (self.finger_rotation is None) != (self.finger_rest is None):
+            raise RetargetError("finger_rotation and finger_rest come together")
+        if self.finger_rotation is not None:
+            rot = np.array(self.finger_rotation, dtype=np.float64)
+            rest = np.array(self.finger_rest, dtype=np.float64)
+            if rot.shape != (xyz.shape[0], len(FINGER_NAMES), 3, 3) or rest.shape != (len(FINGER_NAMES), 3):
+                raise RetargetError(f"finger_rotation must be (T, F, 3, 3) and finger_rest (F, 3) with "
+                                    f"T={xyz.shape[0]}, F={len(FINGER_NAMES)}, got {rot.shape}, {rest.shape}")
+            rot.setflags(write=False)
+            rest.setflags(write=False)
+            object.__setattr__(self, "finger_rotation", rot)
+            object.__setattr__(self, "finger_rest", rest)
         if self.rest_xyz is not None:
             rest = np.array(self.rest_xyz, dtype=np.float64)
             if rest.shape != (NUM_POINTS, 3):
@@ -246,7 +264,8 @@ class CanonicalPose:
     def select(self, frames) -> "CanonicalPose":
         return replace(self, xyz=self.xyz[frames],
                        head_rotation=None if self.head_rotation is None else self.head_rotation[frames],
-                       segment_rotation=None if self.segment_rotation is None else self.segment_rotation[frames])
+                       segment_rotation=None if self.segment_rotation is None else self.segment_rotation[frames],
+                       finger_rotation=None if self.finger_rotation is None else self.finger_rotation[frames])
 
 
 # --------------------------------------------------------------------------- detector sources
@@ -598,13 +617,15 @@ def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
 
 
 def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarray, *,
-                  fps: Fraction | None = None) -> CanonicalPose:
+                  fps: Fraction | None = None, fingers: dict[str, int] | None = None) -> CanonicalPose:
     """Canonical points (nothing derived) of a posed rig, from armature-space pose matrices (T, B, 4, 4).
 
     This is how a BVH clip or any animated rig becomes a retarget source:
     ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.  Each
     mapped bone's world rotation since rest, ``pose @ rest^T``, becomes the
-    pose's ``segment_rotation`` (the same whatever axes the rig's bones use).
+    pose's ``segment_rotation`` (the same whatever axes the rig's bones use);
+    ``fingers`` (finger name -> bone index, see ``fingers.detect_fingers``)
+    give its ``finger_rotation`` likewise.
     """
     markers = rig_markers(rig, bone_indices)
     pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
@@ -613,5 +634,9 @@ def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarra
         if name in bone_indices:
             b = bone_indices[name]
             segment[:, c] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
+    finger_rotation = finger_rest = None
+    if fingers:
+        finger_rotation = finger_rotations(rig, fingers, pose_matrix)
+        finger_rest = finger_rest_directions(rig, fingers)
     return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps, segment_rotation=segment,
-                         rest_xyz=markers.rest_xyz(rig))
+                         rest_xyz=markers.rest_xyz(rig), finger_rotation=finger_rotation, finger_rest=finger_rest)

@@ -111,6 +111,8 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     if pose.segment_rotation is not None:
         # A world rotation D seen from the armature is A^T @ D @ A.
         out = out.with_segment_rotation(rot.T @ pose.segment_rotation @ rot)
+    if pose.finger_rotation is not None:
+        out = replace(out, finger_rotation=rot.T @ pose.finger_rotation @ rot, finger_rest=pose.finger_rest @ rot)
     return out
 
 
@@ -130,12 +132,13 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
     if "hips" not in bone_map.bones:
         raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
     pose = source_from_rig(rig, motion, bone_map)
+    fingers = 0 if pose.finger_rest is None else int(np.all(np.isfinite(pose.finger_rest), axis=1).sum())
     if matrix_world is not None:
         pose = in_armature_space(pose, np.linalg.inv(np.asarray(matrix_world, dtype=np.float64)))
     kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
     return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
                   f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
-                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones); rest: {kind} "
+                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: {kind} "
                   f"(upper arms {angle:.0f} deg below horizontal)")
 
 
@@ -155,7 +158,12 @@ def with_source_rest(pose: CanonicalPose, rest: str | int | None) -> CanonicalPo
     if not 0 <= frame < pose.num_frames:
         raise InputError(f"--source-rest frame must be in 0..{pose.num_frames - 1}, got {frame}")
     base = pose.segment_rotation[frame]
-    return pose.with_segment_rotation(pose.segment_rotation @ np.swapaxes(base, -1, -2)[None], pose.xyz[frame])
+    out = pose.with_segment_rotation(pose.segment_rotation @ np.swapaxes(base, -1, -2)[None], pose.xyz[frame])
+    if pose.finger_rotation is not None:
+        base = pose.finger_rotation[frame]
+        out = replace(out, finger_rotation=pose.finger_rotation @ np.swapaxes(base, -1, -2)[None],
+                      finger_rest=np.einsum("fij,fj->fi", base, pose.finger_rest))
+    return out
 
 
 def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:

@@ -38,6 +38,7 @@ from .bone_map import BoneMap, detect_bone_map
 from .canonical import (BONE_NAMES, BONES, P, REST_RULES, SHARED_RULES, CanonicalPose, apply_rules, body_axes,
                         rig_markers)
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact
+from .fingers import FINGER_NAMES, detect_fingers
 from .rig import Motion, RetargetError, Rig, world_to_local_rotations
 from .rotations import (axis_angle_matrix, frame_from_axes, matrix_to_quat_wxyz, normalize, shortest_arc,
                         smoothstep_weight, twist_angle)
@@ -192,6 +193,7 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
 
     world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes,
                                               pose.segment_rotation, pose.rest_xyz)
+    solved += _solve_fingers(rig, indices, pose, world, notes)
     local = world_to_local_rotations(rig, world)
 
     scale = options.scale or source_scale(rest_xyz, src_xyz)
@@ -453,4 +455,45 @@ def source_from_rig(rig: Rig, motion: Motion, bone_map: BoneMap | None = None) -
 
     if bone_map is None:
         bone_map, _ = detect_bone_map(rig)
-    return pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion), fps=motion.fps)
+    indices = bone_map.indices(rig)
+    return pose_from_rig(rig, indices, fk(rig, motion), fps=motion.fps, fingers=_rig_fingers(rig, indices))
+
+
+def _rig_fingers(rig: Rig, indices: dict[str, int]) -> dict[str, int]:
+    return detect_fingers(rig, {s: indices[f"hand.{s}"] for s in ("L", "R") if f"hand.{s}" in indices})
+
+
+def _solve_fingers(rig: Rig, indices: dict[str, int], pose: CanonicalPose, world: np.ndarray,
+                   notes: list[str]) -> list[str]:
+    """Turn the rig's finger bones in ``world`` (T, B, 3, 3, changed in place) as the source's turned; their names.
+
+    Each finger bone takes ``D @ C^T @ R_rest`` (see :mod:`rigcast.retarget.fingers`); bones below a finger that
+    are not fingers themselves are carried again by their parents.
+    """
+    if pose.finger_rotation is None:
+        return []
+    fingers = _rig_fingers(rig, indices)
+    rest_rot = rig.rest_matrix[:, :3, :3]
+    done: dict[int, str] = {}
+    for f, name in enumerate(FINGER_NAMES):
+        b = fingers.get(name)
+        if b is None or not np.all(np.isfinite(pose.finger_rest[f])):
+            continue
+        line_up = shortest_arc(pose.finger_rest[f], rest_rot[b, :, 1])
+        target = pose.finger_rotation[:, f] @ line_up.T @ rest_rot[b]
+        ok = np.all(np.isfinite(target), axis=(1, 2))
+        if np.any(ok):
+            world[ok, b] = target[ok]
+            done[b] = name
+    if done:
+        below = set(done)
+        rel = rig.rest_relative[:, :3, :3]
+        for b in rig.order:
+            p = rig.parents[b]
+            if p in below and b not in done:
+                world[:, b] = world[:, p] @ rel[b]
+                below.add(b)
+        notes.append(f"fingers: {len(done)}/{len(FINGER_NAMES)} finger bones follow the source's")
+    elif fingers:
+        notes.append("fingers: the rig has fingers but the source's do not match them; they stay at rest")
+    return list(done.values())
