@@ -138,8 +138,6 @@ def apply_take(context, arm_obj, config: ApplyConfig) -> tuple[bpy.types.Action,
 
 # --------------------------------------------------------------------------- rigs animated through controls
 
-
-
 MAX_PASSES = 4
 SETTLED = 1e-8
 """Bones solved again stop once no quaternion moves by more than this (1 - |q . q'|, about 0.02 deg)."""
@@ -185,10 +183,9 @@ def solve_through_constraints(arm_obj, rig, motion):
     (Blender solves the basis against the parent's *evaluated* matrix), with
     one depsgraph update per hierarchy level.  The root keeps its target
     location too.  Bones hanging from constrained bones that no turned bone
-    is above in the hierarchy, and the turned bones below them, are solved a
-    second time at the end of each frame (their evaluated parents may follow
-    bones posed after them).
-    Returns a new core Motion whose local rotations play back the targets on
+    is above in the hierarchy, and the turned bones below them, are solved
+    again at the end of each frame until they settle (their evaluated parents
+    may follow bones posed after them).  Returns a new core Motion whose local rotations play back the targets on
     the real rig.
     """
     from mathutils import Matrix
