@@ -5,7 +5,9 @@
 Prints, per 1,000 frames (best of R runs):
 * the rotation solve alone (foot_lock="never") from BlazePose-33 points;
 * the same with foot contact, grounding and locking (foot_lock="always");
-* bone-map detection (once per rig, not per frame) and FK, for scale.
+* bone-map detection (once per rig, not per frame) and FK, for scale;
+* real mocap (the CMU clips in tests/data) onto the Unreal-proportioned rig: reading the BVH into canonical
+  points, then the solve in frames per second with and without foot locking (``auto``).
 No asserts: these are figures to watch, not limits.
 """
 
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_retarget_rigs import blazepose_from_rig, metarig_rig, mixamo_rig, motion_like  # noqa: E402
+from test_retarget_rigs import blazepose_from_rig, metarig_rig, mixamo_rig, motion_like, unreal_rig  # noqa: E402
 
 from rigcast.retarget import RetargetOptions, detect_bone_map, fk, from_blazepose33, retarget  # noqa: E402
 
@@ -57,6 +59,27 @@ def main() -> None:
     print(f"retarget, foot locking    : {lock_s * per_k * 1000:8.1f} ms per 1,000 frames")
     print(f"forward kinematics        : {fk_s * per_k * 1000:8.1f} ms per 1,000 frames")
     print(f"detect_bone_map (per rig) : {detect_s * 1000:8.1f} ms")
+    real_mocap(args.repeat)
+
+
+def real_mocap(repeat: int) -> None:
+    """Frames per second of the solve on the real clips in tests/data, with and without foot locking."""
+    import warnings
+
+    from rigcast.retarget.cli import bvh_source
+
+    data = Path(__file__).resolve().parent.parent / "tests" / "data"
+    rig = unreal_rig()
+    bone_map, _ = detect_bone_map(rig)
+    for clip in sorted(data.glob("*.bvh")):
+        read_s = best_of(repeat, lambda: bvh_source(clip))
+        pose, _ = bvh_source(clip)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fps = {mode: pose.num_frames / best_of(repeat, lambda: retarget(
+                pose, rig, bone_map, options=RetargetOptions(foot_lock=mode))) for mode in ("never", "auto")}
+        print(f"{clip.name} ({pose.num_frames} frames) onto {rig.name}: read {read_s * 1000:.0f} ms; solve "
+              f"{fps['never']:,.0f} fps without foot lock, {fps['auto']:,.0f} fps with foot_lock=auto")
 
 
 if __name__ == "__main__":

@@ -101,13 +101,16 @@ def scene_frames(num_frames: int, frame_start: float, frames: np.ndarray | None 
 
 
 def write_bone_motion(arm_obj: bpy.types.Object, rig, motion, frame_start: float = 1, action_name: str = "rigcast",
-                      frames: np.ndarray | None = None) -> bpy.types.Action:
+                      frames: np.ndarray | None = None,
+                      constants: dict[str, float] | None = None) -> bpy.types.Action:
     """A new action on ``arm_obj`` playing ``motion`` (a core ``Motion`` on ``rig``).
 
     Pose bones get ``rotation_quaternion`` (w, x, y, z) curves and the root
     bone ``location`` curves, keyed at ``frames`` (T,) or ``frame_start +
     0..T-1``.  Bones at rest in every frame (unmapped) get no curves; their
-    pose is reset to rest so they keep it.
+    pose is reset to rest so they keep it.  ``constants``: data paths (custom
+    properties such as a rig's IK/FK switch) held at a value for the clip,
+    keyed at its first and last frame.
     """
     motion.check(rig)
     frames = scene_frames(motion.num_frames, frame_start, frames)
@@ -131,6 +134,9 @@ def write_bone_motion(arm_obj: bpy.types.Object, rig, motion, frame_start: float
         writer.write(f"{path}.rotation_quaternion", frames, quat[:, b], group=name)
         if b == motion.root_bone:
             writer.write(f"{path}.location", frames, motion.root_translation, group=name)
+    ends = frames[[0, -1]]
+    for data_path, value in (constants or {}).items():
+        writer.write(data_path, ends, np.full(2, value), interpolation='CONSTANT')
     return writer.action
 
 

@@ -131,6 +131,145 @@ def apply_take(context, arm_obj, config: ApplyConfig) -> tuple[bpy.types.Action,
     bone_map, map_text = bone_map_for(arm_obj, rig, config)
     solved = solve(take, rig, bone_map, map_text, config, object_matrix(arm_obj))
     stem = Path(config.take_path).name.split(".")[0]
-    action = animation.write_bone_motion(arm_obj, rig, solved.motion, frames=solved.frames,
-                                         action_name=f"{stem}_track{solved.track_id}")
+    action = write_through_controls(arm_obj, rig, solved.motion, frames=solved.frames,
+                                    action_name=f"{stem}_track{solved.track_id}")
     return action, solved
+
+
+# --------------------------------------------------------------------------- rigs animated through controls
+
+MAX_PASSES = 4
+SETTLED = 1e-8
+"""Bones solved again stop once no quaternion moves by more than this (1 - |q . q'|, about 0.02 deg)."""
+FK_SWITCHES = ("IK_FK",)
+"""Custom pose-bone properties that blend a limb between IK (0) and FK (1): Rigify's limbs."""
+
+
+def switch_to_fk(arm_obj) -> list[str]:
+    """Set every IK/FK switch property of ``arm_obj``'s pose bones to FK; the data paths set."""
+    paths = []
+    for pb in arm_obj.pose.bones:
+        for key in FK_SWITCHES:
+            if key in pb.keys():
+                pb[key] = 1.0
+                paths.append(f'pose.bones["{bpy.utils.escape_identifier(pb.name)}"]["{key}"]')
+    return paths
+
+
+def needs_evaluated_solve(arm_obj, rig, motion) -> bool:
+    """Whether constraints sit on or above the bones ``motion`` turns, so parents must be read evaluated."""
+    moving = _moving_bones(rig, motion)
+    above = set(moving)
+    for b in moving:
+        above.update(rig.ancestors(b))
+    pose_bones = arm_obj.pose.bones
+    return any(c.enabled and c.influence > 0 for b in above for c in pose_bones[rig.bone_names[b]].constraints)
+
+
+def _moving_bones(rig, motion) -> list[int]:
+    still = np.all(np.abs(motion.local_quat_wxyz - [1.0, 0.0, 0.0, 0.0]) < 1e-7, axis=(0, 2))
+    still[motion.root_bone] = False
+    return [b for b in rig.order if not still[b]]
+
+
+def solve_through_constraints(arm_obj, rig, motion):
+    """``motion`` re-expressed for a rig whose controls sit under constraint-driven bones (Rigify's MCH chain).
+
+    Core's Motion assumes every unkeyed bone follows its parent rigidly; in
+    Rigify the controls hang from MCH bones that constraints move, so a local
+    rotation computed that way lands wrong.  Core's armature-space targets
+    ``fk(rig, motion)`` are right, though: per frame, parents first, each
+    turned bone is given its target rotation through ``pose_bone.matrix``
+    (Blender solves the basis against the parent's *evaluated* matrix), with
+    one depsgraph update per hierarchy level.  The root keeps its target
+    location too.  Bones hanging from constrained bones that no turned bone
+    is above in the hierarchy, and the turned bones below them, are solved
+    again at the end of each frame until they settle (their evaluated parents
+    may follow bones posed after them).  Returns a new core Motion whose local rotations play back the targets on
+    the real rig.
+    """
+    from mathutils import Matrix
+
+    moving = _moving_bones(rig, motion)
+    targets = retarget.fk(rig, motion)
+    moving_set = set(moving)
+    depth = {}
+    for b in moving:  # rig.order lists parents first
+        up = [a for a in rig.ancestors(b) if a in moving_set]
+        depth[b] = 1 + max((depth[a] for a in up), default=-1)
+    levels = [[b for b in moving if depth[b] == d] for d in range(max(depth.values(), default=-1) + 1)]
+    pose_bones = arm_obj.pose.bones
+    # A bone hanging from constrained bones may follow turned bones the hierarchy does not show (Rigify's
+    # fingers hang from ORG-hand, which copies the FK hand): such bones are solved again once all are posed.
+    constrained = {b for b in range(rig.num_bones)
+                   if any(c.enabled and c.influence > 0 for c in pose_bones[rig.bone_names[b]].constraints)}
+
+    def hangs_from_constraints(b: int) -> bool:
+        for a in rig.ancestors(b):
+            if a in moving_set:
+                return False
+            if a in constrained:
+                return True
+        return False
+
+    again: set[int] = set()
+    for b in moving:  # parents first: a bone below one solved again is solved again too
+        if hangs_from_constraints(b) or any(a in again for a in rig.ancestors(b)):
+            again.add(b)
+    again_levels = [[b for b in level if b in again] for level in levels if any(b in again for b in level)]
+    anim = arm_obj.animation_data
+    saved_action = anim.action if anim is not None else None
+    if anim is not None:
+        anim.action = None  # the solve poses bones by hand; an action would overwrite them on update
+    view_layer = bpy.context.view_layer
+    for b in moving:
+        pb = pose_bones[rig.bone_names[b]]
+        pb.rotation_mode = 'QUATERNION'
+        pb.matrix_basis = Matrix.Identity(4)
+    quat = np.array(motion.local_quat_wxyz)
+    location = np.array(motion.root_translation)
+    try:
+        def pose_levels(t: int, order: list[list[int]]) -> None:
+            for level in order:
+                view_layer.update()
+                for b in level:
+                    pb = pose_bones[rig.bone_names[b]]
+                    m = np.array(targets[t, b])
+                    if b != motion.root_bone:
+                        m[:3, 3] = np.array(pb.matrix.translation)  # rotation only: the head stays put
+                    pb.matrix = Matrix(m.tolist())
+
+        again_bones = [pose_bones[rig.bone_names[b]] for level in again_levels for b in level]
+        for t in range(motion.num_frames):
+            pose_levels(t, levels)
+            # Solved again until they settle (Rigify's finger drivers lag an evaluation behind).
+            for _ in range(MAX_PASSES):
+                before = np.array([tuple(pb.rotation_quaternion) for pb in again_bones]).reshape(-1, 4)
+                pose_levels(t, again_levels)
+                after = np.array([tuple(pb.rotation_quaternion) for pb in again_bones]).reshape(-1, 4)
+                if np.max(np.abs(np.abs(np.sum(before * after, axis=1)) - 1.0), initial=0.0) < SETTLED:
+                    break
+            for b in moving:
+                pb = pose_bones[rig.bone_names[b]]
+                quat[t, b] = tuple(pb.rotation_quaternion)
+            location[t] = tuple(pose_bones[rig.bone_names[motion.root_bone]].location)
+    finally:
+        if anim is not None:
+            anim.action = saved_action
+    return retarget.Motion(local_quat_wxyz=quat, root_translation=location, root_bone=motion.root_bone,
+                           fps=motion.fps, contact=motion.contact).with_continuous_signs()
+
+
+def write_through_controls(arm_obj, rig, motion, *, frames=None, frame_start: float = 1,
+                           action_name: str = "rigcast"):
+    """Write ``motion`` onto ``arm_obj`` as an action, through its controls when constraints drive it.
+
+    IK/FK switches go to FK (and are keyed so the clip holds them); a rig with
+    constraints on or above the turned bones is solved against its evaluated
+    parents (:func:`solve_through_constraints`).  Returns the action.
+    """
+    switches = switch_to_fk(arm_obj)
+    if needs_evaluated_solve(arm_obj, rig, motion):
+        motion = solve_through_constraints(arm_obj, rig, motion)
+    return animation.write_bone_motion(arm_obj, rig, motion, frame_start=frame_start, frames=frames,
+                                       action_name=action_name, constants=dict.fromkeys(switches, 1.0))

@@ -1,4 +1,4 @@
-"""Blender-side file I/O without the UI: rigs in from .fbx/.blend, animation out to .fbx/.blend.
+"""Blender-side file I/O without the UI: rigs in from .fbx/.blend, animation out to .fbx/.blend/.glb/.gltf.
 
 Used in-process by ``rigcast retarget`` (``rigcast.retarget.cli``) through
 Blender as a Python module, and by headless scripts.  Each call starts from
@@ -14,9 +14,24 @@ import bpy
 
 from . import animation, export
 from .core_bridge import RigcastError, frames
+from .apply import write_through_controls
 from .rest_pose import armature_from_rig, object_matrix, read_rig
 
 RIG_SUFFIXES = (".fbx", ".blend")
+OUT_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf")
+
+
+def _export_gltf(arm: bpy.types.Object, out: Path) -> None:
+    """The armature (and meshes parented to it) with its action, through Blender's glTF exporter: one binary .glb,
+    or .gltf with its buffers beside it.  Sampled at every scene frame, so constraint-driven bones bake in."""
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(obj == arm or obj.parent == arm)
+    bpy.context.view_layer.objects.active = arm
+    result = bpy.ops.export_scene.gltf(filepath=str(out), export_format='GLB' if out.suffix.lower() == ".glb"
+                                       else 'GLTF_SEPARATE', use_selection=True, export_animations=True,
+                                       export_force_sampling=True, export_frame_range=True)
+    if 'FINISHED' not in result:
+        raise RigcastError(f"Blender's glTF exporter did not write {out.name} ({result})")
 
 
 def _pick_armature(name: str | None = None) -> bpy.types.Object:
@@ -61,6 +76,25 @@ def load_rig(path: str | Path):
     return read_rig(arm), object_matrix(arm)
 
 
+def load_animation(path: str | Path):
+    """An animated armature from an .fbx/.blend file as a retarget source.
+
+    Returns the core Rig (armature space), its Motion sampled at every frame
+    of the armature's action as Blender evaluates it (constraints included),
+    and the object's matrix_world (4, 4).
+    """
+    arm = open_rig(path)
+    if arm.animation_data is None or arm.animation_data.action is None:
+        raise RigcastError(f"{Path(path).name}: armature {arm.name!r} has no animation to retarget")
+    scene = bpy.context.scene
+    start, end = export.action_frame_range(arm, scene)
+    rig = read_rig(arm)
+    render = scene.render
+    fps = frames.as_fps(render.fps / render.fps_base)
+    pose = export.sample_pose(bpy.context, arm, range(start, end + 1))
+    return rig, export.motion_from_pose(rig, pose, fps=fps), object_matrix(arm)
+
+
 def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None = None,
                     action_name: str = "rigcast") -> Path:
     """Write ``motion`` (a core Motion on ``rig``) to ``out`` (.fbx or .blend).
@@ -70,8 +104,8 @@ def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None
     """
     out = Path(out)
     suffix = out.suffix.lower()
-    if suffix not in (".fbx", ".blend"):
-        raise RigcastError(f"Blender writes .fbx or .blend here, got {out.name}")
+    if suffix not in OUT_SUFFIXES:
+        raise RigcastError(f"Blender writes {', '.join(OUT_SUFFIXES)} here, got {out.name}")
     if rig_path is not None and Path(rig_path).suffix.lower() in RIG_SUFFIXES:
         arm = open_rig(rig_path, rig.name)
         lacking = sorted(set(rig.bone_names) - {b.name for b in arm.data.bones})
@@ -84,10 +118,15 @@ def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None
     if motion.fps is not None:
         scene.render.fps, scene.render.fps_base = frames.blender_fps(motion.fps)
     scene.frame_start, scene.frame_end = 1, max(motion.num_frames, 1)
-    animation.write_bone_motion(arm, rig, motion, frame_start=1, action_name=action_name)
+    if rig_path is not None and Path(rig_path).suffix.lower() in RIG_SUFFIXES:
+        write_through_controls(arm, rig, motion, frame_start=1, action_name=action_name)
+    else:
+        animation.write_bone_motion(arm, rig, motion, frame_start=1, action_name=action_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".fbx":
         export.export_fbx(bpy.context, arm, out)
+    elif suffix in (".glb", ".gltf"):
+        _export_gltf(arm, out)
     else:
         bpy.ops.wm.save_as_mainfile(filepath=str(out.resolve()), copy=True)
     return out

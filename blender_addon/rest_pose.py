@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
+from mathutils import Matrix
 
 from .core_bridge import retarget
 
@@ -46,7 +47,51 @@ def read_rig(arm_obj: bpy.types.Object) -> "retarget.Rig":
     if len(arm_obj.data.bones) == 0:
         raise retarget.RetargetError(f"armature {arm_obj.name!r} has no bones")
     names, parents, matrices, lengths = read_rest_matrices(arm_obj.data)
-    return retarget.Rig.from_rest_matrices(arm_obj.name, names, parents, matrices, lengths)
+    rig = retarget.Rig.from_rest_matrices(arm_obj.name, names, parents, matrices, lengths)
+    return rig.with_driven(driven_deform_bones(arm_obj))
+
+
+DRIVEN_TEST_DEG = 20.0
+"""Turn given to every deform bone's own rotation when testing which ones constraints drive."""
+
+
+def driven_deform_bones(arm_obj: bpy.types.Object) -> list[str]:
+    """Deform bones whose evaluated pose ignores their own rotation channels (constraints set it).
+
+    Every deform bone of a constrained armature is turned DRIVEN_TEST_DEG about
+    its own X at once and the depsgraph evaluated: a bone whose evaluated
+    rotation moved by under a tenth of that copies its pose from elsewhere (a
+    Rigify ``DEF-`` bone following its tweak through Copy Transforms).  The
+    pose is restored afterwards.  Armatures without constraints skip the test.
+    """
+    pose_bones = arm_obj.pose.bones
+    if not any(c.enabled and c.influence > 0 for pb in pose_bones for c in pb.constraints):
+        return []
+    deform = [pb for pb in pose_bones if pb.bone.use_deform]
+    if not deform:
+        return []
+    view_layer = bpy.context.view_layer
+
+    def rotations() -> np.ndarray:
+        return np.array([np.array(pb.matrix.to_3x3()) for pb in deform])
+
+    saved = [pb.matrix_basis.copy() for pb in deform]
+    view_layer.update()
+    before = rotations()
+    turn = np.radians(DRIVEN_TEST_DEG)
+    c, s = np.cos(turn), np.sin(turn)
+    for pb in deform:
+        basis = np.array(pb.matrix_basis)
+        basis[:3, :3] = basis[:3, :3] @ np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+        pb.matrix_basis = Matrix(basis.tolist())
+    view_layer.update()
+    after = rotations()
+    for pb, m in zip(deform, saved):
+        pb.matrix_basis = m
+    view_layer.update()
+    cos = np.clip((np.trace(np.swapaxes(before, 1, 2) @ after, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    moved = np.degrees(np.arccos(cos))
+    return [pb.name for pb, d in zip(deform, moved) if d < 0.1 * DRIVEN_TEST_DEG]
 
 
 def object_matrix(obj: bpy.types.Object) -> np.ndarray:

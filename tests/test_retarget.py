@@ -237,13 +237,13 @@ def test_incomplete_rig_is_reported_and_still_retargeted():
 
 def test_rigify_controls_preferred_and_lower_spine_absent_by_design():
     rig = rigify_deform_rig()
-    # A generated Rigify rig: DEF bones plus the FK controls beside them.
+    # A generated Rigify rig: DEF bones plus the FK controls beside them (Blender 5.0's Rigify names toe_fk.L).
     controls = {"torso": "DEF-spine", "chest": "DEF-spine.003", "neck": "DEF-spine.004", "head": "DEF-spine.006"}
     for s in "LR":
         controls.update({f"shoulder.{s}": f"DEF-shoulder.{s}", f"upper_arm_fk.{s}": f"DEF-upper_arm.{s}",
                          f"forearm_fk.{s}": f"DEF-forearm.{s}", f"hand_fk.{s}": f"DEF-hand.{s}",
                          f"thigh_fk.{s}": f"DEF-thigh.{s}", f"shin_fk.{s}": f"DEF-shin.{s}",
-                         f"foot_fk.{s}": f"DEF-foot.{s}", f"toe.{s}": f"DEF-toe.{s}"})
+                         f"foot_fk.{s}": f"DEF-foot.{s}", f"toe_fk.{s}": f"DEF-toe.{s}"})
     from rigcast.retarget import Rig
     names = list(rig.bone_names) + list(controls)
     parents = list(rig.parents) + [-1] * len(controls)

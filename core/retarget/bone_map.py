@@ -124,6 +124,10 @@ class BoneMap:
         """Canonical bone -> bone index in ``rig``, for the mapped bones ``rig`` has."""
         return {k: rig.index(v) for k, v in self.resolve(rig).bones.items()}
 
+    def driven(self, rig: Rig) -> tuple[str, ...]:
+        """Rig bones of this map whose pose constraints set (``rig.driven``): keying them moves nothing."""
+        return tuple(v for v in self.resolve(rig).bones.values() if v in rig.driven)
+
     def with_bones(self, bones: Mapping[str, str | None]) -> "BoneMap":
         """A new map with ``bones`` added or replaced (a value of None removes the entry)."""
         merged = dict(self.bones)
@@ -344,6 +348,7 @@ def _detect_by_names(rig: Rig) -> tuple[dict[str, int], list[str]]:
                 if b is not None:
                     found[f"{slot}.{s}"] = b
                     below = b
+    _segments_by_child(rig, found, notes)
     for slot in ("neck", "head"):
         b = topmost([b for b in cands.get(slot, []) if b not in found.values()])
         if b is not None:
@@ -358,6 +363,25 @@ def _detect_by_names(rig: Rig) -> tuple[dict[str, int], list[str]]:
         found["hips"] = hips
     _structural_torso(rig, found, notes)
     return found, notes
+
+
+def _segments_by_child(rig: Rig, found: dict[str, int], notes: list[str]) -> None:
+    """A limb joint's segment runs to its child: a joint whose child is the elbow starts the upper arm.
+
+    Skeletons named for joints rather than segments (DeepMimic's
+    ``left_shoulder`` -> ``left_elbow``, with no clavicle) otherwise read the
+    shoulder joint as a clavicle.  Where the upper arm is missing and the
+    elbow's parent was taken for the clavicle, that joint moves to the upper
+    arm and the clavicle is left to the hierarchy (geometry) stage.
+    """
+    for s in ("L", "R"):
+        elbow, shoulder = found.get(f"lower_arm.{s}"), found.get(f"shoulder.{s}")
+        if f"upper_arm.{s}" in found or elbow is None or shoulder is None or rig.parents[elbow] != shoulder:
+            continue
+        found[f"upper_arm.{s}"] = found.pop(f"shoulder.{s}")
+        notes.append(f"upper_arm.{s} <- {rig.bone_names[shoulder]}: guessed from the hierarchy, its child is the "
+                     f"elbow {rig.bone_names[elbow]!r}, so this joint starts the upper arm (named for the joint, "
+                     f"not the segment)")
 
 
 def _structural_torso(rig: Rig, found: dict[str, int], notes: list[str]) -> None:
@@ -561,6 +585,9 @@ def detect_bone_map(rig: Rig, presets: tuple[BoneMap, ...] | None = None) -> tup
     """
     presets = load_presets() if presets is None else presets
     notes: list[str] = []
+    if rig.driven:
+        notes.append(f"{len(rig.driven)} bones are driven by constraints (their own keys would move nothing) and "
+                     f"are not used, e.g. {', '.join(sorted(rig.driven)[:3])}")
     found: dict[str, tuple[int, str]] = {}
     methods: list[str] = []
 
@@ -568,7 +595,7 @@ def detect_bone_map(rig: Rig, presets: tuple[BoneMap, ...] | None = None) -> tup
     # then count, then the fewest extra bones between mapped parent and child.
     best = None
     for preset in presets:
-        resolved = preset.indices(rig)
+        resolved = {c: b for c, b in preset.indices(rig).items() if rig.bone_names[b] not in rig.driven}
         if len(resolved) < 8 or len(resolved) < 0.6 * len(preset):
             continue
         score = (round(len(resolved) / len(preset), 3), preset.priority, len(resolved), -_gap_penalty(rig, resolved))
@@ -588,7 +615,7 @@ def detect_bone_map(rig: Rig, presets: tuple[BoneMap, ...] | None = None) -> tup
         added = 0
         for c, b in try_map.items():
             # Later stages only fill gaps, and never with helper bones (MCH, IK, twist ...).
-            helper = bool(_EXCLUDE & set(_tokens(rig.bone_names[b])))
+            helper = bool(_EXCLUDE & set(_tokens(rig.bone_names[b]))) or rig.bone_names[b] in rig.driven
             if c not in found and c not in absent and b not in used and not helper:
                 found[c] = (b, method)
                 used.add(b)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..frames import CV_TO_BLENDER, cv_to_blender
 from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, VITPOSE_25, Skeleton
+from .fingers import FINGER_NAMES, finger_rest_directions, finger_rotations
 from .rig import Rig, RetargetError
 from .rotations import normalize
 
@@ -170,7 +171,18 @@ class CanonicalPose:
     rule rather than observed (see the module docstring).  ``head_rotation``
     (T, 3, 3), optional: the head's rotation in the same world relative to a
     neutral upright head facing -Y (from a face tracker); it overrides the
-    ears for the head's orientation.  ``source``: skeleton it came from.
+    ears for the head's orientation.  ``segment_rotation`` (T, C, 3, 3),
+    optional: per canonical bone (``BONE_NAMES`` order, C = 21) the source
+    segment's world rotation since the source's rest pose, NaN where the
+    source has no such bone; an animated rig (a BVH clip) has them, a
+    detector does not.  They carry the twist that points cannot show (a
+    straight arm's roll, the spine's turn).  ``rest_xyz`` (K, 3), optional:
+    the source's canonical points in the rest those rotations start from, so
+    that a source resting in another pose (arms down, A-pose) is lined up
+    with the rig's rest.  ``finger_rotation`` (T, F, 3, 3) and
+    ``finger_rest`` (F, 3), optional: the same for the finger bones
+    (``rigcast.retarget.fingers.FINGER_NAMES``, F = 30), as rotations and
+    rest directions.  ``source``: skeleton it came from.
     """
 
     xyz: np.ndarray
@@ -178,6 +190,10 @@ class CanonicalPose:
     head_rotation: np.ndarray | None = None
     source: str = ""
     fps: Fraction | None = None
+    segment_rotation: np.ndarray | None = None
+    rest_xyz: np.ndarray | None = None
+    finger_rotation: np.ndarray | None = None
+    finger_rest: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
@@ -196,6 +212,31 @@ class CanonicalPose:
                 raise RetargetError(f"head_rotation must be (T, 3, 3) with T={xyz.shape[0]}, got {h.shape}")
             h.setflags(write=False)
             object.__setattr__(self, "head_rotation", h)
+        if self.segment_rotation is not None:
+            r = np.array(self.segment_rotation, dtype=np.float64)
+            if r.shape != (xyz.shape[0], len(BONE_NAMES), 3, 3):
+                raise RetargetError(f"segment_rotation must be (T, C, 3, 3) with T={xyz.shape[0]}, "
+                                    f"C={len(BONE_NAMES)}, got {r.shape}")
+            r.setflags(write=False)
+            object.__setattr__(self, "segment_rotation", r)
+        if (self.finger_rotation is None) != (self.finger_rest is None):
+            raise RetargetError("finger_rotation and finger_rest come together")
+        if self.finger_rotation is not None:
+            rot = np.array(self.finger_rotation, dtype=np.float64)
+            rest = np.array(self.finger_rest, dtype=np.float64)
+            if rot.shape != (xyz.shape[0], len(FINGER_NAMES), 3, 3) or rest.shape != (len(FINGER_NAMES), 3):
+                raise RetargetError(f"finger_rotation must be (T, F, 3, 3) and finger_rest (F, 3) with "
+                                    f"T={xyz.shape[0]}, F={len(FINGER_NAMES)}, got {rot.shape}, {rest.shape}")
+            rot.setflags(write=False)
+            rest.setflags(write=False)
+            object.__setattr__(self, "finger_rotation", rot)
+            object.__setattr__(self, "finger_rest", rest)
+        if self.rest_xyz is not None:
+            rest = np.array(self.rest_xyz, dtype=np.float64)
+            if rest.shape != (NUM_POINTS, 3):
+                raise RetargetError(f"rest_xyz must be (K, 3) with K={NUM_POINTS}, got {rest.shape}")
+            rest.setflags(write=False)
+            object.__setattr__(self, "rest_xyz", rest)
 
     @property
     def num_frames(self) -> int:
@@ -215,9 +256,16 @@ class CanonicalPose:
     def with_xyz(self, xyz: np.ndarray) -> "CanonicalPose":
         return replace(self, xyz=xyz)
 
+    def with_segment_rotation(self, segment_rotation: np.ndarray | None,
+                              rest_xyz: np.ndarray | None = None) -> "CanonicalPose":
+        return replace(self, segment_rotation=segment_rotation,
+                       rest_xyz=self.rest_xyz if rest_xyz is None else rest_xyz)
+
     def select(self, frames) -> "CanonicalPose":
         return replace(self, xyz=self.xyz[frames],
-                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames])
+                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames],
+                       segment_rotation=None if self.segment_rotation is None else self.segment_rotation[frames],
+                       finger_rotation=None if self.finger_rotation is None else self.finger_rotation[frames])
 
 
 # --------------------------------------------------------------------------- detector sources
@@ -464,6 +512,27 @@ def body_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lateral, up, np.cross(lateral, up)
 
 
+def rest_pose_kind(points: np.ndarray) -> tuple[str, float]:
+    """Which rest pose canonical points (K, 3) stand in: ``T-pose``, ``A-pose``, ``arms down`` or ``unknown``.
+
+    Read from the upper arms (shoulder -> elbow) against the body's lateral
+    axis: under 20 deg below it is a T-pose, 20-65 deg an A-pose, more arms
+    down.  Returns the kind and the mean angle (NaN when the arms are unknown).
+    """
+    lateral, up, _ = body_axes(points)
+    angles = []
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        arm = normalize(points[P[f"{side}_elbow"]] - points[P[f"{side}_shoulder"]])
+        if np.all(np.isfinite(arm)):
+            angles.append(np.degrees(np.arctan2(-np.dot(arm, up), sign * np.dot(arm, lateral))))
+    if not angles:
+        return "unknown", float("nan")
+    angle = float(np.mean(angles))
+    kind = "T-pose" if abs(angle) < 20.0 else "A-pose" if 20.0 <= angle <= 65.0 else "arms down" if angle > 65.0 \
+        else "unknown"
+    return kind, angle
+
+
 def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
     """Canonical points on ``rig`` for a resolved bone map (canonical bone -> bone index)."""
     bone = np.full(NUM_POINTS, -1)
@@ -548,11 +617,26 @@ def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
 
 
 def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarray, *,
-                  fps: Fraction | None = None) -> CanonicalPose:
+                  fps: Fraction | None = None, fingers: dict[str, int] | None = None) -> CanonicalPose:
     """Canonical points (nothing derived) of a posed rig, from armature-space pose matrices (T, B, 4, 4).
 
     This is how a BVH clip or any animated rig becomes a retarget source:
-    ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.
+    ``pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion))``.  Each
+    mapped bone's world rotation since rest, ``pose @ rest^T``, becomes the
+    pose's ``segment_rotation`` (the same whatever axes the rig's bones use);
+    ``fingers`` (finger name -> bone index, see ``fingers.detect_fingers``)
+    give its ``finger_rotation`` likewise.
     """
     markers = rig_markers(rig, bone_indices)
-    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps)
+    pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
+    segment = np.full((pose_matrix.shape[0], len(BONE_NAMES), 3, 3), np.nan)
+    for c, name in enumerate(BONE_NAMES):
+        if name in bone_indices:
+            b = bone_indices[name]
+            segment[:, c] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
+    finger_rotation = finger_rest = None
+    if fingers:
+        finger_rotation = finger_rotations(rig, fingers, pose_matrix)
+        finger_rest = finger_rest_directions(rig, fingers)
+    return CanonicalPose(markers.posed_xyz(pose_matrix), source=rig.name, fps=fps, segment_rotation=segment,
+                         rest_xyz=markers.rest_xyz(rig), finger_rotation=finger_rotation, finger_rest=finger_rest)

@@ -1,4 +1,4 @@
-"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX or .blend.
+"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
@@ -6,7 +6,7 @@
 INPUT is a Take (``.npz``) or a BVH clip; RIG a ``.bvh``, ``.fbx`` or
 ``.blend`` whose rest pose is the target (rigcast's default armature without
 ``--rig``); OUT's extension picks the writer.  BVH in and out is pure numpy;
-FBX and .blend go through Blender as a Python module (``bpy``), imported
+FBX, .blend and glTF go through Blender as a Python module (``bpy``), imported
 lazily from the add-on package ``rigcast_blender`` only when one is asked for,
 so importing this module never pulls in bpy.
 
@@ -19,19 +19,21 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, RigcastError
 from .bone_map import BoneMap, detect_bone_map, load_preset, preset_names
-from .canonical import BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face
+from .canonical import (BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face, rest_pose_kind,
+                        rig_markers)
 from .contact import FOOT_LOCK_MODES
 from .rig import Motion, Rig, default_rig
 from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
 
 RIG_SUFFIXES = (".bvh", ".fbx", ".blend")
-OUT_SUFFIXES = (".bvh", ".fbx", ".blend")
+OUT_SUFFIXES = (".bvh", ".fbx", ".blend", ".glb", ".gltf")
 
 
 # --------------------------------------------------------------------------- sources
@@ -88,6 +90,7 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     centimetres gets centimetres).  Head rotations H are relative to a neutral
     head facing -Y of the *armature*: the head's world orientation H @ N must
     equal A @ H_arm @ N for the object's rotation A, so H_arm = A^T @ H.
+    Segment rotations are changes, so they are conjugated: A^T @ D @ A.
     """
     if matrix_world is None:
         return pose
@@ -99,10 +102,17 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     inv = np.linalg.inv(m)
     xyz = pose.xyz @ inv[:3, :3].T + inv[:3, 3]
     out = pose.with_xyz(xyz)
+    if pose.rest_xyz is not None:
+        out = replace(out, rest_xyz=pose.rest_xyz @ inv[:3, :3].T + inv[:3, 3])
+    u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
+    rot = u @ vt
     if pose.head_rotation is not None:
-        u, _, vt = np.linalg.svd(m[:3, :3])  # the rotation part, scale removed
-        rot = u @ vt
         out = out.with_head_rotation(rot.T @ pose.head_rotation)
+    if pose.segment_rotation is not None:
+        # A world rotation D seen from the armature is A^T @ D @ A.
+        out = out.with_segment_rotation(rot.T @ pose.segment_rotation @ rot)
+    if pose.finger_rotation is not None:
+        out = replace(out, finger_rotation=rot.T @ pose.finger_rotation @ rot, finger_rest=pose.finger_rest @ rot)
     return out
 
 
@@ -111,25 +121,64 @@ def bvh_source(path: str | Path) -> tuple[CanonicalPose, str]:
     from ..formats.bvh import read_bvh
 
     path = Path(path)
-    clip = read_bvh(path)
-    rig, motion = clip.to_rig_motion(name=path.stem)
+    rig, motion = read_bvh(path).to_rig_motion(name=path.stem)
+    return rig_source(rig, motion, f"BVH {path.name}")
+
+
+def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | None = None
+               ) -> tuple[CanonicalPose, str]:
+    """The retarget source of an animated rig (its bone map detected), in world space, and a description."""
     bone_map, report = detect_bone_map(rig)
     if "hips" not in bone_map.bones:
-        raise InputError(f"{path}: cannot tell which joint is the hips; found {report.method}")
+        raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
     pose = source_from_rig(rig, motion, bone_map)
-    return pose, (f"BVH {path.name}: {clip.num_joints} joints, {clip.num_frames} frames @ {float(clip.fps):.3f} fps, "
-                  f"read through {report.method} ({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones)")
+    fingers = 0 if pose.finger_rest is None else int(np.all(np.isfinite(pose.finger_rest), axis=1).sum())
+    if matrix_world is not None:
+        pose = in_armature_space(pose, np.linalg.inv(np.asarray(matrix_world, dtype=np.float64)))
+    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
+    return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
+                  f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
+                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: {kind} "
+                  f"(upper arms {angle:.0f} deg below horizontal)")
+
+
+def with_source_rest(pose: CanonicalPose, rest: str | int | None) -> CanonicalPose:
+    """``pose`` with its joint frames measured from another rest: ``zero`` (None; the file's own rest, its
+    OFFSETs) or a frame number, whose pose then counts as the rest (for files whose rest is not a usable pose).
+
+    Segment rotations since rest become ``D(t) @ D(frame)^T``.  A source
+    without joint frames (a detector's Take) is returned unchanged.
+    """
+    if rest is None or rest == "zero" or pose.segment_rotation is None:
+        return pose
+    try:
+        frame = int(rest)
+    except (TypeError, ValueError):
+        raise InputError(f"--source-rest must be zero or a frame number, got {rest!r}") from None
+    if not 0 <= frame < pose.num_frames:
+        raise InputError(f"--source-rest frame must be in 0..{pose.num_frames - 1}, got {frame}")
+    base = pose.segment_rotation[frame]
+    out = pose.with_segment_rotation(pose.segment_rotation @ np.swapaxes(base, -1, -2)[None], pose.xyz[frame])
+    if pose.finger_rotation is not None:
+        base = pose.finger_rotation[frame]
+        out = replace(out, finger_rotation=pose.finger_rotation @ np.swapaxes(base, -1, -2)[None],
+                      finger_rest=np.einsum("fij,fj->fi", base, pose.finger_rest))
+    return out
 
 
 def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:
-    """A retarget source from a Take or a BVH file (by extension), with a one-line description."""
+    """A retarget source from a Take, a BVH clip or an animated .fbx/.blend (by extension), with a description."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input not found: {path}")
-    if path.suffix.lower() == ".bvh":
-        if track_id is not None:
-            raise InputError("--track applies to Takes, not BVH clips")
+    suffix = path.suffix.lower()
+    if suffix in (".bvh", ".fbx", ".blend") and track_id is not None:
+        raise InputError("--track applies to Takes, not animation files")
+    if suffix == ".bvh":
         return bvh_source(path)
+    if suffix in (".fbx", ".blend"):
+        rig, motion, world = blender_io(f"reading {suffix} animation").load_animation(path)
+        return rig_source(rig, motion, f"{suffix[1:].upper()} {path.name}", world)
     from ..formats.take import Take
 
     take = Take.load(path)
@@ -227,15 +276,17 @@ def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path
 
 def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
-    r = subparsers.add_parser("retarget", help="a Take or BVH clip → animation on a rig (BVH, FBX or .blend)",
+    r = subparsers.add_parser("retarget", help="a Take or mocap clip → animation on a rig (BVH, FBX, .blend, glTF)",
                               description=__doc__.split("\n\n")[0])
-    r.add_argument("input", help="a Take (.npz) or a BVH clip")
-    r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx or .blend")
+    r.add_argument("input", help="a Take (.npz), a BVH clip, or an animated .fbx/.blend")
+    r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",
                    help="bone map: auto (detect), a preset name or a .json map file (default auto)")
     r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
     r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
+    r.add_argument("--source-rest", default="zero",
+                   help="the source's rest for its joint frames: zero (the file's own, default) or a frame number")
     r.set_defaults(func=cmd_retarget)
     return r
 
@@ -244,9 +295,11 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
     pose, source_text = load_source(args.input, args.track)
     print(f"source: {source_text}")
+    pose = with_source_rest(pose, args.source_rest)
     rig, world, rig_text = load_rig(args.rig)
-    print(f"rig: {rig_text}")
     bone_map, how = resolve_bone_map(args.map, rig)
+    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
+    print(f"rig: {rig_text}; rest: {kind} (upper arms {angle:.0f} deg below horizontal)")
     print(f"bone map: {how.splitlines()[0] if args.map in (None, 'auto') else how}")
     print(describe_map(bone_map, rig))
     with warnings.catch_warnings(record=True) as caught:

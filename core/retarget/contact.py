@@ -51,6 +51,10 @@ class ContactOptions:
     """In ``auto`` mode a contact whose ankle wanders farther than this from its
     median is a real slide (or a tracking failure) and is not locked."""
     floor_percentile: float = 5.0
+    follow_jitter: float = 0.004
+    """In ``auto`` mode a planted foot follows the source's own foot motion (heel roll, toe pivot) unless that
+    motion jitters by more than this (metres, estimated from second differences): a detector's jittering foot is
+    held still instead."""
 
     def __post_init__(self) -> None:
         if not (0 <= self.height_on <= self.height_off):
@@ -111,6 +115,21 @@ def _foot_indices(markers: RigMarkers) -> list[list[int]]:
     return [[P[f"{side}_{n}"] for n in FOOT_POINTS if markers.bone[P[f"{side}_{n}"]] >= 0] for side, _ in SIDES]
 
 
+def _jitter(xyz: np.ndarray) -> float:
+    """Noise level (metres) of a trajectory (N, 3): the RMS distance from a local quadratic fit over 7 samples
+    (Savitzky-Golay), about 0.8 sigma for white noise and near 0 for motion smooth over a fifth of a second at
+    30 fps; 0 for fewer than 7 samples."""
+    from scipy.signal import savgol_filter
+
+    if len(xyz) < 7:
+        return 0.0
+    residual = xyz - savgol_filter(xyz, 7, 2, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(np.sqrt(np.nanmean(np.sum(residual ** 2, axis=1) / 3.0)))
+    return value if np.isfinite(value) else 0.0
+
+
 def _slerp_to(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Rotations (N, 3, 3) a fraction ``weight`` (N,) of the way from ``current`` to ``target``."""
     step = Rotation.from_matrix(target @ np.swapaxes(current, -1, -2)).as_rotvec() * weight[:, None]
@@ -118,13 +137,25 @@ def _slerp_to(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np
 
 
 def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indices: dict[str, int], mode: str,
-                       fps: float, options: ContactOptions = ContactOptions()) -> tuple[Motion, list[str]]:
+                       fps: float, options: ContactOptions = ContactOptions(), *,
+                       source_xyz: np.ndarray | None = None, scale: float = 1.0) -> tuple[Motion, list[str]]:
     """Detect contacts, ground and (``auto``/``always``) lock the feet of ``motion``; returns a new motion and notes.
 
     ``mode``: ``never`` (unchanged), ``grounding`` (root height only),
-    ``always`` (grounding, then every contact locked), ``auto`` (grounding,
-    then contacts locked unless the foot drifts more than
-    ``options.auto_max_drift``: that is a slide, not jitter).
+    ``always`` (grounding, then every contact held still at its median, foot
+    flat at its mean rotation), ``auto`` (grounding, then only the sliding is
+    taken out: see below; contacts whose foot drifts more than
+    ``options.auto_max_drift`` are a real slide and left alone).
+
+    In ``auto`` mode with ``source_xyz`` (T, K, 3), the source's canonical
+    points in the rig's space, and ``scale`` (rig / source lengths), a
+    planted ankle is moved to where the source's own foot motion puts it:
+    the result's pelvis plus ``scale`` times the source's pelvis -> ankle
+    offset, taken relative to the contact's middle frame.  Clean mocap whose
+    feet do not slide then needs only the small correction that the rig's
+    other proportions make, and the foot keeps its own rotation (heel roll,
+    toe pivot).  A source foot that jitters (more than
+    ``options.follow_jitter``), or no source, is held still like ``always``.
     """
     if mode not in FOOT_LOCK_MODES:
         raise RetargetError(f"foot_lock must be one of {FOOT_LOCK_MODES}, got {mode!r}")
@@ -176,6 +207,11 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     rel = rig.rest_relative[:, :3, :3]
     body_forward = body_axes(rest_pts)[2]
     changed = False
+    follow = mode == "auto" and source_xyz is not None
+    if follow:
+        source_xyz = np.asarray(source_xyz, dtype=np.float64)
+        if source_xyz.shape != pts.shape:
+            raise RetargetError(f"source_xyz must be (T, K, 3) = {pts.shape}, got {source_xyz.shape}")
     for i, (side, s) in enumerate(SIDES):
         toes = bone_indices.get(f"toes.{s}")
         if toes is not None and rig.parents[toes] != bone_indices.get(f"foot.{s}"):
@@ -196,17 +232,43 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
         for a, b in contact_spans(contact[:, i]):
             centre = np.median(pts[a:b, ankle], axis=0)
             drift = float(np.max(np.linalg.norm(pts[a:b, ankle] - centre, axis=1)))
+            expected = None
+            if follow:
+                # Where the source's own foot goes: the result's pelvis plus the source's pelvis -> ankle, scaled.
+                expected = pts[a:b, P["pelvis"]] + scale * (source_xyz[a:b, ankle] - source_xyz[a:b, P["pelvis"]])
+                if not np.all(np.isfinite(expected)) or _jitter(expected) > options.follow_jitter:
+                    expected = None  # a jittering (detector) foot is held still instead
+            if expected is not None:
+                # A planted source foot is followed whatever the scaled result does (that is the sliding to fix);
+                # one that travels in the source too is a glide, left alone.
+                own = scale * source_xyz[a:b, ankle]
+                drift = float(np.max(np.linalg.norm(own - np.median(own, axis=0), axis=1)))
             if mode == "auto" and drift > options.auto_max_drift:
                 notes.append(f"{side} foot slides {drift:.2f} m over frames {a}-{b - 1}; not locked")
                 continue
-            rot = Rotation.from_matrix(world[a:b, foot]).mean().as_matrix()
-            # A planted foot's toes lie flat on the floor, even while the heel rises.
-            toes_rot = Rotation.from_matrix(world[a:b, toes]).mean().as_matrix() if toes is not None else rot
+            if expected is not None:
+                mid = (b - a) // 2
+                target = pts[a + mid, ankle] + expected - expected[mid]
+                rots = world[a:b, foot]
+                toes_rots = world[a:b, toes] if toes is not None else rots
+            else:
+                target = np.broadcast_to(centre, (b - a, 3))
+                rots = np.broadcast_to(Rotation.from_matrix(world[a:b, foot]).mean().as_matrix(), (b - a, 3, 3))
+                # A planted foot's toes lie flat on the floor, even while the heel rises.
+                toes_rots = (np.broadcast_to(Rotation.from_matrix(world[a:b, toes]).mean().as_matrix(), (b - a, 3, 3))
+                             if toes is not None else rots)
             n = options.blend_frames
             for f in range(max(a - n, 0), min(b + n, motion.num_frames)):
                 w = 1.0 if a <= f < b else 1.0 - (a - f if f < a else f - b + 1) / (n + 1)
+                # Blend frames take the nearest contact frame's *correction*, carried with the moving foot
+                # (a fixed anchor would drag a foot already swinging back toward where it stood).
+                j = min(max(f - a, 0), b - a - 1)
                 if w > weight[f]:
-                    weight[f], anchor_pos[f], anchor_rot[f], anchor_toes[f] = w, centre, rot, toes_rot
+                    weight[f] = w
+                    anchor_pos[f] = pts[f, ankle] + target[j] - pts[a + j, ankle]
+                    anchor_rot[f] = rots[j] @ world[a + j, foot].T @ world[f, foot]
+                    if toes is not None:
+                        anchor_toes[f] = toes_rots[j] @ world[a + j, toes].T @ world[f, toes]
         f = np.flatnonzero(weight > 0)
         if f.size == 0:
             continue

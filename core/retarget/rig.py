@@ -106,7 +106,9 @@ class Rig:
     ``head_xyz`` and ``tail_xyz`` (B, 3) are rest head/tail in armature space
     (``bone.head_local``/``tail_local``), ``rest_matrix`` (B, 4, 4) is
     ``bone.matrix_local``.  They must agree: the matrix translation is the
-    head and its Y column points at the tail.
+    head and its Y column points at the tail.  ``driven``: names of bones whose
+    evaluated pose ignores their own channels (a Rigify ``DEF-`` bone copying
+    its tweak through a constraint); a bone map never uses them.
     """
 
     name: str
@@ -117,12 +119,17 @@ class Rig:
     rest_matrix: np.ndarray
     order: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _rest_relative: np.ndarray = field(init=False, repr=False, compare=False)
+    driven: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.bone_names)
         parents = tuple(int(p) for p in self.parents)
         object.__setattr__(self, "bone_names", names)
         object.__setattr__(self, "parents", parents)
+        driven = frozenset(str(d) for d in self.driven)
+        if driven - set(names):
+            raise RetargetError(f"rig {self.name!r}: driven names bones it lacks {sorted(driven - set(names))[:5]}")
+        object.__setattr__(self, "driven", driven)
         n = len(names)
         if n == 0:
             raise RetargetError(f"rig {self.name!r}: has no bones")
@@ -251,7 +258,12 @@ class Rig:
 
     def with_bone_names(self, bone_names) -> "Rig":
         """The same rig with its bones renamed, (B,) names in the same order."""
-        return replace(self, bone_names=tuple(bone_names))
+        rename = dict(zip(self.bone_names, bone_names))
+        return replace(self, bone_names=tuple(bone_names), driven=frozenset(rename[d] for d in self.driven))
+
+    def with_driven(self, driven) -> "Rig":
+        """The same rig with ``driven`` (bone names) marked as driven by constraints."""
+        return replace(self, driven=frozenset(driven))
 
 
 # --------------------------------------------------------------------------- Motion

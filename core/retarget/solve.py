@@ -35,9 +35,10 @@ import numpy as np
 
 from ..frames import as_fps
 from .bone_map import BoneMap, detect_bone_map
-from .canonical import (BONES, P, REST_RULES, SHARED_RULES, CanonicalPose, apply_rules, body_axes,
+from .canonical import (BONE_NAMES, BONES, P, REST_RULES, SHARED_RULES, CanonicalPose, apply_rules, body_axes,
                         rig_markers)
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact
+from .fingers import FINGER_NAMES, detect_fingers
 from .rig import Motion, RetargetError, Rig, world_to_local_rotations
 from .rotations import (axis_angle_matrix, frame_from_axes, matrix_to_quat_wxyz, normalize, shortest_arc,
                         smoothstep_weight, twist_angle)
@@ -190,7 +191,9 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
     keep = ~_available(recomputed)  # a rule the source cannot evaluate leaves its own value
     src_xyz = np.where(keep[None, :, None], src_xyz, recomputed)
 
-    world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes)
+    world, solved, skipped = _solve_rotations(rig, indices, rest_xyz, src_xyz, pose.head_rotation, options, notes,
+                                              pose.segment_rotation, pose.rest_xyz)
+    solved += _solve_fingers(rig, indices, pose, world, notes)
     local = world_to_local_rotations(rig, world)
 
     scale = options.scale or source_scale(rest_xyz, src_xyz)
@@ -210,7 +213,7 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
                           stacklevel=2)
             rate = DEFAULT_FPS
         motion, contact_notes = apply_foot_contact(rig, motion, markers, indices, options.foot_lock, float(rate),
-                                                   options.contact)
+                                                   options.contact, source_xyz=src_xyz, scale=scale)
         notes += contact_notes
     if return_report:
         return motion, RetargetReport(solved=tuple(solved), skipped=tuple(skipped), scale=float(scale),
@@ -220,7 +223,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
 
 def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, src_xyz: np.ndarray,
                      head_rotation: np.ndarray | None, options: RetargetOptions,
-                     notes: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+                     notes: list[str], segment_rotation: np.ndarray | None = None,
+                     source_rest: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[str]]:
     """Armature-space rotations (T, B, 3, 3) of every bone, and the canonical bones solved / skipped."""
     num_frames = src_xyz.shape[0]
     rest_rot = rig.rest_matrix[:, :3, :3]
@@ -265,7 +269,17 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
             neutral, _ = frame_from_axes(np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
             body, _ = frame_from_axes(up, lateral)
             head_frame = head_rotation @ neutral @ body.T
-        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame)
+        fit = _branch_points(name, head, rest_xyz, src_xyz, both)
+        own = None
+        if segment_rotation is not None and source_rest is not None and name in SOURCE_TWIST:
+            own = segment_rotation[:, BONE_NAMES.index(name)]
+            # Lined up with the rig's rest: C turns the source's rest segment onto
+            # the rig's, so the rig's bone at rest stands for C^T @ it in the
+            # source, and moves as D @ C^T @ R_rest (arms-down or A-pose sources).
+            line_up = shortest_arc(source_rest[tail] - source_rest[head], u_rest)
+            own = own @ line_up.T
+            own = own if np.any(np.all(np.isfinite(own), axis=(1, 2))) else None
+        plans[b] = (head, tail, u_rest, lines, frame_rest, head_frame, fit, own)
         solved.append(name)
 
     world = np.empty((num_frames, rig.num_bones, 3, 3))
@@ -275,36 +289,138 @@ def _solve_rotations(rig: Rig, indices: dict[str, int], rest_xyz: np.ndarray, sr
         if b not in plans:
             world[:, b] = carried  # unmapped: basis = identity
             continue
-        head, tail, u_rest, lines, frame_rest, head_frame = plans[b]
+        head, tail, u_rest, lines, frame_rest, head_frame, fit, own = plans[b]
         u = src_xyz[:, tail] - src_xyz[:, head]
         u_now = carried @ (rest_rot[b].T @ u_rest)
         swing = shortest_arc(u_now, u) @ carried
         q = swing
-        if head_frame is not None:
+        if fit is not None:
+            # A branching bone (hips, chest) takes its whole rotation from all
+            # its children's directions at once: the least-squares rotation D
+            # taking the rest offsets to the frame's, then Q = D @ R_rest.
+            rest_dirs = _branch_directions(rest_xyz, head, fit)
+            now_dirs = _branch_directions(src_xyz, head, fit)
+            full = best_rotation(rest_dirs, now_dirs, BRANCH_WEIGHTS) @ rest_rot[b]
+            ok = np.all(np.isfinite(full), axis=(1, 2))
+            q = np.where(ok[:, None, None], full, swing)
+        elif head_frame is not None:
             # A tracked head rotation is taken whole (it need not agree with the
             # head segment, which it replaces); frames without one keep the swing.
             full = head_frame @ rest_rot[b]
-            weight = np.zeros(num_frames)
             q = np.where(np.all(np.isfinite(full), axis=(1, 2))[:, None, None], full, swing)
-        elif frame_rest is not None:
-            s = sum(normalize(src_xyz[:, e] - src_xyz[:, a]) for a, e in lines)
-            frame_now, sin = frame_from_axes(u, s)
-            full = frame_now @ frame_rest.T @ rest_rot[b]
-            weight = smoothstep_weight(sin, sin_min, sin_full)
         else:
-            weight = np.zeros(num_frames)
-        twist = weight > 0
-        if np.any(twist):
-            q = np.array(swing)
-            # Q_full @ Q_swing^T turns about u(t); apply weight * its angle.
-            axis = normalize(u[twist])
-            angle = twist_angle(full[twist] @ np.swapaxes(swing[twist], -1, -2), axis)
-            q[twist] = axis_angle_matrix(axis, weight[twist] * angle) @ swing[twist]
+            if own is not None:
+                # The source's own joint frame: the segment turned as the
+                # source's bone did since its rest, D @ R_rest; only its twist
+                # about u(t) is taken (the swing already puts it on the points).
+                full = own @ rest_rot[b]
+                q = _twist_toward(q, full, u, np.all(np.isfinite(full), axis=(1, 2)).astype(np.float64))
+            if frame_rest is not None and (own is None or name in BEND_PLANE_FIRST):
+                # Twist from lines between points, weighted by how well they
+                # define it (0 for a straight limb's bend plane): on top of the
+                # joint frame where both exist, so a bent limb follows its
+                # bend plane exactly and a straight one its joint frame.
+                s = sum(normalize(src_xyz[:, e] - src_xyz[:, a]) for a, e in lines)
+                frame_now, sin = frame_from_axes(u, s)
+                full = frame_now @ frame_rest.T @ rest_rot[b]
+                q = _twist_toward(q, full, u, smoothstep_weight(sin, sin_min, sin_full))
         missing = ~np.all(np.isfinite(q), axis=(1, 2))
         if np.any(missing):
             q = np.where(missing[:, None, None], carried, q)  # no target this frame: follow the parent
         world[:, b] = q
     return world, solved, skipped
+
+
+def _twist_toward(base: np.ndarray, full: np.ndarray, u: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Rotations (T, 3, 3) ``base`` turned about the segment ``u`` (T, 3) by ``weight`` (T,) of the twist that
+    separates them from ``full`` (both put the segment on u, so ``full @ base^T`` turns about u)."""
+    twist = weight > 0
+    if not np.any(twist):
+        return base
+    out = np.array(base)
+    axis = normalize(u[twist])
+    angle = twist_angle(full[twist] @ np.swapaxes(base[twist], -1, -2), axis)
+    out[twist] = axis_angle_matrix(axis, weight[twist] * angle) @ base[twist]
+    return out
+
+
+SOURCE_TWIST = ("spine", "neck", "upper_arm.L", "upper_arm.R", "lower_arm.L", "lower_arm.R", "thigh.L", "thigh.R",
+                "shin.L", "shin.R")
+"""Bones whose twist comes from the source's own joint frames when it has them (``segment_rotation``): the
+spine's and neck's turn, recovered rather than blended from the hip, shoulder and ear lines; a straight upper
+arm's or thigh's roll, which no bend plane shows; the forearm's and shin's own roll, which the hand's and foot's
+need not share.  Hands and feet read theirs from points riding on the source's own hand and foot bones; the hips
+and chest fit their children, the head its ears (or face)."""
+BEND_PLANE_FIRST = ("upper_arm.L", "upper_arm.R", "thigh.L", "thigh.R")
+"""Of those, bones whose bend plane (elbow, knee) still sets the twist wherever it is well defined."""
+
+BRANCH_CHILDREN = {
+    "hips": ((("left_hip", "right_hip"),), ("spine", "chest", "neck")),
+    "chest": ((("left_clavicle", "right_clavicle"), ("left_shoulder", "right_shoulder")), ("neck", "head")),
+}
+"""Per branching canonical bone: candidate (left, right) pairs of side children, then its upward children; the
+first usable of each is taken.  The chest prefers the clavicle roots, which ride on it, to the upper-arm roots,
+which the clavicles move."""
+BRANCH_WEIGHTS = (1.0, 1.0)
+"""Least-squares weights of a branching bone's two directions: the line across its side children (right ->
+left) and the direction to its upward child.  Lines across, not each child's own offset, are compared: a
+rig's thigh or clavicle roots sit forward, back or below its hips/chest by amounts that differ from rig to
+rig, while the line between them is the body's left in every rest pose."""
+
+
+def _branch_directions(xyz: np.ndarray, head: int, fit: list[int]) -> np.ndarray:
+    """Unit (..., 2, 3): the right -> left line across ``fit[1] -> fit[0]`` and ``head -> fit[2]``."""
+    left, right, up = (xyz[..., k, :] for k in fit)
+    return np.stack([normalize(left - right), normalize(up - xyz[..., head, :])], axis=-2)
+
+
+def _branch_points(name: str, head: int, rest_xyz: np.ndarray, src_xyz: np.ndarray,
+                   both: np.ndarray) -> list[int] | None:
+    """[left, right, up] child points that fix a branching bone's whole rotation, or None.
+
+    A pair counts where both sides have both points, apart from each other
+    (a detector's clavicles are both its neck point); the upward child where
+    it lies away from the head in the rest pose and in the source (a CMU
+    ``LowerBack`` joint sits on the hips: the spine's direction then comes
+    from the chest).  Without both, the bone keeps its segment and twist.
+    """
+    if name not in BRANCH_CHILDREN:
+        return None
+    size = np.linalg.norm(rest_xyz[P["neck"]] - rest_xyz[P["pelvis"]])
+    size = size if np.isfinite(size) and size > 0 else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        src_size = np.nanmedian(np.linalg.norm(src_xyz[:, P["neck"]] - src_xyz[:, P["pelvis"]], axis=-1))
+
+        def apart(a: int, b: int) -> bool:
+            gap = np.nanmedian(np.linalg.norm(src_xyz[:, a] - src_xyz[:, b], axis=-1))
+            return bool(np.linalg.norm(rest_xyz[a] - rest_xyz[b]) > 0.02 * size
+                        and (not np.isfinite(src_size) or gap > 0.02 * src_size))
+
+    pairs, ups = BRANCH_CHILDREN[name]
+    pair = next(((P[a], P[b]) for a, b in pairs if both[P[a]] and both[P[b]] and apart(P[a], P[b])), None)
+    up = next((P[u] for u in ups if both[P[u]] and apart(P[u], head)), None)
+    return None if pair is None or up is None else [pair[0], pair[1], up]
+
+
+def best_rotation(rest_dirs: np.ndarray, now_dirs: np.ndarray, weights=None) -> np.ndarray:
+    """Least-squares rotations (T, 3, 3) taking unit directions (N, 3) to (T, N, 3) (Wahba/Kabsch, batched SVD).
+
+    Minimises sum_i w_i |D r_i - c_i|^2 (``weights`` (N,), 1 by default): with
+    H = sum_i w_i c_i r_i^T = U S V^T,
+    D = U diag(1, 1, det(U V^T)) V^T (the last factor keeps it a rotation).
+    Frames with a missing direction give NaN.
+    """
+    w = np.ones(len(rest_dirs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    h = np.einsum("n,tni,nj->tij", w, now_dirs, rest_dirs)
+    out = np.full(h.shape, np.nan)
+    ok = np.all(np.isfinite(h), axis=(1, 2))
+    if np.any(ok):
+        u, _, vt = np.linalg.svd(h[ok])
+        d = np.sign(np.linalg.det(u @ vt))
+        u[:, :, 2] *= d[:, None]
+        out[ok] = u @ vt
+    return out
 
 
 def _root_translation(rig: Rig, hips: int, carrier: int, world: np.ndarray, rest_xyz: np.ndarray,
@@ -339,4 +455,45 @@ def source_from_rig(rig: Rig, motion: Motion, bone_map: BoneMap | None = None) -
 
     if bone_map is None:
         bone_map, _ = detect_bone_map(rig)
-    return pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion), fps=motion.fps)
+    indices = bone_map.indices(rig)
+    return pose_from_rig(rig, indices, fk(rig, motion), fps=motion.fps, fingers=_rig_fingers(rig, indices))
+
+
+def _rig_fingers(rig: Rig, indices: dict[str, int]) -> dict[str, int]:
+    return detect_fingers(rig, {s: indices[f"hand.{s}"] for s in ("L", "R") if f"hand.{s}" in indices})
+
+
+def _solve_fingers(rig: Rig, indices: dict[str, int], pose: CanonicalPose, world: np.ndarray,
+                   notes: list[str]) -> list[str]:
+    """Turn the rig's finger bones in ``world`` (T, B, 3, 3, changed in place) as the source's turned; their names.
+
+    Each finger bone takes ``D @ C^T @ R_rest`` (see :mod:`rigcast.retarget.fingers`); bones below a finger that
+    are not fingers themselves are carried again by their parents.
+    """
+    if pose.finger_rotation is None:
+        return []
+    fingers = _rig_fingers(rig, indices)
+    rest_rot = rig.rest_matrix[:, :3, :3]
+    done: dict[int, str] = {}
+    for f, name in enumerate(FINGER_NAMES):
+        b = fingers.get(name)
+        if b is None or not np.all(np.isfinite(pose.finger_rest[f])):
+            continue
+        line_up = shortest_arc(pose.finger_rest[f], rest_rot[b, :, 1])
+        target = pose.finger_rotation[:, f] @ line_up.T @ rest_rot[b]
+        ok = np.all(np.isfinite(target), axis=(1, 2))
+        if np.any(ok):
+            world[ok, b] = target[ok]
+            done[b] = name
+    if done:
+        below = set(done)
+        rel = rig.rest_relative[:, :3, :3]
+        for b in rig.order:
+            p = rig.parents[b]
+            if p in below and b not in done:
+                world[:, b] = world[:, p] @ rel[b]
+                below.add(b)
+        notes.append(f"fingers: {len(done)}/{len(FINGER_NAMES)} finger bones follow the source's")
+    elif fingers:
+        notes.append("fingers: the rig has fingers but the source's do not match them; they stay at rest")
+    return list(done.values())

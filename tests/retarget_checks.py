@@ -1,0 +1,39 @@
+"""Shared checks for retargeting real mocap: world directions of source and result segments, per frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rigcast.retarget.canonical import P
+
+LIMBS = [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+         for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"), ("ankle", "toe"))]
+LINES = [("right_hip", "left_hip"), ("right_shoulder", "left_shoulder")]
+"""Lines across branching joints: the hip line (thigh roots) and the chest line (upper-arm roots)."""
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(...) angles in degrees between direction vectors (..., 3)."""
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
+
+
+def direction_errors(source: dict[str, np.ndarray], result: dict[str, np.ndarray], segments) -> dict[str, np.ndarray]:
+    """Per segment (a, b), the (T,) angles between the source's and the result's a -> b directions.
+
+    ``source``/``result``: point name -> (T, 3) world positions (canonical point names).
+    """
+    return {f"{a}->{b}": angle_deg(source[b] - source[a], result[b] - result[a]) for a, b in segments}
+
+
+def summary(errors: dict[str, np.ndarray]) -> tuple[float, float, str]:
+    """Median and p95 over all segments and frames, and the segment with the worst p95."""
+    values = np.concatenate([e for e in errors.values()])
+    worst = max(errors, key=lambda k: np.percentile(errors[k], 95))
+    return float(np.median(values)), float(np.percentile(values, 95)), worst
+
+
+def canonical_dict(xyz: np.ndarray) -> dict[str, np.ndarray]:
+    """Canonical points (T, K, 3) as name -> (T, 3)."""
+    return {name: xyz[:, i] for name, i in P.items()}

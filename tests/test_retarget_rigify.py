@@ -1,0 +1,130 @@
+"""Real mocap onto a real Rigify rig, generated in the test from Blender's bundled Rigify (metarig -> generate).
+
+Rigify's DEF bones copy their tweak bones through constraints, so keying them moves nothing: the retarget must
+find that out, key the FK controls, switch the limbs to FK, and the check is the pose Blender evaluates
+(``matrix_world @ pose_bone.head`` after ``frame_set``), never the fcurves written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+import addon_utils  # noqa: E402  (bpy's own module path)
+
+from rigcast.retarget.cli import bvh_source, main  # noqa: E402
+from retarget_checks import LIMBS, LINES, angle_deg, canonical_dict, direction_errors, summary  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+CLIPS = ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"]
+DEF_BONES = {"left_shoulder": "DEF-upper_arm.L", "left_elbow": "DEF-forearm.L", "left_wrist": "DEF-hand.L",
+             "right_shoulder": "DEF-upper_arm.R", "right_elbow": "DEF-forearm.R", "right_wrist": "DEF-hand.R",
+             "left_hip": "DEF-thigh.L", "left_knee": "DEF-shin.L", "left_ankle": "DEF-foot.L", "left_toe": "DEF-toe.L",
+             "right_hip": "DEF-thigh.R", "right_knee": "DEF-shin.R", "right_ankle": "DEF-foot.R",
+             "right_toe": "DEF-toe.R"}
+
+
+@pytest.fixture(scope="session")
+def rigify_blend(tmp_path_factory) -> Path:
+    """A .blend holding only the rig Rigify generates from its human metarig (706 bones), made once per session."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert addon_utils.enable("rigify", default_set=True) is not None, "Blender's bundled Rigify did not load"
+    bpy.ops.object.armature_human_metarig_add()
+    metarig = bpy.context.active_object
+    bpy.ops.pose.rigify_generate()
+    rig = next(o for o in bpy.data.objects if o.type == 'ARMATURE' and o is not metarig)
+    bpy.data.objects.remove(metarig)
+    assert len(rig.data.bones) > 600
+    path = tmp_path_factory.mktemp("rigify") / "rigify.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+def evaluated_points(blend: Path, num_frames: int) -> dict[str, np.ndarray]:
+    """World heads (T, 3) of the DEF bones standing for canonical points, as Blender evaluates them per frame."""
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    arm = bpy.data.objects["rig"]
+    scene = bpy.context.scene
+    out = {k: np.empty((num_frames, 3)) for k in DEF_BONES}
+    for t in range(num_frames):
+        scene.frame_set(1 + t)
+        world = np.array(arm.matrix_world)
+        for point, bone in DEF_BONES.items():
+            out[point][t] = world[:3, :3] @ np.array(arm.pose.bones[bone].head) + world[:3, 3]
+    return out
+
+
+def test_rigify_deform_bones_are_found_driven_and_the_controls_mapped(rigify_blend):
+    from rigcast_blender.rest_pose import read_rig
+    from rigcast.retarget import detect_bone_map
+
+    bpy.ops.wm.open_mainfile(filepath=str(rigify_blend))
+    rig = read_rig(bpy.data.objects["rig"])
+    assert {"DEF-upper_arm.L", "DEF-thigh.R", "DEF-spine"} <= rig.driven
+    assert not {"upper_arm_fk.L", "thigh_fk.R", "torso"} & rig.driven
+    bone_map, report = detect_bone_map(rig)
+    assert bone_map.bones["upper_arm.L"] == "upper_arm_fk.L" and bone_map.bones["hips"] == "torso", str(report)
+    assert not bone_map.driven(rig)
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_real_mocap_moves_a_generated_rigify_rig(rigify_blend, clip, tmp_path, capsys):
+    out = tmp_path / "out.blend"
+    assert main([str(DATA / clip), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    assert "rigify_control" in capsys.readouterr().out
+    pose, _ = bvh_source(DATA / clip)
+    result = evaluated_points(out, pose.num_frames)
+    assert np.ptp(result["left_ankle"], axis=0).max() > 0.1  # the deform bones move (today's bug: 0.000 m)
+    arm = bpy.data.objects["rig"]
+    assert arm.pose.bones["upper_arm_parent.L"]["IK_FK"] == pytest.approx(1.0)  # limbs switched to FK
+    errors = direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES)
+    median, p95, worst = summary(errors)
+    assert median <= 1.0 and p95 <= 3.0, f"{clip}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+def test_a_real_take_moves_a_generated_rigify_rig(rigify_blend, tmp_path, capsys):
+    """rigcast's analysis of the carphone clip onto Rigify: the evaluated DEF limbs follow the Take's landmarks."""
+    from rigcast.formats.take import Take
+    from rigcast.retarget.cli import take_source
+    from test_retarget_takes import ARM_LEG, analysed_carphone
+
+    take = analysed_carphone(tmp_path / "carphone.take.npz")
+    out = tmp_path / "out.blend"
+    assert main([str(take), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    pose, _ = take_source(Take.load(take))
+    result = evaluated_points(out, pose.num_frames)
+    errors = np.concatenate(list(direction_errors(canonical_dict(pose.xyz), result, ARM_LEG).values()))
+    assert np.median(errors) <= 2.0, f"median {np.median(errors):.2f} deg"
+
+
+def test_mocap_fingers_curl_a_generated_rigify_rigs_fingers(rigify_blend, tmp_path, capsys):
+    """A Mixamo-named BVH with curling fingers onto Rigify: the evaluated DEF finger bones point as the source's."""
+    from rigcast.formats.bvh import BvhClip, write_bvh
+    from rigcast.retarget import fk
+    from test_retarget_fingers import curled_source
+    from test_retarget_rigs import FINGERS
+
+    source_rig, source_motion = curled_source()
+    clip = tmp_path / "fingers.bvh"
+    write_bvh(BvhClip.from_rig_motion(source_rig, source_motion, frame_time=1 / 30), clip)
+    out = tmp_path / "out.blend"
+    assert main([str(clip), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    assert "30/30 finger bones" in capsys.readouterr().out
+    want = fk(source_rig, source_motion)
+    pairs = {f"mixamorig:{side}Hand{f}{k}": f"DEF-{'thumb' if f == 'Thumb' else 'f_' + f.lower()}.0{k}.{side[0]}"
+             for side in ("Left", "Right") for f in FINGERS for k in (1, 2, 3)}
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    arm = bpy.data.objects["rig"]
+    errors = []
+    for t in range(0, source_motion.num_frames, 5):
+        bpy.context.scene.frame_set(1 + t)
+        world = np.array(arm.matrix_world)[:3, :3]
+        for src, dst in pairs.items():
+            pb = arm.pose.bones[dst]
+            got = world @ (np.array(pb.tail) - np.array(pb.head))
+            errors.append(angle_deg(want[t, source_rig.index(src), :3, 1], got))
+    assert np.median(errors) <= 1.0 and np.percentile(errors, 95) <= 3.0, (np.median(errors),
+                                                                          np.percentile(errors, 95))
