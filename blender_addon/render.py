@@ -294,3 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {out}", flush=True)
     return 0
+
+
+if __name__ == "__main__":  # python -m rigcast_blender.render -- ARGS (what `rigcast render` starts)
+    sys.exit(main())
