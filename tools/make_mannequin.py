@@ -11,7 +11,7 @@ are rounded to 0.01 mm before they are stored):
   ``faces`` (F, 3) int32, counter-clockwise seen from outside; ``bone`` (V,)
   int32, the one bone each vertex follows (rigid skinning); ``bone_names``
   (B,) unicode, the armature's bones in order; ``color`` (3,) float32 sRGB
-  0..1; ``height_m`` () float32.
+  0..1; ``height_m`` (1,) float32.
 * ``mannequin.json`` -- provenance: generator, parameters, counts, sha256.
 
 Shape: one capsule per body segment (``PARTS``: the bone it follows, its two
@@ -106,7 +106,7 @@ def build(height_m: float) -> dict[str, np.ndarray]:
         "bone": bone.astype(np.int32),
         "bone_names": np.array(names),
         "color": np.array(COLOR_RGB, np.float32),
-        "height_m": np.array(height_m, np.float32),
+        "height_m": np.array([height_m], np.float32),
     }
 
 

@@ -120,7 +120,7 @@ def default_mannequin_path() -> Path:
 @dataclass(frozen=True, eq=False)
 class Mannequin:
     """The default character: ``vertices`` (V, 3) metres in ``default_rig(height_m)``'s armature space, ``faces``
-    (F, 3), ``bone`` (V,) index into ``bone_names`` (B,), ``color_rgb`` (3,) sRGB 0..1."""
+    (F, 3), ``bone`` (V,) index into ``bone_names`` (B,), ``color_rgb`` (3,) sRGB 0..1; the file stores ``height_m`` as (1,)."""
 
     vertices: np.ndarray
     faces: np.ndarray
@@ -148,7 +148,7 @@ class Mannequin:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["vertices"].astype(np.float64), z["faces"].astype(np.int32), z["bone"].astype(np.int32),
                        tuple(str(n) for n in z["bone_names"]), z["color"].astype(np.float64),
-                       float(z["height_m"]))
+                       float(z["height_m"].reshape(-1)[0]))
 
     def vertices_for_height(self, height_m: float) -> np.ndarray:
         """(V, 3) vertices in the rest pose of ``default_rig(height_m)`` (a uniform scale of the asset's)."""
