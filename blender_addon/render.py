@@ -192,7 +192,7 @@ def _audio_strip(scene: bpy.types.Scene, footage: Path, frame_offset: int) -> bo
         strip = strips.new_sound("rigcast_audio", str(footage), 1, frame_offset)
     except RuntimeError:  # no audio stream
         return False
-    if strip.sound is None or strip.frame_final_duration <= 0:
+    if strip.sound is None or strip.sound.channels == 'INVALID' or strip.frame_final_duration <= 0:
         strips.remove(strip)
         return False
     return True
