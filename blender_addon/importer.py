@@ -451,13 +451,19 @@ def _import_character_file(build: _Build, path: Path, context, collection) -> bp
     new = [o for o in bpy.data.objects if o not in before]
     for obj in new:
         build.add(obj)
-        for owner in list(obj.users_collection):
-            owner.objects.unlink(obj)
-        collection.objects.link(obj)
     armatures = [o for o in new if o.type == 'ARMATURE' and len(o.data.bones)]
     if not armatures:
         raise RigcastError(f"the character rig {path.name} holds no armature with bones")
-    return max(armatures, key=lambda o: (len(o.data.bones), o.name))
+    arm = max(armatures, key=lambda o: (len(o.data.bones), o.name))
+    if suffix == ".blend":  # a .blend holds a whole scene: keep the character alone (its armature and children)
+        keep = {arm, *arm.children_recursive}
+        bpy.data.batch_remove([o for o in new if o not in keep])
+        new = [o for o in new if o in keep]
+    for obj in new:
+        for owner in list(obj.users_collection):
+            owner.objects.unlink(obj)
+        collection.objects.link(obj)
+    return arm
 
 
 def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spec: str, foot_lock: str, take,
