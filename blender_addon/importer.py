@@ -400,8 +400,8 @@ def _skinned_mesh(build: _Build, name: str, arm: bpy.types.Object, vertices: np.
     """A mesh whose vertex v follows bone ``bone_names[bone[v]]`` of ``arm`` rigidly (weight 1, armature modifier)."""
     mesh = _mesh(build, name, vertices, triangles)
     mesh.materials.append(material)
-    for polygon in mesh.polygons:  # capsules are round: smooth shading hides their facets
-        polygon.use_smooth = True
+    # Capsules are round: smooth shading hides their facets.
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
     obj = build.add(bpy.data.objects.new(name, mesh))
     collection.objects.link(obj)
     for b, bone_name in enumerate(bone_names):
@@ -430,8 +430,8 @@ def _build_mannequin(build: _Build, body: BodyPlan, arm: bpy.types.Object, manne
                          mannequin.faces, mannequin.bone, mannequin.bone_names, material, collection)
 
 
-def _import_character_file(build: _Build, path: Path, context, collection) -> bpy.types.Object:
-    """Bring every object of the rig file at ``path`` into ``collection``; returns its armature (most bones)."""
+def _import_character_file(build: _Build, path: Path, collection) -> bpy.types.Object:
+    """Bring the objects of the rig file at ``path`` into ``collection``; returns its armature (most bones)."""
     before = set(bpy.data.objects)
     suffix = path.suffix.lower()
     try:
@@ -469,7 +469,7 @@ def _import_character_file(build: _Build, path: Path, context, collection) -> bp
 def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spec: str, foot_lock: str, take,
                          name: str, context, collection) -> bpy.types.Object:
     """The rig file's character, sized to the person, retargeted from ``body``'s pose in the scene's world."""
-    arm = _import_character_file(build, path, context, collection)
+    arm = _import_character_file(build, path, collection)
     arm.name = name
     rig = read_rig(arm)
     bone_map, _ = retarget_cli.resolve_bone_map(bone_map_spec, rig)

@@ -237,6 +237,7 @@ def render(options, progress: Progress | None = None, report: importer.Report | 
     scene, (first, last), _ = prepare(options, report)
     if options.save_blend is not None:
         options.save_blend.parent.mkdir(parents=True, exist_ok=True)
+        bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backup beside a scene saved again
         bpy.ops.wm.save_as_mainfile(filepath=str(options.save_blend.resolve()), copy=True)
     output = options.output
     output.parent.mkdir(parents=True, exist_ok=True)
