@@ -355,3 +355,36 @@ def test_the_mannequin_asset_is_regenerated_byte_for_byte_and_fits_the_armature(
             continue
         mid = 0.5 * (rig.head_xyz[b] + rig.tail_xyz[b])
         assert np.all(part.min(axis=0) < mid) and np.all(mid < part.max(axis=0)), rig.bone_names[b]
+
+
+def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
+    """In-process scene building (no render): each skeleton capsule and mannequin part moves with its own pose bone,
+    as Blender evaluates it after the armature modifier; the wire face mesh style is a wireframe modifier."""
+    import bpy
+    from rigcast_blender import importer
+
+    clip, take_path, _ = talk
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    importer.load_take(bpy.context, take_path, options=importer.ImportOptions(
+        skeleton=True, character=importer.MANNEQUIN, face_mesh_style="wire", footage_path=str(clip)))
+    scene = bpy.context.scene
+    arm = bpy.data.objects["talk_body0"]
+    assert [m.type for m in bpy.data.objects["talk_face0_mesh"].modifiers] == ['WIREFRAME']
+    assert scene.view_settings.view_transform == 'Standard'
+    for frame in (scene.frame_start, scene.frame_end):
+        scene.frame_set(frame)
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        for name, within in (("talk_body0_skeleton", 0.02), ("talk_body0_mannequin", 0.12)):
+            obj = bpy.data.objects[name]
+            mesh = obj.evaluated_get(depsgraph).to_mesh()
+            xyz = np.empty(len(mesh.vertices) * 3)
+            mesh.vertices.foreach_get("co", xyz)
+            world = np.asarray(obj.matrix_world) @ np.c_[xyz.reshape(-1, 3), np.ones(len(mesh.vertices))].T
+            owner = np.array([obj.vertex_groups[v.groups[0].group].name for v in obj.data.vertices])
+            obj.evaluated_get(depsgraph).to_mesh_clear()
+            for pb in arm.pose.bones:
+                part = world[:3, owner == pb.name].T
+                if not len(part):
+                    continue
+                mid = np.asarray(arm.matrix_world @ ((pb.head + pb.tail) / 2))
+                assert np.linalg.norm(part.mean(axis=0) - mid) < within, (name, pb.name, frame)
