@@ -20,7 +20,6 @@ from pathlib import Path
 from .errors import InputError
 
 OVERLAYS = ("mask", "facemesh", "skeleton", "character")
-DEFAULT_OVERLAYS = ("mask", "facemesh", "skeleton", "character")
 ENGINES = ("eevee", "workbench", "cycles")
 DEFAULT_SAMPLES = {"eevee": 4, "workbench": 8, "cycles": 16}
 """Few samples by default: EEVEE on a CPU (Mesa's software OpenGL) costs about 1 s per sample per small frame."""
@@ -39,7 +38,7 @@ def build_parser(prog: str = "headless/render.py") -> argparse.ArgumentParser:
     p.add_argument("--footage", required=True, help="the footage the Take was made from")
     p.add_argument("--take", required=True, help="the Take (.take.npz)")
     p.add_argument("-o", "--output", required=True, help="video to write (.mp4, H.264, the source's audio)")
-    p.add_argument("--overlay", default=",".join(DEFAULT_OVERLAYS),
+    p.add_argument("--overlay", default=",".join(OVERLAYS),
                    help=f"comma-separated overlays: {', '.join(OVERLAYS)} (default all)")
     p.add_argument("--character", default="",
                    help="character rig (.fbx, .blend, .glb) for the character overlay; default rigcast's mannequin")
