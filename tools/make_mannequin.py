@@ -3,8 +3,8 @@
 
     .venv/bin/python tools/make_mannequin.py [--out assets/mannequin]
 
-Writes, deterministically (byte-identical on every run and machine: vertices
-are rounded to 0.01 mm before they are stored):
+Writes, deterministically (byte-identical on every run; vertices are rounded
+to 0.01 mm before they are stored, so another machine's last bits do not show):
 
 * ``mannequin.npz`` -- ``vertices`` (V, 3) float32 metres in the armature
   space of ``rigcast.retarget.default_rig(1.75)`` (Z up, facing -Y, T-pose);
@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from make_mask import npz_bytes, write_atomic  # noqa: E402  (one writer for byte-stable assets)
+from make_mask import npz_bytes, stable_float32, write_atomic  # noqa: E402  (one writer for byte-stable assets)
 
 FORMAT = 1
 GENERATOR = "tools/make_mannequin.py"
@@ -101,7 +101,7 @@ def build(height_m: float) -> dict[str, np.ndarray]:
             parts.append((names.index(bone + suffix), *capsule(pa, pb, ra, rb, SIDES, RINGS)))
     vertices, faces, bone = merge_parts(parts)
     return {
-        "vertices": np.round(vertices, DECIMALS).astype(np.float32),
+        "vertices": stable_float32(vertices, DECIMALS),
         "faces": faces.astype(np.int32),
         "bone": bone.astype(np.int32),
         "bone_names": np.array(names),
