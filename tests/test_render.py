@@ -30,8 +30,6 @@ from rigcast.skeletons import BLAZEPOSE_33
 from rigcast.video import open_footage
 from test_overlay import SINE_HZ, clip_with_audio, covered, decode, dominant_frequency
 
-pytest.importorskip("bpy")  # Blender as a module renders here; without it these tests cannot run
-
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "headless" / "render.py"
 RENDER_TIMEOUT_S = 900
