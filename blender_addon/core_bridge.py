@@ -35,6 +35,7 @@ take = _core("formats.take")
 bvh = _core("formats.bvh")
 rotations = _core("retarget.rotations")
 one_euro = _core("smooth.one_euro")
+composite = _core("composite")
 
 RigcastError = errors.RigcastError
 
@@ -44,3 +45,8 @@ def mask_module():
     if importlib.util.find_spec(f"{rigcast.__name__}.overlay") is None:
         return None
     return _core("overlay.mask")
+
+
+def figures_module():
+    """``rigcast.overlay.figures``: skeleton capsules and the mannequin character for renders."""
+    return _core("overlay.figures")

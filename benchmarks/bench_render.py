@@ -1,0 +1,91 @@
+"""Headless composite speed: headless/render.py against plain Blender rendering the same prepared scene.
+
+    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR]
+
+Carphone upscaled to 1280x720 (bench_overlay's clip), N frames, analysed by
+rigcast (lite model).  For EEVEE (default settings) and Workbench, at
+640x360 and 1280x720, with the mask, face mesh and character overlays:
+
+* ``render.py``: the wall time of ``python headless/render.py ...`` (start-up,
+  Take, scene building, render loop, rename), which also saves the scene it
+  built (``--save-blend``);
+* ``plain``: the wall time of a Python that only opens that .blend and calls
+  ``bpy.ops.render.render(animation=True)``: Blender alone, no rigcast code;
+* overhead = render.py / plain - 1 (target: at most 10 %), best of R rounds
+  each, and seconds per frame from render.py's own progress lines.
+
+A first EEVEE render compiles its shaders; a warm-up render runs before the
+timed ones.  Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_overlay import clip_720p  # noqa: E402
+
+SCRIPT = ROOT / "headless" / "render.py"
+PLAIN = "import bpy, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); bpy.ops.render.render(animation=True)"
+PER_FRAME = re.compile(r"frame (\d+)/(\d+) .*?, ([0-9.]+) s/frame")
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
+    return wall, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
+    args = parser.parse_args()
+
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        out_dir = args.keep or tmp
+        out_dir.mkdir(parents=True, exist_ok=True)
+        clip = clip_720p(tmp, args.frames)
+        take = tmp / "carphone_720p.take.npz"
+        analyze(clip, take, AnalyzeConfig(model="lite"))
+        base = ["--footage", str(clip), "--take", str(take), "--overlay", "mask,facemesh,character"]
+
+        print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
+        print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'s/frame':>8}")
+        warmed = False
+        for engine in ("eevee", "workbench"):
+            for size in ("640x360", "1280x720"):
+                name = f"{engine}_{size}"
+                blend = out_dir / f"{name}.blend"
+                ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,
+                        "-o", str(out_dir / f"{name}.mp4"), "--save-blend", str(blend)]
+                if not warmed:  # compile EEVEE's shaders once, untimed
+                    timed(ours)
+                    warmed = True
+                walls, plains, per_frame = [], [], []
+                for _ in range(args.rounds):
+                    wall, stdout = timed(ours)
+                    walls.append(wall)
+                    per_frame.append(float(PER_FRAME.findall(stdout)[-1][2]))
+                    plains.append(timed([sys.executable, "-c", PLAIN, str(blend)])[0])
+                ours_s, plain_s = min(walls), min(plains)
+                print(f"{engine:<10} {size:>9} {ours_s:>12.1f} {plain_s:>9.1f} {ours_s / plain_s - 1:>8.1%} "
+                      f"{min(per_frame):>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

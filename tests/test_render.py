@@ -1,0 +1,400 @@
+"""Headless composites (headless/render.py, rigcast render) on real footage, checked on the decoded pixels.
+
+Every render runs in a subprocess: Blender aborts the process (no exception)
+when OpenGL is missing.  Renders are tiny (at most 160x120, 4-8 frames, one
+sample).  The footage is the carphone clip cropped to 160x120 with a 440 Hz
+tone muxed in; the character check uses two real people walking past each
+other (tests/footage.py), analysed by rigcast itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import footage
+from rigcast.composite import DEFAULT_SAMPLES, parse, parse_frames, parse_resolution
+from rigcast.errors import InputError
+from rigcast.formats.take import Take
+from rigcast.overlay import MaskAsset
+from rigcast.overlay.figures import Mannequin, bone_capsules, capsule
+from rigcast.retarget import default_rig
+from rigcast.skeletons import BLAZEPOSE_33
+from rigcast.video import open_footage
+from test_overlay import SINE_HZ, clip_with_audio, covered, decode, dominant_frequency
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "headless" / "render.py"
+RENDER_TIMEOUT_S = 900
+CODEC_NOISE = 6.0  # mean absolute difference (0..255) of far-from-overlay pixels, source vs render
+HIP = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory) -> tuple[Path, Path, list[np.ndarray]]:
+    """(footage, take, source frames): 8 frames of carphone cropped to 160x120 at 29.97 fps with a tone, analysed."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    folder = tmp_path_factory.mktemp("talk")
+    with open_footage(footage.carphone()) as f:
+        frames = [frame.rgb[12:132, 8:168].copy() for _, frame in zip(range(8), f)]
+    clip = clip_with_audio(folder / "talk.mp4", frames, Fraction(30000, 1001), "aac")
+    take = analyze(clip, folder / "talk.take.npz", AnalyzeConfig())
+    assert take.faces and take.tracks, "the carphone crop should yield a face and a body"
+    source, _, _ = decode(clip)
+    return clip, folder / "talk.take.npz", source
+
+
+@pytest.fixture(scope="module")
+def walkers(tmp_path_factory) -> tuple[Path, Path]:
+    """(footage, take): two real people walking past each other, 640x360, 8 frames, bodies only."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    folder = tmp_path_factory.mktemp("walkers")
+    frames, _ = footage.crossing_frames(num_frames=8)
+    clip = footage.write_video(folder / "walkers.mp4", frames)
+    take = analyze(clip, folder / "walkers.take.npz", AnalyzeConfig(faces=False))
+    assert any(t.num_frames == 8 for t in take.tracks), "one walker should be tracked on every frame"
+    return clip, folder / "walkers.take.npz"
+
+
+def run(args: list[str], form: str = "python", env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the renderer in a subprocess in one of its forms; returns the finished process (text output).
+
+    ``blender``: the script as ``blender -b --python-exit-code 1 --python headless/render.py -- ARGS`` runs it
+    (Blender runs it as __main__ with its own options first in sys.argv); ``python--``: ``python
+    headless/render.py -- ARGS``; ``python``: ``python headless/render.py ARGS``; ``cli``: ``rigcast render ARGS``.
+    """
+    if form == "blender":
+        argv = ["blender", "-b", "--python-exit-code", "1", "--python", str(SCRIPT), "--", *args]
+        code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
+        command = [sys.executable, "-c", code]
+    elif form == "python--":
+        command = [sys.executable, str(SCRIPT), "--", *args]
+    elif form == "python":
+        command = [sys.executable, str(SCRIPT), *args]
+    else:
+        command = [sys.executable, "-m", "rigcast.cli", "render", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=REPO,
+                          env=dict(os.environ, **(env or {})), stdin=subprocess.DEVNULL)
+
+
+def rendered(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, f"render failed ({done.returncode}): {done.stderr[-2000:]}"
+
+
+def changed(render: np.ndarray, source: np.ndarray, threshold: int = 30) -> np.ndarray:
+    """(H, W) pixels an overlay changed: any channel off by more than ``threshold``, specks removed."""
+    import cv2
+
+    diff = (np.abs(render.astype(np.int16) - source.astype(np.int16)).max(axis=2) > threshold).astype(np.uint8)
+    return cv2.morphologyEx(diff, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
+
+
+def far_from(region: np.ndarray, pixels: int) -> np.ndarray:
+    import cv2
+
+    return ~cv2.dilate(region.astype(np.uint8), np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)).astype(bool)
+
+
+# --------------------------------------------------------------------------- renders
+
+
+def test_eevee_mask_lands_on_the_face_and_leaves_the_footage_alone(talk, tmp_path):
+    """EEVEE (the default engine) through the ``blender -b ... --`` form: frames, size, rate, audio; the mask's
+    changed pixels against the mask region projected in core (IoU >= 0.7); far pixels equal the footage."""
+    clip, take_path, source = talk
+    out = tmp_path / "mask.mp4"
+    done = run(["--footage", str(clip), "--take", str(take_path), "-o", str(out), "--overlay", "mask",
+                "--samples", "1", "--frames", "2:6"], form="blender")
+    rendered(done)
+    assert "frame 4/4 (100%)" in done.stdout and "ETA" in done.stdout
+
+    frames, times, facts = decode(out)
+    assert len(frames) == 4 and frames[0].shape == (120, 160, 3)
+    assert facts["rate"] == Fraction(30000, 1001) and facts["codec"] == "h264"
+    assert facts["audio"] == 1 and dominant_frequency(out) == pytest.approx(SINE_HZ, abs=5.0)
+
+    take, asset = Take.load(take_path), MaskAsset.load()
+    for k, frame in enumerate(frames):
+        region = covered(take, 2 + k, asset)
+        drawn = changed(frame, source[2 + k])
+        iou = (region & drawn).sum() / (region | drawn).sum()
+        assert iou >= 0.7, f"frame {2 + k}: mask IoU {iou:.2f} with the region projected in core"
+        far = far_from(region, 6)
+        error = np.abs(frame.astype(np.float64) - source[2 + k])[far].mean()
+        assert error < CODEC_NOISE, f"frame {2 + k}: pixels far from the mask differ by {error:.1f} on average"
+
+
+PROBE_HIPS = """
+import bpy, json, sys
+from bpy_extras.object_utils import world_to_camera_view
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+scene, out = bpy.context.scene, {}
+for name in sys.argv[2:]:
+    arm, rows = bpy.data.objects[name], []
+    for f in range(scene.frame_start, scene.frame_end + 1):
+        scene.frame_set(f)
+        hip = 0.5 * (arm.pose.bones["thigh.L"].head + arm.pose.bones["thigh.R"].head)
+        ndc = world_to_camera_view(scene, scene.camera, arm.matrix_world @ hip)
+        rows.append([ndc.x, 1.0 - ndc.y])
+    out[name] = rows
+print("HIPS" + json.dumps(out))
+"""
+
+
+def projected_hips(blend: Path, armature: str) -> np.ndarray:
+    """(frames, 2) hip of ``armature`` in the saved scene seen through its camera, as fractions of width and height."""
+    done = subprocess.run([sys.executable, "-c", PROBE_HIPS, str(blend), armature], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return np.array(json.loads(done.stdout.split("HIPS")[-1])[armature])
+
+
+def check_character_on_the_walker(walkers, out: Path, blend: Path, armature: str) -> None:
+    """The character's hip, projected through the rendered scene's camera, lies within 5 % of the frame height of the
+    Take's 2D hip on every frame; and the rendered pixels there are the character's."""
+    import cv2
+
+    clip, take_path = walkers
+    frames, _, facts = decode(out)
+    assert len(frames) == 8 and frames[0].shape == (90, 160, 3) and facts["audio"] == 0
+    with open_footage(clip) as f:
+        source = [cv2.resize(fr.rgb, (160, 90), interpolation=cv2.INTER_AREA) for fr in f]
+    take = Take.load(take_path)
+    track = max(take.tracks, key=lambda t: t.num_frames)
+    want = 0.5 * (track.xy[:, HIP[0]] + track.xy[:, HIP[1]]) / [take.video.width, take.video.height]  # (T, 2)
+    assert np.ptp(want[:, 0]) > 0.2, "the walker should cross a good part of the frame"
+    got = projected_hips(blend, armature.format(track=track.track_id))[track.frame_index]
+    error = np.linalg.norm((got - want) * [16 / 9, 1], axis=1).max()  # in frame heights (16:9 frame)
+    assert error <= 0.05, f"hip off by {error:.3f} of the frame height"
+    for k, f in enumerate(track.frame_index):
+        x, y = np.round(want[k] * [160, 90]).astype(int)
+        near = changed(frames[f], source[f])[max(y - 4, 0):y + 5, max(x - 4, 0):x + 5]
+        assert near.mean() > 0.5, f"frame {f}: the character is not drawn at the person's hip"
+
+
+@pytest.fixture(scope="module")
+def mannequin_render(walkers, tmp_path_factory) -> tuple[Path, Path]:
+    """Workbench, the character overlay (rigcast's mannequin) at 160x90 from 640x360, and the scene it rendered."""
+    clip, take_path = walkers
+    folder = tmp_path_factory.mktemp("mannequin")
+    out, blend = folder / "walkers.mp4", folder / "walkers.blend"
+    rendered(run(["--footage", str(clip), "--take", str(take_path), "-o", str(out), "--overlay", "character",
+                  "--engine", "workbench", "--samples", "1", "--resolution", "160x90", "--save-blend", str(blend)]))
+    return out, blend
+
+
+def test_workbench_mannequin_follows_the_person(walkers, mannequin_render):
+    check_character_on_the_walker(walkers, *mannequin_render, "walkers_body{track}")
+
+
+def test_a_character_rig_from_a_blend_file_follows_the_person(walkers, mannequin_render, tmp_path):
+    """A user's rig (a .blend holding other things too: here the mannequin scene rendered above, whose armatures
+    carry rigcast's bone names) is sized to the person and retargeted with --map."""
+    clip, take_path = walkers
+    out, blend = tmp_path / "rig.mp4", tmp_path / "rig.blend"
+    rendered(run(["--footage", str(clip), "--take", str(take_path), "-o", str(out), "--overlay", "character",
+                  "--character", str(mannequin_render[1]), "--map", "rigcast", "--engine", "workbench",
+                  "--samples", "1", "--resolution", "160x90", "--save-blend", str(blend)]))
+    check_character_on_the_walker(walkers, out, blend, "walkers_character{track}")
+
+
+def test_cycles_skeleton_with_a_png_sequence(talk, tmp_path):
+    """Cycles, the skeleton overlay and --png-dir, through ``python headless/render.py ARGS`` (no ``--``)."""
+    clip, take_path, source = talk
+    out, pngs = tmp_path / "skeleton.mp4", tmp_path / "png"
+    rendered(run(["--footage", str(clip), "--take", str(take_path), "-o", str(out), "--overlay", "skeleton",
+                  "--engine", "cycles", "--samples", "1", "--frames", "0:4", "--png-dir", str(pngs)]))
+    import cv2
+
+    frames, _, _ = decode(out)
+    files = sorted(pngs.glob("*.png"))
+    assert len(frames) == 4 and [p.name for p in files] == [f"{k:06d}.png" for k in range(4)]
+    take = Take.load(take_path)
+    track = take.tracks[0]
+    for k, (frame, png) in enumerate(zip(frames, files)):
+        still = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+        assert np.abs(still.astype(np.float64) - frame).mean() < CODEC_NOISE, "the PNG is not the video's frame"
+        drawn = changed(still, source[k])
+        assert drawn.any(), f"frame {k}: the skeleton drew nothing"
+        # Capsules sit on the track's confident joints: the drawn pixels' centre is the visible skeleton's.
+        ok = (track.conf[k] > 0.5) & np.all((track.xy[k] >= 0) & (track.xy[k] < [160, 120]), axis=1)
+        ys, xs = np.nonzero(drawn)
+        assert abs(xs.mean() - track.xy[k][ok, 0].mean()) < 0.15 * 160
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing footage", "footage not found"),
+    ("unknown overlay", "--overlay takes .* got bogus"),
+    ("other footage", "the take was made from footage of 160x120, 8 frames"),
+    ("unreadable rig", "cannot read the character rig"),
+    ("frames outside", "--frames must lie within the footage's 0:8"),
+    ("no OpenGL", "eevee needs OpenGL.*--engine workbench or --engine cycles"),
+])
+def test_bad_input_fails_in_one_line_and_writes_nothing(talk, tmp_path, case, match):
+    import re
+
+    clip, take_path, _ = talk
+    out = tmp_path / "out.mp4"
+    args = ["--footage", str(clip), "--take", str(take_path), "-o", str(out), "--engine", "workbench", "--samples",
+            "1"]
+    env, form = None, "python--"
+    if case == "missing footage":
+        args[1] = str(tmp_path / "nowhere.mp4")
+    elif case == "unknown overlay":
+        args += ["--overlay", "mask,bogus"]
+    elif case == "other footage":
+        args[1] = str(footage.carphone())  # the uncropped clip: 176x144, 120 frames
+        form = "cli"
+    elif case == "unreadable rig":
+        rig = tmp_path / "rig.fbx"
+        rig.write_text("not an fbx file\n")
+        args += ["--overlay", "character", "--character", str(rig)]
+    elif case == "frames outside":
+        args += ["--frames", "4:12"]
+    else:  # no EGL vendor driver: Blender itself would abort here
+        args[args.index("workbench")] = "eevee"
+        env = {"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")}
+    done = run(args, form=form, env=env)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("rigcast: error:")]
+    assert len(errors) == 1 and re.search(match, errors[0]), done.stderr[-2000:]
+    assert list(tmp_path.glob("*.mp4")) == [], "a failed render left a video behind"
+
+
+# --------------------------------------------------------------------------- without Blender
+
+
+def test_rigcast_render_picks_blender_then_bpy_and_otherwise_says_how():
+    from rigcast.cli import render_command
+
+    args = ["--footage", "a.mp4", "--take", "a.take.npz", "-o", "b.mp4"]
+    command = render_command(args, "/opt/blender/blender", True)
+    assert command[:6] == ["/opt/blender/blender", "-b", "--python-exit-code", "1", "--python", str(SCRIPT)]
+    assert command[6:] == ["--", *args]
+    assert render_command(args, None, True) == [sys.executable, "-m", "rigcast_blender.render", "--", *args]
+    with pytest.raises(Exception, match=r"needs Blender: pass --blender PATH .*`pip install \"rigcast\[blender\]\"`"):
+        render_command(args, None, False)
+
+
+@pytest.mark.parametrize("args, result", [
+    (["--engine", "cycles"], {"engine": "cycles", "samples": DEFAULT_SAMPLES["cycles"]}),
+    (["--overlay", "mask, skeleton", "--samples", "2"], {"overlays": ("mask", "skeleton"), "samples": 2}),
+    (["--resolution", "640x360", "--frames", "10:"], {"resolution": (640, 360), "frames": (10, None)}),
+    (["--overlay", "mask,cape"], InputError("--overlay takes .* got cape")),
+    (["--resolution", "641x360"], InputError("positive and even")),
+    (["--frames", "5:5"], InputError("must end after it starts")),
+    (["--samples", "0"], InputError("at least 1")),
+    (["--engine", "vray"], InputError("invalid choice: 'vray'")),
+    (["--overlay", "mask", "--character", "x.fbx"], InputError("character overlay is not in --overlay")),
+])
+def test_arguments_are_checked_before_blender_starts(tmp_path, args, result):
+    source, take = tmp_path / "in.mp4", tmp_path / "in.take.npz"
+    source.write_bytes(b"0")
+    take.write_bytes(b"0")
+    base = ["--footage", str(source), "--take", str(take), "-o", str(tmp_path / "out.mp4")]
+    if isinstance(result, Exception):
+        with pytest.raises(InputError, match=str(result)):
+            parse(base + args)
+    else:
+        options = parse(base + args)
+        for key, value in result.items():
+            assert getattr(options, key) == value
+
+
+def test_resolution_and_frame_spans_parse():
+    assert parse_resolution("source") is None and parse_resolution("320X180") == (320, 180)
+    assert parse_frames("") is None and parse_frames(":8") == (None, 8)
+
+
+def test_capsules_are_closed_outward_and_of_the_right_volume():
+    import trimesh
+
+    vertices, faces = capsule([0, 0, 0], [0, 0.3, 0.4], 0.05, 0.05, sides=48, rings=16)
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    exact = np.pi * 0.05 ** 2 * 0.5 + 4 / 3 * np.pi * 0.05 ** 3
+    assert mesh.volume == pytest.approx(exact, rel=0.02)  # positive: faces point outwards
+    rig = default_rig()
+    vertices, faces, bone = bone_capsules(rig.head_xyz, rig.tail_xyz)
+    assert set(bone) == set(range(rig.num_bones))
+    for b in range(rig.num_bones):  # every capsule surrounds its own bone's midpoint
+        mid = 0.5 * (rig.head_xyz[b] + rig.tail_xyz[b])
+        assert np.linalg.norm(vertices[bone == b].mean(axis=0) - mid) < 0.02
+
+
+def test_the_mannequin_asset_is_current_deterministic_and_fits_the_armature(tmp_path):
+    """Regenerating gives the shipped asset (integers and names exactly, floats within 1e-6: the generator rounds to
+    1e-5 m, so the bytes match too unless another CPU lands on a rounding edge) and the same bytes twice here."""
+    for out in ("a", "b"):
+        done = subprocess.run([sys.executable, str(REPO / "tools" / "make_mannequin.py"), "--out", str(tmp_path / out)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    for name in ("mannequin.npz", "mannequin.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    shipped = REPO / "assets" / "mannequin"
+    with np.load(tmp_path / "a" / "mannequin.npz") as new, np.load(shipped / "mannequin.npz") as old:
+        assert sorted(new.files) == sorted(old.files)
+        for name in new.files:
+            a, b = new[name], old[name]
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            assert np.allclose(a, b, rtol=0, atol=1e-6) if a.dtype.kind == "f" else np.array_equal(a, b), \
+                f"{name} differs: rerun tools/make_mannequin.py"
+    new_json, old_json = (json.loads((d / "mannequin.json").read_text()) for d in (tmp_path / "a", shipped))
+    assert {**new_json, "files": None} == {**old_json, "files": None}
+    mannequin = Mannequin.load()
+    rig = default_rig(1.6)
+    assert mannequin.bone_names == tuple(rig.bone_names)
+    vertices = mannequin.vertices_for_height(1.6)
+    assert vertices[:, 2].max() == pytest.approx(1.6, abs=0.03) and vertices[:, 2].min() > -0.03
+    for b in range(rig.num_bones):  # the bone's middle lies inside its own parts' bounds
+        part = vertices[mannequin.bone == b]
+        if not len(part):  # the clavicles ("shoulder") carry no geometry of their own
+            assert rig.bone_names[b].startswith("shoulder."), rig.bone_names[b]
+            continue
+        mid = 0.5 * (rig.head_xyz[b] + rig.tail_xyz[b])
+        assert np.all(part.min(axis=0) < mid) and np.all(mid < part.max(axis=0)), rig.bone_names[b]
+
+
+def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
+    """In-process scene building (no render): each skeleton capsule and mannequin part moves with its own pose bone,
+    as Blender evaluates it after the armature modifier; the wire face mesh style is a wireframe modifier."""
+    import bpy
+    from rigcast_blender import importer
+
+    clip, take_path, _ = talk
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    importer.load_take(bpy.context, take_path, options=importer.ImportOptions(
+        skeleton=True, character=importer.MANNEQUIN, face_mesh_style="wire", footage_path=str(clip)))
+    scene = bpy.context.scene
+    arm = bpy.data.objects["talk_body0"]
+    assert [m.type for m in bpy.data.objects["talk_face0_mesh"].modifiers] == ['WIREFRAME']
+    assert scene.view_settings.view_transform == 'Standard'
+    for frame in (scene.frame_start, scene.frame_end):
+        scene.frame_set(frame)
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        for name, within in (("talk_body0_skeleton", 0.02), ("talk_body0_mannequin", 0.12)):
+            obj = bpy.data.objects[name]
+            mesh = obj.evaluated_get(depsgraph).to_mesh()
+            xyz = np.empty(len(mesh.vertices) * 3)
+            mesh.vertices.foreach_get("co", xyz)
+            world = np.asarray(obj.matrix_world) @ np.c_[xyz.reshape(-1, 3), np.ones(len(mesh.vertices))].T
+            owner = np.array([obj.vertex_groups[v.groups[0].group].name for v in obj.data.vertices])
+            obj.evaluated_get(depsgraph).to_mesh_clear()
+            for pb in arm.pose.bones:
+                part = world[:3, owner == pb.name].T
+                if not len(part):
+                    continue
+                mid = np.asarray(arm.matrix_world @ ((pb.head + pb.tail) / 2))
+                assert np.linalg.norm(part.mean(axis=0) - mid) < within, (name, pb.name, frame)
