@@ -35,6 +35,7 @@ take = _core("formats.take")
 bvh = _core("formats.bvh")
 rotations = _core("retarget.rotations")
 one_euro = _core("smooth.one_euro")
+model_store = _core("model_store")
 
 RigcastError = errors.RigcastError
 
