@@ -309,6 +309,7 @@ def check(path: Path) -> list[str]:
     with zf:
         names = zf.namelist()
         problems += [f"member {n!r} is {why}" for n in names if (why := _unsafe(n))]
+        problems += [f"member {n!r} appears {names.count(n)} times" for n in sorted(set(names)) if names.count(n) > 1]
         manifest_name = f"{ADDON_ID}/blender_manifest.toml"
         if manifest_name not in names:
             return problems + [f"no {manifest_name} in the zip"]

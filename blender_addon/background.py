@@ -71,7 +71,8 @@ def child_env(**extra: str) -> dict[str, str]:
     paths += [p for p in sys.path if p and os.path.isdir(p)]
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)
+    # No byte code written: the vendored core sits in the extension's install folder, which is never written.
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1", **extra)
 
 
 def _works(argv: list[str], timeout: float = 60.0) -> tuple[bool, str]:
