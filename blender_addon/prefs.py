@@ -4,8 +4,9 @@ the add-on keeps what it writes for itself.
 The add-on never writes into its install folder (an extension's folder may be
 read-only and is replaced on update): takes analysed without a chosen path go
 to the cache folder, by default ``bpy.utils.extension_path_user(__package__)``.
-It never downloads anything either, so ``bpy.app.online_access`` has nothing
-to gate; the panel says so when Blender is offline-only.
+It never downloads anything either (models and libraries ship in the
+extension), so it needs no network permission and ``bpy.app.online_access``
+has nothing to gate.
 """
 
 from __future__ import annotations

@@ -67,8 +67,10 @@ def test_the_zip_passes_its_check_and_blenders_own_validation(built):
                           capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"{built.name}: ok", done.stdout + done.stderr
 
-    bpy = pytest.importorskip("bpy")
-    tool = Path(bpy.__file__).parent / "5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py"
+    pytest.importorskip("bpy")
+    import addon_utils
+
+    tool = Path(addon_utils.__file__).resolve().parent.parent / "addons_core/bl_pkg/cli/blender_ext.py"
     done = subprocess.run([sys.executable, str(tool), "validate", str(built)], capture_output=True, text=True)
     assert done.returncode == 0 and "Success" in done.stdout, done.stdout + done.stderr
 
