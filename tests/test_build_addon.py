@@ -61,6 +61,16 @@ def built(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------- the zip
 
 
+def test_core_imports_itself_only_relatively():
+    """Vendored as ``<add-on>.vendor.rigcast``, core must never name ``rigcast`` absolutely: that would load (or
+    miss) another copy at the top level, where two add-ons clash."""
+    import re
+
+    absolute = re.compile(r"^\s*(from\s+rigcast(\.|\s)|import\s+rigcast\b)", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py") if absolute.search(p.read_text())]
+    assert offenders == []
+
+
 def test_the_zip_passes_its_check_and_blenders_own_validation(built):
     assert build_addon.check(built) == []
     done = subprocess.run([sys.executable, str(ROOT / "build_addon.py"), "--check", str(built)],
