@@ -1,4 +1,5 @@
-"""Every panel's and the preferences' draw() against the real scene and preferences (bpy 5.0.1).
+"""Every panel's and the preferences' draw() against the real scene and preferences (bpy 5.0.1), and what the
+preferences change.
 
 Panels cannot be drawn without a window, so a layout stand-in records each call and checks it the way Blender
 would: a ``prop`` must name a property of its data, an ``operator`` a registered operator (and any property
@@ -147,3 +148,24 @@ def test_the_preferences_draw_every_setting(addon):
 def test_the_stand_in_catches_typos(addon, call):
     with pytest.raises(AssertionError):
         call(RecordingLayout(), bpy.context.scene.rigcast)
+
+
+def test_the_preferences_reach_the_analysis(addon, tmp_path):
+    """Device and model become `rigcast analyze` arguments, the models folder RIGCAST_ASSETS, and a chosen cache
+    folder is where takes without a path go (the default, the extension's user folder, is covered by the installed
+    extension in test_build_addon.py)."""
+    from rigcast.model_store import ASSETS_ENV
+    from rigcast_blender import prefs
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+    try:
+        preferences.device, preferences.model, preferences.models_dir = 'cpu', 'heavy', str(tmp_path / "my-models")
+        assert prefs.analysis_options(bpy.context) == (("--device", "cpu", "--model", "heavy"),
+                                                       {ASSETS_ENV: str(tmp_path / "my-models")})
+        preferences.cache_dir = str(tmp_path / "cache")
+        assert prefs.cache_dir(bpy.context) == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+    finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
+        for name in ("device", "model", "models_dir", "cache_dir"):
+            preferences.property_unset(name)
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
