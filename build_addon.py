@@ -177,7 +177,10 @@ def write_lock(platforms: list[str]) -> None:
             entries = []
             for name, version in pins.items():
                 prefix = name.replace("-", "_").lower() + "-" + version + "-"
-                (match,) = [p for p in files if p.name.lower().startswith(prefix)]
+                matches = [p for p in files if p.name.lower().startswith(prefix)]
+                if len(matches) != 1:
+                    raise BuildError(f"expected one {name} {version} wheel for {platform}, pip gave {matches}")
+                match = matches[0]
                 entries.append({"name": name, "version": version, "file": match.name, "sha256": sha256_file(match)})
                 cached = wheel_cache() / match.name
                 cached.parent.mkdir(parents=True, exist_ok=True)

@@ -209,8 +209,6 @@ def test_the_extension_installs_and_runs_in_a_blender_without_rigcast(session):
 
 
 def test_background_analysis_runs_with_blenders_python_and_the_bundled_wheels(session):
-    from rigcast.formats.take import Take
-
     result, _ = session
     assert result["runner"] == "starting rigcast (Blender's Python)"
     argv = result["analysis_argv"]
