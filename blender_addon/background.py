@@ -5,7 +5,12 @@ onnxruntime and PyAV, and a model run would freeze the UI.  The job runs the
 first interpreter that works, in this order:
 
 1. Blender's own Python (``sys.executable -m rigcast``) when a quick
-   subprocess check can import rigcast, onnxruntime and PyAV there;
+   subprocess check can import rigcast, onnxruntime and PyAV there.  The
+   child gets Blender's ``sys.path`` plus the extension's ``vendor/`` folder:
+   in the packaged extension that is the vendored core (``vendor/rigcast``,
+   a top-level ``rigcast`` only inside that child process) and the wheels
+   Blender installed with the extension; in a development install, the
+   ``rigcast`` installed in Blender's Python;
 2. the ``rigcast`` command set in the add-on preferences;
 3. the Python set in the add-on preferences (``python -m rigcast``).
 
@@ -66,7 +71,8 @@ def child_env(**extra: str) -> dict[str, str]:
     paths += [p for p in sys.path if p and os.path.isdir(p)]
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **extra)
+    # No byte code written: the vendored core sits in the extension's install folder, which is never written.
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1", **extra)
 
 
 def _works(argv: list[str], timeout: float = 60.0) -> tuple[bool, str]:
@@ -188,9 +194,11 @@ def analysis_argv(runner: Runner, footage: Path, take: Path, *, min_cutoff: floa
 
 
 def start(runner: Runner, footage: Path, take: Path, *, min_cutoff: float, beta: float,
-          extra: tuple[str, ...] = ()) -> Job:
-    """Start ``rigcast analyze`` and a thread reading its output; returns the job."""
-    env = child_env(TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", NO_COLOR="1", COLUMNS="120", PYTHONUNBUFFERED="1")
+          extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Job:
+    """Start ``rigcast analyze`` (``extra`` arguments and ``env`` variables added) and a thread reading its
+    output; returns the job."""
+    env = child_env(TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", NO_COLOR="1", COLUMNS="120", PYTHONUNBUFFERED="1",
+                    **(env or {}))
     argv = analysis_argv(runner, footage, take, min_cutoff=min_cutoff, beta=beta, extra=extra)
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=env, cwd=str(take.parent))

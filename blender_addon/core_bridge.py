@@ -36,6 +36,7 @@ bvh = _core("formats.bvh")
 rotations = _core("retarget.rotations")
 one_euro = _core("smooth.one_euro")
 composite = _core("composite")
+model_store = _core("model_store")
 
 RigcastError = errors.RigcastError
 

@@ -119,15 +119,20 @@ class RIGCAST_OT_analyse(_Guarded, bpy.types.Operator):
         footage = _path(props.footage_path, "the footage")
         if not footage.is_file() and not footage.is_dir():
             raise RigcastError(f"footage not found: {footage}")
-        take = _path(props.take_path, "the take") if props.take_path else footage.with_name(footage.stem + ".take.npz")
+        # Without a chosen path the take (and its resumable .parts cache) goes to the cache folder: the footage's
+        # folder may be read-only, and the add-on's install folder is never written.
+        take = (_path(props.take_path, "the take") if props.take_path
+                else prefs.cache_dir(context) / "takes" / f"{footage.stem}.take.npz")
         take.parent.mkdir(parents=True, exist_ok=True)
         preferences = prefs.get(context)
+        extra, env = prefs.analysis_options(context)
         resolution = background.resolve_runner(getattr(preferences, "rigcast_command", ""),
                                                getattr(preferences, "python_path", ""))
         if resolution.runner is None:
             raise RigcastError(resolution.message)
         props.take_path = str(take)
-        job = background.start(resolution.runner, footage, take, min_cutoff=props.min_cutoff, beta=props.beta)
+        job = background.start(resolution.runner, footage, take, min_cutoff=props.min_cutoff, beta=props.beta,
+                               extra=extra, env=env)
         background.set_current(job)
         wm = context.window_manager
         wm.rigcast_job.running = True

@@ -1,11 +1,35 @@
-"""Add-on preferences: where to find rigcast for background analysis when Blender's Python has no rigcast."""
+"""Add-on preferences: how background analysis runs (device, model, models folder, fallback runners) and where
+the add-on keeps what it writes for itself.
+
+The add-on never writes into its install folder (an extension's folder may be
+read-only and is replaced on update): takes analysed without a chosen path go
+to the cache folder, by default ``bpy.utils.extension_path_user(__package__)``.
+It never downloads anything either (models and libraries ship in the
+extension), so it needs no network permission and ``bpy.app.online_access``
+has nothing to gate.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 
 from . import background
+from .core_bridge import model_store
+
+DEVICE_ITEMS = [
+    ('auto', "Auto", "TensorRT, then CUDA, then CPU: whichever the bundled onnxruntime offers"),
+    ('cpu', "CPU", "Run the models on the CPU"),
+    ('cuda', "CUDA", "Run the models on an NVIDIA GPU (needs onnxruntime-gpu)"),
+    ('tensorrt', "TensorRT", "Run the models with TensorRT (needs onnxruntime-gpu and TensorRT)"),
+]
+MODEL_ITEMS = [
+    ('lite', "Lite", "BlazePose lite: fastest"),
+    ('full', "Full", "BlazePose full: the default balance"),
+    ('heavy', "Heavy", "BlazePose heavy: most accurate, slowest"),
+]
 
 
 def _forget_runner(self, context) -> None:
@@ -15,20 +39,69 @@ def _forget_runner(self, context) -> None:
 class RigcastPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default='auto',
+                         description="Where the analysis runs its models (rigcast analyze --device)")
+    model: EnumProperty(name="Body model", items=MODEL_ITEMS, default='full',
+                        description="BlazePose landmark model (rigcast analyze --model)")
+    models_dir: StringProperty(
+        name="Models folder", subtype='DIR_PATH',
+        description="Bring your own models: a folder laid out like rigcast's assets (models/ with its manifest.json); "
+                    "empty for the embedded models")
+    cache_dir: StringProperty(
+        name="Cache folder", subtype='DIR_PATH',
+        description="Where takes analysed without a chosen path are written; empty for the extension's user folder")
     rigcast_command: StringProperty(
         name="rigcast command", subtype='FILE_PATH', update=_forget_runner,
-        description="Path to a `rigcast` executable (e.g. .venv/bin/rigcast), used when Blender's Python lacks rigcast")
+        description="Path to a `rigcast` executable (e.g. .venv/bin/rigcast), used when Blender's Python cannot run "
+                    "the analysis")
     python_path: StringProperty(
         name="Python with rigcast", subtype='FILE_PATH', update=_forget_runner,
         description="A Python interpreter with rigcast installed, run as `python -m rigcast`")
 
     def draw(self, context):
         layout = self.layout
-        layout.label(text="Analysis runs rigcast in a separate process. Blender's own Python is tried first.")
-        layout.prop(self, "rigcast_command")
-        layout.prop(self, "python_path")
+        col = layout.column(heading="Analysis")
+        col.prop(self, "device")
+        col.prop(self, "model")
+        col.prop(self, "models_dir")
+        layout.prop(self, "cache_dir")
+        box = layout.box()
+        box.label(text="Analysis runs in a separate process with Blender's own Python and the bundled libraries;")
+        box.label(text="if that fails, the command or Python below is used instead.")
+        box.prop(self, "rigcast_command")
+        box.prop(self, "python_path")
 
 
 def get(context) -> RigcastPreferences | None:
     addon = context.preferences.addons.get(__package__)
     return addon.preferences if addon is not None else None
+
+
+def user_dir() -> Path:
+    """The add-on's own writable folder: the extension's user folder when installed as an extension, else a
+    ``rigcast`` folder in Blender's user data files (a legacy or development install)."""
+    try:
+        return Path(bpy.utils.extension_path_user(__package__, create=True))
+    except ValueError:  # not an extension (bl_ext.*) package
+        return Path(bpy.utils.user_resource('DATAFILES', path="rigcast", create=True))
+
+
+def cache_dir(context) -> Path:
+    """The folder for what the add-on writes for itself (chosen in the preferences, else :func:`user_dir`)."""
+    preferences = get(context)
+    chosen = getattr(preferences, "cache_dir", "")
+    path = Path(bpy.path.abspath(chosen)) if chosen else user_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def analysis_options(context) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The preferences as ``rigcast analyze`` arguments and environment: ``(extra argv, extra env)``."""
+    preferences = get(context)
+    if preferences is None:
+        return (), {}
+    argv = ("--device", preferences.device, "--model", preferences.model)
+    env = {}
+    if preferences.models_dir:
+        env[model_store.ASSETS_ENV] = str(Path(bpy.path.abspath(preferences.models_dir)))
+    return argv, env

@@ -1,0 +1,171 @@
+"""Every panel's and the preferences' draw() against the real scene and preferences (bpy 5.0.1), and what the
+preferences change.
+
+Panels cannot be drawn without a window, so a layout stand-in records each call and checks it the way Blender
+would: a ``prop`` must name a property of its data, an ``operator`` a registered operator (and any property
+set on it one of its properties), an icon one Blender knows.  A typo in a panel fails here, not in a sidebar.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from test_blender_addon import MODULE, addon  # noqa: E402,F401  (the fixture: factory settings, add-on enabled)
+
+ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+
+
+def _rna_of(data):
+    return getattr(data, "_wrapped", data)
+
+
+class OperatorProps:
+    """What ``layout.operator`` returns: setting an attribute must name one of the operator's properties."""
+
+    def __init__(self, idname: str, rna):
+        object.__setattr__(self, "_idname", idname)
+        object.__setattr__(self, "_names", {p.identifier for p in rna.properties})
+
+    def __setattr__(self, name, value):
+        assert name in self._names, f"operator {self._idname} has no property {name!r}"
+
+
+class RecordingLayout:
+    """Stands in for ``bpy.types.UILayout``; every call lands in ``calls`` (shared with sub-layouts)."""
+
+    def __init__(self, calls: list | None = None):
+        self.calls = [] if calls is None else calls
+        self.enabled = self.active = True
+        self.alert = False
+        self.use_property_split = self.use_property_decorate = False
+        self.operator_context = 'EXEC_DEFAULT'
+
+    def _icon(self, icon):
+        assert icon in ICONS, f"unknown icon {icon!r}"
+
+    def _sub(self, *args, **kwargs) -> "RecordingLayout":
+        return RecordingLayout(self.calls)
+
+    row = column = box = split = column_flow = grid_flow = _sub
+
+    def prop(self, data, prop, *, icon='NONE', **kwargs):
+        self._icon(icon)
+        rna = _rna_of(data).bl_rna
+        assert prop in rna.properties.keys(), f"{rna.identifier} has no property {prop!r}"
+        self.calls.append(("prop", rna.identifier, prop))
+
+    def operator(self, idname, *, icon='NONE', **kwargs):
+        self._icon(icon)
+        category, _, name = idname.partition(".")
+        op = getattr(getattr(bpy.ops, category), name)
+        try:
+            rna = op.get_rna_type()
+        except KeyError:
+            raise AssertionError(f"no operator {idname!r}") from None
+        self.calls.append(("operator", idname))
+        return OperatorProps(idname, rna)
+
+    def label(self, *, text="", icon='NONE', **kwargs):
+        self._icon(icon)
+        self.calls.append(("label", text))
+
+    def progress(self, *, factor=0.0, type='BAR', text=""):
+        assert 0.0 <= factor <= 1.0 and type in {'BAR', 'RING'}
+        self.calls.append(("progress", text))
+
+    def separator(self, **kwargs):
+        pass
+
+
+class PreferencesProxy:
+    """The real preferences with the stand-in as their layout (AddonPreferences.layout is read-only)."""
+
+    def __init__(self, wrapped, layout):
+        self._wrapped, self.layout = wrapped, layout
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+
+def _panels(module):
+    return [c for c in module.classes if issubclass(c, bpy.types.Panel)]
+
+
+def draw_panel(cls) -> list:
+    layout = RecordingLayout()
+    if hasattr(cls, "poll"):
+        assert cls.poll(bpy.context) in (True, False)
+    cls.draw(SimpleNamespace(layout=layout), bpy.context)
+    return layout.calls
+
+
+def test_every_panel_draws_in_each_state(addon):
+    from rigcast_blender.apply import MAP_FILE, MAP_STORED
+
+    props = bpy.context.scene.rigcast
+    state = bpy.context.window_manager.rigcast_job
+    drawn = {}
+    for cls in _panels(addon):
+        drawn[cls.__name__] = draw_panel(cls)
+    assert set(drawn) == {"RIGCAST_PT_analyse", "RIGCAST_PT_take", "RIGCAST_PT_retarget", "RIGCAST_PT_export"}
+    assert ("operator", "rigcast.analyse") in drawn["RIGCAST_PT_analyse"]
+    assert ("operator", "rigcast.import_take") in drawn["RIGCAST_PT_take"]
+    assert ("operator", "rigcast.apply") in drawn["RIGCAST_PT_retarget"]
+    assert {("operator", "rigcast.export_fbx"), ("operator", "rigcast.export_bvh")} <= set(drawn["RIGCAST_PT_export"])
+
+    # the other branches: a running job, a map file, a stored map on an armature without one
+    state.running, state.progress, state.status = True, 0.25, "analysing"
+    running = draw_panel(addon.panels.RIGCAST_PT_analyse)
+    assert ("operator", "rigcast.cancel") in running and ("progress", "analysing") in running
+    state.running = False
+    props.bone_map = MAP_FILE
+    assert ("prop", "RigcastSceneProps", "map_path") in draw_panel(addon.panels.RIGCAST_PT_retarget)
+    arm = bpy.data.objects.new("rig", bpy.data.armatures.new("rig"))
+    bpy.context.scene.collection.objects.link(arm)
+    props.target, props.bone_map = arm, MAP_STORED
+    assert ("label", "No map stored on this armature yet") in draw_panel(addon.panels.RIGCAST_PT_retarget)
+
+
+def test_the_preferences_draw_every_setting(addon):
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    layout = RecordingLayout()
+    type(preferences).draw(PreferencesProxy(preferences, layout), bpy.context)
+    drawn = {call[2] for call in layout.calls if call[0] == "prop"}
+    assert drawn == {"device", "model", "models_dir", "cache_dir", "rigcast_command", "python_path"}
+    assert drawn == {p.identifier for p in preferences.bl_rna.properties if p.identifier not in {"rna_type", "bl_idname"}}
+
+
+@pytest.mark.parametrize("call", [
+    lambda layout, props: layout.prop(props, "footage_pth"),
+    lambda layout, props: layout.operator("rigcast.analyze"),
+    lambda layout, props: setattr(layout.operator("rigcast.apply"), "track", 1),
+    lambda layout, props: layout.label(text="x", icon='NO_SUCH_ICON'),
+])
+def test_the_stand_in_catches_typos(addon, call):
+    with pytest.raises(AssertionError):
+        call(RecordingLayout(), bpy.context.scene.rigcast)
+
+
+def test_the_preferences_reach_the_analysis(addon, tmp_path):
+    """Device and model become `rigcast analyze` arguments, the models folder RIGCAST_ASSETS, and a chosen cache
+    folder is where takes without a path go (the default, the extension's user folder, is covered by the installed
+    extension in test_build_addon.py)."""
+    from rigcast.model_store import ASSETS_ENV
+    from rigcast_blender import prefs
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+    try:
+        preferences.device, preferences.model, preferences.models_dir = 'cpu', 'heavy', str(tmp_path / "my-models")
+        assert prefs.analysis_options(bpy.context) == (("--device", "cpu", "--model", "heavy"),
+                                                       {ASSETS_ENV: str(tmp_path / "my-models")})
+        preferences.cache_dir = str(tmp_path / "cache")
+        assert prefs.cache_dir(bpy.context) == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+    finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
+        for name in ("device", "model", "models_dir", "cache_dir"):
+            preferences.property_unset(name)
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
