@@ -30,7 +30,7 @@ import numpy as np
 
 from ..frames import CV_TO_BLENDER, cv_to_blender
 from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, VITPOSE_25, Skeleton
-from .fingers import FINGER_NAMES, finger_rest_directions, finger_rotations
+from .fingers import FINGER_NAMES, finger_rest_directions, finger_rotations, rotations_since_rest
 from .rig import Rig, RetargetError
 from .rotations import normalize
 
@@ -629,11 +629,7 @@ def pose_from_rig(rig: Rig, bone_indices: dict[str, int], pose_matrix: np.ndarra
     """
     markers = rig_markers(rig, bone_indices)
     pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
-    segment = np.full((pose_matrix.shape[0], len(BONE_NAMES), 3, 3), np.nan)
-    for c, name in enumerate(BONE_NAMES):
-        if name in bone_indices:
-            b = bone_indices[name]
-            segment[:, c] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
+    segment = rotations_since_rest(rig, bone_indices, BONE_NAMES, pose_matrix)
     finger_rotation = finger_rest = None
     if fingers:
         finger_rotation = finger_rotations(rig, fingers, pose_matrix)

@@ -75,15 +75,22 @@ def detect_fingers(rig: Rig, hands: dict[str, int]) -> dict[str, int]:
     return found
 
 
+def rotations_since_rest(rig: Rig, bone_indices: dict[str, int], names: tuple[str, ...],
+                         pose_matrix: np.ndarray) -> np.ndarray:
+    """(T, K, 3, 3) the world rotation since rest, ``pose @ rest^T``, of each of ``names`` that ``bone_indices``
+    maps to a rig bone; NaN for names not mapped.  ``pose_matrix`` is (T, B, 4, 4)."""
+    pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
+    out = np.full((pose_matrix.shape[0], len(names), 3, 3), np.nan)
+    for k, name in enumerate(names):
+        if name in bone_indices:
+            b = bone_indices[name]
+            out[:, k] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
+    return out
+
+
 def finger_rotations(rig: Rig, fingers: dict[str, int], pose_matrix: np.ndarray) -> np.ndarray:
     """(T, F, 3, 3) each finger bone's world rotation since rest, ``pose @ rest^T``; NaN for fingers not found."""
-    pose_matrix = np.asarray(pose_matrix, dtype=np.float64)
-    out = np.full((pose_matrix.shape[0], len(FINGER_NAMES), 3, 3), np.nan)
-    for f, name in enumerate(FINGER_NAMES):
-        if name in fingers:
-            b = fingers[name]
-            out[:, f] = pose_matrix[:, b, :3, :3] @ rig.rest_matrix[b, :3, :3].T
-    return out
+    return rotations_since_rest(rig, fingers, FINGER_NAMES, pose_matrix)
 
 
 def finger_rest_directions(rig: Rig, fingers: dict[str, int]) -> np.ndarray:
