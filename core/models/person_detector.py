@@ -91,14 +91,15 @@ class PersonBox:
         The person's height is the box's, unless the box reaches the bottom of
         the frame (``CUT_BELOW``): then the frame cuts the person, and a box
         wider than ``1 / BODY_TO_WIDTH`` of its height (head and shoulders,
-        an upper body) stands for a body ``BODY_TO_WIDTH`` times its width,
+        an upper body) stands for a body ``BODY_TO_WIDTH`` times its width
+        (at most twice the box's height: an arm held out widens a box),
         hanging from the box's top.  The landmark model reads a person at the
         scale of their whole body, as MediaPipe's detector frames them.
         """
         x0, y0, x1, y1 = self.box_xyxy
         height = max(x1 - x0, y1 - y0, 1.0)
         if self.frame_height is not None and y1 >= CUT_BELOW * self.frame_height:
-            height = max(height, BODY_TO_WIDTH * (x1 - x0))
+            height = max(height, min(BODY_TO_WIDTH * (x1 - x0), 2.0 * (y1 - y0)))
         return Roi(center_xy=np.array([0.5 * (x0 + x1), y0 + 0.5 * height]), size=height * scale, rotation=0.0)
 
     def followed_by(self, box_xyxy: np.ndarray, min_iou: float = 0.4) -> bool:

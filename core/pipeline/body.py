@@ -172,7 +172,7 @@ class BodyAnalyzer:
                             break
                     if lm is not None:
                         results.append((lm, False))
-                        followed_boxes.append(lm.box_xyxy())
+                        followed_boxes.append(lm.box_xyxy())  # later boxes of this person are skipped
         else:
             state.frames_since_detect += 1
 
