@@ -31,6 +31,7 @@ MAX_ALTERNATIVES = 2  # other boxes of a detection tried when its own crop shows
 MAX_REFINES = 3  # landmark re-reads from a box's upright ROI towards the body's own ROI
 SHOULDERS = [11, 12]
 BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
+MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23-0.44 on the test photos
 BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
 
 
@@ -44,12 +45,16 @@ def _distinct(boxes: np.ndarray, max_iou: float = 0.8) -> list[np.ndarray]:
 
 
 def _dedupe(results: list, duplicate_iou: float) -> list:
-    """Drop results that are a person already kept (:func:`same_person`); followed results and higher
-    scores win."""
+    """Drop results that are a person already kept (:func:`same_person`).  Followed results win, then higher
+    scores, then (among scores within 0.1, all sure of a pose) the larger ROI, which frames the whole person
+    rather than a part; and a newly detected whole person replaces parts of them (:func:`part_of`)."""
     kept: list = []
-    for lm, followed in sorted(results, key=lambda r: (not r[1], -r[0].score)):
-        if not any(same_person(lm, k, duplicate_iou) for k, _ in kept):
+    for lm, followed in sorted(results, key=lambda r: (not r[1], -round(r[0].score, 1), -r[0].roi.size)):
+        clash = [i for i, (k, _) in enumerate(kept) if same_person(lm, k, duplicate_iou)]
+        if not clash:
             kept.append((lm, followed))
+        elif all(not kept[i][1] and part_of(kept[i][0], lm) for i in clash):
+            kept = [r for i, r in enumerate(kept) if i not in clash] + [(lm, followed)]
     return kept
 
 
@@ -70,6 +75,10 @@ def _moved_by(lm: PoseLandmarks, offset: np.ndarray, image_wh: tuple[int, int]) 
     """Landmarks read in a view whose top-left corner is ``offset`` (2,), in the frame's px instead."""
     return replace(lm, xy=lm.xy + offset, aux_xy=lm.aux_xy + offset, roi=lm.roi.moved_to(lm.roi.center_xy + offset),
                    image_wh=image_wh)
+
+
+def _area(box_xyxy: np.ndarray) -> float:
+    return float(max(0.0, box_xyxy[2] - box_xyxy[0]) * max(0.0, box_xyxy[3] - box_xyxy[1]))
 
 
 def _settled(a: Roi, b: Roi, tol: float = 0.1) -> bool:
@@ -112,9 +121,15 @@ def same_person(a: PoseLandmarks, b: PoseLandmarks, duplicate_iou: float = 0.5) 
     crossed = np.linalg.norm(a.xy[head] - b.xy[[0, 12, 11]], axis=1)
     if min(np.median(straight), np.median(crossed)) < 0.5 * width:
         return True
-    small, large = (a, b) if a.roi.size < b.roi.size else (b, a)
+    return part_of(a, b) or part_of(b, a)
+
+
+def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
+    """Whether ``small`` is a part of the person ``large`` read as a small whole person: its ROI under
+    ``PART_OF_PERSON`` of theirs, its nose and shoulders inside their ROI."""
     around = large.roi.as_box_xyxy()
-    inside = np.all((small.xy[head] >= around[:2]) & (small.xy[head] <= around[2:]))
+    head = small.xy[[0, 11, 12]]
+    inside = np.all((head >= around[:2]) & (head <= around[2:]))
     return bool(small.roi.size < PART_OF_PERSON * large.roi.size and inside)
 
 
@@ -193,7 +208,9 @@ class BodyAnalyzer:
         it, repeated, as at a frame edge): a square crop around a tall box
         also holds the neighbours, and the single-person landmark model
         would drift to the most salient of them.  The result must have its
-        shoulder centre in the box.
+        shoulder centre in the box, and its visible joints must span at least
+        ``MIN_BOX_FILL`` of the box's area (a box around several people can
+        yield a pose of a few arms between them).
         """
         roi = detection.to_roi()
         if detection.aligned:
@@ -211,7 +228,8 @@ class BodyAnalyzer:
             lm = self.landmarker(view, roi, min_score=0.0)
             stable = was_sure and lm.score >= min_score
         lm = _moved_by(lm, offset, (rgb.shape[1], rgb.shape[0]))
-        if not stable or not _shoulders_in(lm, detection.box_xyxy, (rgb.shape[1], rgb.shape[0])):
+        if (not stable or not _shoulders_in(lm, detection.box_xyxy, (rgb.shape[1], rgb.shape[0]))
+                or _area(lm.box_xyxy()) < MIN_BOX_FILL * _area(detection.box_xyxy)):
             return None
         return lm
 
