@@ -70,8 +70,13 @@ def test_planted_outputs_map_to_frame_pixels_through_both_views(detector):
     letterboxed (one scale, the frame centred)."""
     width, height = 1280, 720
     views = detector.views(width, height)
-    assert len(views) == 2 and views[0] is None  # a wide frame is read stretched and letterboxed
-    assert detector.views(500, 480) == views[1:] or len(detector.views(500, 480)) == 1
+    assert views[0] is None and views[1].size == 1280  # a wide frame is read stretched and letterboxed ...
+    tiles = views[2:]  # ... and in tiles where a person 1/10 of the frame tall is 1/5 of the tile
+    assert {t.size for t in tiles} == {360.0} and len(tiles) == 15
+    corners = np.array([t.as_box_xyxy() for t in tiles])
+    assert corners[:, :2].min() == 0 and corners[:, 2].max() == width and corners[:, 3].max() == height
+    assert len(detector.views(176, 144)) == 4  # tiles are never below 208 px: a tiny frame's are its short side
+    assert detector.views(512, 512)[0] is not None  # a square frame is not read stretched
 
     def planted(stride: int, cell_xy: tuple[int, int], bins: list[float]) -> dict[str, np.ndarray]:
         outputs = {}
@@ -98,6 +103,13 @@ def test_planted_outputs_map_to_frame_pixels_through_both_views(detector):
     np.testing.assert_allclose(boxes[0, [1, 3]], [0.0, (128 - top) * k], atol=1e-6)
     people = detector.postprocess(boxes, scores, frame_height=height)
     assert len(people) == 1 and people[0].score == pytest.approx(0.8)
+    # A tile keeps its confident people of a size it is meant for, none cut by an edge inside the frame.
+    tile = tiles[6]  # an inner tile of the middle row
+    kept, _ = detector.candidates(planted(16, (8, 10), [2, 2, 2, 4]), (width, height), tile)
+    np.testing.assert_allclose(kept, [tile.crop_to_image(np.array([[96, 128], [160, 224]]), INPUT_SIZE).reshape(-1)])
+    for where, bins in (((1, 10), [2, 2, 2, 4]), ((8, 10), [2, 8, 2, 8])):  # on the tile's left edge; too tall
+        dropped, _ = detector.candidates(planted(16, where, bins), (width, height), tile)
+        assert dropped.shape == (0, 4)
 
 
 def test_person_box_roi_and_validation():

