@@ -26,7 +26,7 @@ from . import DEFAULT_MAX_PEOPLE
 from .follow import FollowState, assign_ids, box_iou, completed, follow
 
 NUM_JOINTS = 33  # BlazePose-33
-PART_OF_PERSON = 0.4  # see same_person
+PART_OF_PERSON = 0.5  # see same_person
 MAX_ALTERNATIVES = 2  # other boxes of a detection tried when its own crop shows no pose
 MAX_REFINES = 3  # landmark re-reads from a box's upright ROI towards the body's own ROI
 SHOULDERS = [11, 12]
@@ -146,6 +146,26 @@ class BodyConfig:
             raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
 
 
+@dataclass(frozen=True)
+class _TrackedBox:
+    """A person's landmarks as the tracker sees them when they were just found in a detector box: the box
+    bounds both the box and the joints."""
+
+    landmarks: PoseLandmarks
+    detected_xyxy: np.ndarray
+
+    @property
+    def score(self) -> float:
+        return self.landmarks.score
+
+    def box_xyxy(self) -> np.ndarray:
+        own = self.landmarks.box_xyxy()
+        return np.concatenate([np.minimum(own[:2], self.detected_xyxy[:2]), np.maximum(own[2:], self.detected_xyxy[2:])])
+
+    def next_roi(self) -> Roi:
+        return self.landmarks.next_roi()
+
+
 @dataclass
 class PersonRecord:
     """One person in one frame, as the landmark model saw them."""
@@ -173,6 +193,7 @@ class BodyAnalyzer:
         cfg = self.config
         results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
+        detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every)
         if detect:
             state.frames_since_detect = 0
@@ -188,11 +209,17 @@ class BodyAnalyzer:
                     if lm is not None:
                         results.append((lm, False))
                         followed_boxes.append(lm.box_xyxy())  # later boxes of this person are skipped
+                        if not det.aligned:
+                            detected_boxes[id(lm)] = det.box_xyxy
         else:
             state.frames_since_detect += 1
 
         results = _dedupe(results, cfg.duplicate_iou)[: cfg.max_people]
-        ids, boxes, appearance = assign_ids(rgb, time_s, results, state)
+        # A person just found in a box is tracked by the box around both it and their visible joints: a partly
+        # hidden person's joints span a sliver of them, whose box alone would not meet their track again.
+        tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
+                   for lm, followed in results]
+        ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
