@@ -12,7 +12,7 @@ from footage import requires_models
 from rigcast.errors import InputError, ModelError
 from rigcast.model_store import load_model
 from rigcast.models import PersonBox, PersonDetector
-from rigcast.models.person_detector import INPUT_SIZE, NUM_CLASSES, REG_BINS, STRIDES, decode_gfl, nms
+from rigcast.models.person_detector import INPUT_SIZE, NUM_CLASSES, REG_BINS, decode_gfl, nms
 from rigcast.pipeline.analyze import AnalyzeConfig, analyze, min_track_length
 
 pytestmark = requires_models

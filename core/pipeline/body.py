@@ -58,10 +58,9 @@ def _dedupe(results: list, duplicate_iou: float) -> list:
     return kept
 
 
-def _box_view(rgb: np.ndarray, box_xyxy: np.ndarray, context: float = None) -> tuple[np.ndarray, np.ndarray]:
+def _box_view(rgb: np.ndarray, box_xyxy: np.ndarray, context: float = BOX_CONTEXT) -> tuple[np.ndarray, np.ndarray]:
     """The part of ``rgb`` (H, W, 3) inside ``box_xyxy`` (4,) grown by ``context`` of its size on each side,
     and that part's top-left corner (2,) in frame px."""
-    context = BOX_CONTEXT if context is None else context
     x0, y0, x1, y1 = box_xyxy
     mx, my = context * (x1 - x0), context * (y1 - y0)
     height, width = rgb.shape[:2]
@@ -131,6 +130,18 @@ def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
     head = small.xy[[0, 11, 12]]
     inside = np.all((head >= around[:2]) & (head <= around[2:]))
     return bool(small.roi.size < PART_OF_PERSON * large.roi.size and inside)
+
+
+class Detection(Protocol):
+    """What a person detector returns per person (``PersonBox`` or BlazePose's ``PersonDetection``)."""
+
+    score: float
+    box_xyxy: np.ndarray
+    aligned: bool  # to_roi() is already rotated with the body (True) or upright (False)
+
+    def to_roi(self) -> Roi: ...
+
+    def followed_by(self, box_xyxy: np.ndarray) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -248,12 +259,16 @@ class BodyAnalyzer:
         lm = self.landmarker(view, roi, min_score=0.0)
         stable = False  # two reads in a row found a pose, or one found it where its own ROI says it is
         for _ in range(MAX_REFINES):
+            if lm is None:  # only a NaN presence flag reads as no pose at min_score 0
+                return None
             roi, previous, was_sure = lm.next_roi(), roi, lm.score >= min_score
             if was_sure and _settled(previous, roi):
                 stable = True
                 break
             lm = self.landmarker(view, roi, min_score=0.0)
-            stable = was_sure and lm.score >= min_score
+            stable = was_sure and lm is not None and lm.score >= min_score
+        if lm is None:
+            return None
         lm = _moved_by(lm, offset, (rgb.shape[1], rgb.shape[0]))
         if (not stable or not _shoulders_in(lm, detection.box_xyxy, (rgb.shape[1], rgb.shape[0]))
                 or _area(lm.box_xyxy()) < MIN_BOX_FILL * _area(detection.box_xyxy)):
