@@ -1,11 +1,15 @@
-"""Analysis speed against MediaPipe, and memory on a 10x longer clip.
+"""Analysis speed against MediaPipe, cost against the number of people, and memory on a 10x longer clip.
 
-    .venv/bin/python benchmarks/bench_analyze.py [--frames N] [--skip-memory]
+    .venv/bin/python benchmarks/bench_analyze.py [--frames N] [--skip-memory] [--skip-people] [--skip-process]
 
 Prints:
 * frames per second of rigcast's body analysis and of MediaPipe ``solutions.pose``
   (video mode, same model complexity) on the same single-person clip, in the same run,
   and their ratio (target >= 1.0 here, goal >= 1.5);
+* whole process, wall clock: ``rigcast analyze --no-faces --max-people 1`` against a script running
+  MediaPipe Pose over the same clip (decode included, start-up included), interleaved (goal >= 1.5);
+* milliseconds per frame of the body analysis (NanoDet person boxes, the default) against the number of
+  people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking;
 * peak RSS of ``rigcast analyze`` on a clip and on the same clip repeated 10x
   (target: long <= 1.2x short).
 """
@@ -95,6 +99,83 @@ def interleaved(passes: dict, rounds: int) -> dict[str, float]:
     return {name: float(np.median(v)) for name, v in interleaved_runs(passes, rounds).items()}
 
 
+PEOPLE_COUNTS = (1, 3, 6, 10)
+# Full-body people of ultralytics' bus.jpg (by-eye boxes, as in tests/test_persons.py).
+BUS_PEOPLE = ((45, 390, 245, 895), (232, 395, 345, 860))
+
+
+def crowd_clip(people: int, frames: int, width: int = 1280, height: int = 720,
+               person_height: int = 240) -> list[np.ndarray]:
+    """``frames`` RGB frames of ``people`` real people (crops of bus.jpg, ``person_height`` px tall, 1/3 of the
+    frame) walking across a person-free backdrop, in two rows of up to five."""
+    import fixtures_images as images
+
+    bus = images.package_photo("bus")
+    crops = [images.resized(np.ascontiguousarray(bus[y0:y1, x0:x1]), person_height) for x0, y0, x1, y1 in BUS_PEOPLE]
+    backdrop = images.background(height, width)
+    out = []
+    for f in range(frames):
+        canvas = backdrop
+        for k in range(people):
+            crop = crops[k % len(crops)]
+            row, col = divmod(k, 5)
+            x = int(40 + col * (width - 80) / 5 + 2 * f) % (width - crop.shape[1])
+            y = 40 + row * (height - person_height - 80)
+            canvas = images.paste(canvas, crop, (x, y))
+        out.append(np.ascontiguousarray(canvas))
+    return out
+
+
+def people_scaling(frames: int, rounds: int) -> dict[int, float]:
+    """Median ms per frame of the default body analysis (NanoDet boxes, tracking, redetect every 15 frames) on
+    :func:`crowd_clip` for each count in ``PEOPLE_COUNTS``; also prints people found per frame."""
+    from rigcast.models import make_pose_models
+    from rigcast.pipeline.analyze import single_threaded_libraries
+    from rigcast.pipeline.body import BodyAnalyzer, BodyConfig
+
+    detector, landmarker = make_pose_models("full", device="cpu", detector="nanodet")
+    analyzer = BodyAnalyzer(detector, landmarker, BodyConfig())
+    result = {}
+    for people in PEOPLE_COUNTS:
+        clip = crowd_clip(people, frames)
+        times, found = [], []
+        for _ in range(rounds):
+            state = analyzer.new_state()
+            with single_threaded_libraries():
+                t0 = time.perf_counter()
+                for i, frame in enumerate(clip):
+                    records, _ = analyzer.process(frame, i / 30.0, state)
+                    found.append(len(records))
+                times.append((time.perf_counter() - t0) / len(clip) * 1000.0)
+        result[people] = float(np.median(times))
+        print(f"  {people:2d} people at 1280x720: {result[people]:6.1f} ms/frame, "
+              f"found {np.mean(found):.1f} per frame (min {min(found)}, max {max(found)})")
+    return result
+
+
+MEDIAPIPE_SCRIPT = """
+import sys, time, av, mediapipe as mp
+with av.open(sys.argv[1]) as c, mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
+    for f in c.decode(video=0):
+        pose.process(f.to_ndarray(format="rgb24"))
+"""
+
+
+def whole_process(clip: Path, out: Path, rounds: int) -> dict[str, float]:
+    """Median wall seconds of ``rigcast analyze --no-faces --max-people 1`` and of MediaPipe Pose (video mode,
+    complexity 1) over ``clip``, each a fresh process (start-up, decoding and writing included), interleaved."""
+    commands = {"rigcast": [sys.executable, "-m", "rigcast", "analyze", str(clip), "-o", str(out), "--no-faces",
+                            "--max-people", "1", "--restart"],
+                "mediapipe": [sys.executable, "-c", MEDIAPIPE_SCRIPT, str(clip)]}
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, cmd in commands.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            seconds[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(v)) for name, v in seconds.items()}
+
+
 def peak_rss_mb(path: Path, out: Path) -> float:
     code = ("import resource, sys\nfrom rigcast.pipeline.analyze import analyze, AnalyzeConfig\n"
             f"analyze({str(path)!r}, {str(out)!r}, AnalyzeConfig(max_people=1))\n"
@@ -108,6 +189,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--model", default="full", choices=("lite", "full", "heavy"))
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-people", action="store_true")
+    ap.add_argument("--skip-process", action="store_true")
+    ap.add_argument("--people-frames", type=int, default=60, help="frames of each crowd clip")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs of each pipeline (median reported)")
     args = ap.parse_args()
     complexity = {"lite": 0, "full": 1, "heavy": 2}[args.model]
@@ -125,6 +209,21 @@ def main() -> None:
         print(f"analysis speed ({args.frames} frames 640x480, {args.model}, median of {args.rounds} interleaved runs): "
               f"rigcast {ours:.1f} fps, "
               f"MediaPipe {theirs:.1f} fps, ratio {ours / theirs:.2f} (target >= 1.0, goal >= 1.5)")
+        if not args.skip_process:
+            sec = whole_process(clip, tmp / "process.npz", args.rounds)
+            results["whole_process"] = {"clip": "carphone 640x480", "frames": args.frames,
+                                        "rigcast_s": round(sec["rigcast"], 2), "mediapipe_s": round(sec["mediapipe"], 2),
+                                        "ratio": round(sec["mediapipe"] / sec["rigcast"], 3)}
+            print(f"whole process ({args.frames} frames 640x480, median of {args.rounds} interleaved runs): "
+                  f"rigcast analyze --no-faces --max-people 1 {sec['rigcast']:.2f} s, MediaPipe Pose "
+                  f"{sec['mediapipe']:.2f} s, ratio {sec['mediapipe'] / sec['rigcast']:.2f} (goal >= 1.5)")
+        if not args.skip_people:
+            print(f"cost against people ({args.people_frames} frames each, median of {args.rounds} runs):")
+            ms = people_scaling(args.people_frames, args.rounds)
+            results["people"] = {"size": "1280x720", "person_height_px": 240, "frames": args.people_frames,
+                                 "ms_per_frame": {str(k): round(v, 1) for k, v in ms.items()},
+                                 "ms_per_extra_person": round((ms[PEOPLE_COUNTS[-1]] - ms[PEOPLE_COUNTS[0]])
+                                                              / (PEOPLE_COUNTS[-1] - PEOPLE_COUNTS[0]), 1)}
         if not args.skip_memory:
             long_clip = single_person_clip(tmp, args.frames * 10)
             short_mb = peak_rss_mb(clip, tmp / "short.npz")

@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
-from .pipeline import FRAMES_IN_FLIGHT
+from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 
@@ -42,7 +42,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline.analyze import AnalyzeConfig, analyze
 
     config = AnalyzeConfig(model=args.model, device=args.device, strict_device=args.strict_device,
-                           max_people=args.max_people, start=args.start, end=args.end, image_fps=args.fps,
+                           max_people=args.max_people, person_detector=args.person_detector,
+                           start=args.start, end=args.end, image_fps=args.fps,
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
                            smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
@@ -182,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
                    help="execution device; auto prefers TensorRT, then CUDA, then CPU")
     a.add_argument("--strict-device", action="store_true", help="fail instead of falling back when --device is missing")
-    a.add_argument("--max-people", type=int, default=4, help="most people followed at once (default 4)")
+    a.add_argument("--max-people", type=int, default=DEFAULT_MAX_PEOPLE,
+                   help=f"most people followed at once (default {DEFAULT_MAX_PEOPLE}; 1 runs MediaPipe's "
+                        "single-person pipeline)")
+    a.add_argument("--person-detector", choices=PERSON_DETECTOR_CHOICES, default="auto",
+                   help="auto (default): BlazePose's own detector with --max-people 1, NanoDet person boxes "
+                        "otherwise")
     a.add_argument("--start", help="first frame: seconds, [hh:]mm:ss(.ms) or <n>f for a frame number")
     a.add_argument("--end", help="end (exclusive), same forms as --start")
     a.add_argument("--fps", type=float, default=30.0, help="frame rate of image sequences (default 30)")

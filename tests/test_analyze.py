@@ -391,7 +391,8 @@ def test_model_with_wrong_checksum_is_refused(assets_copy, carphone_path, tmp_pa
     model.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
         load_model("pose_detection")
-    proc = run_cli("analyze", carphone_path, "-o", tmp_path / "t.npz", "--end", "2f")
+    # --max-people 1: the path that loads pose_detection (more people load NanoDet instead).
+    proc = run_cli("analyze", carphone_path, "-o", tmp_path / "t.npz", "--end", "2f", "--max-people", "1")
     assert proc.returncode == 2 and "sha256" in proc.stderr
 
 

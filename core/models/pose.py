@@ -1,20 +1,30 @@
-"""The BlazePose family built from the embedded models: detector + landmarker."""
+"""The body models built from the embedded files: a person detector + the BlazePose landmarker."""
 
 from __future__ import annotations
 
 from ..errors import ModelError
 from ..model_store import load_model
+from .person_detector import PersonDetector
 from .pose_detector import PoseDetector
 from .pose_landmarks import PoseLandmarker
 
 POSE_LANDMARK_MODELS = ("lite", "full", "heavy")
+# "nanodet": NanoDet person boxes, any number of people (top-down); "blazepose": MediaPipe's own pose
+# detector, made for one person near the camera (MediaPipe's single-person pipeline exactly).
+PERSON_DETECTORS = ("nanodet", "blazepose")
 
 
-def make_pose_models(model: str = "full", device: str = "auto",
-                     strict_device: bool = False) -> tuple[PoseDetector, PoseLandmarker]:
-    """The person detector and the ``model`` landmark model ("lite", "full" or "heavy") on ``device``."""
+def make_pose_models(model: str = "full", device: str = "auto", strict_device: bool = False,
+                     detector: str = "blazepose") -> tuple[PoseDetector | PersonDetector, PoseLandmarker]:
+    """The ``detector`` ("nanodet" or "blazepose") and the ``model`` landmark model ("lite", "full" or
+    "heavy") on ``device``."""
     if model not in POSE_LANDMARK_MODELS:
         raise ModelError(f"pose landmark model must be one of {POSE_LANDMARK_MODELS}, got {model!r}")
-    detector = PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))
+    if detector not in PERSON_DETECTORS:
+        raise ModelError(f"person detector must be one of {PERSON_DETECTORS}, got {detector!r}")
+    if detector == "nanodet":
+        finder = PersonDetector(load_model("nanodet", device=device, strict_device=strict_device))
+    else:
+        finder = PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))
     landmarker = PoseLandmarker(load_model(f"pose_landmark_{model}", device=device, strict_device=strict_device))
-    return detector, landmarker
+    return finder, landmarker

@@ -77,8 +77,18 @@ class PersonDetection:
     score: float
     keypoints_xy: np.ndarray
 
+    aligned = True  # to_roi() is rotated with the body, as MediaPipe's detector gives it
+
     def __post_init__(self) -> None:
         validate_detection(self, NUM_KEYPOINTS)
+
+    def followed_by(self, box_xyxy: np.ndarray) -> bool:
+        """Whether this is a person already followed, whose landmark box is ``box_xyxy`` (4,): the hip or
+        shoulder centre lies in it.  (The detector's own box frames the face at a fixed fraction of its
+        window, so box overlap says little about whether two results are one person.)"""
+        x0, y0, x1, y1 = box_xyxy
+        pts = self.keypoints_xy[[0, 2]]
+        return bool(np.any((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)))
 
     @property
     def body_diameter(self) -> float:

@@ -187,11 +187,12 @@ class PoseLandmarker:
         crop = roi.crop(rgb, self.input_size, border="replicate")
         return (crop.astype(np.float32) * np.float32(1.0 / 255.0))[None]
 
-    def postprocess(self, outputs: dict[str, np.ndarray], roi: Roi,
-                    image_wh: tuple[int, int] | None = None) -> PoseLandmarks | None:
-        """Model outputs for ``roi`` → landmarks in image px, or None when the pose flag is below ``min_score``."""
+    def postprocess(self, outputs: dict[str, np.ndarray], roi: Roi, image_wh: tuple[int, int] | None = None,
+                    min_score: float | None = None) -> PoseLandmarks | None:
+        """Model outputs for ``roi`` → landmarks in image px, or None when the pose flag is below ``min_score``
+        (this landmarker's own when None)."""
         score = float(np.asarray(outputs[self._names["flag"]]).reshape(-1)[0])
-        if not score >= self.min_score:  # also rejects NaN
+        if not score >= (self.min_score if min_score is None else min_score):  # also rejects NaN
             return None
         n = float(self.input_size)
         raw = np.asarray(outputs[self._names["landmarks"]], dtype=np.float64).reshape(NUM_MODEL_LANDMARKS, 5)
@@ -207,10 +208,11 @@ class PoseLandmarker:
                              world_xyz=np.concatenate([world_xy, world[:, 2:]], axis=1),
                              score=min(max(score, 0.0), 1.0), aux_xy=xy[NUM_BODY:], roi=roi, image_wh=image_wh)
 
-    def __call__(self, rgb: np.ndarray, roi: Roi) -> PoseLandmarks | None:
-        """Landmarks of the person in ``roi`` of ``rgb`` (H, W, 3) uint8, or None if no pose is there."""
+    def __call__(self, rgb: np.ndarray, roi: Roi, min_score: float | None = None) -> PoseLandmarks | None:
+        """Landmarks of the person in ``roi`` of ``rgb`` (H, W, 3) uint8, or None if no pose is there (its
+        presence flag below ``min_score``, this landmarker's own when None)."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         outputs = self.runner({self._input.name: self.preprocess(np.ascontiguousarray(rgb), roi)})
-        return self.postprocess(outputs, roi, image_wh=(rgb.shape[1], rgb.shape[0]))
+        return self.postprocess(outputs, roi, image_wh=(rgb.shape[1], rgb.shape[0]), min_score=min_score)

@@ -32,7 +32,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
-from . import FRAMES_IN_FLIGHT
+from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -43,6 +43,7 @@ Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
 CACHE_VERSION = 2
+PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class AnalyzeConfig:
     model: str = "full"  # lite | full | heavy
     device: str = "auto"  # auto | cpu | cuda | tensorrt
     strict_device: bool = False
-    max_people: int = 4
+    max_people: int = DEFAULT_MAX_PEOPLE
+    person_detector: str = "auto"  # auto | nanodet | blazepose; auto: blazepose for max_people 1, else nanodet
     start: str | None = None  # time spec: seconds, [hh:]mm:ss, or "<n>f" for a frame number
     end: str | None = None
     image_fps: float = 30.0  # frame rate given to image sequences
@@ -63,7 +65,7 @@ class AnalyzeConfig:
     min_cutoff: float = ONE_EURO_LANDMARKS.min_cutoff  # One Euro, see smooth.OneEuroConfig
     beta: float = ONE_EURO_LANDMARKS.beta
     max_gap: int = 5  # frames; longer gaps stay missing
-    min_track_frames: int = 3  # shorter tracks are dropped as spurious
+    min_track_frames: int = 3  # shorter tracks are dropped as spurious, in clips long enough (see min_track_length)
     chunk_frames: int = 64
     bodies: bool = True
     faces: bool = True
@@ -75,6 +77,9 @@ class AnalyzeConfig:
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
             raise InputError(f"model must be lite, full or heavy, got {self.model!r}")
+        if self.person_detector not in PERSON_DETECTOR_CHOICES:
+            raise InputError(f"person_detector must be one of {', '.join(PERSON_DETECTOR_CHOICES)}, "
+                             f"got {self.person_detector!r}")
         if self.face_detector not in ("auto", "short", "full"):
             raise InputError(f"face_detector must be auto, short or full, got {self.face_detector!r}")
         if self.face_landmarks not in FACE_LANDMARK_MODELS:
@@ -106,9 +111,24 @@ class AnalyzeConfig:
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
-        return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every",
+        return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "start", "end", "image_fps", "redetect_every",
                                               "bodies", "faces", "max_faces", "face_detector",
                                               "face_landmarks", "face_frames_in_flight")}
+
+
+    def detector_name(self) -> str:
+        """The person detector that runs: ``person_detector``, or for "auto" MediaPipe's own BlazePose
+        detector when one person is followed (MediaPipe's single-person pipeline) and NanoDet otherwise."""
+        if self.person_detector != "auto":
+            return self.person_detector
+        return "blazepose" if self.max_people == 1 else "nanodet"
+
+
+def min_track_length(config: AnalyzeConfig, num_frames: int) -> int:
+    """Fewest frames a track needs to be kept.  Tracks shorter than ``config.min_track_frames`` are dropped
+    as spurious only in clips of at least twice that many frames; in shorter clips (a photo, a clip of a
+    few frames) a person seen once is all there is to see, so every track is kept."""
+    return config.min_track_frames if num_frames >= 2 * config.min_track_frames else 1
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -262,9 +282,10 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
     euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
     tracks = []
+    shortest = min_track_length(config, len(frame_index))
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
-        if m.sum() < config.min_track_frames:
+        if m.sum() < shortest:
             continue
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
@@ -408,9 +429,10 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
     links = _face_body_links(arrays, link_faces_to_bodies, track_ids)
     euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
     faces = []
+    shortest = min_track_length(config, len(frame_index))
     for fid in np.unique(arrays["face/id"]):
         m = _stage_rows(arrays, "face", fid)
-        if m.sum() < config.min_track_frames:
+        if m.sum() < shortest:
             continue
         fi = arrays["face/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
@@ -455,7 +477,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
     """The per-frame analysers ``config`` asks for, with their models loaded."""
     stages = []
     if config.bodies:
-        detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device)
+        detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device,
+                                                detector=config.detector_name())
         body = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
                                                              redetect_every=config.redetect_every))
         stages.append(Stage("body", body, lambda r: r.track_id, _body_payload))
@@ -604,7 +627,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
-        "models": ({"detector": "pose_detection", "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
+        "models": ({"detector": PERSON_DETECTOR_MODELS[config.detector_name()],
+                    "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
         | ({"face_detector": config.face_detector,
             "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
         "provider": _providers(stages),

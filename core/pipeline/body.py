@@ -1,39 +1,152 @@
-"""Per-frame body analysis: detect, follow landmark ROIs, assign track ids.
+"""Per-frame body analysis: detector → landmarker → tracker.
 
 MediaPipe's tracking mode, generalised to several people: each person's
 next ROI comes from this frame's landmarks, so the detector only runs when
 nobody is followed, periodically to catch newcomers, or when a person is
 lost.  Identities come from :class:`~rigcast.track.BoxTracker`, whose motion
 model and appearance cue carry people through crossings.
+
+Two detectors plug in (see :class:`Detection`): NanoDet's person boxes
+(:class:`~rigcast.models.PersonDetector`, top-down: an upright crop from
+the box, landmarks, then the rotated ROI those landmarks give, read again),
+and BlazePose's own detector (:class:`~rigcast.models.PoseDetector`, whose
+keypoints already give the rotated ROI: MediaPipe's single-person path).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable, Protocol
 
 import numpy as np
 
-from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks
-from .follow import FollowState, assign_ids, box_iou, completed, dedupe, follow
+from ..models import PoseLandmarker, PoseLandmarks, Roi
+from . import DEFAULT_MAX_PEOPLE
+from .follow import FollowState, assign_ids, box_iou, completed, follow
 
 NUM_JOINTS = 33  # BlazePose-33
+PART_OF_PERSON = 0.5  # see same_person
+MAX_ALTERNATIVES = 2  # other boxes of a detection tried when its own crop shows no pose
+MAX_REFINES = 3  # landmark re-reads from a box's upright ROI towards the body's own ROI
+SHOULDERS = [11, 12]
+BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
+MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23-0.44 on the test photos
+BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
 
 
-def _is_followed(detection: PersonDetection, followed_box: np.ndarray) -> bool:
-    """Whether a detection is a person already followed: its hip or shoulder centre lies in their landmark box.
+def _distinct(boxes: np.ndarray, max_iou: float = 0.8) -> list[np.ndarray]:
+    """The boxes (A, 4), best first, less those overlapping a better one by more than ``max_iou``."""
+    kept: list[np.ndarray] = []
+    for box in boxes:
+        if all(box_iou(box, k) <= max_iou for k in kept):
+            kept.append(box)
+    return kept
 
-    (The detector's own box frames the face at a fixed fraction of its window,
-    so box overlap says little about whether two results are one person.)
+
+def _dedupe(results: list, duplicate_iou: float) -> list:
+    """Drop results that are a person already kept (:func:`same_person`).  Followed results win, then higher
+    scores, then (among scores within 0.1, all sure of a pose) the larger ROI, which frames the whole person
+    rather than a part; and a newly detected whole person replaces parts of them (:func:`part_of`)."""
+    kept: list = []
+    for lm, followed in sorted(results, key=lambda r: (not r[1], -round(r[0].score, 1), -r[0].roi.size)):
+        clash = [i for i, (k, _) in enumerate(kept) if same_person(lm, k, duplicate_iou)]
+        if not clash:
+            kept.append((lm, followed))
+        elif all(not kept[i][1] and part_of(kept[i][0], lm) for i in clash):
+            kept = [r for i, r in enumerate(kept) if i not in clash] + [(lm, followed)]
+    return kept
+
+
+def _box_view(rgb: np.ndarray, box_xyxy: np.ndarray, context: float = BOX_CONTEXT) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``rgb`` (H, W, 3) inside ``box_xyxy`` (4,) grown by ``context`` of its size on each side,
+    and that part's top-left corner (2,) in frame px."""
+    x0, y0, x1, y1 = box_xyxy
+    mx, my = context * (x1 - x0), context * (y1 - y0)
+    height, width = rgb.shape[:2]
+    left, top = int(max(0, np.floor(x0 - mx))), int(max(0, np.floor(y0 - my)))
+    right, bottom = int(min(width, np.ceil(x1 + mx))), int(min(height, np.ceil(y1 + my)))
+    right, bottom = max(right, left + 1), max(bottom, top + 1)
+    return np.ascontiguousarray(rgb[top:bottom, left:right]), np.array([left, top], dtype=np.float64)
+
+
+def _moved_by(lm: PoseLandmarks, offset: np.ndarray, image_wh: tuple[int, int]) -> PoseLandmarks:
+    """Landmarks read in a view whose top-left corner is ``offset`` (2,), in the frame's px instead."""
+    return replace(lm, xy=lm.xy + offset, aux_xy=lm.aux_xy + offset, roi=lm.roi.moved_to(lm.roi.center_xy + offset),
+                   image_wh=image_wh)
+
+
+def _area(box_xyxy: np.ndarray) -> float:
+    return float(max(0.0, box_xyxy[2] - box_xyxy[0]) * max(0.0, box_xyxy[3] - box_xyxy[1]))
+
+
+def _settled(a: Roi, b: Roi, tol: float = 0.1) -> bool:
+    """Whether ROI ``b`` is ``a`` within ``tol`` of its size (centre and side) and ``tol`` radians."""
+    moved = float(np.hypot(*(a.center_xy - b.center_xy)))
+    turn = abs((a.rotation - b.rotation + np.pi) % (2 * np.pi) - np.pi)
+    return moved < tol * a.size and abs(b.size / a.size - 1.0) < tol and turn < tol
+
+
+def _shoulders_in(lm: PoseLandmarks, box_xyxy: np.ndarray, image_wh: tuple[int, int],
+                  margin: float = BOX_MARGIN) -> bool:
+    """Whether the shoulder centre of ``lm`` lies in ``box_xyxy`` (4,) grown by ``margin`` of its size; a
+    side of the box on the frame's edge reaches on without end (a person the edge cuts may have their
+    shoulders beyond it)."""
+    x0, y0, x1, y1 = box_xyxy
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    width, height = image_wh
+    lo = [-np.inf if x0 <= 1 else x0 - mx, -np.inf if y0 <= 1 else y0 - my]
+    hi = [np.inf if x1 >= width - 1 else x1 + mx, np.inf if y1 >= height - 1 else y1 + my]
+    centre = lm.xy[SHOULDERS].mean(axis=0)
+    return bool(np.all((centre >= lo) & (centre <= hi)))
+
+
+def same_person(a: PoseLandmarks, b: PoseLandmarks, duplicate_iou: float = 0.5) -> bool:
+    """Whether two landmark results are one person, read from two crops:
+
+    * their boxes overlap by more than ``duplicate_iou``;
+    * or their nose and shoulders coincide, within half a shoulder width,
+      either way round (two people never share head and shoulders, while one
+      person read from two crops can give boxes of different extents);
+    * or one is much smaller (ROI under ``PART_OF_PERSON`` of the other's)
+      with its nose and shoulders inside the other's ROI: a crop of a
+      person's torso reads as a small whole person.
     """
-    x0, y0, x1, y1 = followed_box
-    pts = detection.keypoints_xy[[0, 2]]
-    return bool(np.any((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)))
+    if box_iou(a.box_xyxy(), b.box_xyxy()) > duplicate_iou:
+        return True
+    head = [0, 11, 12]
+    width = max(float(np.hypot(*(a.xy[11] - a.xy[12]))), float(np.hypot(*(b.xy[11] - b.xy[12]))), 1.0)
+    straight = np.linalg.norm(a.xy[head] - b.xy[head], axis=1)
+    crossed = np.linalg.norm(a.xy[head] - b.xy[[0, 12, 11]], axis=1)
+    if min(np.median(straight), np.median(crossed)) < 0.5 * width:
+        return True
+    return part_of(a, b) or part_of(b, a)
+
+
+def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
+    """Whether ``small`` is a part of the person ``large`` read as a small whole person: its ROI under
+    ``PART_OF_PERSON`` of theirs, its nose and shoulders inside their ROI."""
+    around = large.roi.as_box_xyxy()
+    head = small.xy[[0, 11, 12]]
+    inside = np.all((head >= around[:2]) & (head <= around[2:]))
+    return bool(small.roi.size < PART_OF_PERSON * large.roi.size and inside)
+
+
+class Detection(Protocol):
+    """What a person detector returns per person (``PersonBox`` or BlazePose's ``PersonDetection``)."""
+
+    score: float
+    box_xyxy: np.ndarray
+    aligned: bool  # to_roi() is already rotated with the body (True) or upright (False)
+
+    def to_roi(self) -> Roi: ...
+
+    def followed_by(self, box_xyxy: np.ndarray) -> bool: ...
 
 
 @dataclass(frozen=True)
 class BodyConfig:
-    max_people: int = 4
+    max_people: int = DEFAULT_MAX_PEOPLE
     redetect_every: int = 15  # frames between detector runs while people are followed
     duplicate_iou: float = 0.5  # two results overlapping more than this are one person
 
@@ -42,6 +155,26 @@ class BodyConfig:
             raise ValueError(f"max_people must be at least 1, got {self.max_people}")
         if self.redetect_every < 1:
             raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
+
+
+@dataclass(frozen=True)
+class _TrackedBox:
+    """A person's landmarks as the tracker sees them when they were just found in a detector box: the box
+    bounds both the box and the joints."""
+
+    landmarks: PoseLandmarks
+    detected_xyxy: np.ndarray
+
+    @property
+    def score(self) -> float:
+        return self.landmarks.score
+
+    def box_xyxy(self) -> np.ndarray:
+        own = self.landmarks.box_xyxy()
+        return np.concatenate([np.minimum(own[:2], self.detected_xyxy[:2]), np.maximum(own[2:], self.detected_xyxy[2:])])
+
+    def next_roi(self) -> Roi:
+        return self.landmarks.next_roi()
 
 
 @dataclass
@@ -57,7 +190,8 @@ class PersonRecord:
 class BodyAnalyzer:
     """Runs detector and landmarker over frames; holds no model state itself."""
 
-    def __init__(self, detector: PoseDetector, landmarker: PoseLandmarker, config: BodyConfig = BodyConfig()):
+    def __init__(self, detector: Callable[[np.ndarray], list[Detection]], landmarker: PoseLandmarker,
+                 config: BodyConfig = BodyConfig()):
         self.detector = detector
         self.landmarker = landmarker
         self.config = config
@@ -70,23 +204,76 @@ class BodyAnalyzer:
         cfg = self.config
         results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
+        detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every)
         if detect:
             state.frames_since_detect = 0
             if len(results) < cfg.max_people or lost_someone:
                 for det in self.detector(rgb):
-                    if any(_is_followed(det, b) for b in followed_boxes):
+                    if any(det.followed_by(b) for b in followed_boxes):
                         continue
-                    lm = self.landmarker(rgb, det.to_roi())
+                    lm = self.landmarks_from(rgb, det)
+                    for box in _distinct(getattr(det, "alternatives", ()))[:MAX_ALTERNATIVES] if lm is None else ():
+                        lm = self.landmarks_from(rgb, det.with_box(box))
+                        if lm is not None:
+                            break
                     if lm is not None:
                         results.append((lm, False))
+                        followed_boxes.append(lm.box_xyxy())  # later boxes of this person are skipped
+                        if not det.aligned:
+                            detected_boxes[id(lm)] = det.box_xyxy
         else:
             state.frames_since_detect += 1
 
-        results = dedupe(results, lambda a, b: box_iou(a, b) > cfg.duplicate_iou)[: cfg.max_people]
-        ids, boxes, appearance = assign_ids(rgb, time_s, results, state)
+        results = _dedupe(results, cfg.duplicate_iou)[: cfg.max_people]
+        # A person just found in a box is tracked by the box around both it and their visible joints: a partly
+        # hidden person's joints span a sliver of them, whose box alone would not meet their track again.
+        tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
+                   for lm, followed in results]
+        ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
+
+    def landmarks_from(self, rgb: np.ndarray, detection: Detection) -> PoseLandmarks | None:
+        """Landmarks of a detected person, or None.
+
+        An aligned detection (BlazePose's) gives the landmark ROI directly, as
+        in MediaPipe.  A box gives an upright ROI, only a first guess at the
+        person's scale and lean: its landmarks, however unsure, give the
+        rotated ROI the person is read from again, until that ROI settles
+        (at most ``MAX_REFINES`` re-reads).  All these reads see only the box,
+        grown by ``BOX_CONTEXT`` (the rest of the frame is what lies beyond
+        it, repeated, as at a frame edge): a square crop around a tall box
+        also holds the neighbours, and the single-person landmark model
+        would drift to the most salient of them.  The result must have its
+        shoulder centre in the box, and its visible joints must span at least
+        ``MIN_BOX_FILL`` of the box's area (a box around several people can
+        yield a pose of a few arms between them).
+        """
+        roi = detection.to_roi()
+        if detection.aligned:
+            return self.landmarker(rgb, roi)
+        min_score = self.landmarker.min_score
+        view, offset = _box_view(rgb, detection.box_xyxy)
+        roi = roi.moved_to(roi.center_xy - offset)
+        lm = self.landmarker(view, roi, min_score=0.0)
+        stable = False  # two reads in a row found a pose, or one found it where its own ROI says it is
+        for _ in range(MAX_REFINES):
+            if lm is None:  # only a NaN presence flag reads as no pose at min_score 0
+                return None
+            roi, previous, was_sure = lm.next_roi(), roi, lm.score >= min_score
+            if was_sure and _settled(previous, roi):
+                stable = True
+                break
+            lm = self.landmarker(view, roi, min_score=0.0)
+            stable = was_sure and lm is not None and lm.score >= min_score
+        if lm is None:
+            return None
+        lm = _moved_by(lm, offset, (rgb.shape[1], rgb.shape[0]))
+        if (not stable or not _shoulders_in(lm, detection.box_xyxy, (rgb.shape[1], rgb.shape[0]))
+                or _area(lm.box_xyxy()) < MIN_BOX_FILL * _area(detection.box_xyxy)):
+            return None
+        return lm
 
     def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
         """:meth:`process`, done in place; returns its result as a finished future (the analysers'
