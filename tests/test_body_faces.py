@@ -174,3 +174,30 @@ def test_a_pan_over_six_people_keeps_six_faces_each_on_its_own_body(tmp_path: Pa
         nose = np.nanmedian(track.xy[:, 0] + np.stack([np.zeros(len(track.frame_index)),
                                                        offsets[track.frame_index]], axis=1), axis=0)
         assert np.argmin(np.hypot(*(T1_FACES - nose).T)) == person, f"face of person {person} on another's body"
+
+
+def test_a_face_found_again_on_its_body_keeps_its_id_in_the_take():
+    """``assemble_faces`` on per-frame records where one body's face had id 4, then id 9 (lost and found
+    again), then 4 once more, beside a face with no body: one face, id 4, over all of its frames, with a head
+    pose on each; the bodiless face stays apart."""
+    from rigcast.camera import Intrinsics
+    from rigcast.pipeline.analyze import AnalyzeConfig, assemble_faces
+
+    faces = FaceAnalyzer(*make_face_models())
+    (record,), _ = faces.process(astronaut(), 0.0, faces.new_state())
+    frames = np.arange(12)
+    ids = np.array([4, 4, 4, 9, 9, 9, 9, 4, 4, 4, 4, 4])
+    rows = [(f, i, 7) for f, i in zip(frames, ids)] + [(f, 2, -1) for f in frames]
+    rows.sort(key=lambda r: r[0])  # the cache holds each frame's records together, frames in order
+    n = len(rows)
+    xy = np.stack([record.landmarks.xy + [2.0 * f, 0.0] for f, _, _ in rows]).astype(np.float32)
+    arrays = {"frame_index": frames, "time_s": frames / 30.0,
+              "face/frame": np.array([r[0] for r in rows]), "face/id": np.array([r[1] for r in rows]),
+              "face/body": np.array([r[2] for r in rows]), "face/xy": xy,
+              "face/z": np.tile(record.landmarks.z.astype(np.float32), (n, 1)), "face/conf": np.ones(n, np.float32)}
+    out, _ = assemble_faces(arrays, Intrinsics.from_fov(512, 512), AnalyzeConfig(), track_ids={7})
+    by_id = {f.face_id: f for f in out}
+    assert sorted(by_id) == [2, 4]
+    assert by_id[4].body_id == 7 and by_id[4].frame_index.tolist() == frames.tolist()
+    assert by_id[2].body_id == -1
+    assert np.all(np.isfinite(by_id[4].rotation))

@@ -430,10 +430,14 @@ def _join_streamed(streamed: dict[int, StreamedFace], old_ids: np.ndarray, new_i
         parts.setdefault(new, []).append(streamed[old])
     joined = {}
     for new, faces in parts.items():
-        faces.sort(key=lambda f: int(f.frame_index[0]))
-        joined[new] = faces[0] if len(faces) == 1 else StreamedFace(
-            np.concatenate([f.frame_index for f in faces]), np.concatenate([f.xy for f in faces]),
-            np.concatenate([f.z for f in faces]), [p for f in faces for p in f.poses])
+        if len(faces) == 1:
+            joined[new] = faces[0]
+            continue
+        frames = np.concatenate([f.frame_index for f in faces])
+        order = np.argsort(frames, kind="stable")  # the parts never share a frame, but may take turns
+        poses = [p for f in faces for p in f.poses]
+        joined[new] = StreamedFace(frames[order], np.concatenate([f.xy for f in faces])[order],
+                                   np.concatenate([f.z for f in faces])[order], [poses[i] for i in order])
     return joined
 
 
@@ -556,12 +560,13 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
         poses = FacePoseStream(camera_for(info, config), config) if config.faces and not chunks else None
 
+        if config.faces:
+            from .faces import body_heads
+
         def submit(frame) -> dict:
             futures = {}
             for s in stages:
                 if s.key == "face" and "body" in futures:  # faces are also read from the bodies' heads
-                    from .faces import body_heads
-
                     heads = body_heads(futures["body"].result()[0])
                     futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
                 else:

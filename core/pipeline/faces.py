@@ -2,9 +2,17 @@
 
 The same tracking mode as :mod:`.body` (MediaPipe's face mesh in video mode,
 generalised to many faces): each face's next ROI comes from this frame's
-mesh, so the detector only runs when nobody is followed, when a followed
-face is lost, and every ``redetect_every`` frames to catch newcomers.
-Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
+mesh, so the full-frame detector only runs on the first frame, when a
+followed face is lost, and every ``redetect_every`` frames to catch
+newcomers (also while no face is followed: it is the stage's dearest call).
+Faces are also read from the frame's bodies, as MediaPipe Holistic does
+(``FaceAnalyzer._face_from_body``): a body that shows its head and has no
+face gets one from a ROI its face keypoints give, which finds turned and
+small faces the detector misses.  Each face sits on at most one body and
+each body holds at most one face (:func:`match_faces_to_bodies`), and over
+the clip :func:`join_faces_on_bodies` gives a face lost and found again on
+its body its first id.  Identities come from
+:class:`~rigcast.track.BoxTracker` on the mesh boxes.
 
 Two stages per frame: tracking (meshes, detector, next ROIs) and
 finishing (face ids from the tracker and, with the separate iris model, the
