@@ -323,8 +323,7 @@ class FaceAnalyzer:
         lo, hi = seen.min(axis=0), seen.max(axis=0)
         centre, side = 0.5 * (lo + hi), float(max(hi - lo))
         window = Roi(center_xy=centre, size=BODY_WINDOW_SCALE * side, rotation=0.0)
-        near = [d for d in self.detector.detect_in(rgb, window)
-                if _points_in(head, scaled_box(d.box_xyxy, 1.0 + 2.0 * LINK_MARGIN)) >= LINK_MIN_POINTS]
+        near = [d for d in self.detector.detect_in(rgb, window) if _on_head(d.box_xyxy, head) >= LINK_MIN_POINTS]
         mesh = self.landmarker.mesh
         roi = near[0].to_roi() if near else Roi(center_xy=centre, size=BODY_ROI_SCALE * side, rotation=0.0)
         lm = mesh(rgb, roi, 0.0)
@@ -332,7 +331,7 @@ class FaceAnalyzer:
             if lm is None or lm.score >= self.landmarker.min_score:
                 break
             lm = mesh(rgb, lm.next_roi(), 0.0)
-        if lm is None or lm.score < cfg.body_min_score or _points_in(head, scaled_box(lm.box_xyxy(), 1.0 + 2.0 * LINK_MARGIN)) < LINK_MIN_POINTS:
+        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS:
             return None
         return lm
 
@@ -394,9 +393,8 @@ class FaceAnalyzer:
                 break
             if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
                 continue  # a body whose face is not found is tried again every body_retry_every frames
-            if _head_size(head) < cfg.min_head_px or any(
-                    _points_in(head, scaled_box(lm.box_xyxy(), 1.0 + 2.0 * LINK_MARGIN)) >= LINK_MIN_POINTS
-                    for lm, _ in results):
+            if _head_size(head) < cfg.min_head_px or any(_on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS
+                                                           for lm, _ in results):
                 continue
             lm = self._face_from_body(rgb, head)
             if lm is not None:
@@ -489,6 +487,11 @@ def _points_in(points: np.ndarray, box: np.ndarray) -> int:
         return int(np.count_nonzero((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
 
 
+def _on_head(face_box: np.ndarray, head: np.ndarray) -> int:
+    """How many of a body's face points ``head`` (11, 2) lie in ``face_box`` (4,) grown by ``LINK_MARGIN``."""
+    return _points_in(head, scaled_box(face_box, 1.0 + 2.0 * LINK_MARGIN))
+
+
 def _head_size(head: np.ndarray) -> float:
     """The long side of the box of a head's seen face points (11, 2), px."""
     seen = head[np.all(np.isfinite(head), axis=1)]
@@ -502,19 +505,18 @@ def match_faces_to_bodies(face_boxes: np.ndarray, heads: Mapping[int, np.ndarray
     (:func:`body_heads`).  A face and a body may pair when at least
     ``LINK_MIN_POINTS`` of the body's face points lie in the face box grown by
     ``LINK_MARGIN`` on each side.  Pairs are taken most points first (then the
-    nearer nose, then the lower ids), so a body gets at most one face and a
-    face at most one body.
+    face centre nearer the points' mean, then the lower ids), so a body gets
+    at most one face and a face at most one body.
     """
     boxes = np.asarray(face_boxes, dtype=np.float64).reshape(-1, 4)
     pairs = []  # (-points, distance, face index, body id)
     for k, box in enumerate(boxes):
-        grown = scaled_box(box, 1.0 + 2.0 * LINK_MARGIN)
         centre = 0.5 * (box[:2] + box[2:])
         for body_id, head in heads.items():
             head = np.asarray(head, dtype=np.float64)
             if head.shape != (len(FACE_KEYPOINTS), 2):
                 raise ValueError(f"body {body_id} face points must be ({len(FACE_KEYPOINTS)}, 2), got {head.shape}")
-            count = _points_in(head, grown)
+            count = _on_head(box, head)
             if count >= LINK_MIN_POINTS:
                 seen = head[np.all(np.isfinite(head), axis=1)]
                 pairs.append((-count, float(np.hypot(*(seen.mean(axis=0) - centre))), k, int(body_id)))
