@@ -327,6 +327,19 @@ class FaceDetector:
             found[name] = weighted_nms(*(np.concatenate([a, b[~part]]) for a, b in zip(whole, tiled)), self.nms_iou)
         return found
 
+    def detect_in(self, rgb: np.ndarray, window: Roi) -> list[FaceDetection]:
+        """Faces in one axis-aligned square ``window`` of ``rgb`` (H, W, 3) uint8, best score first, in frame px.
+
+        One call of the short-range model (the full-range one in ``mode="full"``): MediaPipe Holistic's
+        ``FaceDetectionShortRangeByRoi``, which looks for a face in a window about three times the size of
+        the head a body's keypoints outline.  ``window.rotation`` must be 0 (boxes stay boxes)."""
+        if window.rotation != 0.0:
+            raise ValueError(f"detect_in takes an axis-aligned window, got rotation {window.rotation}")
+        net = self.short if self.short is not None else self.full
+        boxes, scores, kps = weighted_nms(*net.detect(_check_rgb(rgb), window, self.min_score), self.nms_iou)
+        return [FaceDetection(box_xyxy=b, score=min(1.0, float(s)), keypoints_xy=k)
+                for b, s, k in zip(boxes, scores, kps)]
+
     def __call__(self, rgb: np.ndarray) -> list[FaceDetection]:
         """Faces in ``rgb`` (H, W, 3) uint8, best score first."""
         models = tuple(name for name, net in (("short", self.short), ("full", self.full)) if net is not None)

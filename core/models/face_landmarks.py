@@ -385,9 +385,10 @@ class FaceLandmarker:
                                          tracking_roi=face.next_roi()))
         return refined
 
-    def mesh(self, rgb: np.ndarray, roi: Roi) -> FaceLandmarks | None:
+    def mesh(self, rgb: np.ndarray, roi: Roi, min_score: float | None = None) -> FaceLandmarks | None:
         """One call of the face model on ``roi`` of ``rgb`` (H, W, 3) uint8: the 468-point mesh (the refined
-        478 points with the attention model), or None when no face is there."""
+        478 points with the attention model), or None when no face is there (face-presence probability below
+        ``min_score``, the landmarker's own by default)."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
@@ -396,7 +397,7 @@ class FaceLandmarker:
         rgb = np.ascontiguousarray(rgb)
         outputs = self.face_runner({self._face_input: self.preprocess(rgb, roi)})
         score, xy, z = self.postprocess(outputs, roi)
-        if not score >= self.min_score or not (np.isfinite(xy).all() and np.isfinite(z).all()):
+        if not score >= (self.min_score if min_score is None else min_score) or not (np.isfinite(xy).all() and np.isfinite(z).all()):
             return None
         height, width = rgb.shape[:2]
         return FaceLandmarks(xy=xy, z=z, score=score, conf=face_confidence(score, xy[:NUM_MESH], width, height),

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
@@ -211,6 +211,7 @@ def _face_payload(records) -> dict[str, np.ndarray]:
         "xy": np.array([lm.xy for lm in lms], dtype=np.float32).reshape(n, num, 2),
         "z": np.array([lm.z for lm in lms], dtype=np.float32).reshape(n, num),
         "conf": np.array([lm.conf for lm in lms], dtype=np.float32),
+        "body": np.array([r.body_id for r in records], dtype=np.int64),
     }
 
 
@@ -403,7 +404,9 @@ class FacePoseStream:
 def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig,
                    track_ids: set[int], streamed: dict[int, "StreamedFace"] | None = None
                    ) -> tuple[list[Face], FaceTopology | None]:
-    """Per-frame face records → faces with smoothed landmarks, head pose and metric mesh, linked to bodies.
+    """Per-frame face records → faces with smoothed landmarks, head pose and metric mesh, linked to bodies
+    (:func:`~rigcast.pipeline.faces.join_faces_on_bodies`: one face per body, a face found again on its body
+    keeps its id).
 
     Landmarks are One Euro filtered (speed in face heights per second), the
     head pose is solved on the filtered landmarks, then its rotation is
@@ -416,7 +419,7 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
         return [], None
     from ..face.geometry import canonical_face
     from ..face.head_pose import smooth_head_poses
-    from .faces import link_faces_to_bodies
+    from .faces import join_faces_on_bodies
 
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
     if streamed is None:
@@ -426,12 +429,13 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
             rows = slice(bounds[k], bounds[k + 1])  # the cache holds each frame's faces together, frames in order
             stream.add(f, t, arrays["face/id"][rows], {"xy": arrays["face/xy"][rows], "z": arrays["face/z"][rows]})
         streamed = stream.result()
-    links = _face_body_links(arrays, link_faces_to_bodies, track_ids)
+    links, face_ids = join_faces_on_bodies(arrays["face/id"], arrays["face/body"], arrays["face/frame"], track_ids)
+    streamed = _join_streamed(streamed, arrays["face/id"], face_ids)
     euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
     faces = []
     shortest = min_track_length(config, len(frame_index))
-    for fid in np.unique(arrays["face/id"]):
-        m = _stage_rows(arrays, "face", fid)
+    for fid in np.unique(face_ids):
+        m = face_ids == fid
         if m.sum() < shortest:
             continue
         fi = arrays["face/frame"][m]
@@ -449,24 +453,32 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
         mesh = np.stack([p.mesh_xyz if p else np.full((xy.shape[1], 3), np.nan) for p in poses])
         scale = np.array([p.scale if p else np.nan for p in poses])
         conf = np.where([p is not None for p in poses], conf, 0.0)
-        faces.append(Face(face_id=int(fid), body_id=links.get(int(fid), -1), frame_index=fi, xy=xy, xyz=mesh,
+        faces.append(Face(face_id=int(fid), body_id=links[int(fid)], frame_index=fi, xy=xy, xyz=mesh,
                           rotation=rotation, translation=translation, conf=conf, scale=scale))
     canon = canonical_face()
     topology = FaceTopology(triangles=canon.triangles, uv=canon.uv, canonical_xyz=canon.xyz_m) if faces else None
     return faces, topology
 
 
-def _face_body_links(arrays, link, track_ids: set[int]) -> dict[int, int]:
-    """{face id: body track id or -1}, from which body's head keypoints fall in each face's box."""
-    if "body/id" not in arrays:
-        return {}
-    face_boxes, body_points = [], []
-    for f in arrays["frame_index"]:
-        fm, bm = arrays["face/frame"] == f, arrays["body/frame"] == f
-        face_boxes.append(dict(zip(arrays["face/id"][fm].tolist(), arrays["face/box"][fm])))
-        body_points.append({b: xy for b, xy in zip(arrays["body/id"][bm].tolist(), arrays["body/xy"][bm])
-                            if b in track_ids})
-    return {fid: (-1 if bid is None else bid) for fid, bid in link(face_boxes, body_points).items()}
+def _join_streamed(streamed: dict[int, StreamedFace], old_ids: np.ndarray, new_ids: np.ndarray
+                   ) -> dict[int, StreamedFace]:
+    """``streamed`` (by the ids the records had) by the ids :func:`~rigcast.pipeline.faces.join_faces_on_bodies`
+    gave them: the parts of a face lost and found again on its body, joined in frame order.  Each part kept
+    its own landmark filter, which starts afresh after the gap."""
+    parts: dict[int, list[StreamedFace]] = {}
+    for old, new in sorted(set(zip(old_ids.tolist(), new_ids.tolist()))):
+        parts.setdefault(new, []).append(streamed[old])
+    joined = {}
+    for new, faces in parts.items():
+        if len(faces) == 1:
+            joined[new] = faces[0]
+            continue
+        frames = np.concatenate([f.frame_index for f in faces])
+        order = np.argsort(frames, kind="stable")  # the parts never share a frame, but may take turns
+        poses = [p for f in faces for p in f.poses]
+        joined[new] = StreamedFace(frames[order], np.concatenate([f.xy for f in faces])[order],
+                                   np.concatenate([f.z for f in faces])[order], [poses[i] for i in order])
+    return joined
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -589,8 +601,18 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
         poses = FacePoseStream(camera_for(info, config), config) if config.faces and not chunks else None
 
+        if config.faces:
+            from .faces import body_heads
+
         def submit(frame) -> dict:
-            return {s.key: s.analyzer.submit(frame.rgb, frame.time_s, states[s.key]) for s in stages}
+            futures = {}
+            for s in stages:
+                if s.key == "face" and "body" in futures:  # faces are also read from the bodies' heads
+                    heads = body_heads(futures["body"].result()[0])
+                    futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
+                else:
+                    futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key])
+            return futures
 
         try:
             for frame, futures in submit_ahead(frames_iter, submit):

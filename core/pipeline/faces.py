@@ -2,9 +2,17 @@
 
 The same tracking mode as :mod:`.body` (MediaPipe's face mesh in video mode,
 generalised to many faces): each face's next ROI comes from this frame's
-mesh, so the detector only runs when nobody is followed, when a followed
-face is lost, and every ``redetect_every`` frames to catch newcomers.
-Identities come from :class:`~rigcast.track.BoxTracker` on the mesh boxes.
+mesh, so the full-frame detector only runs on the first frame, when a
+followed face is lost, and every ``redetect_every`` frames to catch
+newcomers (also while no face is followed: it is the stage's dearest call).
+Faces are also read from the frame's bodies, as MediaPipe Holistic does
+(``FaceAnalyzer._face_from_body``): a body that shows its head and has no
+face gets one from a ROI its face keypoints give, which finds turned and
+small faces the detector misses.  Each face sits on at most one body and
+each body holds at most one face (:func:`match_faces_to_bodies`), and over
+the clip :func:`join_faces_on_bodies` gives a face lost and found again on
+its body its first id.  Identities come from
+:class:`~rigcast.track.BoxTracker` on the mesh boxes.
 
 Two stages per frame: tracking (meshes, detector, next ROIs) and
 finishing (face ids from the tracker and, with the separate iris model, the
@@ -35,7 +43,7 @@ Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,8 +57,26 @@ from ..models.roi import Roi
 from . import FRAMES_IN_FLIGHT
 from .follow import FollowState, Result, box_iou, dedupe, identify, scaled_box
 
-HEAD_KEYPOINTS = tuple(range(9))
-"""BlazePose-33 nose, eyes (inner, centre, outer, both sides) and ears: the body's head points."""
+FACE_KEYPOINTS = tuple(range(11))
+"""BlazePose-33's face points: nose, eyes (inner, centre, outer, both sides), ears and mouth corners.  What
+MediaPipe Holistic derives a body's face ROI from, and what links a face to its body."""
+HEAD_MIN_VISIBILITY = 0.5  # a body's face point counts as seen above this BlazePose visibility
+HEAD_MIN_POINTS = 3  # a body shows its head when at least this many face points are seen
+LINK_MIN_POINTS = 2  # a face sits on a body whose seen face points fall, this many or more, in its grown box
+LINK_MARGIN = 0.25  # the face box grown by this much of its size on each side (ears lie outside the mesh box)
+
+# Faces from bodies (MediaPipe Holistic's face_landmarks_from_pose and face_landmarks_from_pose_to_recrop_roi):
+# the bounding box of the body's face points, its long side times BODY_WINDOW_SCALE, square, is the window in
+# which the short-range face detector looks for the face; the detection's ROI then gives the landmarks.
+# Holistic stops there when the detector finds nothing, so it misses faces turned to profile.  Here the mesh
+# is then read from a ROI of BODY_ROI_SCALE times the long side about the face points.  Either way, while
+# the model is unsure of the face (presence below the landmarker's 0.5), the mesh is read again, up to
+# BODY_REREADS times, from its own landmarks' ROI: the presence flag needs a well-placed ROI.  Zidane's
+# turned head in ultralytics' zidane.jpg: 0.003 on a ROI 10 % of the face off, 0.93 on the mesh's own ROI;
+# from the detection's ROI, 0.0, 0.0, 0.16, then 0.99 on the third re-read.
+BODY_WINDOW_SCALE = 3.0
+BODY_ROI_SCALE = 2.0
+BODY_REREADS = 3
 
 # The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
 # person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
@@ -83,7 +109,12 @@ class FaceConfig:
     rolled head by up to 1.8 % of the face (the tracking ROI, an axis-aligned bound grown 1.5x, is
     looser than the detection ROI); it helps when the detector's box is far off.
     ``frames_in_flight``: frames :meth:`FaceAnalyzer.submit` tracks at once, 1 or 2 (see the module
-    docstring); :meth:`FaceAnalyzer.process` always tracks one."""
+    docstring); :meth:`FaceAnalyzer.process` always tracks one.
+    Faces from bodies (see :meth:`FaceAnalyzer.process`): a face read from a body's head, or followed where
+    a body shows its head, is kept down to a face-presence probability of ``body_min_score`` (its ``conf``
+    says how sure the model is) instead of the landmarker's 0.5; a body whose face is not found is tried again
+    every ``body_retry_every`` frames (every frame for the first ones of a clip); heads whose face points
+    span less than ``min_head_px`` are not tried (their faces are too small for the landmarks)."""
 
     max_faces: int = 8
     redetect_every: int = 15
@@ -91,8 +122,17 @@ class FaceConfig:
     new_face_iou: float = 0.3
     refine_new_faces: bool = False
     frames_in_flight: int = 2
+    body_min_score: float = 0.2
+    body_retry_every: int = 5
+    min_head_px: float = 12.0
 
     def __post_init__(self) -> None:
+        if self.body_retry_every < 1:
+            raise ValueError(f"body_retry_every must be at least 1, got {self.body_retry_every}")
+        if not 0.0 <= self.body_min_score <= 1.0:
+            raise ValueError(f"body_min_score must be in [0, 1], got {self.body_min_score}")
+        if not self.min_head_px > 0:
+            raise ValueError(f"min_head_px must be positive (pixels), got {self.min_head_px}")
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {self.max_faces}")
         if self.frames_in_flight not in FRAMES_IN_FLIGHT:
@@ -130,13 +170,15 @@ class FaceFollowState(FollowState):
 class FaceRecord:
     """One face in one frame: ``face_id`` (stable across frames), ``landmarks``, ``box_xyxy`` (4,) the
     mesh's bound in px, ``appearance`` (D,) the tracker's descriptor, ``followed`` whether it came from a
-    previous frame's ROI (not from the detector)."""
+    previous frame's ROI (not from the detector or a body), ``body_id`` the body it sits on in this frame
+    (-1: none; at most one face per body, see :func:`match_faces_to_bodies`)."""
 
     face_id: int
     landmarks: FaceLandmarks
     box_xyxy: np.ndarray
     appearance: np.ndarray
     followed: bool
+    body_id: int = -1
 
     def __post_init__(self) -> None:
         box = np.array(self.box_xyxy, dtype=np.float64)
@@ -151,6 +193,7 @@ class FaceRecord:
         object.__setattr__(self, "box_xyxy", box)
         object.__setattr__(self, "appearance", appearance)
         object.__setattr__(self, "followed", bool(self.followed))
+        object.__setattr__(self, "body_id", int(self.body_id))
 
     @property
     def conf(self) -> float:
@@ -176,25 +219,35 @@ class FaceAnalyzer:
     def new_state(self) -> FaceFollowState:
         return FaceFollowState()
 
-    def process(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> tuple[list[FaceRecord], bool]:
+    def process(self, rgb: np.ndarray, time_s: float, state: FaceFollowState,
+                heads: Mapping[int, np.ndarray] | None = None) -> tuple[list[FaceRecord], bool]:
         """Analyse one frame (H, W, 3) uint8 at ``time_s``; updates ``state``.
+
+        ``heads``: the frame's bodies, body id → their face points (11, 2) px, NaN where unseen (see
+        :func:`body_heads`).  A body without a face gets one read from its head, as MediaPipe Holistic
+        does, and each face is matched to at most one body (the record's ``body_id``).  The full-frame
+        detector runs on the first frame, when a followed face is lost, and every ``redetect_every`` frames
+        (whether or not a face is followed) while fewer than ``max_faces`` are.
 
         Returns the faces found (no more than ``max_faces``, followed faces
         first) and whether the detector ran.
         """
-        results, detected = self.track(rgb, state)
-        return self.finish(rgb, time_s, results, state), detected
+        heads = dict(heads or {})
+        results, detected = self.track(rgb, state, heads)
+        return self.finish(rgb, time_s, results, state, heads), detected
 
-    def submit(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> Future:
+    def submit(self, rgb: np.ndarray, time_s: float, state: FaceFollowState,
+               heads: Mapping[int, np.ndarray] | None = None) -> Future:
         """:meth:`process` on worker threads, ``frames_in_flight`` frames tracked at once: returns a future
         of the frame's records and whether the detector ran.  Frames must be submitted in order, and
         ``rgb`` must stay unchanged until the future is done."""
+        heads = dict(heads or {})
         if self.config.frames_in_flight > 1:
-            return self._in_flight(rgb, time_s, state)
-        results, detected = self.track(rgb, state)
+            return self._in_flight(rgb, time_s, state, heads)
+        results, detected = self.track(rgb, state, heads)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-faces")
-        return self._worker.submit(lambda: (self.finish(rgb, time_s, results, state), detected))
+        return self._worker.submit(lambda: (self.finish(rgb, time_s, results, state, heads), detected))
 
     def close(self) -> None:
         """Stop the worker threads after the work already submitted."""
@@ -209,13 +262,16 @@ class FaceAnalyzer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def track(self, rgb: np.ndarray, state: FaceFollowState) -> tuple[list[Result], bool]:
+    def track(self, rgb: np.ndarray, state: FaceFollowState,
+              heads: Mapping[int, np.ndarray] | None = None) -> tuple[list[Result], bool]:
         """The tracking stage: every face's landmarks from one model call each (the mesh, or the refined set
-        of the attention model), and the next frame's ROIs in ``state``.  Returns the results for
-        :meth:`finish` and whether the detector ran."""
-        return self._settle(rgb, state.rois, self._follow(rgb, state.rois), state)
+        of the attention model), faces read from the heads of ``heads``' bodies that have none, and the next
+        frame's ROIs in ``state``.  Returns the results for :meth:`finish` and whether the detector ran."""
+        heads = dict(heads or {})
+        return self._settle(rgb, state.rois, self._follow(rgb, state.rois, heads), state, heads)
 
-    def _in_flight(self, rgb: np.ndarray, time_s: float, state: FaceFollowState) -> Future:
+    def _in_flight(self, rgb: np.ndarray, time_s: float, state: FaceFollowState,
+                   heads: dict[int, np.ndarray]) -> Future:
         """Start tracking the next frame on the ROIs of ``frames_in_flight`` frames before it (see the module
         docstring); a future of its records and whether the detector ran, once it is tracked and finished."""
         lag = self.config.frames_in_flight
@@ -236,42 +292,76 @@ class FaceAnalyzer:
                 older.result()  # its ROIs are handed on
             rois = _extrapolate(state.handed_on.get(number - lag, {}), state.handed_on.get(number - lag - 1, {}),
                                 lag - 1)
-            followed = self._follow(rgb, rois)  # while the frame before is still being tracked
+            followed = self._follow(rgb, rois, heads)  # while the frame before is still being tracked
             if previous is not None:
                 previous.result()
-            results, detected = self._settle(rgb, rois, followed, state)
-            return self.finish(rgb, time_s, results, state), detected
+            results, detected = self._settle(rgb, rois, followed, state, heads)
+            return self.finish(rgb, time_s, results, state, heads), detected
         state.tracking[number] = future = self._trackers.submit(track_and_finish)
         return future
 
-    def _follow(self, rgb: np.ndarray, rois: dict[int, Roi]) -> dict[int, FaceLandmarks | None]:
+    def _follow(self, rgb: np.ndarray, rois: dict[int, Roi],
+                heads: dict[int, np.ndarray]) -> dict[int, FaceLandmarks | None]:
+        return {slot: self._mesh_on(rgb, roi, heads) for slot, roi in rois.items()}
+
+    def _mesh_on(self, rgb: np.ndarray, roi: Roi, heads: dict[int, np.ndarray]) -> FaceLandmarks | None:
+        """The mesh on ``roi``; kept down to ``body_min_score`` where a body shows its head in the ROI."""
+        box = roi.as_box_xyxy()
+        on_body = any(_points_in(head, box) >= LINK_MIN_POINTS for head in heads.values())
+        return self.landmarker.mesh(rgb, roi, self.config.body_min_score if on_body else None)
+
+    def _face_from_body(self, rgb: np.ndarray, head: np.ndarray) -> FaceLandmarks | None:
+        """The face on a body's head (face points ``head`` (11, 2) px, NaN where unseen), or None.
+
+        As MediaPipe Holistic: the short-range detector in a window three times the face points' box, and
+        the mesh from the detection's ROI; without a detection (a face turned to profile, or too small for
+        the detector), from a ROI about the face points.  Either way the mesh is read again from its own
+        ROI while the model is unsure (see ``BODY_REREADS``), kept down to ``body_min_score``, and only when
+        the face found holds the body's face points."""
+        cfg = self.config
+        seen = head[np.all(np.isfinite(head), axis=1)]
+        lo, hi = seen.min(axis=0), seen.max(axis=0)
+        centre, side = 0.5 * (lo + hi), float(max(hi - lo))
+        window = Roi(center_xy=centre, size=BODY_WINDOW_SCALE * side, rotation=0.0)
+        near = [d for d in self.detector.detect_in(rgb, window) if _on_head(d.box_xyxy, head) >= LINK_MIN_POINTS]
         mesh = self.landmarker.mesh
-        return {slot: mesh(rgb, roi) for slot, roi in rois.items()}
+        roi = near[0].to_roi() if near else Roi(center_xy=centre, size=BODY_ROI_SCALE * side, rotation=0.0)
+        lm = mesh(rgb, roi, 0.0)
+        for _ in range(BODY_REREADS):
+            if lm is None or lm.score >= self.landmarker.min_score:
+                break
+            lm = mesh(rgb, lm.next_roi(), 0.0)
+        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS:
+            return None
+        return lm
 
     def _settle(self, rgb: np.ndarray, followed_rois: dict[int, Roi], followed: dict[int, FaceLandmarks | None],
-                state: FaceFollowState) -> tuple[list[Result], bool]:
+                state: FaceFollowState, heads: dict[int, np.ndarray]) -> tuple[list[Result], bool]:
         """:meth:`track` once the previous frame is tracked: ``followed`` holds the landmarks found on
         ``followed_rois``; ``state.rois`` are the previous frame's.  Keeps the faces the previous frame had,
         reading again from its ROI any of them not found on ``followed_rois``, runs the detector when due,
-        and hands the next ROIs on."""
+        reads the faces of bodies that have none, and hands the next ROIs on."""
         cfg = self.config
         mesh = self.landmarker.mesh
+        number = state.frames_handed  # this frame's number in the clip: frames hand their ROIs on in order
         results: list[Result] = []
         slots: list[int] = []
         lost_someone = False
         for slot, roi in state.rois.items():
             lm = followed.get(slot)
             if lm is None and followed_rois.get(slot) is not roi:
-                lm = mesh(rgb, roi)  # missed on an older ROI, or new in the previous frame
+                lm = self._mesh_on(rgb, roi, heads)  # missed on an older ROI, or new in the previous frame
             if lm is None:
                 lost_someone = True
             else:
                 results.append((lm, True))
                 slots.append(slot)
-        # As for bodies: with every face slot followed and nobody lost, the periodic
-        # re-detection could find no newcomer to add, so it is skipped.
-        detect = not results or lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
-                                                 and len(results) < cfg.max_faces)
+        # The full-frame detector is the face stage's dearest call (2 to 20 model runs), so it runs on a
+        # cadence, as the body detector does: on the first frame, when a followed face is lost, and every
+        # redetect_every frames; even with no face followed it waits for its turn (faces on bodies are
+        # found from the bodies in between).  With max_faces followed it could add nobody and is skipped.
+        detect = lost_someone or (state.frames_since_detect + 1 >= cfg.redetect_every
+                                  and len(results) < cfg.max_faces)
         if detect:
             state.frames_since_detect = 0
             followed_count = len(results)
@@ -297,6 +387,21 @@ class FaceAnalyzer:
         else:
             state.frames_since_detect += 1
 
+        # Faces from bodies, body by body in id order (so the results never depend on timing).
+        for body_id, head in sorted(heads.items()):
+            if len(results) >= cfg.max_faces:
+                break
+            if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
+                continue  # a body whose face is not found is tried again every body_retry_every frames
+            if _head_size(head) < cfg.min_head_px or any(_on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS
+                                                           for lm, _ in results):
+                continue
+            lm = self._face_from_body(rgb, head)
+            if lm is not None:
+                results.append((lm, False))
+                slots.append(state.next_slot)
+                state.next_slot += 1
+
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
         # centres are close (:func:`_same_face`): two ROIs that caught the same fast-moving face.
         slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
@@ -304,16 +409,18 @@ class FaceAnalyzer:
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
         return results, detect
 
-    def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState) -> list[FaceRecord]:
+    def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
+               heads: Mapping[int, np.ndarray] | None = None) -> list[FaceRecord]:
         """The finishing stage: :meth:`track`'s results of the frame at ``time_s`` as records, with face ids
-        from ``state``'s tracker and, with an iris model, their refined 478-point landmarks.  Frames must be
-        finished in order."""
+        from ``state``'s tracker, the body each sits on among ``heads``' (see :func:`match_faces_to_bodies`)
+        and, with an iris model, their refined 478-point landmarks.  Frames must be finished in order."""
         ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, APPEARANCE_BOX_SCALE)
+        bodies = match_faces_to_bodies(boxes, heads or {})
         landmarks = [lm for lm, _ in results]
         if self.landmarker.iris_runner is not None and results:
             landmarks = self.landmarker.refine_all(rgb, landmarks)
-        return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed)
-                for k, (lm, (_, followed), i) in enumerate(zip(landmarks, results, ids))]
+        return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed, body)
+                for k, (lm, (_, followed), i, body) in enumerate(zip(landmarks, results, ids, bodies))]
 
 
 def _extrapolate(rois: dict[int, Roi], before: dict[int, Roi], frames: int) -> dict[int, Roi]:
@@ -358,64 +465,112 @@ def make_face_models(device: str = "auto", strict_device: bool = False, detector
     return detector, FaceLandmarker(*runners)
 
 
-def link_faces_to_bodies(face_boxes_per_frame: Sequence[Mapping[int, np.ndarray]],
-                         body_keypoints_per_frame: Sequence[Mapping[int, np.ndarray]], min_points: int = 2,
-                         margin: float = 0.25) -> dict[int, int | None]:
-    """Which body each face belongs to: ``{face_id: body_id or None}``, by majority vote over frames.
+def body_heads(records: Sequence) -> dict[int, np.ndarray]:
+    """Body id → face points (11, 2) px of each body that shows its head: ``records`` are the frame's
+    body records (``track_id`` and BlazePose-33 ``landmarks.xy`` (33, 2), ``landmarks.visibility`` (33,));
+    points seen less than ``HEAD_MIN_VISIBILITY`` are NaN, and bodies with fewer than ``HEAD_MIN_POINTS``
+    seen are left out (their backs to the camera, or their heads out of the frame)."""
+    heads = {}
+    for record in records:
+        xy = np.asarray(record.landmarks.xy, dtype=np.float64)[list(FACE_KEYPOINTS)]
+        seen = np.asarray(record.landmarks.visibility, dtype=np.float64)[list(FACE_KEYPOINTS)] > HEAD_MIN_VISIBILITY
+        seen &= np.all(np.isfinite(xy), axis=1)
+        if seen.sum() >= HEAD_MIN_POINTS:
+            heads[int(record.track_id)] = np.where(seen[:, None], xy, np.nan)
+    return heads
 
-    ``face_boxes_per_frame[t]`` maps face id → box (4,) xyxy px in frame t;
-    ``body_keypoints_per_frame[t]`` maps body id → BlazePose-33 keypoints
-    (J >= 9, 2) px in the same frame, NaN where missing.  In each frame, a
-    face votes for the body with the most head keypoints (nose, eyes, ears:
-    indices 0..8) inside its box grown by ``margin`` of its size on each
-    side (ears sit just outside a face mesh's box), if that is at least
-    ``min_points`` and more than any other body has; a body claimed by two
-    faces in one frame goes to the face holding more of its points.  A face
-    is linked to the body that won more than half of its votes, else None
-    (never seen with a body, or claimed by two bodies in turn).
+
+def _points_in(points: np.ndarray, box: np.ndarray) -> int:
+    """How many of ``points`` (K, 2), NaN for none, lie in the xyxy ``box`` (4,)."""
+    x, y = points[:, 0], points[:, 1]
+    with np.errstate(invalid="ignore"):
+        return int(np.count_nonzero((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
+
+
+def _on_head(face_box: np.ndarray, head: np.ndarray) -> int:
+    """How many of a body's face points ``head`` (11, 2) lie in ``face_box`` (4,) grown by ``LINK_MARGIN``."""
+    return _points_in(head, scaled_box(face_box, 1.0 + 2.0 * LINK_MARGIN))
+
+
+def _head_size(head: np.ndarray) -> float:
+    """The long side of the box of a head's seen face points (11, 2), px."""
+    seen = head[np.all(np.isfinite(head), axis=1)]
+    return float(np.max(seen.max(axis=0) - seen.min(axis=0))) if len(seen) else 0.0
+
+
+def match_faces_to_bodies(face_boxes: np.ndarray, heads: Mapping[int, np.ndarray]) -> list[int]:
+    """The body each face of one frame sits on: a body id per face box (N, 4) xyxy px, -1 for none.
+
+    ``heads`` maps body id → its face points (11, 2) px, NaN where unseen
+    (:func:`body_heads`).  A face and a body may pair when at least
+    ``LINK_MIN_POINTS`` of the body's face points lie in the face box grown by
+    ``LINK_MARGIN`` on each side.  Pairs are taken most points first (then the
+    face centre nearer the points' mean, then the lower ids), so a body gets
+    at most one face and a face at most one body.
     """
-    if len(face_boxes_per_frame) != len(body_keypoints_per_frame):
-        raise ValueError(f"face boxes and body keypoints must cover the same frames, got "
-                         f"{len(face_boxes_per_frame)} and {len(body_keypoints_per_frame)}")
-    if min_points < 1:
-        raise ValueError(f"min_points must be at least 1, got {min_points}")
-    votes: dict[int, Counter] = defaultdict(Counter)
-    seen: set[int] = set()
-    for t, (faces, bodies) in enumerate(zip(face_boxes_per_frame, body_keypoints_per_frame)):
-        head_points = {}
-        for body_id, kps in bodies.items():
-            kps = np.asarray(kps, dtype=np.float64)
-            if kps.ndim != 2 or kps.shape[0] < len(HEAD_KEYPOINTS) or kps.shape[1] < 2:
-                raise ValueError(f"body {body_id} keypoints in frame {t} must be (J >= {len(HEAD_KEYPOINTS)}, 2), "
-                                 f"got {kps.shape}")
-            head_points[body_id] = kps[list(HEAD_KEYPOINTS), :2]
-        claims = []  # (count, face_id, body_id)
-        for face_id, box in faces.items():
-            seen.add(int(face_id))
-            box = np.asarray(box, dtype=np.float64).reshape(-1)
-            if box.shape != (4,):
-                raise ValueError(f"face {face_id} box in frame {t} must be (4,) xyxy, got {box.shape}")
-            grown = scaled_box(box, 1.0 + 2.0 * margin)
-            counts = {}
-            for body_id, pts in head_points.items():
-                ok = np.all(np.isfinite(pts), axis=1)
-                inside = ok & (pts[:, 0] >= grown[0]) & (pts[:, 0] <= grown[2]) & (pts[:, 1] >= grown[1]) \
-                    & (pts[:, 1] <= grown[3])
-                counts[body_id] = int(inside.sum())
-            ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-            if ranked and ranked[0][1] >= min_points and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
-                claims.append((ranked[0][1], int(face_id), ranked[0][0]))
-        taken: set = set()
-        for _, face_id, body_id in sorted(claims, key=lambda c: -c[0]):
-            if body_id not in taken:
-                taken.add(body_id)
-                votes[face_id][body_id] += 1
-    links: dict[int, int | None] = {}
-    for face_id in sorted(seen):
-        tally = votes.get(face_id)
-        if not tally:
-            links[face_id] = None
-            continue
-        body_id, count = tally.most_common(1)[0]
-        links[face_id] = int(body_id) if count > 0.5 * sum(tally.values()) else None
-    return links
+    boxes = np.asarray(face_boxes, dtype=np.float64).reshape(-1, 4)
+    pairs = []  # (-points, distance, face index, body id)
+    for k, box in enumerate(boxes):
+        centre = 0.5 * (box[:2] + box[2:])
+        for body_id, head in heads.items():
+            head = np.asarray(head, dtype=np.float64)
+            if head.shape != (len(FACE_KEYPOINTS), 2):
+                raise ValueError(f"body {body_id} face points must be ({len(FACE_KEYPOINTS)}, 2), got {head.shape}")
+            count = _on_head(box, head)
+            if count >= LINK_MIN_POINTS:
+                seen = head[np.all(np.isfinite(head), axis=1)]
+                pairs.append((-count, float(np.hypot(*(seen.mean(axis=0) - centre))), k, int(body_id)))
+    bodies = [-1] * len(boxes)
+    taken: set[int] = set()
+    for _, _, k, body_id in sorted(pairs):
+        if bodies[k] < 0 and body_id not in taken:
+            bodies[k] = body_id
+            taken.add(body_id)
+    return bodies
+
+
+def join_faces_on_bodies(face_ids: np.ndarray, body_ids: np.ndarray, frames: np.ndarray,
+                         bodies: set[int] | None = None) -> tuple[dict[int, int], np.ndarray]:
+    """One face per body over a clip, from per-record links: ``({face id: body id or -1}, face ids (R,))``.
+
+    ``face_ids``, ``body_ids`` (-1: none) and ``frames`` (R,) are one row per
+    face record (:attr:`FaceRecord.body_id`, never two faces on one body in a
+    frame).  ``bodies``: the body ids that made it into the Take (others
+    count as none; None keeps all).  A face belongs to the body it sat on in
+    more than half of the frames it sat on one.  Faces of one body that never
+    share a frame are one face lost and found again: they all take the first
+    one's id (the returned ids).  Of faces of one body that do share frames,
+    the one on it more often keeps it and the other goes without a body.
+    """
+    face_ids = np.asarray(face_ids, dtype=np.int64)
+    body_ids = np.asarray(body_ids, dtype=np.int64)
+    frames = np.asarray(frames, dtype=np.int64)
+    if not face_ids.shape == body_ids.shape == frames.shape or face_ids.ndim != 1:
+        raise ValueError(f"face_ids, body_ids and frames must be (R,) alike, got {face_ids.shape}, "
+                         f"{body_ids.shape}, {frames.shape}")
+    if bodies is not None:
+        body_ids = np.where(np.isin(body_ids, sorted(bodies)), body_ids, -1)
+    links: dict[int, int] = {}
+    votes: dict[int, int] = {}
+    for fid in np.unique(face_ids).tolist():
+        tally = Counter(body_ids[(face_ids == fid) & (body_ids >= 0)].tolist())
+        best = tally.most_common(1)
+        links[fid] = best[0][0] if best and best[0][1] > 0.5 * sum(tally.values()) else -1
+        votes[fid] = best[0][1] if best else 0
+    renamed = face_ids.copy()
+    for body_id in sorted(set(links.values()) - {-1}):
+        claimants = sorted((f for f, b in links.items() if b == body_id), key=lambda f: (-votes[f], f))
+        chain, covered = [claimants[0]], set(frames[face_ids == claimants[0]].tolist())
+        for fid in claimants[1:]:
+            own = set(frames[face_ids == fid].tolist())
+            if own & covered:
+                links[fid] = -1
+            else:
+                chain.append(fid)
+                covered |= own
+        first = min(chain)
+        for fid in chain:
+            renamed[face_ids == fid] = first
+            links.pop(fid)
+        links[first] = body_id
+    return dict(sorted(links.items())), renamed

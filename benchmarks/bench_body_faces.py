@@ -1,0 +1,108 @@
+"""What faces cost on a clip without a findable face, and rigcast against MediaPipe Holistic, whole process.
+
+    .venv/bin/python benchmarks/bench_body_faces.py [--frames N] [--rounds R]
+
+The clip: ``--frames`` frames (300) of 512 x 512, three people from ultralytics' ``bus.jpg`` cut out as
+rectangles about 100 px tall (faces about 10 px: none findable) walking across scikit-image's coffee
+backdrop.  Prints, as the median of ``--rounds`` interleaved runs, the wall time of whole processes:
+
+* ``rigcast analyze`` by default against ``--no-faces`` (before faces came from bodies and the face
+  detector ran on a cadence: 17.8 s against 10.7 s on a clip like it);
+* ``rigcast analyze --max-people 1`` (bodies and faces) against MediaPipe Holistic
+  (``refine_face_landmarks=True``, video mode, decoding the same clip with PyAV): ratio of Holistic's
+  time to rigcast's, target >= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import footage  # noqa: E402
+from fixtures_images import background, package_photo  # noqa: E402
+
+# Three people of bus.jpg (810 x 1080), head to shoes, as [x0, y0, x1, y1] px.
+BUS_PEOPLE = ((40, 400, 230, 910), (220, 400, 350, 880), (660, 370, 810, 880))
+
+HOLISTIC = """
+import sys, av, mediapipe as mp
+with mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1, refine_face_landmarks=True) as h, \\
+        av.open(sys.argv[1]) as c:
+    for f in c.decode(video=0):
+        h.process(f.to_ndarray(format="rgb24"))
+"""
+
+
+def walkers_clip(directory: Path, frames: int, size: int = 512, height: int = 100) -> Path:
+    """The benchmark's clip (see the module docstring), written as H.264."""
+    import cv2
+
+    bus = package_photo("bus")
+    people = []
+    for x0, y0, x1, y1 in BUS_PEOPLE:
+        crop = bus[y0:y1, x0:x1]
+        people.append(cv2.resize(crop, (round(crop.shape[1] * height / crop.shape[0]), height),
+                                 interpolation=cv2.INTER_AREA))
+    backdrop = background(size, size)
+    lanes = (60, 200, 340)  # top rows of the three walkers
+    seq = []
+    for t in range(frames):
+        canvas = backdrop.copy()
+        for k, (person, top) in enumerate(zip(people, lanes)):
+            span = size - person.shape[1]
+            phase = (t / frames + k / 3.0) % 1.0  # each crosses once, and back, at its own offset
+            x = round(span * (2 * phase if phase < 0.5 else 2 - 2 * phase))
+            canvas[top:top + height, x:x + person.shape[1]] = person
+        seq.append(canvas)
+    return footage.write_video(directory / f"walkers_{frames}.mp4", seq)
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved runs of each command (median reported)")
+    args = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = str(walkers_clip(tmp, args.frames))
+        analyze = [py, "-m", "rigcast", "analyze", clip, "-o", str(tmp / "take.npz"), "--restart"]
+        commands = {"default": analyze, "no_faces": analyze + ["--no-faces"],
+                    "max_people_1": analyze + ["--max-people", "1"], "holistic": [py, "-c", HOLISTIC, clip]}
+        runs: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, cmd in commands.items():
+                runs[name].append(timed(cmd))
+        subprocess.run(analyze, check=True, capture_output=True)
+        from rigcast.formats.take import Take
+
+        take = Take.load(tmp / "take.npz")
+    s = {name: float(np.median(v)) for name, v in runs.items()}
+    print(f"{args.frames} frames 512x512, three ~100-px walkers from bus.jpg, median of {args.rounds} interleaved "
+          f"whole-process runs (default run found {len(take.tracks)} bodies, {len(take.faces)} faces; "
+          f"face detector on {take.meta['detector_frames'].get('face')} frames):")
+    print(f"  rigcast analyze: default {s['default']:.1f} s, --no-faces {s['no_faces']:.1f} s "
+          f"(faces cost {s['default'] - s['no_faces']:.1f} s; was 17.8 against 10.7 s)")
+    print(f"  rigcast analyze --max-people 1 {s['max_people_1']:.1f} s, MediaPipe Holistic (refined face) "
+          f"{s['holistic']:.1f} s: ratio {s['holistic'] / s['max_people_1']:.2f} (target >= 1.0)")
+    print(json.dumps({"frames": args.frames, "rounds": args.rounds, "seconds": {k: round(v, 2) for k, v in s.items()},
+                      "holistic_over_rigcast": round(s["holistic"] / s["max_people_1"], 3),
+                      "bodies": len(take.tracks), "faces": len(take.faces)}))
+
+
+if __name__ == "__main__":
+    main()

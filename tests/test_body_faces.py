@@ -1,0 +1,203 @@
+"""Faces read from bodies (as MediaPipe Holistic does), one face per body, the face detector on a cadence:
+on real photos from registry packages (see fixtures_images.package_photo).
+
+Face positions were read by eye once from the photos and are written here; links between faces and
+bodies are judged against them, never against a rule run on the pipeline's own output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures_images import astronaut, background, package_photo, paste
+from footage import requires_models, write_video
+from rigcast.models.face_landmarks import LOW_CONFIDENCE
+from rigcast.pipeline.faces import FaceAnalyzer, body_heads, make_face_models
+
+pytestmark = requires_models
+
+
+@pytest.fixture(scope="module")
+def stages():
+    """rigcast's own body analyser (full model, up to 6 people) and face analyser, as ``analyze`` builds them."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, make_stages
+
+    body, face = make_stages(AnalyzeConfig(max_people=6))
+    yield body.analyzer, face.analyzer
+    face.analyzer.close()
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return 0.5 * (box[:2] + box[2:])
+
+
+def _run(stages, frames):
+    """Bodies then faces on each frame, as ``analyze`` runs them; the last frame's body and face records."""
+    bodies, faces = stages
+    body_state, face_state = bodies.new_state(), faces.new_state()
+    for t, frame in enumerate(frames):
+        people, _ = bodies.process(frame, t / 30.0, body_state)
+        records, _ = faces.process(frame, t / 30.0, face_state, body_heads(people))
+    return people, records
+
+
+def test_a_face_the_detector_misses_is_read_from_its_body(stages):
+    """ultralytics' bus.jpg: the man in the dark jacket (sunglasses, a 40-px face) is missed by the face
+    detector; his body is found, and his face is read from its head and linked to it."""
+    bus = package_photo("bus")
+    dark_jacket = np.array([287.0, 451.0])  # his face's centre, by eye
+    alone, _ = stages[1].process(bus, 0.0, stages[1].new_state())
+    assert not any(np.hypot(*(_centre(r.box_xyxy) - dark_jacket)) < 20 for r in alone)
+    people, records = _run(stages, [bus] * 2)
+    found = [r for r in records if np.hypot(*(_centre(r.box_xyxy) - dark_jacket)) < 20]
+    assert len(found) == 1, [r.box_xyxy.round() for r in records]
+    nose = {p.track_id: p.landmarks.xy[0] for p in people}
+    assert found[0].body_id in nose and np.hypot(*(nose[found[0].body_id] - dark_jacket)) < 20
+    assert len({r.body_id for r in records if r.body_id >= 0}) == sum(r.body_id >= 0 for r in records)
+
+
+def _cameraman() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(np.repeat(data.camera()[..., None], 3, axis=2))
+
+
+# (photo, the person's crop [x0, y0, x1, y1], their face box in the photo by eye, whether the body is found).
+# The cameraman's body is not found on a backdrop by today's body detector at any size (a face-anchored
+# detector, issue 11), so his profile is found by the face detector alone.
+FACES = {
+    "frontal: the astronaut": (astronaut, (0, 0, 512, 512), (180, 60, 280, 185), True),
+    "three-quarter: t1's standing man": (lambda: package_photo("t1"), (840, 20, 1200, 620), (904, 81, 1016, 205),
+                                         True),
+    "turned: zidane.jpg's Zidane": (lambda: package_photo("zidane"), (200, 150, 850, 720), (523, 259, 645, 383),
+                                    True),
+    "profile: the cameraman": (_cameraman, (0, 0, 512, 512), (196, 124, 264, 198), False),
+}
+
+
+# Every face at 20 and 32 px, but the cameraman at 32 only: without a body, a 20-px profile is below what the
+# face detector finds (its smallest face is 24 px).
+@pytest.mark.parametrize("name, face_px", [(name, px) for name in FACES for px in (20, 32)
+                                           if FACES[name][3] or px > 24])
+def test_faces_of_every_angle_down_to_20_px_give_landmarks_and_a_head_pose(stages, name, face_px):
+    """Each person scaled so that their face is ``face_px`` tall, on a backdrop: the face is found on its
+    body (where the body is found), with landmarks over the face and a head pose; a 20-px face is flagged (conf below
+    LOW_CONFIDENCE), not dropped."""
+    import cv2
+
+    from rigcast.camera import Intrinsics
+    from rigcast.face import solve_head_poses
+
+    photo, (x0, y0, x1, y1), face_box, on_body = FACES[name]
+    scale = face_px / (face_box[3] - face_box[1])
+    person = cv2.resize(np.ascontiguousarray(photo()[y0:y1, x0:x1]), None, fx=scale, fy=scale,
+                        interpolation=cv2.INTER_AREA)
+    canvas = paste(background(max(240, person.shape[0] + 40), max(320, person.shape[1] + 40)), person, (20, 20))
+    truth = (_centre(np.array(face_box, dtype=float)) - [x0, y0]) * scale + 20
+    people, records = _run(stages, [canvas] * 3)
+    found = [r for r in records if np.hypot(*(_centre(r.box_xyxy) - truth)) < 0.5 * face_px]
+    assert len(found) == 1, f"{name} at {face_px} px: faces at {[r.box_xyxy.round() for r in records]}"
+    face = found[0]
+    assert 0.6 * face_px < face.box_xyxy[3] - face.box_xyxy[1] < 1.5 * face_px
+    nose = {p.track_id: p.landmarks.xy[0] for p in people}
+    if on_body:
+        assert face.body_id in nose and np.hypot(*(nose[face.body_id] - truth)) < 0.75 * face_px
+    else:
+        assert people == [] and face.body_id == -1
+    assert 0.0 < face.conf and (face.conf < LOW_CONFIDENCE if face_px <= 20 else True)
+    height, width = canvas.shape[:2]
+    pose = solve_head_poses(face.landmarks.xy[None], face.landmarks.z[None], Intrinsics.from_fov(width, height))[0]
+    assert pose is not None and np.all(np.isfinite(pose.rotation))
+
+
+def test_the_face_detector_runs_on_its_cadence_when_no_face_is_followed():
+    """Three people from bus.jpg about 100 px tall (faces of about 10 px, none findable) walk across a
+    backdrop: the full-frame face detector runs on frames 0, 15 and 30 only, and no face is made up."""
+    import cv2
+
+    bus = package_photo("bus")
+    people = [cv2.resize(bus[y0:y1, x0:x1], None, fx=100 / (y1 - y0), fy=100 / (y1 - y0), interpolation=cv2.INTER_AREA)
+              for x0, y0, x1, y1 in ((40, 400, 230, 910), (220, 400, 350, 880), (660, 370, 810, 880))]
+    frames = []
+    for t in range(31):
+        canvas = background(512, 512)
+        for k, person in enumerate(people):
+            canvas = paste(canvas, person, (20 + 10 * t + 60 * k, 60 + 140 * k))
+        frames.append(canvas)
+    faces = FaceAnalyzer(*make_face_models())
+    state = faces.new_state()
+    ran = []
+    for t, frame in enumerate(frames):
+        records, detected = faces.process(frame, t / 30.0, state)
+        assert records == []
+        ran.append(detected)
+    assert np.flatnonzero(ran).tolist() == [0, 15, 30]
+
+
+# t1.jpg's six faces (1280 x 886), centres by eye, left to right.
+T1_FACES = np.array([[113.0, 334.0], [323.0, 212.0], [519.0, 348.0], [795.0, 422.0], [960.0, 143.0],
+                     [1181.0, 343.0]])
+
+
+def test_a_pan_over_six_people_keeps_six_faces_each_on_its_own_body(tmp_path: Path):
+    """A 90-frame 1280 x 720 pan down insightface's t1.jpg (six people round a table), through ``analyze``:
+    six face ids, one per person, each followed through the clip (none lost and renamed); every face
+    linked to a body is linked to its own person's body (the body's nose next to that face), no body has
+    two faces, and every body found has its face."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    t1 = package_photo("t1")
+    offsets = np.round(np.linspace(0, 60, 90)).astype(int)  # the window slides 60 px down the photo
+    clip = write_video(tmp_path / "t1_pan.mp4", [np.ascontiguousarray(t1[o:o + 720]) for o in offsets])
+    take = analyze(clip, tmp_path / "t1.take.npz", AnalyzeConfig())
+    faces_of = {}
+    for face in take.faces:
+        truth = T1_FACES[None] - np.stack([np.zeros(len(offsets)), offsets], axis=1)[face.frame_index][:, None]
+        centre = np.nanmean(face.xy[:, :468], axis=1)  # (T, 2)
+        person = np.argmin(np.hypot(*(centre[:, None] - truth).transpose(2, 0, 1)), axis=1)
+        assert len(set(person.tolist())) == 1, f"face {face.face_id} moves between people"
+        faces_of.setdefault(int(person[0]), []).append(face)
+    assert sorted(faces_of) == list(range(6))
+    assert all(len(v) == 1 and len(v[0].frame_index) >= 0.9 * len(offsets) for v in faces_of.values()), \
+        {k: [(f.face_id, len(f.frame_index)) for f in v] for k, v in faces_of.items()}
+    bodies = {t.track_id: t for t in take.tracks}
+    linked = [f.body_id for f in take.faces if f.body_id >= 0]
+    assert len(linked) == len(set(linked)), "two faces linked to one body"
+    assert set(linked) == set(bodies), f"bodies {sorted(bodies)}, linked {sorted(linked)}"
+    for person, (face,) in faces_of.items():
+        if face.body_id < 0:
+            continue
+        track = bodies[face.body_id]
+        nose = np.nanmedian(track.xy[:, 0] + np.stack([np.zeros(len(track.frame_index)),
+                                                       offsets[track.frame_index]], axis=1), axis=0)
+        assert np.argmin(np.hypot(*(T1_FACES - nose).T)) == person, f"face of person {person} on another's body"
+
+
+def test_a_face_found_again_on_its_body_keeps_its_id_in_the_take():
+    """``assemble_faces`` on per-frame records where one body's face had id 4, then id 9 (lost and found
+    again), then 4 once more, beside a face with no body: one face, id 4, over all of its frames, with a head
+    pose on each; the bodiless face stays apart."""
+    from rigcast.camera import Intrinsics
+    from rigcast.pipeline.analyze import AnalyzeConfig, assemble_faces
+
+    faces = FaceAnalyzer(*make_face_models())
+    (record,), _ = faces.process(astronaut(), 0.0, faces.new_state())
+    frames = np.arange(12)
+    ids = np.array([4, 4, 4, 9, 9, 9, 9, 4, 4, 4, 4, 4])
+    rows = [(f, i, 7) for f, i in zip(frames, ids)] + [(f, 2, -1) for f in frames]
+    rows.sort(key=lambda r: r[0])  # the cache holds each frame's records together, frames in order
+    n = len(rows)
+    xy = np.stack([record.landmarks.xy + [2.0 * f, 0.0] for f, _, _ in rows]).astype(np.float32)
+    arrays = {"frame_index": frames, "time_s": frames / 30.0,
+              "face/frame": np.array([r[0] for r in rows]), "face/id": np.array([r[1] for r in rows]),
+              "face/body": np.array([r[2] for r in rows]), "face/xy": xy,
+              "face/z": np.tile(record.landmarks.z.astype(np.float32), (n, 1)), "face/conf": np.ones(n, np.float32)}
+    out, _ = assemble_faces(arrays, Intrinsics.from_fov(512, 512), AnalyzeConfig(), track_ids={7})
+    by_id = {f.face_id: f for f in out}
+    assert sorted(by_id) == [2, 4]
+    assert by_id[4].body_id == 7 and by_id[4].frame_index.tolist() == frames.tolist()
+    assert by_id[2].body_id == -1
+    assert np.all(np.isfinite(by_id[4].rotation))
