@@ -78,22 +78,23 @@ def _pillar_width(walker_speed: float, person_width: float, hidden_s: float) -> 
     return walker_speed * hidden_s + person_width
 
 
-def scenes(aspect: float = 16 / 9) -> dict[str, Scene]:
-    """The three identity scenes, for people of any scale (the pillar is sized for a person half the frame
-    tall; smaller people stay hidden longer, up to 1.15 s at a tenth of the frame height):
+def scenes(aspect: float = 16 / 9, scale: float = 0.5) -> dict[str, Scene]:
+    """The three identity scenes for frames of ``aspect`` (width / height) and people ``scale`` x the frame
+    height tall; the first walker of each is the one that is hidden or leaves:
 
-    * ``crossing``: two people walk past each other, the nearer one hides most of the other for a moment;
-    * ``occlusion``: one walks behind a pillar and is wholly hidden for 1 s; another stands by;
+    * ``crossing``: two people walk past each other, the nearer (wider) one hides most of the other;
+    * ``occlusion``: one walks behind a pillar (sized for the scale) and is wholly hidden for 1 s; another
+      stands by;
     * ``reentry``: one walks out at the left edge and comes back in at the same edge, wholly out of the
       frame for 1.6 s (1.8 s at a tenth of the frame height); another stands by.
     """
-    coat_w = 0.5 * (PEOPLE["coat"].box_xyxy[2] - PEOPLE["coat"].box_xyxy[0]) / (
-        PEOPLE["coat"].box_xyxy[3] - PEOPLE["coat"].box_xyxy[1]) / aspect  # width fraction at half height
+    coat_w = scale * (PEOPLE["coat"].box_xyxy[2] - PEOPLE["coat"].box_xyxy[0]) / (
+        PEOPLE["coat"].box_xyxy[3] - PEOPLE["coat"].box_xyxy[1]) / aspect  # the walker's width, frame widths
     speed = (0.72 - 0.12) / 3.0
     return {
         "crossing": Scene("crossing", 2.4, (
-            Walker("coat", ((0.0, 0.2, 0.92), (2.4, 0.8, 0.92)), depth=0.0),
-            Walker("black", ((0.0, 0.8, 0.97), (2.4, 0.2, 0.97)), depth=1.0),
+            Walker("black", ((0.0, 0.2, 0.94), (2.4, 0.8, 0.94)), depth=0.0),
+            Walker("coat", ((0.0, 0.8, 0.96), (2.4, 0.2, 0.96)), depth=1.0),
         )),
         "occlusion": Scene("occlusion", 3.0, (
             Walker("coat", ((0.0, 0.12, 0.95), (3.0, 0.72, 0.95)), depth=0.0),

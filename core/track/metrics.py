@@ -74,8 +74,10 @@ def identity_scores(gt_ids: Sequence[np.ndarray], pred_ids: Sequence[np.ndarray]
     if not len(gt_ids) == len(pred_ids) == len(close):
         raise ValueError(f"gt_ids, pred_ids and close must cover the same frames, got "
                          f"{len(gt_ids)}, {len(pred_ids)} and {len(close)}")
-    frames = [(np.asarray(g, dtype=np.int64).reshape(-1), np.asarray(p, dtype=np.int64).reshape(-1),
-               np.asarray(c, dtype=bool).reshape(np.size(g), np.size(p))) for g, p, c in zip(gt_ids, pred_ids, close)]
+    frames = []
+    for g, p, c in zip(gt_ids, pred_ids, close):
+        g, p, c = np.asarray(g, dtype=np.int64).reshape(-1), np.asarray(p, dtype=np.int64).reshape(-1), np.asarray(c)
+        frames.append((g, p, c.astype(bool).reshape(g.size, p.size) if c.size == 0 else c.astype(bool)))
     for k, (g, p, c) in enumerate(frames):
         _check_frame(k, g, p, c)
     all_gt = np.unique(np.concatenate([g for g, _, _ in frames] + [np.zeros(0, np.int64)]))
