@@ -162,6 +162,7 @@ class _Track:
     first_cxcywh: np.ndarray | None = None  # (4,) the first measured box, for re-identification
     last_cxcywh: np.ndarray | None = None  # (4,) the latest measured box
     last_velocity: np.ndarray | None = None  # (2,) centre velocity px/s when last matched
+    last_height: float = 0.0  # the filtered box height when last matched, px
     exit_edge: int = -1  # frame edge the track left through when lost (0 left, 1 top, 2 right, 3 bottom)
 
 
@@ -234,6 +235,7 @@ def _remember_box(track: _Track, box_xyxy: np.ndarray, frame_wh: tuple[int, int]
     """Note a matched box: where the track was last seen, how fast it moved, which edge it is leaving by."""
     track.last_cxcywh = _as_cxcywh(box_xyxy)
     track.last_velocity = track.mean[4:6].copy()
+    track.last_height = float(track.mean[3])
     track.exit_edge = _edge_near(track.last_cxcywh, track.last_velocity, frame_wh)
 
 
@@ -283,7 +285,9 @@ class BoxTracker:
 
     ``iou_threshold``: pairs with a lower IoU are matched only if their
     centres are within the gate radius.  ``max_lost_s``: how long an unseen
-    track is kept for re-acquisition under its id.  ``min_hits``: matches
+    track lost inside the frame is kept for re-acquisition under its id;
+    ``max_exit_s``: the same for a track that left at a frame edge (known
+    only when :meth:`update` is given ``frame_wh``).  ``min_hits``: matches
     before a track is confirmed (listed by :meth:`live_ids`); an unconfirmed
     track that misses a frame is dropped.  ``appearance_weight``: share of the
     appearance distance in the cost when descriptors are given.  Ids start at
@@ -451,7 +455,9 @@ class BoxTracker:
             # The lost track goes on with the young one's state; the young id is retired.
             best.mean, best.cov, best.state_time_s = young.mean, young.cov, young.state_time_s
             best.last_hit_s, best.hits = young.last_hit_s, best.hits + young.hits
-            best.last_cxcywh, best.last_velocity, best.exit_edge = young.last_cxcywh, young.last_velocity, young.exit_edge
+            best.last_cxcywh, best.last_velocity, best.last_height = young.last_cxcywh, young.last_velocity, \
+                young.last_height
+            best.exit_edge = young.exit_edge
             best.interacting_until_s = max(best.interacting_until_s, young.interacting_until_s)
             blended = FEATURE_MOMENTUM * best.feature + (1 - FEATURE_MOMENTUM) * young.feature
             best.feature = blended / max(float(np.linalg.norm(blended)), 1e-12)
@@ -466,7 +472,8 @@ class BoxTracker:
                    frame_wh: tuple[int, int] | None) -> np.ndarray:
         """(N,) whether boxes ``cxcywh`` (N, 4) may be the lost ``track`` after ``lost_s`` seconds unseen."""
         last = track.last_cxcywh if track.last_cxcywh is not None else track.mean[:4]
-        height = max(float(last[3]), 1.0)
+        # A box cut by the frame edge shrinks faster than the filtered height, which sets the scale then.
+        height = max(float(last[3]), float(track.last_height), 1.0)
         centres = cxcywh[:, :2]
         if track.exit_edge >= 0 and frame_wh is not None:
             axis = track.exit_edge % 2  # 0: left/right edges measure x, 1: top/bottom measure y
