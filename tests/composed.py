@@ -1,6 +1,6 @@
 """Composed clips with identities known by construction: real people cut out of registry photos
-(tests/registry_photos.py) walk over a real backdrop, cross, pass behind a real brick pillar and leave and
-re-enter the frame.  Used by tests/test_ids.py and benchmarks/bench_ids.py.
+(``fixtures_images.package_photo``) walk over a real backdrop, cross, pass behind a real brick pillar, and
+leave and re-enter the frame.  Used by tests/test_ids.py and benchmarks/bench_ids.py.
 
 Legend: F frames, K people in the scene.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fixtures_images import background, resized
-from registry_photos import registry_photo
+from fixtures_images import package_photo
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Cutout:
 
     def rgb(self) -> np.ndarray:
         x0, y0, x1, y1 = self.box_xyxy
-        return np.ascontiguousarray(registry_photo(self.photo)[y0:y1, x0:x1])
+        return np.ascontiguousarray(package_photo(self.photo)[y0:y1, x0:x1])
 
 
 PEOPLE = {
@@ -100,10 +100,10 @@ def scenes(aspect: float = 16 / 9, scale: float = 0.5) -> dict[str, Scene]:
             Walker("coat", ((0.0, 0.12, 0.95), (3.0, 0.72, 0.95)), depth=0.0),
             Walker("red", ((0.0, 0.9, 0.97), (3.0, 0.87, 0.97)), depth=1.0),
         ), pillars=((0.5, _pillar_width(speed, coat_w, 1.0)),)),
-        "reentry": Scene("reentry", 3.6, (
+        "reentry": Scene("reentry", 4.2, (
             Walker("black", ((0.0, 0.2, 0.95), (0.7, -0.06, 0.95), (2.2, -0.06, 0.95), (2.9, 0.2, 0.95),
-                             (3.6, 0.4, 0.95)), depth=0.0),
-            Walker("grey", ((0.0, 0.75, 1.0), (3.6, 0.7, 1.0)), depth=1.0),
+                             (4.2, 0.45, 0.95)), depth=0.0),
+            Walker("grey", ((0.0, 0.75, 1.0), (4.2, 0.7, 1.0)), depth=1.0),
         )),
     }
 

@@ -123,3 +123,60 @@ def carphone_frames(indices: tuple[int, ...] = (0, 40, 80, 119)) -> list[np.ndar
             if len(frames) == len(wanted):
                 break
     return [frames[i] for i in indices if i in frames]
+
+
+# Real photos of people inside registry packages, by name: (pip requirement, archive, member).  Only the
+# images are read; the packages are never installed (ultralytics is AGPL, insightface's code is not needed).
+PACKAGE_PHOTOS = {
+    "bus": ("ultralytics==8.4.190", "ultralytics-8.4.190-py3-none-any.whl", "ultralytics/assets/bus.jpg"),
+    "zidane": ("ultralytics==8.4.190", "ultralytics-8.4.190-py3-none-any.whl", "ultralytics/assets/zidane.jpg"),
+    "t1": ("insightface==2.1", "insightface-2.1.tar.gz", "insightface-2.1/insightface/data/images/t1.jpg"),
+    "tom_hanks": ("insightface==2.1", "insightface-2.1.tar.gz",
+                  "insightface-2.1/insightface/data/images/Tom_Hanks_54745.png"),
+}
+
+
+def photo_cache() -> Path:
+    """Where the archives holding :data:`PACKAGE_PHOTOS` are kept: ``$RIGCAST_PHOTO_CACHE`` or
+    ``~/.cache/rigcast-photos``."""
+    import os
+
+    return Path(os.environ.get("RIGCAST_PHOTO_CACHE", Path.home() / ".cache" / "rigcast-photos"))
+
+
+@lru_cache(maxsize=None)
+def package_photo(name: str) -> np.ndarray:
+    """The photo ``name`` of :data:`PACKAGE_PHOTOS`, RGB (H, W, 3) uint8, read-only.
+
+    Its archive is fetched once with ``pip download --no-deps`` into :func:`photo_cache`; when that fails
+    (no network, no cached copy) this raises, so a test needing the photo fails instead of skipping.
+    """
+    import subprocess
+    import sys
+    import tarfile
+    import zipfile
+
+    import cv2
+
+    requirement, filename, member = PACKAGE_PHOTOS[name]
+    archive = photo_cache() / filename
+    if not archive.is_file():
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        kind = ["--no-binary", ":all:"] if filename.endswith(".tar.gz") else ["--only-binary", ":all:"]
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *kind, requirement,
+                              "-d", str(archive.parent)], capture_output=True, text=True)
+        if not archive.is_file():
+            raise RuntimeError(f"expected {filename} after `pip download {requirement}`, found none "
+                               f"(exit {run.returncode}): {run.stderr.strip()[-300:]}")
+    if filename.endswith(".whl"):
+        with zipfile.ZipFile(archive) as whl:
+            data = whl.read(member)
+    else:
+        with tarfile.open(archive) as sdist:
+            data = sdist.extractfile(member).read()
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise RuntimeError(f"{member} in {archive.name} is not an image OpenCV reads")
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    rgb.setflags(write=False)
+    return rgb

@@ -586,13 +586,17 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     if not chunks:
         raise InputError(f"expected at least one frame in {source} (range {config.start}..{config.end}), found none")
     arrays = _concat(chunks)
-    if "body" in states:  # bodies re-identified after a first sighting under a new id take their old id
-        arrays["body/id"] = _resolve_aliases(arrays["body/id"], states["body"].tracker.aliases())
+    # People and faces re-identified after a first sighting under a new id take their old id for every frame.
+    merged = {key: state.tracker.aliases() for key, state in states.items()}
+    for key, aliases in merged.items():
+        arrays[f"{key}/id"] = _resolve_aliases(arrays[f"{key}/id"], aliases)
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
     tracks = assemble_tracks(arrays, intrinsics, config)
+    # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
+    streamed = None if merged.get("face") else streamed
     faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
     meta = {
         "rigcast_version": __version__,
