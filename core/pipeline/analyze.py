@@ -172,15 +172,17 @@ class Stage:
         arrays.update({f"{k}/{name}": v for name, v in self.payload([r for _, r in recs]).items()})
         return arrays
 
-    def restore(self, chunks: list[dict[str, np.ndarray]]):
-        """The stage's state after the cached frames: the tracker replayed on cached boxes."""
+    def restore(self, chunks: list[dict[str, np.ndarray]], frame_wh: tuple[int, int]):
+        """The stage's state after the cached frames: the tracker replayed on cached boxes of
+        ``frame_wh`` (width, height) frames."""
         k = self.key
         state = self.analyzer.new_state()
         for c in chunks:
             for f, t, det in zip(c["frame_index"], c["time_s"], c[f"{k}/detected"]):
                 m = c[f"{k}/frame"] == f
                 appearance = c[f"{k}/appearance"][m] if m.any() else None
-                ids = state.tracker.update(float(t), c[f"{k}/box"][m], c[f"{k}/score"][m], appearance)
+                ids = state.tracker.update(float(t), c[f"{k}/box"][m], c[f"{k}/score"][m], appearance,
+                                           frame_wh=frame_wh)
                 if not np.array_equal(ids, c[f"{k}/id"][m]):
                     raise InputError("the chunk cache does not replay consistently; run again with --restart")
                 state.frames_since_detect = 0 if det else state.frames_since_detect + 1
@@ -481,6 +483,13 @@ def _join_streamed(streamed: dict[int, StreamedFace], old_ids: np.ndarray, new_i
     return joined
 
 
+def _resolve_aliases(ids: np.ndarray, aliases: dict[int, int]) -> np.ndarray:
+    """``ids`` (N,) with each retired id replaced by the id it was merged into."""
+    if not aliases:
+        return ids
+    return np.array([aliases.get(i, i) for i in ids.tolist()], dtype=np.int64)
+
+
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
@@ -588,7 +597,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
                "options": config.result_key()}
         cache = ChunkCache(take_path, job)
         chunks = cache.open(restart)
-        states = {stage.key: stage.restore(chunks) for stage in stages}
+        states = {stage.key: stage.restore(chunks, (info.width, info.height)) for stage in stages}
         done = sum(len(c["frame_index"]) for c in chunks)
         resume_from = int(chunks[-1]["frame_index"][-1]) + 1 if chunks else None
         if chunks:
@@ -640,11 +649,17 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     if not chunks:
         raise InputError(f"expected at least one frame in {source} (range {config.start}..{config.end}), found none")
     arrays = _concat(chunks)
+    # People and faces re-identified after a first sighting under a new id take their old id for every frame.
+    merged = {key: state.tracker.aliases() for key, state in states.items()}
+    for key, aliases in merged.items():
+        arrays[f"{key}/id"] = _resolve_aliases(arrays[f"{key}/id"], aliases)
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
     tracks = assemble_tracks(arrays, intrinsics, config)
+    # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
+    streamed = None if merged.get("face") else streamed
     faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
     meta = {
         "rigcast_version": __version__,

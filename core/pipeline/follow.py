@@ -88,19 +88,25 @@ def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: Fol
     return ids, boxes, appearance
 
 
+def frame_wh(rgb: np.ndarray) -> tuple[int, int]:
+    """(width, height) of an (H, W, 3) frame: what :meth:`BoxTracker.update` takes to know the frame's edges."""
+    return int(rgb.shape[1]), int(rgb.shape[0])
+
+
 def identify(rgb: np.ndarray, time_s: float, results: list[Result], tracker: BoxTracker,
              appearance_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Track ids (N,) for the results from ``tracker``, their boxes (N, 4) and appearance descriptors (N, D).
 
-    Appearance is read from each box grown by ``appearance_scale``.
+    Appearance is read from each box grown by ``appearance_scale``.  The tracker may later merge an id
+    into an earlier one (:meth:`BoxTracker.aliases`).
     """
     if results:
         boxes = np.array([lm.box_xyxy() for lm, _ in results])
         scores = np.array([lm.score for lm, _ in results], dtype=np.float64)
         appearance = np.array([appearance_descriptor(rgb, scaled_box(b, appearance_scale) if appearance_scale != 1.0
                                                      else b) for b in boxes])
-        ids = tracker.update(time_s, boxes, scores, appearance)
+        ids = tracker.update(time_s, boxes, scores, appearance, frame_wh=frame_wh(rgb))
     else:
         boxes, appearance, ids = np.zeros((0, 4)), np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
-        tracker.update(time_s, boxes, np.zeros(0))
+        tracker.update(time_s, boxes, np.zeros(0), frame_wh=frame_wh(rgb))
     return ids, boxes, appearance

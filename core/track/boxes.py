@@ -34,6 +34,26 @@ the frame's time:
 * a pair is gated out when IoU < ``iou_threshold`` and d > r, and, for lost
   tracks, when the appearance distance exceeds ``LOST_APPEARANCE_GATE``.
 
+Lost tracks.  A person may be hidden, or walk out of the frame and back, so a
+lost track is kept for a time budget in seconds: ``max_lost_s`` when it was
+lost inside the frame, ``max_exit_s`` when it was lost at a frame edge (its
+last box within ``EDGE_GAP`` box sizes of that edge; needs ``frame_wh``).  A
+track lost inside the frame may take a box whose centre lies near the path
+between where it was last seen and where its last velocity would have carried
+it (it may have stopped, or walked on behind the occluder): within the gate
+radius plus ``LOST_SPEED`` box heights per second lost.  A track that left at
+an edge may only take a box whose centre is within ``ENTRY_DEPTH`` box heights
+of that same edge, of a similar height; its motion prediction means nothing
+after it has left.
+
+Re-identification.  A returning person is often first seen half hidden or half
+outside the frame, where the appearance gate fails, and is given a new id.  A
+young track (at most ``YOUNG_S`` old, born after a lost track was last seen)
+whose first box passed that lost track's motion or edge gate, and whose clean
+appearance now matches it within ``REID_APPEARANCE_GATE``, is merged into the
+lost track: the lost track's id goes on, and :meth:`BoxTracker.aliases` maps
+the young id to it so that callers can relabel the frames already given out.
+
 The assignment is one Hungarian solve (scipy's linear_sum_assignment) over
 live and lost tracks together, so a person reappearing beside a live one is
 not handed to it first.  A track's descriptor is a running average, updated
@@ -77,6 +97,23 @@ INTERACTION_MEMORY_S = 0.5
 INTERACTION_APPEARANCE_WEIGHT = 0.7
 """Least appearance weight for interacting and lost tracks.  Too high and contaminated
 crops of overlapping people decide matches; too low and momentum keeps a swap."""
+LOST_SPEED = 1.5
+"""How fast a lost person may have moved off their path, box heights per second (walking is about 0.8)."""
+EDGE_GAP = 0.5
+"""A track whose last box came within this many box widths (heights, for the top and bottom) of a frame
+edge is taken to have left through that edge when it is lost."""
+EDGE_SPEED = 0.1
+"""... while heading towards it at least this fast, box heights per second (someone standing at an edge and
+then hidden has not left)."""
+ENTRY_DEPTH = 1.5
+"""A track that left at an edge may take a box whose centre is within this many box heights of that edge
+(the detector may first see a returning person some way in)."""
+ENTRY_SIZE_RATIO = 2.0
+"""... and whose height is within this factor of the height it left with (often cut by the edge)."""
+YOUNG_S = 1.0
+"""A track at most this old may be merged into a lost track it matches (re-identification)."""
+REID_APPEARANCE_GATE = 0.3
+"""Largest appearance distance at which a young track is merged into a lost track."""
 _GATED = 1e6
 _ACCEL_PSD = np.array([CENTRE_ACCEL_PSD, CENTRE_ACCEL_PSD, SIZE_ACCEL_PSD, SIZE_ACCEL_PSD])
 _ACCEL_PSD.setflags(write=False)
@@ -121,6 +158,12 @@ class _Track:
     hits: int
     feature: np.ndarray | None
     interacting_until_s: float = -math.inf
+    first_hit_s: float = 0.0
+    first_cxcywh: np.ndarray | None = None  # (4,) the first measured box, for re-identification
+    last_cxcywh: np.ndarray | None = None  # (4,) the latest measured box
+    last_velocity: np.ndarray | None = None  # (2,) centre velocity px/s when last matched
+    last_height: float = 0.0  # the filtered box height when last matched, px
+    exit_edge: int = -1  # frame edge the track left through when lost (0 left, 1 top, 2 right, 3 bottom)
 
 
 def _propagate(mean: np.ndarray, cov: np.ndarray, dt: float, damped: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +218,27 @@ def _correct(mean: np.ndarray, cov: np.ndarray, cxcywh: np.ndarray, score: float
     return mean, 0.5 * (cov + cov.T)
 
 
+def _edge_near(cxcywh: np.ndarray, velocity_xy: np.ndarray, frame_wh: tuple[int, int] | None) -> int:
+    """The frame edge (0 left, 1 top, 2 right, 3 bottom) that box ``cxcywh`` (4,), moving at ``velocity_xy``
+    (2,) px/s, is leaving by: within ``EDGE_GAP`` box sizes of it and heading to it at ``EDGE_SPEED`` box
+    heights per second or more; the nearest if several; -1 for none or an unknown frame size."""
+    if frame_wh is None:
+        return -1
+    (cx, cy, w, h), (width, height) = cxcywh, frame_wh
+    gaps = np.array([(cx - w / 2) / w, (cy - h / 2) / h, (width - cx - w / 2) / w, (height - cy - h / 2) / h])
+    gaps[(velocity_xy[[0, 1, 0, 1]] * [-1, -1, 1, 1]) < EDGE_SPEED * h] = np.inf  # not heading out that way
+    edge = int(np.argmin(gaps))
+    return edge if gaps[edge] <= EDGE_GAP else -1
+
+
+def _remember_box(track: _Track, box_xyxy: np.ndarray, frame_wh: tuple[int, int] | None) -> None:
+    """Note a matched box: where the track was last seen, how fast it moved, which edge it is leaving by."""
+    track.last_cxcywh = _as_cxcywh(box_xyxy)
+    track.last_velocity = track.mean[4:6].copy()
+    track.last_height = float(track.mean[3])
+    track.exit_edge = _edge_near(track.last_cxcywh, track.last_velocity, frame_wh)
+
+
 def _initiate(cxcywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kalman state of a new track at a measured (cx, cy, w, h): at rest, with an uncertain velocity."""
     h = max(float(cxcywh[3]), 1.0)
@@ -221,30 +285,35 @@ class BoxTracker:
 
     ``iou_threshold``: pairs with a lower IoU are matched only if their
     centres are within the gate radius.  ``max_lost_s``: how long an unseen
-    track is kept for re-acquisition under its id.  ``min_hits``: matches
+    track lost inside the frame is kept for re-acquisition under its id;
+    ``max_exit_s``: the same for a track that left at a frame edge (known
+    only when :meth:`update` is given ``frame_wh``).  ``min_hits``: matches
     before a track is confirmed (listed by :meth:`live_ids`); an unconfirmed
     track that misses a frame is dropped.  ``appearance_weight``: share of the
     appearance distance in the cost when descriptors are given.  Ids start at
     0 and are never reused.
     """
 
-    def __init__(self, iou_threshold: float = 0.2, max_lost_s: float = 1.0, min_hits: int = 1,
-                 appearance_weight: float = 0.3) -> None:
+    def __init__(self, iou_threshold: float = 0.2, max_lost_s: float = 2.0, min_hits: int = 1,
+                 appearance_weight: float = 0.3, max_exit_s: float = 3.0) -> None:
         if not 0.0 <= iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
-        if not (max_lost_s >= 0 and math.isfinite(max_lost_s)):
-            raise ValueError(f"max_lost_s must be a finite number of seconds >= 0, got {max_lost_s}")
+        for name, value in (("max_lost_s", max_lost_s), ("max_exit_s", max_exit_s)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
         if int(min_hits) != min_hits or min_hits < 1:
             raise ValueError(f"min_hits must be an integer >= 1, got {min_hits}")
         if not 0.0 <= appearance_weight <= 1.0:
             raise ValueError(f"appearance_weight must be in [0, 1], got {appearance_weight}")
         self.iou_threshold = float(iou_threshold)
         self.max_lost_s = float(max_lost_s)
+        self.max_exit_s = float(max_exit_s)
         self.min_hits = int(min_hits)
         self.appearance_weight = float(appearance_weight)
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._time_s: float | None = None
+        self._aliases: dict[int, int] = {}
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -258,6 +327,14 @@ class BoxTracker:
     def lost_ids(self) -> list[int]:
         """Ids of confirmed tracks unseen at the latest update but still kept for re-acquisition."""
         return [tr.track_id for tr in self._tracks if tr.hits >= self.min_hits and self._is_lost(tr)]
+
+    def aliases(self) -> dict[int, int]:
+        """{retired id: id it was merged into}: young tracks re-identified as a lost person (resolved, so
+        every value is an id that was not retired)."""
+        return dict(self._aliases)
+
+    def _budget(self, track: _Track) -> float:
+        return self.max_exit_s if track.exit_edge >= 0 else self.max_lost_s
 
     def predict(self, time_s: float, include_lost: bool = False) -> dict[int, np.ndarray]:
         """Predicted (4,) xyxy box at ``time_s`` for each live track id (and lost ones if ``include_lost``).
@@ -284,20 +361,22 @@ class BoxTracker:
         return time_s
 
     def update(self, time_s: float, boxes_xyxy: np.ndarray, scores: np.ndarray,
-               appearance: np.ndarray | None = None) -> np.ndarray:
+               appearance: np.ndarray | None = None, frame_wh: tuple[int, int] | None = None) -> np.ndarray:
         """Match this frame's boxes to tracks; return (N,) int64 track ids, new ids for unmatched boxes.
 
         ``boxes_xyxy`` (N, 4) pixels, ``scores`` (N,) in [0, 1] (a low score
         makes the box a noisier measurement), ``appearance`` (N, D) optional
         descriptors such as :func:`appearance_descriptor` (all-zero rows mean
         unknown).  ``time_s`` is the frame's time in seconds, non-decreasing.
+        ``frame_wh`` (width, height) in pixels lets tracks that leave at a
+        frame edge be re-acquired at that edge (see the module docstring).
         """
         time_s = self._check_time(time_s)
         known_dims = {tr.feature.shape[0] for tr in self._tracks if tr.feature is not None}
         boxes, scores, unit, usable = _check_frame(boxes_xyxy, scores, appearance, known_dims)
         num_boxes = boxes.shape[0]
 
-        self._tracks = [tr for tr in self._tracks if time_s - tr.last_hit_s <= self.max_lost_s]
+        self._tracks = [tr for tr in self._tracks if time_s - tr.last_hit_s <= self._budget(tr)]
         lost = np.array([self._is_lost(tr) for tr in self._tracks], dtype=bool)
         for tr, tr_lost in zip(self._tracks, lost):
             tr.mean, tr.cov = _propagate(tr.mean, tr.cov, time_s - tr.state_time_s, damped=bool(tr_lost))
@@ -314,11 +393,12 @@ class BoxTracker:
         ids = np.full(num_boxes, -1, dtype=np.int64)
         matched_tracks: set[int] = set()
         if self._tracks and num_boxes:
-            for row, col in self._associate(boxes, unit, usable, lost):
+            for row, col in self._associate(boxes, unit, usable, lost, frame_wh):
                 tr = self._tracks[row]
                 tr.mean, tr.cov = _correct(tr.mean, tr.cov, _as_cxcywh(boxes[col]), scores[col])
                 tr.last_hit_s = time_s
                 tr.hits += 1
+                _remember_box(tr, boxes[col], frame_wh)
                 ids[col] = tr.track_id
                 matched_tracks.add(row)
 
@@ -346,13 +426,72 @@ class BoxTracker:
         for col in np.nonzero(ids < 0)[0]:
             mean, cov = _initiate(_as_cxcywh(boxes[col]))
             feature = unit[col].copy() if clean[col] else None
-            self._tracks.append(_Track(self._next_id, mean, cov, time_s, time_s, 1, feature))
+            track = _Track(self._next_id, mean, cov, time_s, time_s, 1, feature, first_hit_s=time_s,
+                           first_cxcywh=_as_cxcywh(boxes[col]))
+            _remember_box(track, boxes[col], frame_wh)
+            self._tracks.append(track)
             ids[col] = self._next_id
             self._next_id += 1
+        if any(tr.last_hit_s < time_s for tr in self._tracks):
+            self._reidentify(ids, frame_wh)
         return ids
 
+    def _reidentify(self, ids: np.ndarray, frame_wh: tuple[int, int] | None) -> None:
+        """Merge young tracks into the lost tracks they are (see the module docstring); relabels ``ids``."""
+        time_s = self._time_s
+        for young in [tr for tr in self._tracks if tr.last_hit_s == time_s and tr.feature is not None
+                      and time_s - tr.first_hit_s <= YOUNG_S and tr.first_cxcywh is not None]:
+            best, best_distance = None, REID_APPEARANCE_GATE
+            for old in self._tracks:
+                if (old is young or old.feature is None or old.hits < self.min_hits
+                        or old.last_hit_s >= young.first_hit_s or old.feature.shape != young.feature.shape):
+                    continue
+                distance = 1.0 - float(np.clip(old.feature @ young.feature, 0.0, 1.0))
+                if distance <= best_distance and self._lost_gate(old, young.first_cxcywh[None],
+                                                                 young.first_hit_s - old.last_hit_s, frame_wh)[0]:
+                    best, best_distance = old, distance
+            if best is None:
+                continue
+            # The lost track goes on with the young one's state; the young id is retired.
+            best.mean, best.cov, best.state_time_s = young.mean, young.cov, young.state_time_s
+            best.last_hit_s, best.hits = young.last_hit_s, best.hits + young.hits
+            best.last_cxcywh, best.last_velocity, best.last_height = young.last_cxcywh, young.last_velocity, \
+                young.last_height
+            best.exit_edge = young.exit_edge
+            best.interacting_until_s = max(best.interacting_until_s, young.interacting_until_s)
+            blended = FEATURE_MOMENTUM * best.feature + (1 - FEATURE_MOMENTUM) * young.feature
+            best.feature = blended / max(float(np.linalg.norm(blended)), 1e-12)
+            self._tracks.remove(young)
+            for retired, kept in self._aliases.items():
+                if kept == young.track_id:
+                    self._aliases[retired] = best.track_id
+            self._aliases[young.track_id] = best.track_id
+            ids[ids == young.track_id] = best.track_id
+
+    def _lost_gate(self, track: _Track, cxcywh: np.ndarray, lost_s: float,
+                   frame_wh: tuple[int, int] | None) -> np.ndarray:
+        """(N,) whether boxes ``cxcywh`` (N, 4) may be the lost ``track`` after ``lost_s`` seconds unseen."""
+        last = track.last_cxcywh if track.last_cxcywh is not None else track.mean[:4]
+        # A box cut by the frame edge shrinks faster than the filtered height, which sets the scale then.
+        height = max(float(last[3]), float(track.last_height), 1.0)
+        centres = cxcywh[:, :2]
+        if track.exit_edge >= 0 and frame_wh is not None:
+            axis = track.exit_edge % 2  # 0: left/right edges measure x, 1: top/bottom measure y
+            edge = 0.0 if track.exit_edge < 2 else float(frame_wh[axis])
+            # A track is often last seen cut by the edge, so the new box's height also sets the scale.
+            near_edge = np.abs(centres[:, axis] - edge) <= ENTRY_DEPTH * np.maximum(cxcywh[:, 3], height)
+            ratio = cxcywh[:, 3] / height
+            return near_edge & (ratio <= ENTRY_SIZE_RATIO) & (ratio >= 1.0 / ENTRY_SIZE_RATIO)
+        # Distance to the path from the last seen centre to where the last velocity would have taken it.
+        start = last[:2]
+        velocity = track.last_velocity if track.last_velocity is not None else np.zeros(2)
+        step = velocity * max(lost_s, 0.0)
+        along = np.clip(((centres - start) @ step) / max(float(step @ step), 1e-9), 0.0, 1.0)
+        off_path = np.linalg.norm(centres - (start + along[:, None] * step), axis=1)
+        return off_path <= math.sqrt(max(float(last[2]), 1.0) * height) + LOST_SPEED * height * max(lost_s, 0.0)
+
     def _associate(self, boxes: np.ndarray, unit: np.ndarray | None, usable: np.ndarray,
-                   lost: np.ndarray) -> list[tuple[int, int]]:
+                   lost: np.ndarray, frame_wh: tuple[int, int] | None) -> list[tuple[int, int]]:
         """(track row, box column) pairs matching tracks, already predicted to this frame, to ``boxes`` (N, 4)."""
 
         means = np.array([tr.mean for tr in self._tracks])  # (M, 8); np.array is lighter than np.stack
@@ -363,10 +502,16 @@ class BoxTracker:
         distance = np.sqrt(np.sum(offset * offset, axis=2))  # as np.linalg.norm(offset, axis=2)
         lost_s = np.array([self._time_s - tr.last_hit_s for tr in self._tracks])
         interacting = np.array([tr.interacting_until_s >= self._time_s for tr in self._tracks], dtype=bool)
-        lost_fraction = np.minimum(np.maximum(lost_s / self.max_lost_s, 0.0), 1.0) if self.max_lost_s > 0 \
-            else np.ones_like(lost_s)
+        budget = np.array([self._budget(tr) for tr in self._tracks])
+        lost_fraction = np.minimum(np.maximum(lost_s / np.maximum(budget, 1e-9), 0.0), 1.0)
         radius = np.sqrt(means[:, 2] * means[:, 3]) * (1.0 + np.where(lost, lost_fraction, 0.0))
         gate_ok = (iou >= self.iou_threshold) | (distance <= radius[:, None])
+        if lost.any():
+            cxcywh = _as_cxcywh(boxes)
+            for row in np.nonzero(lost)[0]:
+                tr = self._tracks[row]
+                exited = tr.exit_edge >= 0 and frame_wh is not None
+                gate_ok[row] = (False if exited else gate_ok[row]) | self._lost_gate(tr, cxcywh, lost_s[row], frame_wh)
         cost = 0.5 * (1.0 - iou) + 0.5 * np.minimum(distance / radius[:, None], 1.0)
 
         if unit is not None:
