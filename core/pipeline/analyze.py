@@ -29,7 +29,7 @@ from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
-from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
+from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import FRAMES_IN_FLIGHT
@@ -59,9 +59,10 @@ class AnalyzeConfig:
     fov_deg: float | None = None  # horizontal field of view; default camera.DEFAULT_HFOV_DEG
     focal_px: float | None = None  # overrides fov_deg
     redetect_every: int = 15
-    smooth: bool = True
-    min_cutoff: float = ONE_EURO_LANDMARKS.min_cutoff  # One Euro, see smooth.OneEuroConfig
-    beta: float = ONE_EURO_LANDMARKS.beta
+    smooth: bool = True  # False is smoothing="off"
+    smoothing: str = "default"  # off | light | default | strong: bodies' zero-lag smoother, see smooth.kalman
+    min_cutoff: float | None = None  # One Euro (smooth.OneEuroConfig) for faces; given, for bodies too
+    beta: float | None = None
     max_gap: int = 5  # frames; longer gaps stay missing
     min_track_frames: int = 3  # shorter tracks are dropped as spurious
     chunk_frames: int = 64
@@ -83,6 +84,8 @@ class AnalyzeConfig:
         if self.face_frames_in_flight not in FRAMES_IN_FLIGHT:
             raise InputError(f"face_frames_in_flight must be one of {FRAMES_IN_FLIGHT}, "
                              f"got {self.face_frames_in_flight!r}")
+        if self.smoothing not in SMOOTHING_LEVELS:
+            raise InputError(f"smoothing must be one of {', '.join(SMOOTHING_LEVELS)}, got {self.smoothing!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
 
@@ -91,6 +94,21 @@ class AnalyzeConfig:
         return {k: getattr(self, k) for k in ("model", "max_people", "start", "end", "image_fps", "redetect_every",
                                               "bodies", "faces", "max_faces", "face_detector",
                                               "face_landmarks", "face_frames_in_flight")}
+
+
+def landmark_euro(config: AnalyzeConfig) -> OneEuroConfig | None:
+    """The One Euro filter of face landmarks (and of bodies given ``min_cutoff`` or ``beta``); None: smoothing off."""
+    if not config.smooth or config.smoothing == "off":
+        return None
+    return OneEuroConfig(min_cutoff=ONE_EURO_LANDMARKS.min_cutoff if config.min_cutoff is None else config.min_cutoff,
+                         beta=ONE_EURO_LANDMARKS.beta if config.beta is None else config.beta)
+
+
+def body_smoother(config: AnalyzeConfig) -> KalmanConfig | OneEuroConfig | None:
+    """Bodies: the zero-lag Kalman smoother of ``config.smoothing``, or One Euro when the user tuned it."""
+    if config.min_cutoff is not None or config.beta is not None:
+        return landmark_euro(config)
+    return SMOOTHING_LEVELS[config.smoothing] if config.smooth else None
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -147,7 +165,7 @@ class Stage:
                     raise InputError("the chunk cache does not replay consistently; run again with --restart")
                 state.frames_since_detect = 0 if det else state.frames_since_detect + 1
                 state.hand_on({int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
-                               for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])})
+                               for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}, float(t))
         return state
 
 
@@ -242,7 +260,7 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
     if "body/id" not in arrays:
         return []
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
-    euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+    smoother = body_smoother(config)
     tracks = []
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
@@ -251,7 +269,7 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
         fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["body/xy"][m], arrays["body/world"][m],
-                                                    arrays["body/visibility"][m], frame_index, time_s, euro,
+                                                    arrays["body/visibility"][m], frame_index, time_s, smoother,
                                                     max_gap=config.max_gap)
         root = estimate_root_trajectory(xy, xyz, conf, intrinsics)
         tracks.append(Track(track_id=int(tid), skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
@@ -301,7 +319,7 @@ class FacePoseStream:
         from concurrent.futures import ThreadPoolExecutor
 
         self.intrinsics = intrinsics
-        self.euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+        self.euro = landmark_euro(config)
         self._faces: dict[int, _FaceSoFar] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-face-poses")
         self._futures: list = []
@@ -388,7 +406,7 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
             stream.add(f, t, arrays["face/id"][rows], {"xy": arrays["face/xy"][rows], "z": arrays["face/z"][rows]})
         streamed = stream.result()
     links = _face_body_links(arrays, link_faces_to_bodies, track_ids)
-    euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+    euro = landmark_euro(config)
     faces = []
     for fid in np.unique(arrays["face/id"]):
         m = _stage_rows(arrays, "face", fid)
