@@ -111,6 +111,16 @@ def body_smoother(config: AnalyzeConfig) -> KalmanConfig | OneEuroConfig | None:
     return SMOOTHING_LEVELS[config.smoothing] if config.smooth else None
 
 
+def _smoothing_meta(config: AnalyzeConfig) -> dict:
+    """What smoothed the bodies, for the Take's header."""
+    smoother = body_smoother(config)
+    if smoother is None:
+        return {"bodies": "off"}
+    if isinstance(smoother, OneEuroConfig):
+        return {"bodies": "one_euro", **asdict(smoother)}
+    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held"}
+
+
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
     if config.focal_px is not None:
         return Intrinsics.from_focal(info.width, info.height, config.focal_px)
@@ -256,12 +266,22 @@ def _stage_rows(arrays: dict[str, np.ndarray], key: str, record_id: int) -> np.n
 
 
 def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig) -> list[Track]:
-    """Per-frame body records (concatenated chunks) → smoothed tracks with root trajectories."""
+    """Per-frame body records (concatenated chunks) → smoothed tracks with held bone lengths, root
+    trajectories on one common floor and foot contact flags (see :func:`ground_tracks`)."""
+    return _assemble_tracks(arrays, intrinsics, config)[0]
+
+
+def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig
+                     ) -> tuple[list[Track], dict | None]:
+    """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta."""
     if "body/id" not in arrays:
-        return []
+        return [], None
+    from ..lift.ground import ground_tracks
+    from ..smooth.bones import bone_lengths, hold_bone_lengths
+
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
     smoother = body_smoother(config)
-    tracks = []
+    parts = []
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
         if m.sum() < config.min_track_frames:
@@ -271,10 +291,20 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
         fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["body/xy"][m], arrays["body/world"][m],
                                                     arrays["body/visibility"][m], frame_index, time_s, smoother,
                                                     max_gap=config.max_gap)
+        lengths = bone_lengths(xyz, conf, BLAZEPOSE_33)
+        if smoother is not None:  # bones do not stretch: one length per bone and track, held
+            xyz = hold_bone_lengths(xyz, lengths, BLAZEPOSE_33)
         root = estimate_root_trajectory(xy, xyz, conf, intrinsics)
-        tracks.append(Track(track_id=int(tid), skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
-                            root_xyz=root.root_xyz))
-    return tracks
+        parts.append((int(tid), fi, ts, xy, xyz, conf, root.root_xyz, lengths))
+    if not parts:
+        return [], None
+    fps = 1.0 / float(np.median(np.diff(time_s))) if len(time_s) > 1 else 30.0
+    ground, roots, contacts = ground_tracks([p[4] for p in parts], [p[6] for p in parts], [p[2] for p in parts],
+                                            fps)
+    tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf, root_xyz=root,
+                    bone_length=lengths, contact=contact)
+              for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]
+    return tracks, None if ground is None else ground.to_dict()
 
 
 @dataclass
@@ -598,7 +628,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
-    tracks = assemble_tracks(arrays, intrinsics, config)
+    tracks, ground = _assemble_tracks(arrays, intrinsics, config)
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
     faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
     meta = {
@@ -609,6 +639,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
         "provider": _providers(stages),
         "config": asdict(config),
+        "smoothing": _smoothing_meta(config),
+        "ground": ground,
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
         "seconds": round(time.perf_counter() - t0, 3),
     }

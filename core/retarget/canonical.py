@@ -172,6 +172,8 @@ class CanonicalPose:
     (T, 3, 3), optional: the head's rotation in the same world relative to a
     neutral upright head facing -Y (from a face tracker); it overrides the
     ears for the head's orientation.  ``source``: skeleton it came from.
+    ``contact`` (T, 2) bool, optional: [left, right] foot contact measured by
+    the analysis (a Take track's), used instead of detecting it on the rig.
     """
 
     xyz: np.ndarray
@@ -179,9 +181,15 @@ class CanonicalPose:
     head_rotation: np.ndarray | None = None
     source: str = ""
     fps: Fraction | None = None
+    contact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
+        if self.contact is not None:
+            c = np.array(self.contact, dtype=bool)
+            if c.shape != (xyz.shape[0], 2):
+                raise RetargetError(f"contact must be (T, 2) with T={xyz.shape[0]}, got {c.shape}")
+            object.__setattr__(self, "contact", c)
         if xyz.ndim != 3 or xyz.shape[1:] != (NUM_POINTS, 3):
             raise RetargetError(f"xyz must be (T, K, 3) with K={NUM_POINTS}, got {xyz.shape}")
         xyz.setflags(write=False)
@@ -218,7 +226,8 @@ class CanonicalPose:
 
     def select(self, frames) -> "CanonicalPose":
         return replace(self, xyz=self.xyz[frames],
-                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames])
+                       head_rotation=None if self.head_rotation is None else self.head_rotation[frames],
+                       contact=None if self.contact is None else self.contact[frames])
 
 
 # --------------------------------------------------------------------------- detector sources
@@ -397,7 +406,8 @@ def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = T
         ok = np.flatnonzero(np.all(np.isfinite(pelvis), axis=1))
         if ok.size:
             xyz[..., :2] -= pelvis[ok[0]]
-    return pose.with_xyz(xyz)
+    contact = getattr(track, "contact", None)
+    return replace(pose.with_xyz(xyz), contact=contact)
 
 
 # --------------------------------------------------------------------------- rig markers
