@@ -7,12 +7,15 @@ comes from that person's own PnP solve, and a person's size is only known roughl
 one floor can come out at slightly different heights.  Here:
 
 1. ``up`` is the mean trunk direction (hip midpoint -> shoulder midpoint) over all tracks and frames.
-2. Candidate contacts: per track and foot, frames where the foot's lowest point (heel, toe, ankle) is within
-   ``candidate_height`` of that track's own floor (its 5th percentile) and the foot is slow.
-3. The plane is fitted to all tracks' candidate points (SVD, one robust refit on the inliers).  Where the
-   points cannot fix a tilt (one person standing still: a small patch), the normal is ``up``.
-4. Each root is moved along its camera ray (its depth scaled, which keeps where it projects in the image) so
-   that its feet in contact lie on the plane: the monocular depth is the uncertain part.
+2. Candidate contacts: per track and foot, the frames where the foot is slow (a foot in stance; a height
+   threshold along ``up`` would fail, since a walker's trunk leans and the floor seen along it tilts).
+3. The plane is fitted to all tracks' candidate points (SVD, one robust refit on the inliers).  Points along
+   a line (one person walking straight) fix the tilt along it only; where they cannot fix a tilt at all (one
+   person standing still: a small patch), the normal is ``up``.
+4. Each root is moved along the normal so that its feet in contact lie on the plane (the median of their
+   heights), by at most ``max_shift``: what is left of a person's size error once PnP has fixed the depth.
+   (Scaling the depth along the camera ray instead is ill-conditioned for a camera at hip height, where the
+   ray is nearly parallel to the floor: a 1 cm height error became a 1 m depth change.)
 5. Contact flags (T, 2) per track come from height above the plane and speed, with hysteresis
    (:func:`rigcast.retarget.contact.detect_contact`, the same rule retargeting uses).
 """
@@ -35,14 +38,13 @@ _HIPS = (BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip"))
 class GroundOptions:
     """Metres, metres per second."""
 
-    candidate_height: float = 0.05
     candidate_speed: float = 0.35
     inlier: float = 0.03
     min_patch: float = 0.3
     """The candidates must spread at least this far in both directions along the floor to tilt the plane."""
     max_tilt_deg: float = 30.0
-    max_depth_change: float = 0.3
-    """A root's depth is scaled by at most 1 +- this to put its feet on the common floor."""
+    max_shift: float = 0.15
+    """A root moves by at most this far along the normal to put its feet on the common floor."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,14 @@ def body_up(tracks_xyz: list[np.ndarray]) -> np.ndarray:
     return up / np.linalg.norm(up)
 
 
-def _candidates(feet: np.ndarray, time_s: np.ndarray, up: np.ndarray, options: GroundOptions) -> np.ndarray:
-    """(T, 2) whether each foot is low (near the track's own floor) and slow."""
-    with np.errstate(invalid="ignore"):
-        heights = np.nanmin(np.where(np.isfinite(feet[..., 0]), feet @ up, np.nan), axis=2) * -1.0  # (T, 2) down
-    low = np.nanpercentile(heights, 95) if np.any(np.isfinite(heights)) else np.nan  # the lowest: most "down"
-    speed = _speed(np.nanmean(feet, axis=2), time_s)
-    return (heights >= low - options.candidate_height) & (speed < options.candidate_speed)
+def _candidates(feet: np.ndarray, time_s: np.ndarray, options: GroundOptions) -> np.ndarray:
+    """(T, 2) whether each foot is slow enough to be in stance."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames without a foot
+        speed = _speed(np.nanmean(feet, axis=2), time_s)
+    return np.nan_to_num(speed, nan=np.inf) < options.candidate_speed
 
 
 def _lowest_point(feet: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -119,12 +122,19 @@ def fit_plane(points: np.ndarray, up: np.ndarray, options: GroundOptions = Groun
         centre = p.mean(axis=0)
         _, sv, vt = np.linalg.svd(p - centre, full_matrices=False)
         spread = sv / np.sqrt(max(len(p), 1))
-        candidate = vt[-1] if vt[-1] @ up > 0 else -vt[-1]
-        if (len(p) >= 3 and spread.size == 3 and spread[1] >= options.min_patch / 4
-                and np.degrees(np.arccos(np.clip(candidate @ up, -1, 1))) <= options.max_tilt_deg):
-            normal, tilted = candidate, True
-        else:
-            normal, tilted = up, False
+        candidate = None
+        if len(p) >= 3 and spread.size == 3 and spread[1] >= options.min_patch / 4:
+            candidate = vt[-1]  # a patch: the plane's own normal
+        elif len(p) >= 2 and spread.size >= 1 and spread[0] >= options.min_patch / 4:
+            # A line (one person walking straight): the floor holds that line; the normal is ``up`` with its
+            # component along the line taken out.
+            line = vt[0]
+            candidate = up - (up @ line) * line
+            candidate /= np.linalg.norm(candidate)
+        if candidate is not None:
+            candidate = candidate if candidate @ up > 0 else -candidate
+            if np.degrees(np.arccos(np.clip(candidate @ up, -1, 1))) <= options.max_tilt_deg:
+                normal, tilted = candidate, True  # else the refit on the inliers keeps the previous normal
         offset = float(np.median(p @ normal))
         keep = np.abs(points @ normal - offset) <= options.inlier
         if keep.sum() < 3:
@@ -145,26 +155,24 @@ def ground_tracks(tracks_xyz: list[np.ndarray], tracks_root: list[np.ndarray], t
 
     up = body_up(tracks_xyz)
     feet = [_camera_feet(x, r) for x, r in zip(tracks_xyz, tracks_root)]
-    cands = [_candidates(f, t, up, options) for f, t in zip(feet, time_s)]
-    points = np.concatenate([_lowest_point(f, up)[c] for f, c in zip(feet, cands)]) if feet else np.zeros((0, 3))
-    points = points[np.all(np.isfinite(points), axis=1)]
-    if len(points) == 0:
-        return None, [np.asarray(r, dtype=np.float64) for r in tracks_root], [
-            np.zeros((len(r), 2), dtype=bool) for r in tracks_root]
-    ground = fit_plane(points, up, options)
+    cands = [_candidates(f, t, options) for f, t in zip(feet, time_s)]
+    ground = None
+    for _ in range(2):  # the lowest point of each foot along the latest normal, then the plane through them
+        normal = up if ground is None else ground.normal
+        points = np.concatenate([_lowest_point(f, normal)[c] for f, c in zip(feet, cands)]) if feet \
+            else np.zeros((0, 3))
+        points = points[np.all(np.isfinite(points), axis=1)]
+        if len(points) == 0:
+            return None, [np.asarray(r, dtype=np.float64) for r in tracks_root], [
+                np.zeros((len(r), 2), dtype=bool) for r in tracks_root]
+        ground = fit_plane(points, up, options)
     roots, contacts = [], []
     for x, r, f, c, t in zip(tracks_xyz, tracks_root, feet, cands, time_s):
         r = np.asarray(r, dtype=np.float64)
-        low = _lowest_point(f, ground.normal)  # (T, 2, 3)
-        offset = low - r[:, None, :]  # the body's own offsets, kept
-        # Depth scale s with normal . (s r + offset) = ground offset, median over the contact candidates.
-        denom = r @ ground.normal
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = (ground.offset - offset @ ground.normal) / denom[:, None]
-        s = s[c & np.isfinite(s)]
-        scale = float(np.clip(np.median(s), 1 - options.max_depth_change, 1 + options.max_depth_change)) \
-            if s.size else 1.0
-        r = r * scale
+        heights = ground.height(_lowest_point(f, ground.normal))[c]  # the contact candidates' heights
+        heights = heights[np.isfinite(heights)]
+        shift = float(np.clip(np.median(heights), -options.max_shift, options.max_shift)) if heights.size else 0.0
+        r = r - shift * ground.normal
         roots.append(r)
         placed = _camera_feet(x, r)  # (T, 2, P, 3)
         # Into a floor frame (z = height above the floor) for the shared contact rule.
