@@ -174,8 +174,12 @@ class Stage:
                 if not np.array_equal(ids, c[f"{k}/id"][m]):
                     raise InputError("the chunk cache does not replay consistently; run again with --restart")
                 state.frames_since_detect = 0 if det else state.frames_since_detect + 1
-                state.hand_on({int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
-                               for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}, float(t))
+                rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
+                        for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
+                if getattr(state, "roi_filter", None) is not None:  # steadied ROIs: the filter replays with times
+                    state.hand_on(rois, float(t))
+                else:
+                    state.hand_on(rois)
         return state
 
 
