@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models import PersonDetection, PoseDetector, PoseLandmarker, PoseLandmarks
-from .follow import ROI_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou, completed, dedupe, follow
+from .follow import ROI_BAND, ROI_SHAPE_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou, completed, dedupe, follow
 
 NUM_JOINTS = 33  # BlazePose-33
 
@@ -63,7 +63,7 @@ class BodyAnalyzer:
         self.config = config
 
     def new_state(self) -> FollowState:
-        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND)
+        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND)
 
     def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[PersonRecord], bool]:
         """Analyse one frame; updates ``state``. Returns the people found and whether the detector ran."""

@@ -32,25 +32,27 @@ Result = tuple[Landmarks, bool]  # (landmarks, followed from a previous frame ra
 
 
 ROI_STEADYING = OneEuroConfig(min_cutoff=3.0, beta=20.0, d_cutoff=1.0)
-ROI_BAND = 0.03
+ROI_BAND = 0.02
+ROI_SHAPE_BAND = 0.05
 """How a body track's next ROI is steadied: its centre, side and rotation One Euro filtered (speed in ROI
-sides per second), then held while they stay within ``ROI_BAND`` (of the side; radians for the rotation) of
-the ROI held so far.  The landmark model's output moves with its crop, so a ROI that follows every flicker of
-the hips feeds the flicker back: on a still, noisy astronaut clip the raw ROI's side moved by 160 px (std) and
-the keypoints by 3.2 px, against 0.15 px from a fixed ROI.  (MediaPipe filters its ROI points too: One Euro,
-0.01 Hz.)  Keypoints straight from the model, 60 frames (2D jitter in px after 10 frames on still clips; RMS
-error against the known path on moving ones, % of frame height; tests/steadiness.py):
+sides per second); then the centre is held while it stays within ``ROI_BAND`` of the side from the centre
+held so far, and the side and rotation while they stay within ``ROI_SHAPE_BAND`` (of the side; radians).
+The landmark model's output moves with its crop, so a ROI that follows every flicker of the hips feeds the
+flicker back: on a still, noisy astronaut clip the raw ROI's side moved by 160 px (std) and the keypoints by
+3.2 px, against 0.15 px from a fixed ROI.  (MediaPipe filters its ROI points too: One Euro, 0.01 Hz.)
+Keypoints straight from the model, 90 frames (2D jitter in px after 10 frames on still clips; error against
+the known path on moving ones, % of frame height, median over joints; tests/steadiness.py):
 
-    ROI filter                  busman still  astronaut still  busman moving  busman 2x  astronaut moving
-    none                            1.84          2.98             0.63          0.93         1.70
-    0.01 Hz, beta 50                1.08          2.09             0.74          2.55         0.44
-    1 Hz, beta 20                   0.75          2.67             0.63          0.87         1.36
-    1 Hz, beta 20, band 0.02        0.15          2.26             0.69          0.96         1.11
-    1 Hz, beta 20, band 0.04        0.17          0.09             0.88          1.39         0.77
-    3 Hz, beta 20, band 0.03        0.13          1.45             0.65          1.21         1.29  (this)
+    ROI filter                        busman still  astronaut still  busman moving  busman 2x  astronaut moving
+    none                                  1.66          2.85             0.41          0.48         0.63
+    0.01 Hz, beta 50                      0.92          2.86             0.47          0.50         0.53
+    3 Hz, beta 20                         0.96          2.65             0.38          0.51         0.55
+    3 Hz, beta 20, bands 0.03, 0.03       0.13          2.03             0.51          0.54         0.61
+    3 Hz, beta 20, bands 0.02, 0.05       0.19          0.12             0.52          0.56         0.53  (this)
 
-A slow filter alone lags a fast-moving crop; the band takes 80-90 % off the still jitter at a small cost in
-motion (the astronaut, whose hips the model must guess, flips between two ROIs unless the band holds it)."""
+A filter alone lets the crop creep after the model's guesses; held, the still jitter drops 90 % at a small
+cost in motion.  The side and rotation need the wider band: the astronaut, whose hips the model must guess,
+crept by 3 % in side over 45 frames and then jumped."""
 
 
 def _roi_vector(roi: Roi, previous: np.ndarray | None) -> np.ndarray:
@@ -65,8 +67,10 @@ def _roi_vector(roi: Roi, previous: np.ndarray | None) -> np.ndarray:
 class FollowState:
     """What carries from one frame to the next (all of it derivable from past records).
 
-    With ``roi_filter`` set, the ROIs handed on are filtered per key over time (:data:`ROI_STEADYING`),
-    from the landmarks' own ROIs and their times: replaying the same ROIs rebuilds the same state.
+    With ``roi_filter`` set, the ROIs handed on are filtered per key over time and held within
+    ``roi_band`` (centre) and ``roi_shape_band`` (side, rotation) of the last ROI handed on (see
+    :data:`ROI_STEADYING`), from the landmarks' own ROIs and their times: replaying the same ROIs rebuilds
+    the same state.
     """
 
     tracker: BoxTracker = field(default_factory=BoxTracker)
@@ -76,6 +80,7 @@ class FollowState:
     frames_since_detect: int = 10**9
     roi_filter: OneEuroConfig | None = None
     roi_band: float = 0.0
+    roi_shape_band: float = 0.0
     _filters: dict[int, tuple[OneEuroFilter, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def hand_on(self, rois: dict[int, Roi], time_s: float | None = None) -> None:
@@ -93,9 +98,11 @@ class FollowState:
             held = value
             if old is not None and self.roi_band > 0:
                 d = np.abs(value - old[2])
-                if d[0] + d[1] <= self.roi_band * old[2][2] and d[2] <= self.roi_band * old[2][2] \
-                        and d[3] <= self.roi_band:
-                    held = old[2]
+                held = value.copy()
+                if d[0] + d[1] <= self.roi_band * old[2][2]:
+                    held[:2] = old[2][:2]
+                if d[2] <= self.roi_shape_band * old[2][2] and d[3] <= self.roi_shape_band:
+                    held[2:] = old[2][2:]
             filters[key] = (filt, value, held)
             out[key] = Roi(center_xy=held[:2], size=float(held[2]), rotation=normalize_radians(float(held[3])))
         self._filters = filters
