@@ -144,18 +144,23 @@ def fit_plane(points: np.ndarray, up: np.ndarray, options: GroundOptions = Groun
 
 
 def ground_tracks(tracks_xyz: list[np.ndarray], tracks_root: list[np.ndarray], time_s: list[np.ndarray],
-                  fps: float, options: GroundOptions = GroundOptions()
+                  fps: float, options: GroundOptions = GroundOptions(), tracks_conf: list[np.ndarray] | None = None
                   ) -> tuple[Ground | None, list[np.ndarray], list[np.ndarray]]:
     """The common floor of all tracks, each root placed on it, and each track's contact flags.
 
-    Per track: ``xyz`` (T, J=33, 3) hip-centred metres, ``root_xyz`` (T, 3) camera space, ``time_s`` (T,).
+    Per track: ``xyz`` (T, J=33, 3) hip-centred metres, ``root_xyz`` (T, 3) camera space, ``time_s`` (T,),
+    and optionally ``conf`` (T, J): a foot whose joints are not all seen (conf >= 0.5) in a frame is neither
+    a floor point nor in contact there (the model still places feet it cannot see, and holds them still).
     Returns ``(ground or None when no foot was seen, roots [(T, 3)], contact [(T, 2) bool])``.
     """
     from ..retarget.contact import ContactOptions, detect_contact
 
     up = body_up(tracks_xyz)
     feet = [_camera_feet(x, r) for x, r in zip(tracks_xyz, tracks_root)]
-    cands = [_candidates(f, t, options) for f, t in zip(feet, time_s)]
+    seen = [np.ones((len(r), 2), dtype=bool) if tracks_conf is None else
+            np.all(np.asarray(c)[:, np.array(FOOT_JOINTS)] >= 0.5, axis=2)
+            for r, c in zip(tracks_root, tracks_conf or tracks_root)]
+    cands = [_candidates(f, t, options) & v for f, t, v in zip(feet, time_s, seen)]
     ground = None
     for _ in range(2):  # the lowest point of each foot along the latest normal, then the plane through them
         normal = up if ground is None else ground.normal
@@ -167,7 +172,7 @@ def ground_tracks(tracks_xyz: list[np.ndarray], tracks_root: list[np.ndarray], t
                 np.zeros((len(r), 2), dtype=bool) for r in tracks_root]
         ground = fit_plane(points, up, options)
     roots, contacts = [], []
-    for x, r, f, c, t in zip(tracks_xyz, tracks_root, feet, cands, time_s):
+    for x, r, f, c, v in zip(tracks_xyz, tracks_root, feet, cands, seen):
         r = np.asarray(r, dtype=np.float64)
         heights = ground.height(_lowest_point(f, ground.normal))[c]  # the contact candidates' heights
         heights = heights[np.isfinite(heights)]
@@ -182,5 +187,5 @@ def ground_tracks(tracks_xyz: list[np.ndarray], tracks_root: list[np.ndarray], t
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(ground.normal, e1)
         floor_xyz = np.stack([placed @ e1, placed @ e2, ground.height(placed)], axis=-1)
-        contacts.append(detect_contact(floor_xyz, fps, 0.0, ContactOptions()))
+        contacts.append(detect_contact(floor_xyz, fps, 0.0, ContactOptions()) & v)
     return ground, roots, contacts

@@ -304,7 +304,7 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
         return [], None
     fps = 1.0 / float(np.median(np.diff(time_s))) if len(time_s) > 1 else 30.0
     ground, roots, contacts = ground_tracks([p[4] for p in parts], [p[6] for p in parts], [p[2] for p in parts],
-                                            fps)
+                                            fps, tracks_conf=[p[5] for p in parts])
     tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf, root_xyz=root,
                     bone_length=lengths, contact=contact)
               for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]

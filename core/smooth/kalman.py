@@ -36,8 +36,8 @@ frame height; MediaPipe Pose on the same files: 4.15 mm, 0.36 px; lag 0.78 and 0
     this, default                    1.79   0.14    0.09   0.40    0.04    0.36
     this, strong                     1.78   0.13    0.35   0.42    0.05    0.53
 
-(Rows measured with min_noise 2e-4 and ROI bands 0.03/0.03; with today's 1e-3 and 0.02/0.05 the default gives
-1.83 mm, 0.17 px; lag 0.16 and 0.06, error 0.42 and 0.38: drift of under 0.4 px counts as noise, so still
+(Rows measured with min_noise 2e-4; with today's 1e-3 the default gives
+1.18 mm, 0.12 px; lag 0.11 and 0.07, error 0.38 and 0.39: drift of under 0.4 px counts as noise, so still
 joints are smoothed harder at no cost in motion.)
 
 A causal filter pays for its smoothing in lag (One Euro: nearly two frames, and a path error 1.7x
