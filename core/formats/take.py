@@ -28,6 +28,7 @@ FORMAT_NAME = "rigcast-take"
 SCHEMA_VERSION = 1
 
 _TRACK_ARRAYS = ("frame_index", "xy", "xyz", "conf", "root_xyz")
+_TRACK_OPTIONAL = ("bone_length", "contact")  # added later: a Take without them is still schema 1
 _FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale")
 _TOPOLOGY_ARRAYS = ("triangles", "uv", "canonical_xyz")
 
@@ -63,7 +64,10 @@ class Track:
     T frames, J joints.  ``xy`` is image pixels; ``xyz`` is metric, centred
     on the hip midpoint, in camera-aligned axes (OpenCV: x right, y down,
     z forward); ``root_xyz`` is the hip midpoint's camera-space position in
-    metres.  A missing joint is NaN with ``conf`` 0.
+    metres.  A missing joint is NaN with ``conf`` 0.  Optional:
+    ``bone_length`` (J,) metres, each joint's distance to its skeleton parent,
+    held constant over the track (NaN for the root); ``contact`` (T, 2) bool,
+    [left, right] foot on the ground.
     """
 
     track_id: int
@@ -73,11 +77,19 @@ class Track:
     xyz: np.ndarray  # (T, J, 3) float32
     conf: np.ndarray  # (T, J) float32 in [0, 1]
     root_xyz: np.ndarray  # (T, 3) float32
+    bone_length: np.ndarray | None = None  # (J,) float32
+    contact: np.ndarray | None = None  # (T, 2) bool
 
     def __post_init__(self) -> None:
         owner = f"track {self.track_id}"
         t, j = _frame_index(self, owner), self.skeleton.num_joints
         _float_fields(self, owner, (("xy", (t, j, 2)), ("xyz", (t, j, 3)), ("conf", (t, j)), ("root_xyz", (t, 3))))
+        if self.bone_length is not None:
+            _float_fields(self, owner, (("bone_length", (j,)),))
+        if self.contact is not None:
+            contact = np.asarray(self.contact)
+            _check_shape("contact", contact, (t, 2), owner)
+            object.__setattr__(self, "contact", contact.astype(bool))
 
     @property
     def num_frames(self) -> int:
@@ -87,7 +99,7 @@ class Track:
         """A new track holding only the frames where ``frame_mask`` (T,) is true."""
         m = np.asarray(frame_mask, dtype=bool)
         return replace(self, frame_index=self.frame_index[m], xy=self.xy[m], xyz=self.xyz[m], conf=self.conf[m],
-                       root_xyz=self.root_xyz[m])
+                       root_xyz=self.root_xyz[m], contact=None if self.contact is None else self.contact[m])
 
 
 @dataclass(frozen=True)
@@ -231,8 +243,9 @@ class Take:
         arrays = {"header.json": np.frombuffer(json.dumps(self.header()).encode(), dtype=np.uint8),
                   "frame_indices": self.frame_indices, "timestamps_s": self.timestamps_s}
         for i, t in enumerate(self.tracks):
-            for name in _TRACK_ARRAYS:
-                arrays[f"tracks/{i}/{name}"] = getattr(t, name)
+            for name in _TRACK_ARRAYS + _TRACK_OPTIONAL:
+                if getattr(t, name) is not None:
+                    arrays[f"tracks/{i}/{name}"] = getattr(t, name)
         for i, f in enumerate(self.faces):
             for name in _FACE_ARRAYS:
                 arrays[f"faces/{i}/{name}"] = getattr(f, name)
@@ -272,6 +285,8 @@ class Take:
             tracks = []
             for i, th in enumerate(header["tracks"]):
                 fields = {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_ARRAYS}
+                fields |= {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_OPTIONAL
+                           if f"tracks/{i}/{name}" in arrays}
                 tracks.append(Track(track_id=int(th["track_id"]), skeleton=Skeleton.from_dict(th["skeleton"]),
                                     **fields))
             faces = [Face(face_id=int(fh["face_id"]), body_id=int(fh["body_id"]),

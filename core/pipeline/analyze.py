@@ -29,7 +29,7 @@ from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
-from ..smooth import ONE_EURO_LANDMARKS, OneEuroConfig, smooth_track_arrays
+from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
@@ -61,9 +61,10 @@ class AnalyzeConfig:
     fov_deg: float | None = None  # horizontal field of view; default camera.DEFAULT_HFOV_DEG
     focal_px: float | None = None  # overrides fov_deg
     redetect_every: int = 15
-    smooth: bool = True
-    min_cutoff: float = ONE_EURO_LANDMARKS.min_cutoff  # One Euro, see smooth.OneEuroConfig
-    beta: float = ONE_EURO_LANDMARKS.beta
+    smooth: bool = True  # False is smoothing="off"
+    smoothing: str = "default"  # off | light | default | strong: bodies' zero-lag smoother, see smooth.kalman
+    min_cutoff: float | None = None  # One Euro (smooth.OneEuroConfig) for faces; given, for bodies too
+    beta: float | None = None
     max_gap: int = 5  # frames; longer gaps stay missing
     min_track_frames: int = 3  # shorter tracks are dropped as spurious, in clips long enough (see min_track_length)
     chunk_frames: int = 64
@@ -88,6 +89,8 @@ class AnalyzeConfig:
         if self.face_frames_in_flight not in FRAMES_IN_FLIGHT:
             raise InputError(f"face_frames_in_flight must be one of {FRAMES_IN_FLIGHT}, "
                              f"got {self.face_frames_in_flight!r}")
+        if self.smoothing not in SMOOTHING_LEVELS:
+            raise InputError(f"smoothing must be one of {', '.join(SMOOTHING_LEVELS)}, got {self.smoothing!r}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
         if self.max_gap < 0:
@@ -101,7 +104,7 @@ class AnalyzeConfig:
         try:
             BodyConfig(max_people=self.max_people, redetect_every=self.redetect_every)
             FaceConfig(max_faces=self.max_faces, redetect_every=self.redetect_every)
-            OneEuroConfig(min_cutoff=self.min_cutoff, beta=self.beta)
+            _one_euro(self)
             if self.fov_deg is not None:
                 Intrinsics.from_fov(2, 2, self.fov_deg)
             if self.focal_px is not None:
@@ -111,10 +114,9 @@ class AnalyzeConfig:
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
-        return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "start", "end", "image_fps", "redetect_every",
-                                              "bodies", "faces", "max_faces", "face_detector",
+        return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "start", "end", "image_fps",
+                                              "redetect_every", "bodies", "faces", "max_faces", "face_detector",
                                               "face_landmarks", "face_frames_in_flight")}
-
 
     def detector_name(self) -> str:
         """The person detector that runs: ``person_detector``, or for "auto" MediaPipe's own BlazePose
@@ -129,6 +131,36 @@ def min_track_length(config: AnalyzeConfig, num_frames: int) -> int:
     as spurious only in clips of at least twice that many frames; in shorter clips (a photo, a clip of a
     few frames) a person seen once is all there is to see, so every track is kept."""
     return config.min_track_frames if num_frames >= 2 * config.min_track_frames else 1
+
+
+def landmark_euro(config: AnalyzeConfig) -> OneEuroConfig | None:
+    """The One Euro filter of face landmarks (and of bodies given ``min_cutoff`` or ``beta``); None: smoothing off."""
+    if not config.smooth or config.smoothing == "off":
+        return None
+    return _one_euro(config)
+
+
+def _one_euro(config: AnalyzeConfig) -> OneEuroConfig:
+    """The One Euro parameters of ``config``: the user's, or rigcast's defaults for landmarks."""
+    return OneEuroConfig(min_cutoff=ONE_EURO_LANDMARKS.min_cutoff if config.min_cutoff is None else config.min_cutoff,
+                         beta=ONE_EURO_LANDMARKS.beta if config.beta is None else config.beta)
+
+
+def body_smoother(config: AnalyzeConfig) -> KalmanConfig | OneEuroConfig | None:
+    """Bodies: the zero-lag Kalman smoother of ``config.smoothing``, or One Euro when the user tuned it."""
+    if config.min_cutoff is not None or config.beta is not None:
+        return landmark_euro(config)
+    return SMOOTHING_LEVELS[config.smoothing] if config.smooth else None
+
+
+def _smoothing_meta(config: AnalyzeConfig) -> dict:
+    """What smoothed the bodies, for the Take's header."""
+    smoother = body_smoother(config)
+    if smoother is None:
+        return {"bodies": "off"}
+    if isinstance(smoother, OneEuroConfig):
+        return {"bodies": "one_euro", **asdict(smoother)}
+    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held"}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -186,8 +218,12 @@ class Stage:
                 if not np.array_equal(ids, c[f"{k}/id"][m]):
                     raise InputError("the chunk cache does not replay consistently; run again with --restart")
                 state.frames_since_detect = 0 if det else state.frames_since_detect + 1
-                state.hand_on({int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
-                               for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])})
+                rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
+                        for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
+                if getattr(state, "roi_filter", None) is not None:  # steadied ROIs: the filter replays with times
+                    state.hand_on(rois, float(t))
+                else:
+                    state.hand_on(rois)
         return state
 
 
@@ -279,12 +315,22 @@ def _stage_rows(arrays: dict[str, np.ndarray], key: str, record_id: int) -> np.n
 
 
 def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig) -> list[Track]:
-    """Per-frame body records (concatenated chunks) → smoothed tracks with root trajectories."""
+    """Per-frame body records (concatenated chunks) → smoothed tracks with held bone lengths, root
+    trajectories on one common floor and foot contact flags (see :func:`ground_tracks`)."""
+    return _assemble_tracks(arrays, intrinsics, config)[0]
+
+
+def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig
+                     ) -> tuple[list[Track], dict | None]:
+    """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta."""
     if "body/id" not in arrays:
-        return []
+        return [], None
+    from ..lift.ground import ground_tracks
+    from ..smooth.bones import bone_lengths, hold_bone_lengths
+
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
-    euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
-    tracks = []
+    smoother = body_smoother(config)
+    parts = []
     shortest = min_track_length(config, len(frame_index))
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
@@ -293,12 +339,22 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
         fi, ts, xy, xyz, conf = smooth_track_arrays(fi, ts, arrays["body/xy"][m], arrays["body/world"][m],
-                                                    arrays["body/visibility"][m], frame_index, time_s, euro,
+                                                    arrays["body/visibility"][m], frame_index, time_s, smoother,
                                                     max_gap=config.max_gap)
+        lengths = bone_lengths(xyz, conf, BLAZEPOSE_33)
+        if smoother is not None:  # bones do not stretch: one length per bone and track, held
+            xyz = hold_bone_lengths(xyz, lengths, BLAZEPOSE_33)
         root = estimate_root_trajectory(xy, xyz, conf, intrinsics)
-        tracks.append(Track(track_id=int(tid), skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
-                            root_xyz=root.root_xyz))
-    return tracks
+        parts.append((int(tid), fi, ts, xy, xyz, conf, root.root_xyz, lengths))
+    if not parts:
+        return [], None
+    fps = 1.0 / float(np.median(np.diff(time_s))) if len(time_s) > 1 else 30.0
+    ground, roots, contacts = ground_tracks([p[4] for p in parts], [p[6] for p in parts], [p[2] for p in parts],
+                                            fps, tracks_conf=[p[5] for p in parts])
+    tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf, root_xyz=root,
+                    bone_length=lengths, contact=contact)
+              for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]
+    return tracks, None if ground is None else ground.to_dict()
 
 
 @dataclass
@@ -343,7 +399,7 @@ class FacePoseStream:
         from concurrent.futures import ThreadPoolExecutor
 
         self.intrinsics = intrinsics
-        self.euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+        self.euro = landmark_euro(config)
         self._faces: dict[int, _FaceSoFar] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-face-poses")
         self._futures: list = []
@@ -433,7 +489,7 @@ def assemble_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config
         streamed = stream.result()
     links, face_ids = join_faces_on_bodies(arrays["face/id"], arrays["face/body"], arrays["face/frame"], track_ids)
     streamed = _join_streamed(streamed, arrays["face/id"], face_ids)
-    euro = OneEuroConfig(min_cutoff=config.min_cutoff, beta=config.beta) if config.smooth else None
+    euro = landmark_euro(config)
     faces = []
     shortest = min_track_length(config, len(frame_index))
     for fid in np.unique(face_ids):
@@ -656,7 +712,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
-    tracks = assemble_tracks(arrays, intrinsics, config)
+    tracks, ground = _assemble_tracks(arrays, intrinsics, config)
     # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
     streamed = None if merged.get("face") else streamed
@@ -670,6 +726,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
         "provider": _providers(stages),
         "config": asdict(config),
+        "smoothing": _smoothing_meta(config),
+        "ground": ground,
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
         "seconds": round(time.perf_counter() - t0, 3),
     }

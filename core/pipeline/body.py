@@ -23,7 +23,7 @@ import numpy as np
 
 from ..models import PoseLandmarker, PoseLandmarks, Roi
 from . import DEFAULT_MAX_PEOPLE
-from .follow import FollowState, assign_ids, box_iou, completed, follow
+from .follow import ROI_BAND, ROI_SHAPE_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou, completed, follow
 
 NUM_JOINTS = 33  # BlazePose-33
 PART_OF_PERSON = 0.5  # see same_person
@@ -197,7 +197,7 @@ class BodyAnalyzer:
         self.config = config
 
     def new_state(self) -> FollowState:
-        return FollowState()
+        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND)
 
     def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[PersonRecord], bool]:
         """Analyse one frame; updates ``state``. Returns the people found and whether the detector ran."""

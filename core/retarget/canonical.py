@@ -183,6 +183,8 @@ class CanonicalPose:
     ``finger_rest`` (F, 3), optional: the same for the finger bones
     (``rigcast.retarget.fingers.FINGER_NAMES``, F = 30), as rotations and
     rest directions.  ``source``: skeleton it came from.
+    ``contact`` (T, 2) bool, optional: [left, right] foot contact measured by
+    the analysis (a Take track's), used instead of detecting it on the rig.
     """
 
     xyz: np.ndarray
@@ -194,9 +196,15 @@ class CanonicalPose:
     rest_xyz: np.ndarray | None = None
     finger_rotation: np.ndarray | None = None
     finger_rest: np.ndarray | None = None
+    contact: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyz = np.array(self.xyz, dtype=np.float64)
+        if self.contact is not None:
+            c = np.array(self.contact, dtype=bool)
+            if c.shape != (xyz.shape[0], 2):
+                raise RetargetError(f"contact must be (T, 2) with T={xyz.shape[0]}, got {c.shape}")
+            object.__setattr__(self, "contact", c)
         if xyz.ndim != 3 or xyz.shape[1:] != (NUM_POINTS, 3):
             raise RetargetError(f"xyz must be (T, K, 3) with K={NUM_POINTS}, got {xyz.shape}")
         xyz.setflags(write=False)
@@ -265,7 +273,8 @@ class CanonicalPose:
         return replace(self, xyz=self.xyz[frames],
                        head_rotation=None if self.head_rotation is None else self.head_rotation[frames],
                        segment_rotation=None if self.segment_rotation is None else self.segment_rotation[frames],
-                       finger_rotation=None if self.finger_rotation is None else self.finger_rotation[frames])
+                       finger_rotation=None if self.finger_rotation is None else self.finger_rotation[frames],
+                       contact=None if self.contact is None else self.contact[frames])
 
 
 # --------------------------------------------------------------------------- detector sources
@@ -444,7 +453,8 @@ def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = T
         ok = np.flatnonzero(np.all(np.isfinite(pelvis), axis=1))
         if ok.size:
             xyz[..., :2] -= pelvis[ok[0]]
-    return pose.with_xyz(xyz)
+    contact = getattr(track, "contact", None)
+    return replace(pose.with_xyz(xyz), contact=contact)
 
 
 # --------------------------------------------------------------------------- rig markers

@@ -138,8 +138,11 @@ def _slerp_to(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np
 
 def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indices: dict[str, int], mode: str,
                        fps: float, options: ContactOptions = ContactOptions(), *,
-                       source_xyz: np.ndarray | None = None, scale: float = 1.0) -> tuple[Motion, list[str]]:
+                       source_xyz: np.ndarray | None = None, scale: float = 1.0,
+                       contact: np.ndarray | None = None) -> tuple[Motion, list[str]]:
     """Detect contacts, ground and (``auto``/``always``) lock the feet of ``motion``; returns a new motion and notes.
+
+    ``contact`` (T, 2), when given (the analysis measured it in the camera's world), replaces detection.
 
     ``mode``: ``never`` (unchanged), ``grounding`` (root height only),
     ``always`` (grounding, then every contact held still at its median, foot
@@ -180,7 +183,7 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     if not np.isfinite(floor):
         notes.append("foot contact skipped: no frame shows the feet")
         return motion, notes
-    contact = detect_contact(foot_xyz, fps, floor, options)
+    contact = detect_contact(foot_xyz, fps, floor, options) if contact is None else np.asarray(contact, dtype=bool)
 
     # Grounding: on contact frames, lift or drop the root so the lowest planted
     # point is on the rest floor; in between, interpolate the offset.

@@ -213,7 +213,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
                           stacklevel=2)
             rate = DEFAULT_FPS
         motion, contact_notes = apply_foot_contact(rig, motion, markers, indices, options.foot_lock, float(rate),
-                                                   options.contact, source_xyz=src_xyz, scale=scale)
+                                                   options.contact, source_xyz=src_xyz, scale=scale,
+                                                   contact=pose.contact)
         notes += contact_notes
     if return_report:
         return motion, RetargetReport(solved=tuple(solved), skipped=tuple(skipped), scale=float(scale),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .gaps import fill_gaps
+from .kalman import KalmanConfig, kalman_smooth
 from .one_euro import ONE_EURO_LANDMARKS, OneEuroConfig, one_euro
 
 
@@ -32,7 +33,7 @@ def landmark_height(points: np.ndarray, conf: np.ndarray) -> float:
 
 def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndarray, xyz: np.ndarray,
                         conf: np.ndarray, clip_frame_index: np.ndarray, clip_time_s: np.ndarray,
-                        config: OneEuroConfig | None = ONE_EURO_LANDMARKS, max_gap: int = 5
+                        config: OneEuroConfig | KalmanConfig | None = ONE_EURO_LANDMARKS, max_gap: int = 5
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fill gaps of up to ``max_gap`` frames, then One Euro filter ``xy`` and ``xyz`` of one track.
 
@@ -75,7 +76,10 @@ def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndar
                          f"shape {given_time_s.shape} or different times")
 
     dense_xy, dense_xyz = both[..., :2], both[..., 2:]
-    if config is not None and dense.size:
+    if isinstance(config, KalmanConfig) and dense.size:
+        dense_xy = kalman_smooth(dense_xy, dense_time_s, config, landmark_height(dense_xy, dense_conf), group=2)
+        dense_xyz = kalman_smooth(dense_xyz, dense_time_s, config, landmark_height(dense_xyz, dense_conf), group=3)
+    elif config is not None and dense.size:
         dense_xy = one_euro(dense_xy, dense_time_s, config, scale=landmark_height(dense_xy, dense_conf))
         dense_xyz = one_euro(dense_xyz, dense_time_s, config, scale=landmark_height(dense_xyz, dense_conf))
     return dense, dense_time_s, dense_xy, dense_xyz, dense_conf
