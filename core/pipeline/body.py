@@ -30,6 +30,7 @@ PART_OF_PERSON = 0.5  # see same_person
 MAX_ALTERNATIVES = 2  # other boxes of a detection tried when its own crop shows no pose
 MAX_REFINES = 3  # landmark re-reads from a box's upright ROI towards the body's own ROI
 MAX_SETTLE_READS = 8  # then re-reads in the whole frame until the ROI settles (see BodyAnalyzer.landmarks_from)
+SETTLE_MAX_COVER = 0.25  # see BodyAnalyzer._settle
 SETTLED_TOL = 0.02  # of the ROI's side (centre, side) and radians: an ROI that moves less than this has settled
 SHOULDERS = [11, 12]
 BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
@@ -82,6 +83,12 @@ def _area(box_xyxy: np.ndarray) -> float:
     return float(max(0.0, box_xyxy[2] - box_xyxy[0]) * max(0.0, box_xyxy[3] - box_xyxy[1]))
 
 
+def _cover(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> float:
+    """How much of box ``b_xyxy`` (4,) box ``a_xyxy`` (4,) covers, as a fraction of b's area."""
+    inner = np.concatenate([np.maximum(a_xyxy[:2], b_xyxy[:2]), np.minimum(a_xyxy[2:], b_xyxy[2:])])
+    return _area(inner) / max(_area(b_xyxy), 1e-9)
+
+
 def _settled(a: Roi, b: Roi, tol: float = 0.1) -> bool:
     """Whether ROI ``b`` is ``a`` within ``tol`` of its size (centre and side) and ``tol`` radians."""
     moved = float(np.hypot(*(a.center_xy - b.center_xy)))
@@ -101,6 +108,13 @@ def _shoulders_in(lm: PoseLandmarks, box_xyxy: np.ndarray, image_wh: tuple[int, 
     hi = [np.inf if x1 >= width - 1 else x1 + mx, np.inf if y1 >= height - 1 else y1 + my]
     centre = lm.xy[SHOULDERS].mean(axis=0)
     return bool(np.all((centre >= lo) & (centre <= hi)))
+
+
+def _same_head(a: PoseLandmarks, b: PoseLandmarks) -> bool:
+    """Whether the nose and shoulders of ``a`` and ``b`` coincide within a quarter of a shoulder width."""
+    head = [0, 11, 12]
+    width = max(float(np.hypot(*(a.xy[11] - a.xy[12]))), float(np.hypot(*(b.xy[11] - b.xy[12]))), 1.0)
+    return bool(np.median(np.linalg.norm(a.xy[head] - b.xy[head], axis=1)) < 0.25 * width)
 
 
 def same_person(a: PoseLandmarks, b: PoseLandmarks, duplicate_iou: float = 0.5) -> bool:
@@ -211,12 +225,14 @@ class BodyAnalyzer:
         if detect:
             state.frames_since_detect = 0
             if len(results) < cfg.max_people or lost_someone:
-                for det in self.detector(rgb):
+                detections = list(self.detector(rgb))
+                for det in detections:
                     if any(det.followed_by(b) for b in followed_boxes):
                         continue
-                    lm = self.landmarks_from(rgb, det)
+                    others = [d.box_xyxy for d in detections if d is not det] + followed_boxes
+                    lm = self.landmarks_from(rgb, det, others)
                     for box in _distinct(getattr(det, "alternatives", ()))[:MAX_ALTERNATIVES] if lm is None else ():
-                        lm = self.landmarks_from(rgb, det.with_box(box))
+                        lm = self.landmarks_from(rgb, det.with_box(box), others)
                         if lm is not None:
                             break
                     if lm is not None:
@@ -236,8 +252,9 @@ class BodyAnalyzer:
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
-    def landmarks_from(self, rgb: np.ndarray, detection: Detection) -> PoseLandmarks | None:
-        """Landmarks of a detected person, or None.
+    def landmarks_from(self, rgb: np.ndarray, detection: Detection,
+                       others_xyxy: list[np.ndarray] = ()) -> PoseLandmarks | None:
+        """Landmarks of a detected person, or None; ``others_xyxy`` are the other people's boxes (see _settle).
 
         An aligned detection (BlazePose's) gives the landmark ROI directly, as
         in MediaPipe.  A box gives an upright ROI, only a first guess at the
@@ -275,23 +292,28 @@ class BodyAnalyzer:
         if (not stable or not _shoulders_in(lm, detection.box_xyxy, (rgb.shape[1], rgb.shape[0]))
                 or _area(lm.box_xyxy()) < MIN_BOX_FILL * _area(detection.box_xyxy)):
             return None
-        return self._settle(rgb, lm, detection.box_xyxy)
+        return self._settle(rgb, lm, detection.box_xyxy, others_xyxy)
 
-    def _settle(self, rgb: np.ndarray, lm: PoseLandmarks, box_xyxy: np.ndarray) -> PoseLandmarks:
+    def _settle(self, rgb: np.ndarray, lm: PoseLandmarks, box_xyxy: np.ndarray,
+                others_xyxy: list[np.ndarray]) -> PoseLandmarks:
         """``lm`` read again from its own ROI in the whole frame until that ROI settles (``SETTLED_TOL``, at
-        most ``MAX_SETTLE_READS`` reads); the last sure read whose shoulders stay in the box.
+        most ``MAX_SETTLE_READS`` reads).  The whole frame holds the neighbours too, so a re-read is kept only
+        while its shoulders stay in the box, its head and shoulders on the box view's person, and its ROI
+        covers under ``SETTLE_MAX_COVER`` of any other person's box (``others_xyxy``); the model would
+        otherwise drift to the larger figure of two (on t1.jpg a man's ROI grew over his neighbour).
 
         The box view cuts the person's surroundings (a close person's guessed hips lie beyond it), and
         the ROI that frame-to-frame tracking then settles on differs: without this, a man filmed head and
         shoulders from a car came out 0.87 m away on his first frame and 0.60 m ten frames later.
         """
-        image_wh = (rgb.shape[1], rgb.shape[0])
+        image_wh, first = (rgb.shape[1], rgb.shape[0]), lm
         for _ in range(MAX_SETTLE_READS):
             roi = lm.next_roi()
             if _settled(lm.roi, roi, SETTLED_TOL):
                 break
             again = self.landmarker(rgb, roi)
-            if again is None or not _shoulders_in(again, box_xyxy, image_wh):
+            if (again is None or not _shoulders_in(again, box_xyxy, image_wh) or not _same_head(again, first)
+                    or any(_cover(roi.as_box_xyxy(), other) > SETTLE_MAX_COVER for other in others_xyxy)):
                 break
             lm = again
         return lm
