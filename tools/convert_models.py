@@ -1740,12 +1740,7 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
     elif verify:
         reference = run_tflite(model, inputs)
         candidate = run_onnx(onnx_tmp, inputs)
-        max_diffs = compare_outputs(reference, candidate, f"{spec.name} onnx vs tflite")
-        log(f"   onnx vs tflite on {', '.join(labels)}:")
-        for name, diff in max_diffs.items():
-            scale = float(np.max(np.abs(reference[name])))
-            log(f"     {name:<32} shape {list(reference[name].shape[1:])}: max abs diff {diff:.3g}, "
-                f"max |value| {scale:.3g}")
+        max_diffs = compare_and_log(reference, candidate, spec.name, "tflite", labels)
 
     data = onnx_tmp.read_bytes()
     write_atomic(out / f"{spec.name}.onnx", data)
@@ -1764,6 +1759,19 @@ def build_model(spec: ModelSpec, archive: Path, work: Path, out: Path, verify: b
         "max_abs_diff_vs_tflite": max_diffs,
         **({"max_abs_diff_vs_mediapipe_kernels": mediapipe_op_diffs} if spec.mediapipe_ops else {}),
     }
+
+
+def compare_and_log(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], name: str,
+                    reference_name: str, labels: list[str]) -> dict[str, float]:
+    """:func:`compare_outputs` of a converted model ``name`` against its ``reference_name`` run, each
+    output's max abs diff logged beside its largest value."""
+    max_diffs = compare_outputs(reference, candidate, f"{name} onnx vs {reference_name}")
+    log(f"   onnx vs {reference_name} on {', '.join(labels)}:")
+    for output, diff in max_diffs.items():
+        scale = float(np.max(np.abs(reference[output])))
+        log(f"     {output:<32} shape {list(reference[output].shape[1:])}: max abs diff {diff:.3g}, "
+            f"max |value| {scale:.3g}")
+    return max_diffs
 
 
 def build_tfjs_model(spec: TfjsModelSpec, archive: Path, work: Path, out: Path, verify: bool) -> dict:
@@ -1796,12 +1804,7 @@ def build_tfjs_model(spec: TfjsModelSpec, archive: Path, work: Path, out: Path, 
                                              channels_first=spec.channels_first)
         reference = run_tfjs_graph(json_path, inputs)
         candidate = run_onnx(onnx_tmp, inputs)
-        max_diffs = compare_outputs(reference, candidate, f"{spec.name} onnx vs tensorflow")
-        log(f"   onnx vs tensorflow on {', '.join(labels)}:")
-        for name, diff in max_diffs.items():
-            scale = float(np.max(np.abs(reference[name])))
-            log(f"     {name:<32} shape {list(reference[name].shape[1:])}: max abs diff {diff:.3g}, "
-                f"max |value| {scale:.3g}")
+        max_diffs = compare_and_log(reference, candidate, spec.name, "tensorflow", labels)
 
     data = onnx_tmp.read_bytes()
     write_atomic(out / f"{spec.name}.onnx", data)
