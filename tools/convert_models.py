@@ -1723,6 +1723,9 @@ Modifications made by rigcast:
   - in face_landmark_with_attention, MediaPipe's three custom ops
     (Landmarks2TransformMatrix, TransformTensorBilinear, TransformLandmarks)
     were rewritten as equivalent standard ONNX operations;
+  - the pose_landmark models' segmentation mask output, and the layers only
+    it used, were removed (rigcast never reads it); the other outputs are
+    unchanged;
   - in pose_detection and face_detection_full_range (MediaPipe's
     face_detection_full_range_sparse) the sparse weights were expanded to
     dense constants (their DENSIFY ops replaced) before conversion; the
