@@ -32,9 +32,9 @@ SINGLE_THREAD_BELOW_BYTES = 5_200_000
 
 # onnxruntime's intra-op threads spin between ops by default, waiting for the next op's work.  On a machine
 # whose cores are shared (rigcast's own worker threads, the decoder, other processes) the spinning thread
-# takes the core from whoever has work: the body pipeline (max_people 1, 2 cores, load 5-13) ran at
-# 224 ms a frame spinning, 142 without (benchmarks/bench_analyze.py, whole process: 0.50x MediaPipe Pose
-# spinning under that load).  Off, a thread sleeps once it has no work, at a few microseconds per wake-up.
+# takes the core from whoever has work: the body analysis of benchmarks/bench_analyze.py's clip
+# (max_people 1, 2 cores shared with other jobs, load 5-13) took 224 ms a frame spinning and 142 without,
+# in interleaved runs.  Off, a thread sleeps once it has no work, at a few microseconds per wake-up.
 CPU_ALLOW_SPINNING = False
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
