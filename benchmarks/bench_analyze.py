@@ -12,12 +12,17 @@ Prints:
   people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking;
 * peak RSS of ``rigcast analyze`` on a clip and on the same clip repeated 10x
   (target: long <= 1.2x short).
+
+``--baseline-pythonpath DIR`` adds another rigcast to the whole-process runs, interleaved with the others:
+the one ``DIR`` holds as ``DIR/rigcast`` (for instance a link to ``core/`` of a ``git worktree`` of an older
+commit, with ``core/assets`` linked to its ``assets/``), so that before and after are timed under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -161,19 +166,37 @@ with av.open(sys.argv[1]) as c, mp.solutions.pose.Pose(static_image_mode=False, 
 """
 
 
-def whole_process(clip: Path, out: Path, rounds: int) -> dict[str, float]:
-    """Median wall seconds of ``rigcast analyze --no-faces --max-people 1`` and of MediaPipe Pose (video mode,
-    complexity 1) over ``clip``, each a fresh process (start-up, decoding and writing included), interleaved."""
-    commands = {"rigcast": [sys.executable, "-m", "rigcast", "analyze", str(clip), "-o", str(out), "--no-faces",
-                            "--max-people", "1", "--restart"],
-                "mediapipe": [sys.executable, "-c", MEDIAPIPE_SCRIPT, str(clip)]}
+def baseline_env(pythonpath: str | None) -> dict[str, str] | None:
+    """The environment of a process that imports the rigcast in ``pythonpath`` (None: no baseline)."""
+    if pythonpath is None:
+        return None
+    if not (Path(pythonpath) / "rigcast" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline-pythonpath: expected {pythonpath}/rigcast/__init__.py, found none")
+    return {**os.environ, "PYTHONPATH": str(Path(pythonpath).resolve())}
+
+
+def timed_runs(commands: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, float]:
+    """Median wall seconds of each ``(command, environment)``, each a fresh process, run in turn ``rounds``
+    times so that machine load hits all alike."""
     seconds: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
-        for name, cmd in commands.items():
+        for name, (cmd, env) in commands.items():
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
             seconds[name].append(time.perf_counter() - t0)
     return {name: float(np.median(v)) for name, v in seconds.items()}
+
+
+def whole_process(clip: Path, out: Path, rounds: int, baseline: dict[str, str] | None = None) -> dict[str, float]:
+    """Median wall seconds of ``rigcast analyze --no-faces --max-people 1`` and of MediaPipe Pose (video mode,
+    complexity 1) over ``clip``, each a fresh process (start-up, decoding and writing included), interleaved;
+    with ``baseline`` (an environment, see :func:`baseline_env`), also that rigcast's."""
+    analyze = [sys.executable, "-m", "rigcast", "analyze", str(clip), "-o", str(out), "--no-faces",
+               "--max-people", "1", "--restart"]
+    commands = {"rigcast": (analyze, None), "mediapipe": ([sys.executable, "-c", MEDIAPIPE_SCRIPT, str(clip)], None)}
+    if baseline is not None:
+        commands["baseline"] = (analyze, baseline)
+    return timed_runs(commands, rounds)
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:
@@ -193,7 +216,10 @@ def main() -> None:
     ap.add_argument("--skip-process", action="store_true")
     ap.add_argument("--people-frames", type=int, default=60, help="frames of each crowd clip")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs of each pipeline (median reported)")
+    ap.add_argument("--baseline-pythonpath", help="also time the rigcast this folder holds, whole process "
+                                                  "(see the module docstring)")
     args = ap.parse_args()
+    baseline = baseline_env(args.baseline_pythonpath)
     complexity = {"lite": 0, "full": 1, "heavy": 2}[args.model]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,13 +236,18 @@ def main() -> None:
               f"rigcast {ours:.1f} fps, "
               f"MediaPipe {theirs:.1f} fps, ratio {ours / theirs:.2f} (target >= 1.0, goal >= 1.5)")
         if not args.skip_process:
-            sec = whole_process(clip, tmp / "process.npz", args.rounds)
+            sec = whole_process(clip, tmp / "process.npz", args.rounds, baseline)
             results["whole_process"] = {"clip": "carphone 640x480", "frames": args.frames,
                                         "rigcast_s": round(sec["rigcast"], 2), "mediapipe_s": round(sec["mediapipe"], 2),
                                         "ratio": round(sec["mediapipe"] / sec["rigcast"], 3)}
             print(f"whole process ({args.frames} frames 640x480, median of {args.rounds} interleaved runs): "
                   f"rigcast analyze --no-faces --max-people 1 {sec['rigcast']:.2f} s, MediaPipe Pose "
                   f"{sec['mediapipe']:.2f} s, ratio {sec['mediapipe'] / sec['rigcast']:.2f} (goal >= 1.5)")
+            if baseline is not None:
+                results["whole_process"].update(baseline_s=round(sec["baseline"], 2),
+                                                 baseline_ratio=round(sec["mediapipe"] / sec["baseline"], 3))
+                print(f"  baseline ({args.baseline_pythonpath}) {sec['baseline']:.2f} s, ratio "
+                      f"{sec['mediapipe'] / sec['baseline']:.2f}")
         if not args.skip_people:
             print(f"cost against people ({args.people_frames} frames each, median of {args.rounds} runs):")
             ms = people_scaling(args.people_frames, args.rounds)

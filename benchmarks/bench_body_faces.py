@@ -11,6 +11,9 @@ backdrop.  Prints, as the median of ``--rounds`` interleaved runs, the wall time
 * ``rigcast analyze --max-people 1`` (bodies and faces) against MediaPipe Holistic
   (``refine_face_landmarks=True``, video mode, decoding the same clip with PyAV): ratio of Holistic's
   time to rigcast's, target >= 1.0.
+
+``--baseline-pythonpath DIR`` also times another rigcast's ``--max-people 1`` run, interleaved with the
+others (see benchmarks/bench_analyze.py).
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import footage  # noqa: E402
+from bench_analyze import baseline_env, timed_runs  # noqa: E402
 from fixtures_images import background, package_photo  # noqa: E402
 
 # Three people of bus.jpg (810 x 1080), head to shoes, as [x0, y0, x1, y1] px.
@@ -65,33 +67,28 @@ def walkers_clip(directory: Path, frames: int, size: int = 512, height: int = 10
     return footage.write_video(directory / f"walkers_{frames}.mp4", seq)
 
 
-def timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs of each command (median reported)")
+    ap.add_argument("--baseline-pythonpath", help="also time the rigcast this folder holds (--max-people 1)")
     args = ap.parse_args()
+    baseline = baseline_env(args.baseline_pythonpath)
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = str(walkers_clip(tmp, args.frames))
         analyze = [py, "-m", "rigcast", "analyze", clip, "-o", str(tmp / "take.npz"), "--restart"]
-        commands = {"default": analyze, "no_faces": analyze + ["--no-faces"],
-                    "max_people_1": analyze + ["--max-people", "1"], "holistic": [py, "-c", HOLISTIC, clip]}
-        runs: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, cmd in commands.items():
-                runs[name].append(timed(cmd))
+        commands = {"default": (analyze, None), "no_faces": (analyze + ["--no-faces"], None),
+                    "max_people_1": (analyze + ["--max-people", "1"], None),
+                    "holistic": ([py, "-c", HOLISTIC, clip], None)}
+        if baseline is not None:
+            commands["baseline_max_people_1"] = (analyze + ["--max-people", "1"], baseline)
+        s = timed_runs(commands, args.rounds)
         subprocess.run(analyze, check=True, capture_output=True)
         from rigcast.formats.take import Take
 
         take = Take.load(tmp / "take.npz")
-    s = {name: float(np.median(v)) for name, v in runs.items()}
     print(f"{args.frames} frames 512x512, three ~100-px walkers from bus.jpg, median of {args.rounds} interleaved "
           f"whole-process runs (default run found {len(take.tracks)} bodies, {len(take.faces)} faces; "
           f"face detector on {take.meta['detector_frames'].get('face')} frames):")
@@ -99,6 +96,9 @@ def main() -> None:
           f"(faces cost {s['default'] - s['no_faces']:.1f} s; was 17.8 against 10.7 s)")
     print(f"  rigcast analyze --max-people 1 {s['max_people_1']:.1f} s, MediaPipe Holistic (refined face) "
           f"{s['holistic']:.1f} s: ratio {s['holistic'] / s['max_people_1']:.2f} (target >= 1.0)")
+    if baseline is not None:
+        print(f"  baseline ({args.baseline_pythonpath}) --max-people 1 {s['baseline_max_people_1']:.1f} s: ratio "
+              f"{s['holistic'] / s['baseline_max_people_1']:.2f}")
     print(json.dumps({"frames": args.frames, "rounds": args.rounds, "seconds": {k: round(v, 2) for k, v in s.items()},
                       "holistic_over_rigcast": round(s["holistic"] / s["max_people_1"], 3),
                       "bodies": len(take.tracks), "faces": len(take.faces)}))

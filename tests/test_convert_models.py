@@ -101,3 +101,52 @@ def test_rewritten_ops_compute_mediapipes_kernels(target_rotation):
         np.testing.assert_allclose(got[f"crop{k}"], expected_crop, atol=1e-4)
     np.testing.assert_allclose(got["moved"], cm.reference_transform_landmarks(feeds["points"], got["matrix0"]),
                                atol=1e-4)
+
+
+def _two_headed_model(side: int = 8) -> onnx.ModelProto:
+    """A pose-landmark-shaped graph: an NHWC (1, side, side, 3) image, a shared convolution, a landmark head
+    (1, 4) and a segmentation head (1, side, side, 1) of its own convolution, sigmoid and transpose."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    consts = {"w_trunk": rng.normal(size=(4, 3, 3, 3)), "w_mask": rng.normal(size=(1, 4, 1, 1)),
+              "shape_lm": np.array([1, 4], dtype=np.int64)}
+    nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w_trunk"], ["trunk"], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["trunk"], ["pooled"]),
+             helper.make_node("Reshape", ["pooled", "shape_lm"], ["landmarks"]),
+             helper.make_node("Conv", ["trunk", "w_mask"], ["mask_logits"]),
+             helper.make_node("Sigmoid", ["mask_logits"], ["mask_nchw"]),
+             helper.make_node("Transpose", ["mask_nchw"], ["mask"], perm=[0, 2, 3, 1])]
+    graph = helper.make_graph(
+        nodes, "two_heads", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, side, side, 3])],
+        [helper.make_tensor_value_info("landmarks", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, side, side, 1])],
+        [numpy_helper.from_array(v.astype(np.int64 if v.dtype == np.int64 else np.float32), k)
+         for k, v in consts.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_dropping_the_segmentation_mask_keeps_the_other_outputs_exact():
+    model = _two_headed_model()
+    image = np.random.default_rng(1).random((1, 8, 8, 3), dtype=np.float32)
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": image})
+
+    assert cm.drop_segmentation_mask(model) == 3  # the mask's convolution, sigmoid and transpose
+    assert [o.name for o in model.graph.output] == ["landmarks"]
+    assert {n.op_type for n in model.graph.node} == {"Transpose", "Conv", "GlobalAveragePool", "Reshape"}
+    assert sorted(t.name for t in model.graph.initializer) == ["shape_lm", "w_trunk"]
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": image})
+    np.testing.assert_array_equal(after[0], before[0])
+    assert cm.drop_segmentation_mask(model) == 0  # idempotent, as --rewrite-only needs
+
+
+def test_shipped_pose_landmark_models_have_no_segmentation_mask():
+    from rigcast.model_store import manifest, models_dir
+
+    for name in ("pose_landmark_lite", "pose_landmark_full", "pose_landmark_heavy"):
+        entry = manifest()["models"][name]
+        assert "drop_segmentation_mask" in entry["graph_passes"]
+        outputs = onnx.load(str(models_dir() / entry["file"])).graph.output
+        dims = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in outputs]
+        assert dims == [[1, 195], [1, 1], [1, 64, 64, 39], [1, 117]], name  # landmarks, flag, heatmap, world

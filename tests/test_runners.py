@@ -100,3 +100,9 @@ def test_wrong_input_shape_is_refused():
     spec = runner.inputs[0]
     with pytest.raises(ModelError, match=f"input '{spec.name}' must have shape"):
         runner({spec.name: np.zeros((1, 100, 100, 3), np.float32)})
+
+
+def test_cpu_sessions_sleep_instead_of_spinning():
+    runner = make_runner(detector_path(), device="cpu")
+    options = runner._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -441,3 +441,45 @@ def test_importing_video_loads_no_decoder():
     code = "import sys, rigcast.video; print([m for m in ('av', 'cv2', 'bpy') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_prefetched_frames_are_the_frames_in_order_and_errors_come_after_them(carphone_path):
+    from rigcast.video import prefetched
+
+    with open_footage(carphone_path) as direct, open_footage(carphone_path) as ahead:
+        expected = [(f.index, f.time_s, f.rgb) for f in direct]
+        got = [(f.index, f.time_s, f.rgb) for f in prefetched(iter(ahead))]
+    assert [g[:2] for g in got] == [e[:2] for e in expected] and len(got) == 120
+    assert all(np.array_equal(g[2], e[2]) for g, e in zip(got, expected))
+
+    def failing():
+        yield 1
+        yield 2
+        raise InputError("damaged at frame 2")
+
+    seen = []
+    with pytest.raises(InputError, match="damaged at frame 2"):
+        for item in prefetched(failing()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_leaving_a_prefetched_loop_stops_the_worker_and_closes_the_source():
+    import threading
+
+    from rigcast.video import prefetched
+
+    closed_on = []
+
+    def source():
+        try:
+            for k in range(1000):
+                yield k
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    frames = prefetched(source(), depth=2)
+    assert [next(frames) for _ in range(3)] == [0, 1, 2]
+    frames.close()
+    assert closed_on == ["rigcast-decode"]
+    assert not any(t.name == "rigcast-decode" for t in threading.enumerate())

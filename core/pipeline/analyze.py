@@ -30,7 +30,7 @@ from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
-from ..video import VideoInfo, open_footage
+from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
@@ -662,7 +662,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         if progress:
             progress(done, total)
         pending: list = []
-        frames_iter = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+        # Decoded on a worker thread, a frame or two ahead of the analysis.
+        frames_iter = prefetched(footage.frames(from_index=resume_from) if resume_from is not None else iter(footage))
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
         poses = FacePoseStream(camera_for(info, config), config) if config.faces and not chunks else None
 
@@ -694,6 +695,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
                 if progress:
                     progress(done, total)
         finally:
+            frames_iter.close()  # stops the decoding thread before the footage closes
             for stage in stages:
                 stage.analyzer.close()
             if poses is not None:

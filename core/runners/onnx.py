@@ -30,6 +30,13 @@ _warned: set[tuple[str, str]] = set()
 # pose_detection 27 -> 18 ms on 2 cores).
 SINGLE_THREAD_BELOW_BYTES = 5_200_000
 
+# onnxruntime's intra-op threads spin between ops by default, waiting for the next op's work.  On a machine
+# whose cores are shared (rigcast's own worker threads, the decoder, other processes) the spinning thread
+# takes the core from whoever has work: the body analysis of benchmarks/bench_analyze.py's clip
+# (max_people 1, 2 cores shared with other jobs, load 5-13) took 224 ms a frame spinning and 142 without,
+# in interleaved runs.  Off, a thread sleeps once it has no work, at a few microseconds per wake-up.
+CPU_ALLOW_SPINNING = False
+
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
                "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(double)": "float64"}
 
@@ -87,6 +94,8 @@ class OnnxRunner:
             threads = 1 if Path(path).stat().st_size < SINGLE_THREAD_BELOW_BYTES else 0
         if threads:
             options.intra_op_num_threads = threads
+        if providers[:1] == ["CPUExecutionProvider"] and not CPU_ALLOW_SPINNING:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

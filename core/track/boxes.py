@@ -67,7 +67,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 MEASUREMENT_STD = 0.03
 """Std of a measured cx, cy, w or h, in box heights, for a detection of score 1."""
@@ -532,5 +531,9 @@ class BoxTracker:
             best = int(np.argmin(cost))
             rows, cols = np.unravel_index([best], cost.shape)
         else:
+            # Imported here: scipy.optimize takes 0.3-0.8 s to import (scipy.special, fft, linprog), paid by
+            # every run otherwise, and a single person's clip never gets here.
+            from scipy.optimize import linear_sum_assignment
+
             rows, cols = linear_sum_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols) if gate_ok[r, c]]

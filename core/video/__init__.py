@@ -12,6 +12,7 @@ modules, on first use.
 
 from .footage import Footage, open_footage, probe
 from .info import Frame, VideoInfo
+from .prefetch import prefetched
 from .timespec import TimeSpec, parse_time
 
-__all__ = ["Footage", "Frame", "TimeSpec", "VideoInfo", "open_footage", "parse_time", "probe"]
+__all__ = ["Footage", "Frame", "TimeSpec", "VideoInfo", "open_footage", "parse_time", "prefetched", "probe"]
