@@ -88,6 +88,9 @@ def main(archive: Path, footage: Path, out: Path) -> dict:
     addon_utils.disable(PKG, default_set=True)
     result["install_dir_new_after_disable"] = sorted(set(files_under(install_dir)) - shipped)
     result["disabled"] = not addon_utils.check(PKG)[1] and not hasattr(bpy.types.Scene, "rigcast")
+    result["left_registered"] = sorted(n for n in dir(bpy.types) if n.startswith(("RIGCAST_", "Rigcast")))
+    result["left_preferences"] = PKG in bpy.context.preferences.addons
+    result["left_timers"] = bpy.app.timers.is_registered(operators.tick)
     repo_index = next(i for i, r in enumerate(bpy.context.preferences.extensions.repos) if r.module == "user_default")
     result["uninstall"] = sorted(bpy.ops.extensions.package_uninstall(repo_index=repo_index, pkg_id="rigcast"))
     result["user_files_after"] = files_under(user)

@@ -287,6 +287,7 @@ def test_the_exports_read_back(session):
 def test_disable_and_uninstall_leave_nothing_behind(session):
     result, out = session
     assert result["disabled"] and result["uninstall"] == ["FINISHED"]
+    assert (result["left_registered"], result["left_preferences"], result["left_timers"]) == ([], False, False)
     assert result["install_dir_new_after_disable"] == []
     assert result["user_files_after"] == result["user_files_before"]
     assert not (out / "blender-user/extensions/user_default/rigcast").exists()
