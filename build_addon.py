@@ -34,7 +34,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import marshal
 import os
 import subprocess
 import sys
@@ -270,10 +269,10 @@ out = {}
 for name in sorted(sources):
     source = sources[name].encode("latin-1")
     code = compile(source, name, "exec", dont_inherit=True)  # Python sets the real path on import
-    header = importlib.util.MAGIC_NUMBER + %d .to_bytes(4, "little") + importlib.util.source_hash(source)
+    header = importlib.util.MAGIC_NUMBER + int(sys.argv[1]).to_bytes(4, "little") + importlib.util.source_hash(source)
     out[name] = (header + marshal.dumps(code, 2)).hex()
 json.dump(out, sys.stdout)
-""" % PYC_CHECKED_HASH
+"""
 
 
 def bytecode(sources: dict[str, bytes]) -> dict[str, bytes]:
@@ -289,9 +288,10 @@ def bytecode(sources: dict[str, bytes]) -> dict[str, bytes]:
     if sys.implementation.cache_tag != PYC_TAG:
         raise BuildError(f"the bytecode must be compiled by Blender's Python {PYTHON_VERSION} ({PYC_TAG}); this is "
                          f"{sys.implementation.cache_tag}: run build_addon.py with Python {PYTHON_VERSION}")
-    done = subprocess.run([sys.executable, "-S", "-s", "-c", _COMPILER],
+    env = {"PYTHONHASHSEED": "0", **{k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}}  # Windows
+    done = subprocess.run([sys.executable, "-S", "-s", "-c", _COMPILER, str(PYC_CHECKED_HASH)],
                           input=json.dumps({k: v.decode("latin-1") for k, v in sources.items()}),
-                          capture_output=True, text=True, env={"PYTHONHASHSEED": "0"})
+                          capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise BuildError(f"compiling the add-on's bytecode failed: {done.stderr.strip().splitlines()[-1:]}")
     return {name: bytes.fromhex(pyc) for name, pyc in json.loads(done.stdout).items()}
