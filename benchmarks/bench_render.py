@@ -1,6 +1,6 @@
 """Headless composite speed: headless/render.py against plain Blender rendering the same prepared scene.
 
-    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR]
+    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR] [--engines E..] [--sizes WxH..]
 
 Carphone upscaled to 1280x720 (bench_overlay's clip), N frames, analysed by
 rigcast (lite model).  For EEVEE (default settings) and Workbench, at
@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
+    parser.add_argument("--engines", nargs="+", choices=("eevee", "workbench"), default=["eevee", "workbench"])
+    parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
     args = parser.parse_args()
 
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
@@ -78,8 +80,8 @@ def main() -> None:
         print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
         print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'setup s':>8} "
               f"{'loop':>7} {'s/frame':>8}")
-        for engine in ("eevee", "workbench"):
-            for size in ("640x360", "1280x720"):
+        for engine in args.engines:
+            for size in args.sizes:
                 name = f"{engine}_{size}"
                 blend = out_dir / f"{name}.blend"
                 ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,

@@ -258,7 +258,8 @@ def test_a_character_rig_from_a_blend_file_follows_the_person(walkers, mannequin
 EXPORT_CHARACTER = """
 import bpy, sys
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-arm = min((o for o in bpy.data.objects if o.type == 'ARMATURE' and o.name.startswith(sys.argv[2])), key=lambda o: o.name)
+arm = min((o for o in bpy.data.objects if o.type == 'ARMATURE' and o.name.startswith(sys.argv[2])),
+          key=lambda o: o.name)
 out = sys.argv[3]
 arm.animation_data_clear()  # the character alone, at rest: the render retargets it
 for obj in bpy.data.objects:
@@ -341,7 +342,8 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(talk, tmp_path, case, ma
     elif case == "shorter footage":  # the same size and rate, three frames fewer
         args[1] = str(footage.write_video(tmp_path / "short.mp4", source[:5], fps=Fraction(30000, 1001)))
     elif case in ("unreadable glTF rig", "missing rig", "rig of another kind"):
-        rig = tmp_path / {"unreadable glTF rig": "rig.glb", "missing rig": "none.fbx", "rig of another kind": "rig.obj"}[case]
+        name = {"unreadable glTF rig": "rig.glb", "missing rig": "none.fbx", "rig of another kind": "rig.obj"}[case]
+        rig = tmp_path / name
         if case != "missing rig":
             rig.write_bytes(b"glTF\x02\x00\x00\x00 truncated" if rig.suffix == ".glb" else b"o cube\n")
         args += ["--overlay", "character", "--character", str(rig)]
