@@ -17,14 +17,22 @@ fetched with ``pip download --only-binary=:all: --platform ... --require-hashes`
 into a cache (``$RIGCAST_WHEEL_CACHE``, default ``~/.cache/rigcast-wheels``);
 a cached wheel whose hash matches is never fetched again.
 
+Every module ships with its bytecode, compiled here for Blender's Python
+(``__pycache__/NAME.cpython-311.pyc``, hash-checked against its source, PEP
+552): Blender would otherwise write those caches into the installed
+extension's folder on first import, and the add-on never writes there.  So
+the build runs on Python 3.11, as Blender 4.2-5.0 do.
+
 The zip is deterministic: members sorted, timestamps fixed at 1980-01-01,
-permissions 0644, fixed compression; the same tree gives the same bytes.
+permissions 0644, fixed compression; the same tree gives the same bytes (the bytecode included: see
+``bytecode``).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -42,6 +50,8 @@ ASSETS_SRC = ROOT / "assets"
 LOCK = ROOT / "tools" / "addon_wheels.lock.json"
 ADDON_ID = "rigcast"
 PYTHON_VERSION = "3.11"  # Blender 4.2 to 5.0
+PYC_TAG = "cpython-311"  # sys.implementation.cache_tag of Blender's Python
+PYC_CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, checked against the source on import
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".git", ".pytest_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo", ".blend1"}
@@ -246,6 +256,53 @@ def verified_assets() -> list[Member]:
     return [Member(f"{prefix}/{p.relative_to(ASSETS_SRC).as_posix()}", path=p) for p in _tree(ASSETS_SRC)]
 
 
+def pyc_name(source_name: str) -> str:
+    """``a/b/mod.py`` -> ``a/b/__pycache__/mod.cpython-311.pyc``, where Blender's Python looks for its bytecode."""
+    folder, _, file = source_name.rpartition("/")
+    return f"{folder}/__pycache__/{file.removesuffix('.py')}.{PYC_TAG}.pyc"
+
+
+_COMPILER = """
+import importlib.util, json, marshal, sys
+sources = json.load(sys.stdin)
+out = {}
+for name in sorted(sources):
+    source = sources[name].encode("latin-1")
+    code = compile(source, name, "exec", dont_inherit=True)  # Python sets the real path on import
+    header = importlib.util.MAGIC_NUMBER + int(sys.argv[1]).to_bytes(4, "little") + importlib.util.source_hash(source)
+    out[name] = (header + marshal.dumps(code, 2)).hex()
+json.dump(out, sys.stdout)
+"""
+
+
+def bytecode(sources: dict[str, bytes]) -> dict[str, bytes]:
+    """Checked-hash .pyc files (PEP 552) of ``sources`` (zip member name -> source): loaded while the source's hash
+    matches, never rewritten.
+
+    Timestamp-based caches would not do: unpacking the zip gives the sources new mtimes, so Python would compile
+    them again and write the caches into the install folder.  Compiled in a fresh, bare Python with a fixed hash
+    seed, in marshal's format 2, so the bytes depend on the sources alone: format 3+ marks objects as shared by
+    their reference counts at the time, an interned one-letter string's flag depends on what else the process
+    has loaded, and frozenset constants follow the hash seed.
+    """
+    if sys.implementation.cache_tag != PYC_TAG:
+        raise BuildError(f"the bytecode must be compiled by Blender's Python {PYTHON_VERSION} ({PYC_TAG}); this is "
+                         f"{sys.implementation.cache_tag}: run build_addon.py with Python {PYTHON_VERSION}")
+    env = {"PYTHONHASHSEED": "0", **{k: os.environ[k] for k in ("SYSTEMROOT",) if k in os.environ}}  # Windows
+    done = subprocess.run([sys.executable, "-S", "-s", "-c", _COMPILER, str(PYC_CHECKED_HASH)],
+                          input=json.dumps({k: v.decode("latin-1") for k, v in sources.items()}),
+                          capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise BuildError(f"compiling the add-on's bytecode failed: {done.stderr.strip().splitlines()[-1:]}")
+    return {name: bytes.fromhex(pyc) for name, pyc in json.loads(done.stdout).items()}
+
+
+def with_bytecode(items: list[Member]) -> list[Member]:
+    """``items`` and the bytecode of each Python module among them."""
+    compiled = bytecode({m.name: m.read() for m in items if m.name.endswith(".py")})
+    return items + [Member(pyc_name(name), pyc) for name, pyc in compiled.items()]
+
+
 def members(platform: str) -> list[Member]:
     wheels = fetch_wheels(platform)
     out = [Member(f"{ADDON_ID}/blender_manifest.toml", manifest_text(platform, [w.name for w in wheels]).encode())]
@@ -255,6 +312,7 @@ def members(platform: str) -> list[Member]:
                       b'"""Third-party code vendored by build_addon.py: rigcast\'s core as `vendor.rigcast`."""\n'))
     out += [Member(f"{ADDON_ID}/vendor/rigcast/{p.relative_to(CORE_SRC).as_posix()}", path=p) for p in _tree(CORE_SRC)]
     out += verified_assets()
+    out = with_bytecode(out)
     out += [Member(f"{ADDON_ID}/wheels/{w.name}", path=w) for w in wheels]
     names = [m.name for m in out]
     if len(set(names)) != len(names):
@@ -345,6 +403,26 @@ def check(path: Path) -> list[str]:
                 problems.append(f"model {member} has sha256 {found}, the manifest expects {entry['sha256']}")
         if f"{ADDON_ID}/vendor/rigcast/__init__.py" not in names:
             problems.append("rigcast's core is not vendored (no vendor/rigcast/__init__.py)")
+        problems += _bytecode_problems(zf, names)
+    return problems
+
+
+def _bytecode_problems(zf: zipfile.ZipFile, names: list[str]) -> list[str]:
+    """Each module's bytecode present and current (a stale one would be compiled again and written on import)."""
+    problems = []
+    for name in names:
+        if not name.endswith(".py") or _unsafe(name):  # an unsafe member is a problem of its own
+            continue
+        pyc = pyc_name(name)
+        if pyc not in names:
+            problems.append(f"module {name} has no bytecode {pyc}")
+            continue
+        if sys.implementation.cache_tag != PYC_TAG:  # another Python's magic and hash key: presence only
+            continue
+        header = zf.read(pyc)[:16]
+        if (header[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(header[4:8], "little") != PYC_CHECKED_HASH
+                or header[8:16] != importlib.util.source_hash(zf.read(name))):
+            problems.append(f"bytecode {pyc} is not a checked-hash cache of its source for {PYC_TAG}")
     return problems
 
 

@@ -1,21 +1,24 @@
 """Headless composite speed: headless/render.py against plain Blender rendering the same prepared scene.
 
-    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR]
+    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR] [--engines E..] [--sizes WxH..]
 
 Carphone upscaled to 1280x720 (bench_overlay's clip), N frames, analysed by
 rigcast (lite model).  For EEVEE (default settings) and Workbench, at
 640x360 and 1280x720, with the mask, face mesh and character overlays:
 
 * ``render.py``: the wall time of ``python headless/render.py ...`` (start-up,
-  Take, scene building, render loop, rename), which also saves the scene it
-  built (``--save-blend``);
-* ``plain``: the wall time of a Python that only opens that .blend and calls
+  Take, scene building, render loop, rename);
+* ``plain``: the wall time of a Python that only opens the scene render.py
+  built (saved by an untimed run with ``--save-blend``) and calls
   ``bpy.ops.render.render(animation=True)``: Blender alone, no rigcast code;
 * overhead = render.py / plain - 1 (target: at most 10 %), best of R rounds
-  each, and seconds per frame from render.py's own progress lines.
+  each; split into ``setup`` (render.py's seconds before its render loop,
+  minus plain's before its render call) and the ``loop`` overhead (render.py's
+  render call against plain's: what rigcast's per-frame work adds), and
+  seconds per frame from render.py's own progress lines.
 
-A first EEVEE render compiles its shaders; a warm-up render runs before the
-timed ones.  Prints figures; asserts nothing.
+A first EEVEE render compiles its shaders; the untimed run that saves the
+scene comes first.  Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +36,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_overlay import clip_720p  # noqa: E402
 
 SCRIPT = ROOT / "headless" / "render.py"
-PLAIN = "import bpy, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); bpy.ops.render.render(animation=True)"
+PLAIN = """
+import time, sys
+import bpy
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+started = time.monotonic()
+bpy.ops.render.render(animation=True)
+print(f"LOOP {time.monotonic() - started:.3f}")
+"""
 PER_FRAME = re.compile(r"frame (\d+)/(\d+) .*?, ([0-9.]+) s/frame")
+LOOP = re.compile(r"^LOOP ([0-9.]+)$", re.M)
 
 
 def timed(command: list[str]) -> tuple[float, str]:
@@ -51,6 +62,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
+    parser.add_argument("--engines", nargs="+", choices=("eevee", "workbench"), default=["eevee", "workbench"])
+    parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
     args = parser.parse_args()
 
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
@@ -65,26 +78,28 @@ def main() -> None:
         base = ["--footage", str(clip), "--take", str(take), "--overlay", "mask,facemesh,character"]
 
         print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
-        print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'s/frame':>8}")
-        warmed = False
-        for engine in ("eevee", "workbench"):
-            for size in ("640x360", "1280x720"):
+        print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'setup s':>8} "
+              f"{'loop':>7} {'s/frame':>8}")
+        for engine in args.engines:
+            for size in args.sizes:
                 name = f"{engine}_{size}"
                 blend = out_dir / f"{name}.blend"
                 ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,
-                        "-o", str(out_dir / f"{name}.mp4"), "--save-blend", str(blend)]
-                if not warmed:  # compile EEVEE's shaders once, untimed
-                    timed(ours)
-                    warmed = True
-                walls, plains, per_frame = [], [], []
+                        "-o", str(out_dir / f"{name}.mp4")]
+                timed([*ours, "--save-blend", str(blend)])  # the scene for plain; compiles EEVEE's shaders
+                walls, loops, plains, plain_loops = [], [], [], []
                 for _ in range(args.rounds):
                     wall, stdout = timed(ours)
+                    _, total, per_frame = PER_FRAME.findall(stdout)[-1]
                     walls.append(wall)
-                    per_frame.append(float(PER_FRAME.findall(stdout)[-1][2]))
-                    plains.append(timed([sys.executable, "-c", PLAIN, str(blend)])[0])
-                ours_s, plain_s = min(walls), min(plains)
+                    loops.append(float(per_frame) * int(total))  # render.py's render call, as its progress saw it
+                    wall, stdout = timed([sys.executable, "-c", PLAIN, str(blend)])
+                    plains.append(wall)
+                    plain_loops.append(float(LOOP.findall(stdout)[-1]))
+                ours_s, plain_s, loop_s, plain_loop_s = min(walls), min(plains), min(loops), min(plain_loops)
+                setup_s = (ours_s - loop_s) - (plain_s - plain_loop_s)
                 print(f"{engine:<10} {size:>9} {ours_s:>12.1f} {plain_s:>9.1f} {ours_s / plain_s - 1:>8.1%} "
-                      f"{min(per_frame):>8.2f}", flush=True)
+                      f"{setup_s:>8.1f} {loop_s / plain_loop_s - 1:>6.1%} {loop_s / args.frames:>8.2f}", flush=True)
 
 
 if __name__ == "__main__":

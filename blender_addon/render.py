@@ -7,16 +7,16 @@ starts it.  The scene is the add-on's Import Take (``importer.load_take``):
 the camera matched to the Take's intrinsics, size and exact frame rate, the
 footage under the render through the compositor, faces with their mask and
 face mesh, an armature per body track with its skeleton capsules and
-character.  This module adds only what a render needs: engine and samples, a
-light, the Standard view transform (so footage pixels come out as they went
-in: Filmic/AgX would change them), the FFmpeg H.264 output with the
-footage's audio as a sound strip (Blender mixes it into the file), and the
-render loop with progress.  (Import Take itself sets the Standard view
-transform when it composites footage, so footage pixels come out as they
-went in: Filmic/AgX would change them.)
+character; Import Take also sets the Standard view transform, so footage
+pixels come out as they went in (Filmic/AgX would change them).  This module
+adds only what a render needs: engine and samples, a light, the FFmpeg H.264
+output with the footage's audio as a sound strip (Blender mixes it into the
+file), and the render loop with progress.
 
 The video is rendered to a hidden file beside the output and renamed once
-complete, so the output path never holds a partial video.  Blender aborts
+complete, so the output path never holds a partial video; the hidden file of
+a render killed mid-way is removed by the next render to the same output
+once its process is gone.  Blender aborts
 (an assertion in libepoxy, not an exception) when EEVEE or Workbench find no
 OpenGL, so on Linux EGL is probed first with ctypes and a missing driver is
 a one-line error instead.
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 import bpy
+from threadpoolctl import threadpool_limits
 
 from . import importer
 from .core_bridge import RigcastError, composite, take as core_take
@@ -100,15 +101,12 @@ def _set_engine(scene: bpy.types.Scene, engine: str) -> None:
 
 
 def _footage_facts(path: Path) -> tuple[int, int, int, float]:
-    """(width, height, frame count, fps) of the footage as Blender reads it."""
-    try:
-        clip = bpy.data.movieclips.load(str(path), check_existing=False)
-    except RuntimeError as e:
-        raise RigcastError(f"Blender cannot read the footage {path.name}: {str(e).strip()}") from None
-    try:
-        return int(clip.size[0]), int(clip.size[1]), int(clip.frame_duration), float(clip.fps)
-    finally:
-        bpy.data.movieclips.remove(clip)
+    """(width, height, frame count, fps) of the footage as Blender reads it: the movie clip Import Take loaded under
+    the render (the only one in the fresh file), so the file is opened once."""
+    if len(bpy.data.movieclips) != 1:  # Import Take reports why (as a warning) and goes on without footage
+        raise RigcastError(f"Blender cannot read the footage {path.name}")
+    clip = bpy.data.movieclips[0]
+    return int(clip.size[0]), int(clip.size[1]), int(clip.frame_duration), float(clip.fps)
 
 
 def _import_options(options) -> importer.ImportOptions:
@@ -205,15 +203,18 @@ def prepare(options, report: importer.Report | None = None) -> tuple[bpy.types.S
     """
     check_opengl(options.engine)
     take = core_take.Take.load(options.take)
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    # An empty file from the factory startup: read_factory_settings would also reset the preferences, which wakes
+    # the extensions add-on (half a second, urllib included) for nothing a render uses.
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    context = bpy.context
+    import_options = _import_options(options)
+    # Planning the scene is small-matrix numpy: BLAS threads only cost there (0.1 s per call on a busy machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        importer.load_take(context, options.take, options=import_options, report=report)
     width, height, frame_count, fps = _footage_facts(options.footage)
     composite.check_footage(take.video, width, height, frame_count, fps, options.footage)
     start, end = composite.frame_span(options, take.frame_indices, take.video.frame_count)
     out_w, out_h = composite.render_size(options, width, height)
-
-    context = bpy.context
-    import_options = _import_options(options)
-    importer.load_take(context, options.take, options=import_options, report=report)
     scene = context.scene
     composited = scene.compositing_node_group if hasattr(scene, "compositing_node_group") else scene.use_nodes
     if not composited:
@@ -228,8 +229,25 @@ def prepare(options, report: importer.Report | None = None) -> tuple[bpy.types.S
     return scene, (scene.frame_start, scene.frame_end), has_audio
 
 
-def _partial_path(output: Path) -> Path:
-    return output.with_name(f".{output.stem}.partial-{os.getpid()}{output.suffix}")
+def _partial_path(output: Path, pid: int | str | None = None) -> Path:
+    return output.with_name(f".{output.stem}.partial-{os.getpid() if pid is None else pid}{output.suffix}")
+
+
+def _remove_orphaned_partials(output: Path) -> None:
+    """Delete the hidden partial videos of renders to ``output`` whose process is gone (killed mid-way: a SIGKILL
+    runs no cleanup).  Only on POSIX, where signal 0 probes a process without touching it."""
+    if os.name != "posix":
+        return
+    for partial in output.parent.glob(_partial_path(output, "*").name):
+        pid = partial.stem.rpartition("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            partial.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def render(options, progress: Progress | None = None, report: importer.Report | None = None) -> Path:
@@ -241,6 +259,7 @@ def render(options, progress: Progress | None = None, report: importer.Report | 
         bpy.ops.wm.save_as_mainfile(filepath=str(options.save_blend.resolve()), copy=True)
     output = options.output
     output.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphaned_partials(output)
     partial = _partial_path(output)
     scene.render.filepath = str(partial)
     if options.png_dir is not None:

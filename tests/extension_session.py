@@ -42,11 +42,16 @@ def main(archive: Path, footage: Path, out: Path) -> dict:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     result["user_files_before"] = files_under(user)
 
+    # Installed first, enabled after: what the zip unpacked is known before any of the add-on's code runs, so
+    # whatever appears later in the install folder (bytecode caches included) was written by running it.
     result["install"] = sorted(bpy.ops.extensions.package_install_files(
-        filepath=str(archive), repo="user_default", enable_on_install=True))
+        filepath=str(archive), repo="user_default", enable_on_install=False))
     install_dir = Path(bpy.utils.user_resource('EXTENSIONS')) / "user_default" / "rigcast"
     shipped = set(files_under(install_dir))
+    result["shipped_pycache"] = sorted(f for f in shipped if "__pycache__" in f)
+    addon_utils.enable(PKG, default_set=True)
     result["enabled"] = addon_utils.check(PKG)[1]
+    result["install_dir_new_after_enable"] = sorted(set(files_under(install_dir)) - shipped)
     bridge = sys.modules[f"{PKG}.core_bridge"]
     result["core_module"] = bridge.rigcast.__name__
     result["top_level_rigcast_loaded"] = "rigcast" in sys.modules or "core" in sys.modules
@@ -78,11 +83,14 @@ def main(archive: Path, footage: Path, out: Path) -> dict:
     result["fbx"] = sorted(bpy.ops.rigcast.export_fbx(filepath=str(out / "take.fbx")))
     props.bvh_path = str(out / "take.bvh")
     result["bvh"] = sorted(bpy.ops.rigcast.export_bvh(filepath=str(out / "take.bvh")))
-    result["install_dir_new_files"] = sorted(
-        f for f in set(files_under(install_dir)) - shipped if "__pycache__" not in f)
+    result["install_dir_new_files"] = sorted(set(files_under(install_dir)) - shipped)
 
     addon_utils.disable(PKG, default_set=True)
+    result["install_dir_new_after_disable"] = sorted(set(files_under(install_dir)) - shipped)
     result["disabled"] = not addon_utils.check(PKG)[1] and not hasattr(bpy.types.Scene, "rigcast")
+    result["left_registered"] = sorted(n for n in dir(bpy.types) if n.startswith(("RIGCAST_", "Rigcast")))
+    result["left_preferences"] = PKG in bpy.context.preferences.addons
+    result["left_timers"] = bpy.app.timers.is_registered(operators.tick)
     repo_index = next(i for i, r in enumerate(bpy.context.preferences.extensions.repos) if r.module == "user_default")
     result["uninstall"] = sorted(bpy.ops.extensions.package_uninstall(repo_index=repo_index, pkg_id="rigcast"))
     result["user_files_after"] = files_under(user)

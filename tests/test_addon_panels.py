@@ -152,10 +152,14 @@ def test_the_stand_in_catches_typos(addon, call):
 
 def test_the_preferences_reach_the_analysis(addon, tmp_path):
     """Device and model become `rigcast analyze` arguments, the models folder RIGCAST_ASSETS, and a chosen cache
-    folder is where takes without a path go (the default, the extension's user folder, is covered by the installed
-    extension in test_build_addon.py)."""
+    folder is where Analyse puts a take it was given no path for (the default, the extension's user folder, is
+    covered by the installed extension in test_build_addon.py)."""
+    import time
+    from pathlib import Path
+
+    import footage
     from rigcast.model_store import ASSETS_ENV
-    from rigcast_blender import prefs
+    from rigcast_blender import background, operators, prefs
 
     preferences = bpy.context.preferences.addons[MODULE].preferences
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
@@ -165,6 +169,18 @@ def test_the_preferences_reach_the_analysis(addon, tmp_path):
                                                        {ASSETS_ENV: str(tmp_path / "my-models")})
         preferences.cache_dir = str(tmp_path / "cache")
         assert prefs.cache_dir(bpy.context) == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+        # Analyse with no take path chosen writes its take there (stopped at once: analysis runs are tested elsewhere)
+        props = bpy.context.scene.rigcast
+        props.footage_path, props.take_path = str(footage.carphone()), ""
+        assert bpy.ops.rigcast.analyse() == {'FINISHED'}
+        try:
+            assert Path(props.take_path) == tmp_path / "cache" / "takes" / f"{footage.carphone().stem}.take.npz"
+        finally:
+            bpy.ops.rigcast.cancel()
+            started = time.monotonic()
+            while operators.tick() is not None and time.monotonic() - started < 30:
+                time.sleep(0.1)
+        assert background.current() is None
     finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
         for name in ("device", "model", "models_dir", "cache_dir"):
             preferences.property_unset(name)

@@ -110,7 +110,43 @@ def test_the_manifest_and_members(built):
                 assert f"{dst}/{path.relative_to(src).as_posix()}" in names, path
     for path in (ROOT / "assets/models").iterdir():
         assert f"rigcast/vendor/rigcast/assets/models/{path.name}" in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # every module ships its bytecode for Blender's Python, and nothing else is byte code
+    modules = [n for n in names if n.endswith(".py")]
+    assert sorted(n for n in names if n.endswith(".pyc")) == sorted(build_addon.pyc_name(n) for n in modules)
+    assert not [n for n in names if n.endswith(".pyc") and ".cpython-311." not in n]
+
+
+def test_the_shipped_bytecode_is_what_python_compiles_and_loads_without_writing(built, tmp_path):
+    """Python 3.11 (Blender's) imports a module of the unpacked zip from its shipped checked-hash .pyc: same code
+    as compiling the source, and no cache written.  A source edited after the build fails --check."""
+    import marshal
+
+    with zipfile.ZipFile(built) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    source = tmp_path / "unpacked/rigcast/vendor/rigcast/frames.py"
+    pyc = source.parent / "__pycache__" / "frames.cpython-311.pyc"
+    shipped = pyc.read_bytes()
+    assert marshal.loads(shipped[16:]).co_code == compile(source.read_bytes(), str(source), "exec").co_code
+    probe = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('probe', sys.argv[1]); "
+             "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+             "print(module.__spec__.cached, module.__cached__)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    before = sorted(p.name for p in pyc.parent.iterdir())
+    done = subprocess.run([sys.executable, "-c", probe, str(source)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert pyc.read_bytes() == shipped and sorted(p.name for p in pyc.parent.iterdir()) == before
+    # The same import with the source changed: Python notices (and here rewrites the cache), so must --check.
+    source.write_text(source.read_text() + "\n# edited\n")
+    subprocess.run([sys.executable, "-c", probe, str(source)], capture_output=True, text=True, env=env, check=True)
+    assert pyc.read_bytes() != shipped
+    edited = tmp_path / "edited.zip"
+    with zipfile.ZipFile(built) as zf:
+        items = [build_addon.Member(m.filename, zf.read(m.filename)) for m in zf.infolist()]
+    build_addon.write_zip(edited, [build_addon.Member(m.name, m.data + b"\n# edited\n")
+                                   if m.name == "rigcast/vendor/rigcast/frames.py" else m for m in items])
+    problems = build_addon.check(edited)
+    assert problems == ["bytecode rigcast/vendor/rigcast/__pycache__/frames.cpython-311.pyc is not a checked-hash "
+                        "cache of its source for cpython-311"]
 
 
 def test_two_builds_give_identical_bytes(built, tmp_path):
@@ -187,7 +223,8 @@ def session(built, bare_blender_python, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("session")
     with open_footage(footage.carphone(), end="6f") as clip:
         clip_path = footage.write_video(out / "short.mp4", [f.rgb for f in clip], fps=clip.info.fps)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Blender writes bytecode beside the modules it imports unless told not to: so must this stand-in.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
     env["BLENDER_USER_RESOURCES"] = str(out / "blender-user")
     done = subprocess.run([str(bare_blender_python), str(SESSION), str(built), str(clip_path), str(out)],
                           capture_output=True, text=True, env=env, timeout=480, cwd=out)
@@ -200,6 +237,10 @@ def test_the_extension_installs_and_runs_in_a_blender_without_rigcast(session):
     result, out = session
     assert result["importable_before"] == {m: False for m in ("rigcast", "onnxruntime", "av", "cv2", "scipy")}
     assert result["install"] == ["FINISHED"] and result["enabled"]
+    # Blender unpacked the shipped bytecode; enabling (importing every module) wrote nothing into the install folder
+    assert "vendor/rigcast/formats/__pycache__/take.cpython-311.pyc" in result["shipped_pycache"]
+    assert "__pycache__/__init__.cpython-311.pyc" in result["shipped_pycache"]
+    assert result["install_dir_new_after_enable"] == []
     # core is the vendored copy, reached relatively: no top-level rigcast or core to clash with another add-on
     assert result["core_module"] == "bl_ext.user_default.rigcast.vendor.rigcast"
     assert not result["top_level_rigcast_loaded"]
@@ -217,7 +258,7 @@ def test_background_analysis_runs_with_blenders_python_and_the_bundled_wheels(se
     # the take went to the extension's user folder, not beside the footage nor into the install folder
     take_path = Path(result["take_path"])
     assert take_path.parent == Path(result["extension_user_dir"]) / "takes"
-    assert result["install_dir_new_files"] == []
+    assert result["install_dir_new_files"] == []  # after analysis, import, apply and exports: bytecode neither
     assert result["armatures_after_import"] == ["short_body0"]
     assert [a for a in result["actions"] if a.startswith("short_track0")] == ["short_track0", "short_track0.001"]
     print(f"background analysis of 6 frames from the installed extension: {result['analysis_s']} s")
@@ -246,6 +287,8 @@ def test_the_exports_read_back(session):
 def test_disable_and_uninstall_leave_nothing_behind(session):
     result, out = session
     assert result["disabled"] and result["uninstall"] == ["FINISHED"]
+    assert (result["left_registered"], result["left_preferences"], result["left_timers"]) == ([], False, False)
+    assert result["install_dir_new_after_disable"] == []
     assert result["user_files_after"] == result["user_files_before"]
     assert not (out / "blender-user/extensions/user_default/rigcast").exists()
     leftovers = [p for p in (out / "blender-user/extensions/.local").rglob("*") if p.is_file()]
