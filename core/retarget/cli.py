@@ -1,13 +1,14 @@
-"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
+"""``rigcast retarget``: a Take or mocap clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
                      [--source-rest zero|tpose|FRAME] [--target-rest zero|tpose|FRAME]
 
-INPUT is a Take (``.npz``) or a BVH clip; RIG a ``.bvh``, ``.fbx`` or
-``.blend`` whose rest pose is the target (rigcast's default armature without
-``--rig``); OUT's extension picks the writer.  BVH in and out is pure numpy;
-FBX, .blend and glTF go through Blender as a Python module (``bpy``), imported
+INPUT is a Take (``.npz``), a BVH clip, an AMASS/SMPL ``.npz`` or an animated
+``.fbx``/``.blend``; RIG a ``.bvh``, ``.fbx`` or ``.blend`` whose rest pose is
+the target (rigcast's default armature without ``--rig``); OUT's extension
+picks the writer.  BVH and AMASS in and BVH out are pure numpy; FBX, .blend
+and glTF go through Blender as a Python module (``bpy``), imported
 lazily from the add-on package ``rigcast_blender`` only when one is asked for,
 so importing this module never pulls in bpy.
 
@@ -172,7 +173,9 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
 
 def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero"
                 ) -> tuple[CanonicalPose, str]:
-    """A retarget source from a Take, a BVH clip or an animated .fbx/.blend (by extension), with a description.
+    """A retarget source from a Take, a BVH clip, an AMASS/SMPL .npz or an animated .fbx/.blend, with a description.
+
+    An .npz holding ``poses`` and ``trans`` is read as AMASS/SMPL (:mod:`rigcast.formats.amass`), else as a Take.
 
     ``rest`` (``--source-rest``) applies to animation files; a Take's points have no joint frames to measure.
     """
@@ -187,9 +190,16 @@ def load_source(path: str | Path, track_id: int | None = None, rest: str | int |
     if suffix in (".fbx", ".blend"):
         rig, motion, world = blender_io(f"reading {suffix} animation").load_animation(path)
         return rig_source(rig, motion, f"{suffix[1:].upper()} {path.name}", world, rest=rest)
+    from ..formats.amass import is_amass, read_amass
+
+    if suffix == ".npz" and is_amass(path):
+        if track_id is not None:
+            raise InputError("--track applies to Takes, not AMASS/SMPL archives")
+        rig, motion, info = read_amass(path)
+        return rig_source(rig, motion, f"AMASS/SMPL {path.name} ({info})", rest=rest)
     if parse_rest(rest) != "zero":
-        raise InputError(f"--source-rest applies to animation files (.bvh, .fbx, .blend); a Take's points have "
-                         f"no joint frames, got --source-rest {rest}")
+        raise InputError(f"--source-rest applies to animation files (.bvh, .fbx, .blend, AMASS .npz); a Take's "
+                         f"points have no joint frames, got --source-rest {rest}")
     from ..formats.take import Take
 
     take = Take.load(path)
@@ -306,7 +316,8 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
     r = subparsers.add_parser("retarget", help="a Take or mocap clip → animation on a rig (BVH, FBX, .blend, glTF)",
                               description=__doc__.split("\n\n")[0])
-    r.add_argument("input", help="a Take (.npz), a BVH clip, or an animated .fbx/.blend")
+    r.add_argument("input", help="a Take (.npz), a BVH clip, an AMASS/SMPL .npz (poses, trans), or an animated "
+                                 ".fbx/.blend")
     r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",
