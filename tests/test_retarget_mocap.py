@@ -1,4 +1,5 @@
-"""Real mocap (CMU clips in tests/data, two BVH naming families) onto every preset rig, pure numpy.
+"""Real mocap (CMU clips in tests/data; a Mixamo clip with fingers and a MocapBank clip from a registry package:
+three BVH naming families) onto every preset rig, pure numpy.
 
 World directions of source and result segments are compared per frame with ``foot_lock="never"``: limbs,
 the hip line and the chest line.  The rigs are built by ``test_retarget_rigs``; the generated Rigify rig is
@@ -17,11 +18,13 @@ import pytest
 from rigcast.formats.bvh import BvhClip, read_bvh, write_bvh
 from rigcast.retarget import RetargetOptions, detect_bone_map, fk, pose_from_rig, retarget, source_from_rig
 from rigcast.retarget.cli import bvh_source
-from retarget_checks import LIMBS, LINES, angle_deg, canonical_dict, direction_errors, summary
+from retarget_checks import CLIPS as ALL_CLIPS
+from retarget_checks import CMU_CLIPS, LIMBS, LINES, angle_deg, canonical_dict, clip_path, direction_errors, summary
 from test_retarget_rigs import metarig_rig, mixamo_rig, odd_rig, rigify_deform_rig, smpl_rig, unreal_rig
 
 DATA = Path(__file__).resolve().parent / "data"
-CLIPS = ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"]
+CLIPS = CMU_CLIPS
+BONES_READ = {"mocapbank.bvh": "19/21"}  # MocapBank's skeleton has no toes
 RIGS = {"mixamo": mixamo_rig, "metarig": metarig_rig, "rigify_deform": rigify_deform_rig, "unreal": unreal_rig,
         "smpl": smpl_rig, "odd": odd_rig}
 
@@ -36,10 +39,10 @@ def retarget_errors(pose, rig) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("rig_name", list(RIGS))
-@pytest.mark.parametrize("clip", CLIPS)
+@pytest.mark.parametrize("clip", ALL_CLIPS)
 def test_real_mocap_onto_preset_rigs(clip, rig_name):
-    pose, text = bvh_source(DATA / clip)
-    assert "21/21" in text, text
+    pose, text = bvh_source(clip_path(clip))
+    assert f"{BONES_READ.get(clip, '21/21')} canonical bones" in text, text
     median, p95, worst = summary(retarget_errors(pose, RIGS[rig_name]()))
     assert median <= 1.0 and p95 <= 3.0, f"{clip} -> {rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
 
@@ -68,10 +71,10 @@ def test_a_source_named_for_segments_maps_by_shape(tmp_path):
     assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
 
 
-@pytest.mark.parametrize("clip", CLIPS)
+@pytest.mark.parametrize("clip", ALL_CLIPS)
 def test_bvh_to_rig_to_bvh_round_trip(clip, tmp_path):
     """Source -> Mixamo rig -> BVH file -> back onto the source's own skeleton: limbs within 0.5 degrees."""
-    pose, _ = bvh_source(DATA / clip)
+    pose, _ = bvh_source(clip_path(clip))
     rig = mixamo_rig()
     bone_map, _ = detect_bone_map(rig)
     with warnings.catch_warnings():
@@ -81,7 +84,7 @@ def test_bvh_to_rig_to_bvh_round_trip(clip, tmp_path):
         write_bvh(BvhClip.from_rig_motion(rig, motion), out)
         back_rig, back_motion = read_bvh(out).to_rig_motion()
         middle = source_from_rig(back_rig, back_motion)
-        source_rig, _ = read_bvh(DATA / clip).to_rig_motion()
+        source_rig, _ = read_bvh(clip_path(clip)).to_rig_motion()
         source_map, _ = detect_bone_map(source_rig)
         again = retarget(middle, source_rig, source_map, options=RetargetOptions(foot_lock="never"))
     result = pose_from_rig(source_rig, source_map.indices(source_rig), fk(source_rig, again)).xyz
@@ -154,7 +157,7 @@ def scrambled(rig, seed: int = 11):
                                 roll)
 
 
-@pytest.mark.parametrize("clip", CLIPS)
+@pytest.mark.parametrize("clip", ALL_CLIPS)
 def test_joint_frames_carry_twist_and_scrambled_frames_change_nothing(clip):
     """A clip onto its own skeleton with scrambled bone rolls: every limb bone turns as the source's did, twist
     included (a straight limb's roll), read from the source's own joint frames.  Before they were read, the upper
@@ -164,7 +167,7 @@ def test_joint_frames_carry_twist_and_scrambled_frames_change_nothing(clip):
     joints, LHipJoint, LowerBack + Spine, Neck + Neck1, move those lines on their own.)"""
     from rigcast.retarget.rotations import rotation_angle_deg
 
-    source_rig, source_motion = read_bvh(DATA / clip).to_rig_motion()
+    source_rig, source_motion = read_bvh(clip_path(clip)).to_rig_motion()
     pose = source_from_rig(source_rig, source_motion)
     target = scrambled(source_rig)
     bone_map, _ = detect_bone_map(target)
