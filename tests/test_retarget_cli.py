@@ -133,6 +133,7 @@ def test_rests_are_said_and_can_be_chosen_on_both_sides(source_bvh, manny_bvh, t
     (["{src}", "-o", "{tmp}/x.bvh", "--track", "1"], "--track applies to Takes"),
     (["{tmp}/missing.bvh", "-o", "{tmp}/x.bvh"], "input not found"),
     (["{src}", "-o", "{tmp}/x.bvh", "--rig", "{tmp}/rig.obj"], "--rig must be one of"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--bake"], "--bake bakes a .fbx/.blend --rig's deform bones"),
     (["{src}", "-o", "{tmp}/x.bvh", "--source-rest", "apose"], "--source-rest must be zero, tpose or a frame"),
     (["{src}", "-o", "{tmp}/x.bvh", "--source-rest", "999"], "--source-rest frame must be in 0..39, got 999"),
 ])

@@ -102,6 +102,30 @@ def test_real_mocap_moves_a_generated_rigify_rig(rigify_blend, clip, tmp_path, c
     assert median <= 1.0 and p95 <= 3.0, f"{clip}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
 
 
+def test_bake_keys_the_deform_bones_with_what_the_controls_did(rigify_blend, tmp_path, capsys):
+    """``--bake``: the DEF bones alone are keyed, their constraints gone, and they evaluate where the controls put
+    them (within 1 mm), so the source's directions still hold.  (A step of the walk, 48 frames: each run solves
+    against Rigify's evaluated parents frame by frame.)"""
+    clip = first_frames("cmu_02_01_walk.bvh", tmp_path, 48)
+    controls, baked = tmp_path / "controls.blend", tmp_path / "baked.blend"
+    for out, extra in ((controls, []), (baked, ["--bake"])):
+        assert main([str(clip), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never", *extra]) == 0
+    assert "(deform bones baked)" in capsys.readouterr().out
+    pose, _ = bvh_source(clip)
+    want = evaluated_points(controls, pose.num_frames)
+    got = evaluated_points(baked, pose.num_frames)
+    arm = bpy.data.objects["rig"]
+    from rigcast_blender.animation import fcurves_of
+
+    keyed = {c.data_path.split('"')[1] for c in fcurves_of(arm.animation_data.action, arm)}
+    deform = {b.name for b in arm.data.bones if b.use_deform}
+    assert keyed == deform and all(not arm.pose.bones[b].constraints for b in deform)
+    for point in DEF_BONES:
+        assert np.abs(got[point] - want[point]).max() < 1e-3, point
+    median, p95, worst = summary(direction_errors(canonical_dict(pose.xyz), got, LIMBS + LINES))
+    assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
 @pytest.mark.parametrize("name", ["carphone", "bus_man"])
 def test_a_real_take_moves_a_generated_rigify_rig(rigify_blend, tmp_path, capsys, name):
     """rigcast's analysis of the carphone clip (upper body) and of the bus.jpg man swaying (whole body) onto

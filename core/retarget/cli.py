@@ -2,7 +2,7 @@
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
-                     [--source-rest zero|tpose|FRAME] [--target-rest zero|tpose|FRAME]
+                     [--source-rest zero|tpose|FRAME] [--target-rest zero|tpose|FRAME] [--bake]
 
 INPUT is a Take (``.npz``), a BVH clip, an AMASS/SMPL ``.npz`` or an animated
 ``.fbx``/``.blend``; RIG a ``.bvh``, ``.fbx`` or ``.blend`` whose rest pose is
@@ -293,19 +293,33 @@ def describe_map(bone_map: BoneMap, rig: Rig) -> str:
 # --------------------------------------------------------------------------- output
 
 
-def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path | None) -> Path:
-    """Write ``motion`` on ``rig`` to ``out``: BVH with core's writer, FBX/.blend through Blender."""
+def check_output(out: str | Path, rig_path: str | Path | None, bake: bool = False) -> Path:
+    """``out`` as a Path once its extension (and ``--bake``'s need of a .fbx/.blend rig) is checked."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in OUT_SUFFIXES:
         raise InputError(f"-o must end in one of {', '.join(OUT_SUFFIXES)}, got {out.name}")
+    if bake and (suffix == ".bvh" or rig_path is None or Path(rig_path).suffix.lower() == ".bvh"):
+        raise InputError(f"--bake bakes a .fbx/.blend --rig's deform bones into a .fbx, .blend or glTF output; "
+                         f"got -o {out.name} with --rig {Path(rig_path).name if rig_path else '(none)'}")
+    return out
+
+
+def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path | None, bake: bool = False
+                 ) -> Path:
+    """Write ``motion`` on ``rig`` to ``out``: BVH with core's writer, FBX/.blend/glTF through Blender.
+
+    ``bake``: key the deform bones' evaluated pose instead of the controls (Blender outputs only).
+    """
+    out = check_output(out, rig_path, bake)
+    suffix = out.suffix.lower()
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".bvh":
         from ..formats.bvh import BvhClip, write_bvh
 
         write_bvh(BvhClip.from_rig_motion(rig, motion), out)
         return out
-    blender_io(f"writing {suffix}").write_animation(out, rig, motion, rig_path=rig_path)
+    blender_io(f"writing {suffix}").write_animation(out, rig, motion, rig_path=rig_path, bake=bake)
     return out
 
 
@@ -330,12 +344,16 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--target-rest", default="zero",
                    help="the rest the rig's rotations are solved from: zero (its own, default), tpose or a frame "
                         "number of the --rig file's animation; the output is keyed on the rig's own rest")
+    r.add_argument("--bake", action="store_true",
+                   help="for rigs animated through controls (Rigify): key the deform bones' evaluated pose "
+                        "instead of the controls, their constraints removed (.fbx/.blend/glTF output)")
     r.set_defaults(func=cmd_retarget)
     return r
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
     """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
+    check_output(args.output, args.rig, args.bake)
     pose, source_text = load_source(args.input, args.track, args.source_rest)
     print(f"source: {source_text}")
     rig, world, rig_text = load_rig(args.rig)
@@ -356,8 +374,9 @@ def cmd_retarget(args: argparse.Namespace) -> int:
         if not issubclass(w.category, RetargetWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     print(report)
-    out = write_output(args.output, rig, motion, args.rig)
-    print(f"wrote {out}: {motion.num_frames} frames on {rig.num_bones} bones")
+    out = write_output(args.output, rig, motion, args.rig, bake=args.bake)
+    baked = " (deform bones baked)" if args.bake else ""
+    print(f"wrote {out}: {motion.num_frames} frames on {rig.num_bones} bones{baked}")
     return 0
 
 
