@@ -141,11 +141,12 @@ def rested_rig(rig: Rig, indices: dict[str, int], rest: str | int | None, motion
                option: str) -> tuple[Rig, str]:
     """``rig`` resting where ``rest`` says, and a description of the rest found and the rest used."""
     found = rest_text(rig, indices)
-    chosen = rest_matrices(rig, indices, parse_rest(rest, option), motion, option)
+    rest = parse_rest(rest, option)
+    chosen = rest_matrices(rig, indices, rest, motion, option)
     if chosen is None:
         return rig, found
     rested = rig_with_rest(rig, chosen)
-    what = "a T-pose" if parse_rest(rest, option) == "tpose" else f"frame {parse_rest(rest, option)}"
+    what = "a T-pose" if rest == "tpose" else f"frame {rest}"
     return rested, f"{found}; {option} measures from {what} instead: {rest_text(rested, indices)}"
 
 
