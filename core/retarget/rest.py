@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import InputError
 from .canonical import BONES, P, body_axes, rig_markers
-from .rig import Motion, Rig, fk
-from .rotations import matrix_to_quat_wxyz, shortest_arc
+from .rig import Motion, Rig, fk, motion_from_pose
+from .rotations import shortest_arc
 
 REST_CHOICES = ("zero", "tpose")
 """Named rests; any frame number is accepted too."""
@@ -116,20 +116,11 @@ def rest_matrices(rig: Rig, bone_indices: dict[str, int], rest: str | int, motio
 def motion_onto_rig(rested: Rig, motion: Motion, rig: Rig) -> Motion:
     """``motion`` (T frames on ``rested``, ``rig`` with another rest) as pose-bone values of ``rig``.
 
-    Same armature-space pose M (T, B, 4, 4) = FK on ``rested``; on ``rig``
-    each bone's ``matrix_basis`` is ``(M[parent] @ rest_relative[b])^-1 @ M[b]``
-    (``rest_relative[b]`` for a root), whose translation is zero for every
-    bone but the root-motion carrier, as bone heads stay where the chain puts them.
+    The same armature-space pose (FK on ``rested``), measured from ``rig``'s rest
+    (:func:`rigcast.retarget.rig.motion_from_pose`); every bone's location but
+    the root-motion carrier's is zero, as bone heads stay where the chain puts them.
     """
     if rested.bone_names != rig.bone_names or rested.parents != rig.parents:
         raise InputError(f"rig {rested.name!r} is not a re-rested copy of {rig.name!r}")
-    pose = fk(rested, motion)
-    rel = rig.rest_relative
-    basis = np.empty_like(pose)
-    for b in range(rig.num_bones):
-        p = rig.parents[b]
-        parent = rel[b] if p < 0 else pose[:, p] @ rel[b]
-        basis[:, b] = np.linalg.inv(parent) @ pose[:, b]
-    return Motion(local_quat_wxyz=matrix_to_quat_wxyz(basis[..., :3, :3]),
-                  root_translation=basis[:, motion.root_bone, :3, 3], root_bone=motion.root_bone,
-                  contact=motion.contact, fps=motion.fps).with_continuous_signs()
+    return motion_from_pose(rig, fk(rested, motion), root_bone=motion.root_bone, fps=motion.fps,
+                            contact=motion.contact)
