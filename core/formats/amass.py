@@ -196,7 +196,7 @@ def read_amass(path: str | Path, name: str | None = None) -> tuple[Rig, Motion, 
 def is_amass(path: str | Path) -> bool:
     """Whether ``path`` is an .npz archive holding ``poses`` and ``trans`` (AMASS/SMPL), not a rigcast Take."""
     try:
-        with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:
-            return isinstance(archive, np.lib.npyio.NpzFile) and {"poses", "trans"} <= set(archive.files)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        with zipfile.ZipFile(path) as archive:
+            return {"poses.npy", "trans.npy"} <= set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
         return False
