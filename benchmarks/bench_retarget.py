@@ -6,8 +6,11 @@ Prints, per 1,000 frames (best of R runs):
 * the rotation solve alone (foot_lock="never") from BlazePose-33 points;
 * the same with foot contact, grounding and locking (foot_lock="always");
 * bone-map detection (once per rig, not per frame) and FK, for scale;
-* real mocap (the CMU clips in tests/data) onto the Unreal-proportioned rig: reading the BVH into canonical
-  points, then the solve in frames per second with and without foot locking (``auto``).
+* real mocap (the CMU clips in tests/data, the Mixamo-with-fingers and MocapBank clips from bvhtoolbox's sdist)
+  onto the Unreal-proportioned rig: reading the BVH into canonical points, then the solve in frames per second
+  with and without foot locking (``auto``);
+* the accuracy table: each clip onto every preset rig with ``foot_lock="never"``, world directions of limbs,
+  hip line and chest line against the source's, median and p95 in degrees (the tests' check).
 No asserts: these are figures to watch, not limits.
 """
 
@@ -60,6 +63,7 @@ def main() -> None:
     print(f"forward kinematics        : {fk_s * per_k * 1000:8.1f} ms per 1,000 frames")
     print(f"detect_bone_map (per rig) : {detect_s * 1000:8.1f} ms")
     real_mocap(args.repeat)
+    accuracy_table()
 
 
 def real_mocap(repeat: int) -> None:
@@ -68,10 +72,11 @@ def real_mocap(repeat: int) -> None:
 
     from rigcast.retarget.cli import bvh_source
 
-    data = Path(__file__).resolve().parent.parent / "tests" / "data"
+    from retarget_checks import CLIPS, clip_path
+
     rig = unreal_rig()
     bone_map, _ = detect_bone_map(rig)
-    for clip in sorted(data.glob("*.bvh")):
+    for clip in map(clip_path, CLIPS):
         read_s = best_of(repeat, lambda: bvh_source(clip))
         pose, _ = bvh_source(clip)
         with warnings.catch_warnings():
@@ -80,6 +85,34 @@ def real_mocap(repeat: int) -> None:
                 pose, rig, bone_map, options=RetargetOptions(foot_lock=mode))) for mode in ("never", "auto")}
         print(f"{clip.name} ({pose.num_frames} frames) onto {rig.name}: read {read_s * 1000:.0f} ms; solve "
               f"{fps['never']:,.0f} fps without foot lock, {fps['auto']:,.0f} fps with foot_lock=auto")
+
+
+
+def accuracy_table() -> None:
+    """Median / p95 degrees of world directions (limbs, hip line, chest line) per real clip and preset rig."""
+    import warnings
+
+    from rigcast.retarget import pose_from_rig
+    from rigcast.retarget.cli import bvh_source
+    from retarget_checks import CLIPS, LIMBS, LINES, canonical_dict, clip_path, direction_errors, summary
+    from test_retarget_mocap import RIGS
+
+    print("\naccuracy, foot_lock=never: median / p95 deg over limbs, hip and chest lines")
+    print(f"{'clip':<28}" + "".join(f"{name:>15}" for name in RIGS))
+    rigs = {name: build() for name, build in RIGS.items()}
+    for clip in CLIPS:
+        pose, _ = bvh_source(clip_path(clip))
+        cells = []
+        for rig in rigs.values():
+            bone_map, _ = detect_bone_map(rig)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                motion = retarget(pose, rig, bone_map, options=RetargetOptions(foot_lock="never"))
+            result = pose_from_rig(rig, bone_map.indices(rig), fk(rig, motion)).xyz
+            median, p95, _ = summary(direction_errors(canonical_dict(pose.xyz), canonical_dict(result),
+                                                      LIMBS + LINES))
+            cells.append(f"{median:.2f} / {p95:.2f}")
+        print(f"{clip:<28}" + "".join(f"{c:>15}" for c in cells))
 
 
 if __name__ == "__main__":

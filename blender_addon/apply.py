@@ -273,3 +273,59 @@ def write_through_controls(arm_obj, rig, motion, *, frames=None, frame_start: fl
         motion = solve_through_constraints(arm_obj, rig, motion)
     return animation.write_bone_motion(arm_obj, rig, motion, frame_start=frame_start, frames=frames,
                                        action_name=action_name, constants=dict.fromkeys(switches, 1.0))
+
+
+def bake_deform_bones(arm_obj, frames, action_name: str = "rigcast_baked") -> tuple[bpy.types.Action, int]:
+    """Replace ``arm_obj``'s action by one keying only its deform bones with the pose Blender evaluates now.
+
+    For a rig animated through controls (Rigify): per scene frame of
+    ``frames`` (T,), each deform bone's evaluated ``pose_bone.matrix`` M is
+    read; then every pose bone goes back to rest, the deform bones' own
+    constraints are removed (they would override the keys), and each deform
+    bone is keyed with ``matrix_basis = (P @ rest_relative)^-1 @ M``, P being
+    its parent's matrix as it will evaluate: the baked M of a deform parent,
+    else the parent's pose with no action (its own constraints still acting).
+    Location, rotation (quaternion) and scale are keyed, as constraints may
+    stretch.  Returns the new action and the number of bones baked.
+    """
+    scene = bpy.context.scene
+    frames = np.asarray(frames, dtype=np.float64)
+    pose_bones = arm_obj.pose.bones
+    deform = [pb for pb in pose_bones if pb.bone.use_deform]
+    if not deform:
+        raise RigcastError(f"armature {arm_obj.name!r} has no deform bones to bake")
+    index = {pb.name: k for k, pb in enumerate(deform)}
+    baked = np.empty((len(frames), len(deform), 4, 4))
+    for t, frame in enumerate(frames):
+        scene.frame_set(int(round(frame)))
+        for k, pb in enumerate(deform):
+            baked[t, k] = np.array(pb.matrix)
+    anim = arm_obj.animation_data
+    if anim is not None:
+        anim.action = None
+    for pb in pose_bones:
+        pb.rotation_mode = 'QUATERNION'
+        pb.location = (0.0, 0.0, 0.0)
+        pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+        pb.scale = (1.0, 1.0, 1.0)
+    for pb in deform:
+        for c in list(pb.constraints):
+            pb.constraints.remove(c)
+    bpy.context.view_layer.update()
+    writer = animation.ActionWriter(arm_obj, action_name)
+    for k, pb in enumerate(deform):
+        bone = pb.bone
+        rest_relative = np.array(bone.matrix_local)
+        if bone.parent is not None:
+            rest_relative = np.linalg.inv(np.array(bone.parent.matrix_local)) @ rest_relative
+            parent = (baked[:, index[bone.parent.name]] if bone.parent.name in index
+                      else np.broadcast_to(np.array(pose_bones[bone.parent.name].matrix), baked.shape[:1] + (4, 4)))
+            basis = np.linalg.inv(parent @ rest_relative) @ baked[:, k]
+        else:
+            basis = np.linalg.inv(rest_relative) @ baked[:, k]
+        location, quat, scale = animation.decompose(basis)
+        path = f'pose.bones["{bpy.utils.escape_identifier(pb.name)}"]'
+        writer.write(f"{path}.location", frames, location, group=pb.name)
+        writer.write(f"{path}.rotation_quaternion", frames, quat, group=pb.name)
+        writer.write(f"{path}.scale", frames, scale, group=pb.name)
+    return writer.action, len(deform)

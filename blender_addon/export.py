@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .core_bridge import RigcastError, bvh, frames as frames_module, retarget, rotations
+from .core_bridge import RigcastError, bvh, frames as frames_module, retarget
 from .rest_pose import read_rig
 
 # FBX settings for game engines and Mixamo-style pipelines:
@@ -122,23 +122,8 @@ def sample_pose(context, arm_obj, frames) -> np.ndarray:
 
 
 def motion_from_pose(rig, pose: np.ndarray, fps=None):
-    """A core Motion on ``rig`` from armature-space pose matrices (T, B, 4, 4): Blender's chain rule inverted.
-
-    ``pose[b] = pose[parent] @ rest_relative[b] @ basis[b]`` gives
-    ``basis[b] = (pose[parent] @ rest_relative[b])^-1 @ pose[b]`` (``rest[b]^-1 @ pose[b]`` for a root).
-    Only the first root's location is kept (a Motion moves one root).
-    """
-    rel = rig.rest_relative
-    basis = np.empty_like(pose)
-    for b in range(rig.num_bones):
-        p = rig.parents[b]
-        carrier = rel[b] if p < 0 else pose[:, p] @ rel[b]
-        basis[:, b] = np.linalg.inv(carrier) @ pose[:, b]
-    u, _, vt = np.linalg.svd(basis[..., :3, :3])  # float32 pose matrices: re-orthonormalise
-    quat = rotations.matrix_to_quat_wxyz(u @ vt, orthonormal=True)
-    root = rig.order[0]
-    return retarget.Motion(local_quat_wxyz=quat, root_translation=basis[:, root, :3, 3], root_bone=root,
-                           fps=fps).with_continuous_signs()
+    """A core Motion on ``rig`` from sampled armature-space pose matrices (T, B, 4, 4) (core's inverse FK)."""
+    return retarget.motion_from_pose(rig, pose, fps=fps)
 
 
 def export_bvh_rigcast(context, arm_obj, path: str | Path, frame_range: tuple[int, int] | None = None,

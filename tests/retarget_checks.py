@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from rigcast.retarget.canonical import P
+
+DATA = Path(__file__).resolve().parent / "data"
+CMU_CLIPS = ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"]
+"""Committed under tests/data (CMU's BVH conversion, see ATTRIBUTION.md): CMU's naming (LHipJoint, LowerBack)."""
+PACKAGE_MOCAP = {
+    "freebvh_mixamo_fingers.bvh": ("bvhtoolbox==0.1.3", "bvhtoolbox-0.1.3.tar.gz",
+                                   "bvhtoolbox-0.1.3/tests/example_files/test_freebvh.bvh"),
+    "mocapbank.bvh": ("bvhtoolbox==0.1.3", "bvhtoolbox-0.1.3.tar.gz",
+                      "bvhtoolbox-0.1.3/tests/example_files/test_mocapbank.bvh"),
+}
+"""Real mocap inside a registry package (bvhtoolbox's sdist, MIT), fetched at test setup, never committed:
+a Mixamo-rigged clip (``mixamorig:`` names, five fingers of three segments, 54 joints, 69 frames) and a
+MocapBank clip, a third naming family (``Chest``/``Chest2``, ``LeftCollar``, ``LeftShoulder`` for the upper arm,
+``LeftHip``/``LeftKnee``/``LeftAnkle``; 19 joints, 455 frames)."""
+CLIPS = CMU_CLIPS + list(PACKAGE_MOCAP)
+
+
+@lru_cache(maxsize=None)
+def clip_path(name: str) -> Path:
+    """The path of a real mocap clip of :data:`CLIPS`: committed, or fetched from its package into a cache."""
+    if name not in PACKAGE_MOCAP:
+        return DATA / name
+    from fixtures_images import package_file, photo_cache
+
+    path = photo_cache() / "mocap" / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(package_file(*PACKAGE_MOCAP[name]))
+    return path
 
 LIMBS = [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
          for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"), ("ankle", "toe"))]

@@ -106,12 +106,36 @@ def test_a_take_onto_rigcasts_default_armature(tmp_path, capsys):
         assert angle_deg(bp(b) - bp(a), result[:, P[b]] - result[:, P[a]]).max() < 2.0, (a, b)
 
 
+def test_rests_are_said_and_can_be_chosen_on_both_sides(source_bvh, manny_bvh, tmp_path, capsys):
+    """The A-posed source and the 30-degree A-posed Manny: the rests found are printed; measured from T-poses built
+    on both sides, or from the source's frame 5 and the (one-frame) rig file's frame 0, the limbs still follow."""
+    for extra, said in (([], ["rest: A-pose (upper arms 45", "rest: A-pose (upper arms 30"]),
+                        (["--source-rest", "tpose", "--target-rest", "tpose"],
+                         ["--source-rest measures from a T-pose instead: T-pose (upper arms 0",
+                          "--target-rest measures from a T-pose instead: T-pose (upper arms 0"]),
+                        (["--source-rest", "5", "--target-rest", "0"],
+                         ["--source-rest measures from frame 5", "--target-rest measures from frame 0"])):
+        out = tmp_path / f"out{len(extra)}{extra[1] if extra else ''}.bvh"
+        assert main([str(source_bvh), "-o", str(out), "--rig", str(manny_bvh), "--foot-lock", "never", *extra]) == 0
+        printed = capsys.readouterr().out
+        assert all(s in printed for s in said), printed
+        errors = limb_errors(canonical_points(source_bvh), canonical_points(out))
+        assert max(errors.values()) < 2.0, (extra, errors)
+    assert main([str(source_bvh), "-o", str(tmp_path / "x.bvh"), "--target-rest", "3"]) == 2
+    assert "--target-rest FRAME needs a --rig file with animation" in capsys.readouterr().err
+    assert main([str(source_bvh), "-o", str(tmp_path / "x.bvh"), "--rig", str(manny_bvh), "--target-rest", "3"]) == 2
+    assert "--target-rest frame must be in 0..0, got 3" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["{src}", "-o", "{tmp}/x.txt"], "-o must end in one of .bvh, .fbx, .blend"),
     (["{src}", "-o", "{tmp}/x.bvh", "--map", "nonsense"], "--map must be auto, a preset"),
     (["{src}", "-o", "{tmp}/x.bvh", "--track", "1"], "--track applies to Takes"),
     (["{tmp}/missing.bvh", "-o", "{tmp}/x.bvh"], "input not found"),
     (["{src}", "-o", "{tmp}/x.bvh", "--rig", "{tmp}/rig.obj"], "--rig must be one of"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--bake"], "--bake bakes a .fbx/.blend --rig's deform bones"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--source-rest", "apose"], "--source-rest must be zero, tpose or a frame"),
+    (["{src}", "-o", "{tmp}/x.bvh", "--source-rest", "999"], "--source-rest frame must be in 0..39, got 999"),
 ])
 def test_errors_say_what_is_wrong(source_bvh, tmp_path, capsys, args, message):
     argv = [a.format(src=source_bvh, tmp=tmp_path) for a in args]

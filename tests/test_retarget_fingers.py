@@ -54,9 +54,15 @@ def test_fingers_are_found_by_name_in_three_families():
                                                           "rigify": "f_index.02.L", "ue5": "index_02_l"}[style]
 
 
-@pytest.mark.parametrize("style", ["mixamo", "rigify", "ue5"])
-def test_fingers_follow_the_source(style):
-    source_rig, source_motion = curled_source()
+def fingers_of(rig: Rig) -> dict[str, int]:
+    """Finger name -> bone index below ``rig``'s mapped hands."""
+    indices = detect_bone_map(rig)[0].indices(rig)
+    return detect_fingers(rig, {"L": indices["hand.L"], "R": indices["hand.R"]})
+
+
+def onto_finger_rig(source_rig: Rig, source_motion, style: str):
+    """The motion retargeted onto a Mixamo-proportioned rig with fingers named the ``style`` way, rolls scrambled:
+    the target, source and result pose matrices (T, B, 4, 4), and both rigs' finger bones."""
     pose = source_from_rig(source_rig, source_motion)
     target = scrambled(mixamo_rig("mixamorig1:") if style == "mixamo" else renamed(mixamo_rig(), style))
     bone_map, _ = detect_bone_map(target)
@@ -65,11 +71,13 @@ def test_fingers_follow_the_source(style):
         motion, report = retarget(pose, target, bone_map, options=RetargetOptions(foot_lock="never"),
                                   return_report=True)
     assert any("30/30 finger bones" in n for n in report.notes), report.notes
-    want, got = fk(source_rig, source_motion), fk(target, motion)
-    src_idx = detect_bone_map(source_rig)[0].indices(source_rig)
-    src_fingers = detect_fingers(source_rig, {"L": src_idx["hand.L"], "R": src_idx["hand.R"]})
-    tgt_idx = bone_map.indices(target)
-    tgt_fingers = detect_fingers(target, {"L": tgt_idx["hand.L"], "R": tgt_idx["hand.R"]})
+    return target, fk(source_rig, source_motion), fk(target, motion), fingers_of(source_rig), fingers_of(target)
+
+
+@pytest.mark.parametrize("style", ["mixamo", "rigify", "ue5"])
+def test_fingers_follow_the_source(style):
+    source_rig, source_motion = curled_source()
+    target, want, got, src_fingers, tgt_fingers = onto_finger_rig(source_rig, source_motion, style)
     for name in FINGER_NAMES:
         s, t = src_fingers[name], tgt_fingers[name]
         change_src = want[:, s, :3, :3] @ source_rig.rest_matrix[s, :3, :3].T
@@ -89,3 +97,20 @@ def test_a_source_without_fingers_leaves_them_at_rest():
         motion = retarget(pose, target, bone_map, options=RetargetOptions(foot_lock="never"))
     finger = target.index("mixamorig:LeftHandIndex2")
     np.testing.assert_allclose(np.abs(motion.local_quat_wxyz[:, finger, 0]), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("style", ["mixamo", "rigify", "ue5"])
+def test_real_mocap_fingers_point_as_the_sources(style):
+    """The real Mixamo-rigged clip with fingers (three segments each, from bvhtoolbox's sdist) onto rigs whose
+    fingers are named the Mixamo, Rigify and UE5 ways, bone rolls scrambled: every finger bone's world direction
+    follows the source's (median <= 1 deg, p95 <= 3 deg).  (Its rotation since rest differs from the source's by
+    the constant turn between the two rests' finger directions, so rolls are not compared here; the synthetic
+    test above, on rigs of one rest, compares them.)"""
+    from rigcast.formats.bvh import read_bvh
+    from retarget_checks import angle_deg, clip_path
+
+    source_rig, source_motion = read_bvh(clip_path("freebvh_mixamo_fingers.bvh")).to_rig_motion()
+    target, want, got, src_fingers, tgt_fingers = onto_finger_rig(source_rig, source_motion, style)
+    directions = np.concatenate([angle_deg(want[:, src_fingers[n], :3, 1], got[:, tgt_fingers[n], :3, 1])
+                                 for n in FINGER_NAMES])
+    assert np.median(directions) <= 1.0 and np.percentile(directions, 95) <= 3.0

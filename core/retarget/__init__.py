@@ -19,8 +19,8 @@ from .canonical import (BONE_NAMES, CANONICAL_BONES, POINTS, CanonicalBone, Cano
                         canonical_from_track, from_blazepose33, from_coco17, from_h36m17, from_skeleton,
                         from_vitpose25, head_rotation_from_face, pose_from_rig, rig_markers)
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact, contact_spans, detect_contact
-from .rig import (Motion, RetargetError, Rig, default_rig, fk, matrix_to_roll, vec_roll_to_matrix,
-                  world_to_local_rotations)
+from .rig import (Motion, RetargetError, Rig, default_rig, fk, matrix_to_roll, motion_from_pose,
+                  vec_roll_to_matrix, world_to_local_rotations)
 from .solve import (ROOT_MOTION_MODES, RetargetOptions, RetargetReport, RetargetWarning, retarget, source_from_rig,
                     source_scale)
 
@@ -30,6 +30,6 @@ __all__ = [
     "RetargetOptions", "RetargetReport", "RetargetWarning", "Rig", "RigMarkers",
     "apply_foot_contact", "canonical_from_track", "classify_name", "contact_spans", "default_rig", "detect_bone_map",
     "detect_contact", "fk", "from_blazepose33", "from_coco17", "from_h36m17", "from_skeleton", "from_vitpose25",
-    "head_rotation_from_face", "load_preset", "matrix_to_roll", "pose_from_rig", "preset_names", "retarget",
-    "rig_markers", "source_from_rig", "source_scale", "vec_roll_to_matrix", "world_to_local_rotations",
+    "head_rotation_from_face", "load_preset", "matrix_to_roll", "motion_from_pose", "pose_from_rig", "preset_names",
+    "retarget", "rig_markers", "source_from_rig", "source_scale", "vec_roll_to_matrix", "world_to_local_rotations",
 ]

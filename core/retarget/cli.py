@@ -1,12 +1,14 @@
-"""``rigcast retarget``: a Take or BVH clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
+"""``rigcast retarget``: a Take or mocap clip -> motion on a rig -> BVH, FBX, .blend or glTF (.glb/.gltf).
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
+                     [--source-rest zero|tpose|FRAME] [--target-rest zero|tpose|FRAME] [--bake]
 
-INPUT is a Take (``.npz``) or a BVH clip; RIG a ``.bvh``, ``.fbx`` or
-``.blend`` whose rest pose is the target (rigcast's default armature without
-``--rig``); OUT's extension picks the writer.  BVH in and out is pure numpy;
-FBX, .blend and glTF go through Blender as a Python module (``bpy``), imported
+INPUT is a Take (``.npz``), a BVH clip, an AMASS/SMPL ``.npz`` or an animated
+``.fbx``/``.blend``; RIG a ``.bvh``, ``.fbx`` or ``.blend`` whose rest pose is
+the target (rigcast's default armature without ``--rig``); OUT's extension
+picks the writer.  BVH and AMASS in and BVH out are pure numpy; FBX, .blend
+and glTF go through Blender as a Python module (``bpy``), imported
 lazily from the add-on package ``rigcast_blender`` only when one is asked for,
 so importing this module never pulls in bpy.
 
@@ -29,6 +31,7 @@ from .bone_map import BoneMap, detect_bone_map, load_preset, preset_names
 from .canonical import (BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face, rest_pose_kind,
                         rig_markers)
 from .contact import FOOT_LOCK_MODES
+from .rest import motion_onto_rig, parse_rest, rest_matrices, rig_with_rest
 from .rig import Motion, Rig, default_rig
 from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
 
@@ -116,58 +119,67 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     return out
 
 
-def bvh_source(path: str | Path) -> tuple[CanonicalPose, str]:
-    """The retarget source of a BVH clip: its rig's canonical points through FK, and a description."""
+def bvh_source(path: str | Path, rest: str | int | None = "zero") -> tuple[CanonicalPose, str]:
+    """The retarget source of a BVH clip: its rig's canonical points through FK, and a description.
+
+    ``rest``: the rest its joint frames are measured from (see :func:`rigcast.retarget.rest.parse_rest`).
+    """
     from ..formats.bvh import read_bvh
 
     path = Path(path)
     rig, motion = read_bvh(path).to_rig_motion(name=path.stem)
-    return rig_source(rig, motion, f"BVH {path.name}")
+    return rig_source(rig, motion, f"BVH {path.name}", rest=rest)
 
 
-def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | None = None
-               ) -> tuple[CanonicalPose, str]:
-    """The retarget source of an animated rig (its bone map detected), in world space, and a description."""
+def rest_text(rig: Rig, indices: dict[str, int]) -> str:
+    """Which rest ``rig`` stands in, as ``T-pose (upper arms 2 deg below horizontal)``."""
+    kind, angle = rest_pose_kind(rig_markers(rig, indices).rest_xyz(rig))
+    return f"{kind} (upper arms {angle:.0f} deg below horizontal)"
+
+
+def rested_rig(rig: Rig, indices: dict[str, int], rest: str | int | None, motion: Motion | None,
+               option: str) -> tuple[Rig, str]:
+    """``rig`` resting where ``rest`` says, and a description of the rest found and the rest used."""
+    found = rest_text(rig, indices)
+    rest = parse_rest(rest, option)
+    chosen = rest_matrices(rig, indices, rest, motion, option)
+    if chosen is None:
+        return rig, found
+    rested = rig_with_rest(rig, chosen)
+    what = "a T-pose" if rest == "tpose" else f"frame {rest}"
+    return rested, f"{found}; {option} measures from {what} instead: {rest_text(rested, indices)}"
+
+
+def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | None = None,
+               rest: str | int | None = "zero") -> tuple[CanonicalPose, str]:
+    """The retarget source of an animated rig (its bone map detected), in world space, and a description.
+
+    ``rest``: ``zero`` (the rig's own), ``tpose`` or a frame number: the rest
+    its joint frames (``segment_rotation``) are measured from.
+    """
     bone_map, report = detect_bone_map(rig)
     if "hips" not in bone_map.bones:
         raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
-    pose = source_from_rig(rig, motion, bone_map)
+    indices = bone_map.indices(rig)
+    rested, rest_found = rested_rig(rig, indices, rest, motion, "--source-rest")
+    pose = source_from_rig(rig, motion, bone_map, rest_rig=rested)
     fingers = 0 if pose.finger_rest is None else int(np.all(np.isfinite(pose.finger_rest), axis=1).sum())
     if matrix_world is not None:
         pose = in_armature_space(pose, np.linalg.inv(np.asarray(matrix_world, dtype=np.float64)))
-    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
     return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
                   f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
-                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: {kind} "
-                  f"(upper arms {angle:.0f} deg below horizontal)")
+                  f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: "
+                  f"{rest_found}")
 
 
-def with_source_rest(pose: CanonicalPose, rest: str | int | None) -> CanonicalPose:
-    """``pose`` with its joint frames measured from another rest: ``zero`` (None; the file's own rest, its
-    OFFSETs) or a frame number, whose pose then counts as the rest (for files whose rest is not a usable pose).
+def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero"
+                ) -> tuple[CanonicalPose, str]:
+    """A retarget source from a Take, a BVH clip, an AMASS/SMPL .npz or an animated .fbx/.blend, with a description.
 
-    Segment rotations since rest become ``D(t) @ D(frame)^T``.  A source
-    without joint frames (a detector's Take) is returned unchanged.
+    An .npz holding ``poses`` and ``trans`` is read as AMASS/SMPL (:mod:`rigcast.formats.amass`), else as a Take.
+
+    ``rest`` (``--source-rest``) applies to animation files; a Take's points have no joint frames to measure.
     """
-    if rest is None or rest == "zero" or pose.segment_rotation is None:
-        return pose
-    try:
-        frame = int(rest)
-    except (TypeError, ValueError):
-        raise InputError(f"--source-rest must be zero or a frame number, got {rest!r}") from None
-    if not 0 <= frame < pose.num_frames:
-        raise InputError(f"--source-rest frame must be in 0..{pose.num_frames - 1}, got {frame}")
-    base = pose.segment_rotation[frame]
-    out = pose.with_segment_rotation(pose.segment_rotation @ np.swapaxes(base, -1, -2)[None], pose.xyz[frame])
-    if pose.finger_rotation is not None:
-        base = pose.finger_rotation[frame]
-        out = replace(out, finger_rotation=pose.finger_rotation @ np.swapaxes(base, -1, -2)[None],
-                      finger_rest=np.einsum("fij,fj->fi", base, pose.finger_rest))
-    return out
-
-
-def load_source(path: str | Path, track_id: int | None = None) -> tuple[CanonicalPose, str]:
-    """A retarget source from a Take, a BVH clip or an animated .fbx/.blend (by extension), with a description."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input not found: {path}")
@@ -175,10 +187,20 @@ def load_source(path: str | Path, track_id: int | None = None) -> tuple[Canonica
     if suffix in (".bvh", ".fbx", ".blend") and track_id is not None:
         raise InputError("--track applies to Takes, not animation files")
     if suffix == ".bvh":
-        return bvh_source(path)
+        return bvh_source(path, rest)
     if suffix in (".fbx", ".blend"):
         rig, motion, world = blender_io(f"reading {suffix} animation").load_animation(path)
-        return rig_source(rig, motion, f"{suffix[1:].upper()} {path.name}", world)
+        return rig_source(rig, motion, f"{suffix[1:].upper()} {path.name}", world, rest=rest)
+    from ..formats.amass import is_amass, read_amass
+
+    if suffix == ".npz" and is_amass(path):
+        if track_id is not None:
+            raise InputError("--track applies to Takes, not AMASS/SMPL archives")
+        rig, motion, info = read_amass(path)
+        return rig_source(rig, motion, f"AMASS/SMPL {path.name} ({info})", rest=rest)
+    if parse_rest(rest) != "zero":
+        raise InputError(f"--source-rest applies to animation files (.bvh, .fbx, .blend, AMASS .npz); a Take's "
+                         f"points have no joint frames, got --source-rest {rest}")
     from ..formats.take import Take
 
     take = Take.load(path)
@@ -228,6 +250,23 @@ def load_rig(path: str | Path | None) -> tuple[Rig, np.ndarray | None, str]:
     return rig, world, f"{path.name}: armature {rig.name!r}, {rig.num_bones} bones"
 
 
+def load_rig_motion(path: str | Path | None, rig: Rig) -> Motion:
+    """The animation a target rig file carries (for ``--target-rest FRAME``), on the bones of ``rig``."""
+    if path is None:
+        raise InputError("--target-rest FRAME needs a --rig file with animation; rigcast's armature has none")
+    path = Path(path)
+    if path.suffix.lower() == ".bvh":
+        from ..formats.bvh import read_bvh
+
+        _, motion = read_bvh(path).to_rig_motion(name=path.stem)
+    else:
+        animated, motion, _ = blender_io(f"reading {path.suffix} animation").load_animation(path)
+        if animated.bone_names != rig.bone_names:
+            raise InputError(f"{path.name}: the animated armature is not the rig's ({animated.num_bones} bones, "
+                             f"the rig has {rig.num_bones})")
+    return motion
+
+
 def resolve_bone_map(spec: str | None, rig: Rig) -> tuple[BoneMap, str]:
     """The bone map for ``--map``: ``auto`` (or None) detects, a preset name loads it, a ``.json`` path reads it.
 
@@ -255,19 +294,33 @@ def describe_map(bone_map: BoneMap, rig: Rig) -> str:
 # --------------------------------------------------------------------------- output
 
 
-def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path | None) -> Path:
-    """Write ``motion`` on ``rig`` to ``out``: BVH with core's writer, FBX/.blend through Blender."""
+def check_output(out: str | Path, rig_path: str | Path | None, bake: bool = False) -> Path:
+    """``out`` as a Path once its extension (and ``--bake``'s need of a .fbx/.blend rig) is checked."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in OUT_SUFFIXES:
         raise InputError(f"-o must end in one of {', '.join(OUT_SUFFIXES)}, got {out.name}")
+    if bake and (suffix == ".bvh" or rig_path is None or Path(rig_path).suffix.lower() == ".bvh"):
+        raise InputError(f"--bake bakes a .fbx/.blend --rig's deform bones into a .fbx, .blend or glTF output; "
+                         f"got -o {out.name} with --rig {Path(rig_path).name if rig_path else '(none)'}")
+    return out
+
+
+def write_output(out: str | Path, rig: Rig, motion: Motion, rig_path: str | Path | None, bake: bool = False
+                 ) -> Path:
+    """Write ``motion`` on ``rig`` to ``out``: BVH with core's writer, FBX/.blend/glTF through Blender.
+
+    ``bake``: key the deform bones' evaluated pose instead of the controls (Blender outputs only).
+    """
+    out = check_output(out, rig_path, bake)
+    suffix = out.suffix.lower()
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".bvh":
         from ..formats.bvh import BvhClip, write_bvh
 
         write_bvh(BvhClip.from_rig_motion(rig, motion), out)
         return out
-    blender_io(f"writing {suffix}").write_animation(out, rig, motion, rig_path=rig_path)
+    blender_io(f"writing {suffix}").write_animation(out, rig, motion, rig_path=rig_path, bake=bake)
     return out
 
 
@@ -278,7 +331,8 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``retarget`` to an argparse ``subparsers``; returns the new parser."""
     r = subparsers.add_parser("retarget", help="a Take or mocap clip → animation on a rig (BVH, FBX, .blend, glTF)",
                               description=__doc__.split("\n\n")[0])
-    r.add_argument("input", help="a Take (.npz), a BVH clip, or an animated .fbx/.blend")
+    r.add_argument("input", help="a Take (.npz), a BVH clip, an AMASS/SMPL .npz (poses, trans), or an animated "
+                                 ".fbx/.blend")
     r.add_argument("-o", "--output", required=True, help="file to write: .bvh, .fbx, .blend, .glb or .gltf")
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",
@@ -286,32 +340,44 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
     r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
     r.add_argument("--source-rest", default="zero",
-                   help="the source's rest for its joint frames: zero (the file's own, default) or a frame number")
+                   help="the rest the source's joint frames are measured from: zero (the file's own, default), "
+                        "tpose (arms out, legs down) or a frame number")
+    r.add_argument("--target-rest", default="zero",
+                   help="the rest the rig's rotations are solved from: zero (its own, default), tpose or a frame "
+                        "number of the --rig file's animation; the output is keyed on the rig's own rest")
+    r.add_argument("--bake", action="store_true",
+                   help="for rigs animated through controls (Rigify): key the deform bones' evaluated pose "
+                        "instead of the controls, their constraints removed (.fbx/.blend/glTF output)")
     r.set_defaults(func=cmd_retarget)
     return r
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
     """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
-    pose, source_text = load_source(args.input, args.track)
+    check_output(args.output, args.rig, args.bake)
+    pose, source_text = load_source(args.input, args.track, args.source_rest)
     print(f"source: {source_text}")
-    pose = with_source_rest(pose, args.source_rest)
     rig, world, rig_text = load_rig(args.rig)
     bone_map, how = resolve_bone_map(args.map, rig)
-    kind, angle = rest_pose_kind(rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig))
-    print(f"rig: {rig_text}; rest: {kind} (upper arms {angle:.0f} deg below horizontal)")
+    target_rest = parse_rest(args.target_rest, "--target-rest")
+    rig_motion = load_rig_motion(args.rig, rig) if isinstance(target_rest, int) else None
+    solve_rig, rig_rest = rested_rig(rig, bone_map.indices(rig), target_rest, rig_motion, "--target-rest")
+    print(f"rig: {rig_text}; rest: {rig_rest}")
     print(f"bone map: {how.splitlines()[0] if args.map in (None, 'auto') else how}")
     print(describe_map(bone_map, rig))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RetargetWarning)
-        motion, report = retarget(in_armature_space(pose, world), rig, bone_map,
+        motion, report = retarget(in_armature_space(pose, world), solve_rig, bone_map,
                                   options=RetargetOptions(foot_lock=args.foot_lock), return_report=True)
+    if solve_rig is not rig:
+        motion = motion_onto_rig(solve_rig, motion, rig)
     for w in caught:
         if not issubclass(w.category, RetargetWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     print(report)
-    out = write_output(args.output, rig, motion, args.rig)
-    print(f"wrote {out}: {motion.num_frames} frames on {rig.num_bones} bones")
+    out = write_output(args.output, rig, motion, args.rig, bake=args.bake)
+    baked = " (deform bones baked)" if args.bake else ""
+    print(f"wrote {out}: {motion.num_frames} frames on {rig.num_bones} bones{baked}")
     return 0
 
 

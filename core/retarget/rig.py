@@ -28,7 +28,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import RigcastError
-from .rotations import axis_angle_matrix, continuous_quat, normalize, quat_wxyz_to_matrix
+from .rotations import axis_angle_matrix, continuous_quat, matrix_to_quat_wxyz, normalize, quat_wxyz_to_matrix
 
 
 class RetargetError(RigcastError):
@@ -371,6 +371,29 @@ def fk(rig: Rig, motion: Motion) -> np.ndarray:
         local = rel[b] if still[b] else rel[b] @ basis[:, b]
         out[:, b] = local if p < 0 else out[:, p] @ local
     return out
+
+
+def motion_from_pose(rig: Rig, pose: np.ndarray, *, root_bone: int | None = None, fps: Fraction | None = None,
+                     contact: np.ndarray | None = None) -> Motion:
+    """A Motion on ``rig`` from armature-space pose matrices (T, B, 4, 4): :func:`fk` inverted.
+
+    ``pose[b] = pose[parent] @ rest_relative[b] @ basis[b]`` gives
+    ``basis[b] = (pose[parent] @ rest_relative[b])^-1 @ pose[b]`` (``rest_relative[b]^-1 @ pose[b]`` for a
+    root).  Rotations are re-orthonormalised (Blender's pose matrices are float32).  Only ``root_bone``'s
+    location is kept (the first root by default): a Motion moves one bone.
+    """
+    pose = np.asarray(pose, dtype=np.float64)
+    rel = rig.rest_relative
+    basis = np.empty_like(pose)
+    for b in range(rig.num_bones):
+        p = rig.parents[b]
+        carrier = rel[b] if p < 0 else pose[:, p] @ rel[b]
+        basis[:, b] = np.linalg.inv(carrier) @ pose[:, b]
+    u, _, vt = np.linalg.svd(basis[..., :3, :3])
+    root = rig.order[0] if root_bone is None else int(root_bone)
+    return Motion(local_quat_wxyz=matrix_to_quat_wxyz(u @ vt, orthonormal=True),
+                  root_translation=basis[:, root, :3, 3], root_bone=root, contact=contact,
+                  fps=fps).with_continuous_signs()
 
 
 def world_to_local_rotations(rig: Rig, world_rotation: np.ndarray) -> np.ndarray:

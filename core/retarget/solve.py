@@ -449,15 +449,21 @@ def _root_translation(rig: Rig, hips: int, carrier: int, world: np.ndarray, rest
     return (head_target - rig.head_xyz[hips]) @ rig.rest_matrix[carrier, :3, :3]
 
 
-def source_from_rig(rig: Rig, motion: Motion, bone_map: BoneMap | None = None) -> CanonicalPose:
-    """A retarget source from an animated rig (a BVH clip, another character): FK, then its canonical points."""
+def source_from_rig(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, *,
+                    rest_rig: Rig | None = None) -> CanonicalPose:
+    """A retarget source from an animated rig (a BVH clip, another character): FK, then its canonical points.
+
+    ``rest_rig``: the same skeleton resting in another pose (``rigcast.retarget.rest.rig_with_rest``), from
+    which the source's joint frames are then measured; the motion is the same.
+    """
     from .canonical import pose_from_rig
     from .rig import fk
 
     if bone_map is None:
         bone_map, _ = detect_bone_map(rig)
     indices = bone_map.indices(rig)
-    return pose_from_rig(rig, indices, fk(rig, motion), fps=motion.fps, fingers=_rig_fingers(rig, indices))
+    rested = rig if rest_rig is None else rest_rig
+    return pose_from_rig(rested, indices, fk(rig, motion), fps=motion.fps, fingers=_rig_fingers(rested, indices))
 
 
 def _rig_fingers(rig: Rig, indices: dict[str, int]) -> dict[str, int]:
