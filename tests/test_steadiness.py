@@ -14,6 +14,8 @@ import pytest
 import steadiness as S
 from footage import requires_models
 from rigcast.formats.take import Take, Track
+from rigcast.lift.feet import SIDES as FEET_SIDES
+from rigcast.lift.feet import pin_planted_feet
 from rigcast.lift.ground import FOOT_JOINTS, fit_plane, ground_tracks
 from rigcast.retarget.contact import contact_spans
 from rigcast.skeletons import BLAZEPOSE_33
@@ -125,9 +127,8 @@ def test_still_subject_bone_lengths_held_and_feet_planted(still_run):
     for side in range(2):
         planted = feet[contact[:, side], side]  # (n, P, 3)
         drift = np.linalg.norm(planted - np.median(planted, axis=0), axis=-1)
-        # The issue asks for < 1 cm; when the held crop is released once mid-clip the feet step by ~2 cm
-        # (1.9 cm measured on 90 frames; under 1 cm on 60). Not met yet: this guards against worse.
-        assert drift.max() < 0.025, f"foot {side} drifts {drift.max() * 100:.1f} cm while planted"
+        # Unpinned, the model's foot depth crept by 1.9 cm over these 90 frames (lift.feet holds it).
+        assert drift.max() < 0.01, f"foot {side} drifts {drift.max() * 100:.1f} cm while planted"
     ground = take.meta["ground"]
     assert ground["fit_rms_m"] < 0.01 and ground["num_points"] > 20
 
@@ -218,6 +219,44 @@ def test_contact_alternates_on_a_real_walk():
     # Stance and swing alternate: the left foot's stances start while the right is in the air, and back.
     starts_left = [a for a, _ in spans[0] if a > 0]
     assert any(not contact[a, 1] or not contact[a - 1, 1] for a in starts_left) or not starts_left
+
+
+@pytest.mark.parametrize("clip", ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"])
+def test_planted_feet_are_pinned_by_bending_only_the_legs_on_real_mocap(clip):
+    """Real mocap with the contact flags ground_tracks measures, and a creep of the feet's depth (2 cm over the
+    clip, as the model's was on a still subject): feet that stay put are held still, rolling ones left alone."""
+    track, time_s = _track_from_bvh(DATA / clip)
+    xyz, root = track.xyz.astype(float), track.root_xyz.astype(float)
+    _, roots, contacts = ground_tracks([xyz], [root], [time_s], fps=1.0 / float(time_s[1]))
+    root, contact = roots[0], contacts[0]
+    legs = [j[n] for j in FEET_SIDES for n in ("knee", "ankle", "heel", "foot_index")]
+    crept = xyz.copy()
+    crept[:, legs, 2] += np.linspace(0.0, 0.02, len(xyz))[:, None]
+    pinned = pin_planted_feet(crept, root, contact, max_travel=0.05)
+    parents = np.array(BLAZEPOSE_33.parents)
+    j = np.flatnonzero(parents >= 0)
+    before = np.linalg.norm(crept[:, j] - crept[:, parents[j]], axis=2)
+    after = np.linalg.norm(pinned[:, j] - pinned[:, parents[j]], axis=2)
+    np.testing.assert_allclose(after, before, atol=1e-9)  # every bone keeps its length
+    others = [k for k in range(33) if k not in legs]
+    np.testing.assert_array_equal(pinned[:, others], crept[:, others])  # only the legs move
+    held = 0
+    for side, joints in enumerate(FEET_SIDES):
+        foot = [joints["ankle"], joints["heel"], joints["foot_index"]]
+        for a, b in contact_spans(contact[:, side]):
+            measured = crept[a:b, foot] + root[a:b, None]
+            if np.linalg.norm(measured - np.median(measured, axis=0), axis=-1).max() > 0.05:  # rolls: left alone
+                np.testing.assert_array_equal(pinned[a:b, foot], crept[a:b, foot])
+                continue
+            held += 1
+            cam = pinned[a:b, foot] + root[a:b, None]
+            # Held still: ankle and heel exactly; the toe end within the issue's 1 cm (the mocap's ankle -> toe
+            # end distance changes as its toe bends, up to 9 mm here, where a tracked foot's bones are held).
+            drift = np.linalg.norm(cam - np.median(cam, axis=0), axis=-1)
+            assert drift[:, :2].max() < 1e-6 and drift.max() < 0.01
+            moved = np.linalg.norm(pinned[a:b, foot] - crept[a:b, foot], axis=-1)
+            assert moved.max() < 0.06  # the legs bend only by what the foot's own wander needs
+    assert held >= (3 if "hop" in clip else 0)
 
 
 def test_ground_plane_fit_recovers_a_tilted_floor():

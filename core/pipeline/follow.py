@@ -78,8 +78,8 @@ class FollowState:
 
     With ``roi_filter`` set, the ROIs handed on are filtered per key over time and held within
     ``roi_band`` (centre) and ``roi_shape_band`` (side, rotation) of the last ROI handed on, or twice that
-    while they move slower than ``roi_creep_speed`` (see :data:`ROI_STEADYING`), from the landmarks' own ROIs and their times: replaying the same ROIs rebuilds
-    the same state.
+    while they move slower than ``roi_creep_speed`` (see :data:`ROI_STEADYING`), from the landmarks' own ROIs
+    and their times: replaying the same ROIs rebuilds the same state.
     """
 
     tracker: BoxTracker = field(default_factory=BoxTracker)
