@@ -159,8 +159,9 @@ def _smoothing_meta(config: AnalyzeConfig) -> dict:
     if smoother is None:
         return {"bodies": "off"}
     if isinstance(smoother, OneEuroConfig):
-        return {"bodies": "one_euro", **asdict(smoother)}
-    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held"}
+        return {"bodies": "one_euro", **asdict(smoother), "planted_feet": "held"}
+    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held",
+            "planted_feet": "held"}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
