@@ -10,17 +10,18 @@ knee follows by two-bone inverse kinematics (law of cosines, in the plane of hip
 so every bone keeps its length.  Over ``blend_frames`` either side of a span the foot eases from the
 measured pose to the pinned one.  A target out of the leg's reach is approached as far as the leg goes.
 
-Only feet that stay put are pinned: a span where any foot point (ankle, heel, toes) wanders more than ``max_travel`` from its median is a
-walker's heel roll or a real slide (a stance in CMU's walk 02_01 travels 5 to 7 cm), left as measured;
-retargeting's foot lock (``retarget.contact``) follows the source's own foot motion there.
+Only feet that stay put are pinned: a span where any foot point (ankle, heel, toes) wanders more than
+``max_travel`` from its median is a walker's heel roll or a real slide (a stance in CMU's walk 02_01 travels
+5 to 7 cm), left as measured; retargeting's foot lock (``retarget.contact``) follows the source's own foot
+motion there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..skeletons import BLAZEPOSE_33
 from ..retarget.contact import contact_spans
+from ..skeletons import BLAZEPOSE_33
 
 SIDES = tuple({n: BLAZEPOSE_33.index(f"{side}_{n}") for n in ("hip", "knee", "ankle", "heel", "foot_index")}
               for side in ("left", "right"))
