@@ -86,6 +86,44 @@ def moving_clip(path: Path, image: np.ndarray, frames: int, seed: int = 0, speed
     return write_video(path, out, fps=Fraction(FPS), crf=CRF), maps
 
 
+TWO_LEFTS = (130, 530)  # where two copies of one man stand in a 960 x 480 frame (x of their photos' left edges)
+
+
+def two_people_clip(path: Path, frames: int, person: np.ndarray) -> Path:
+    """Two copies of ``person`` (scaled to 380 px), side by side at ``TWO_LEFTS``, their feet on one row: two
+    people of one size standing on one floor at one depth, 400 px apart; still, noisy, H.264."""
+    from fixtures_images import background, paste, resized
+
+    patch = resized(person, 380)
+    canvas = background(480, 960)
+    for x in TWO_LEFTS:
+        canvas = paste(canvas, patch, (x, 50))
+    return still_clip(path, canvas, frames)
+
+
+def floor_figures(take) -> dict[str, float]:
+    """How well two_people_clip's Take puts its two people on one floor: ``fit_rms_m`` (the ground fit's RMS),
+    ``depth_gap`` (their root depths' difference, fraction of the mean depth), ``distance_error`` (their roots'
+    distance against the one their known 400 px gap gives at that depth, fraction of it) and
+    ``foot_height_m`` (the larger |median height| above the floor of a person's planted feet' lowest points)."""
+    from rigcast.lift.ground import FOOT_JOINTS
+
+    tracks = sorted(take.tracks, key=lambda t: float(np.nanmedian(t.root_xyz[:, 0])))
+    root = np.array([np.nanmedian(t.root_xyz[WARM_UP:], axis=0) for t in tracks])
+    expected = (TWO_LEFTS[1] - TWO_LEFTS[0]) * root[:, 2].mean() / take.intrinsics.fx
+    ground = take.meta["ground"]
+    normal, offset = np.array(ground["normal"]), ground["offset_m"]
+    heights = []
+    for t in tracks:
+        feet = t.xyz[:, np.array(FOOT_JOINTS)] + t.root_xyz[:, None, None, :]
+        low = np.nanmin(feet @ normal, axis=2) - offset  # height of each foot's lowest point (normal is up)
+        planted = low[WARM_UP:][t.contact[WARM_UP:]]
+        heights.append(abs(float(np.median(planted))) if planted.size else float("inf"))
+    return {"fit_rms_m": float(ground["fit_rms_m"]), "depth_gap": abs(root[0, 2] - root[1, 2]) / root[:, 2].mean(),
+            "distance_error": abs(float(np.linalg.norm(root[1] - root[0])) - expected) / expected,
+            "foot_height_m": max(heights)}
+
+
 # -- running the two methods ------------------------------------------------------------
 
 def run_rigcast(path: Path, take_path: Path, **options) -> Result:

@@ -14,6 +14,8 @@ import pytest
 import steadiness as S
 from footage import requires_models
 from rigcast.formats.take import Take, Track
+from rigcast.lift.feet import SIDES as FEET_SIDES
+from rigcast.lift.feet import pin_planted_feet
 from rigcast.lift.ground import FOOT_JOINTS, fit_plane, ground_tracks
 from rigcast.retarget.contact import contact_spans
 from rigcast.skeletons import BLAZEPOSE_33
@@ -97,9 +99,22 @@ def still_run(busman_image, tmp_path_factory):
     return ours, S.run_mediapipe(clip), Take.load(tmp / "still.take.npz")
 
 
+@pytest.fixture(scope="module")
+def astronaut_still_run(tmp_path_factory):
+    """The astronaut, whose hips the model must guess: her ROI crept after its guesses until held (follow.py).
+    90 frames: MediaPipe's own world jitter swings with the length (9 mm on 60 frames, 17 mm on 90; ours 6)."""
+    from fixtures_images import astronaut
+
+    tmp = tmp_path_factory.mktemp("astronaut")
+    clip = S.still_clip(tmp / "still.mp4", S.on_canvas(astronaut()), 90)
+    ours = S.run_rigcast(clip, tmp / "still.take.npz")
+    return ours, S.run_mediapipe(clip), Take.load(tmp / "still.take.npz")
+
+
 @requires_models
-def test_still_subject_jitters_at_most_65_percent_of_mediapipe(still_run):
-    ours, ref, _ = still_run
+@pytest.mark.parametrize("run", ["still_run", "astronaut_still_run"])
+def test_still_subject_jitters_at_most_65_percent_of_mediapipe(run, request):
+    ours, ref, _ = request.getfixturevalue(run)
     joints = S.visible_joints(ours, ref)
     assert len(joints) >= 20
     world = (S.joint_jitter(ours.xyz, joints), S.joint_jitter(ref.xyz, joints))
@@ -118,6 +133,7 @@ def test_still_subject_bone_lengths_held_and_feet_planted(still_run):
     assert np.nanmax(np.ptp(lengths, axis=0)) < 0.001  # metres: constant within 1 mm over the track
     np.testing.assert_allclose(track.bone_length[j], np.nanmedian(lengths, axis=0), atol=1e-4)
     assert take.meta["smoothing"]["bodies"] == "kalman_rts" and take.meta["smoothing"]["level"] == "default"
+    assert take.meta["smoothing"]["planted_feet"] == "held"
     # Standing: both feet in contact (past the warm-up), and a foot in contact drifts less than 1 cm.
     contact = track.contact[S.WARM_UP:]
     assert contact.mean() > 0.9
@@ -125,9 +141,8 @@ def test_still_subject_bone_lengths_held_and_feet_planted(still_run):
     for side in range(2):
         planted = feet[contact[:, side], side]  # (n, P, 3)
         drift = np.linalg.norm(planted - np.median(planted, axis=0), axis=-1)
-        # The issue asks for < 1 cm; when the held crop is released once mid-clip the feet step by ~2 cm
-        # (1.9 cm measured on 90 frames; under 1 cm on 60). Not met yet: this guards against worse.
-        assert drift.max() < 0.025, f"foot {side} drifts {drift.max() * 100:.1f} cm while planted"
+        # Unpinned, the model's foot depth crept by 1.9 cm over these 90 frames (lift.feet holds it).
+        assert drift.max() < 0.01, f"foot {side} drifts {drift.max() * 100:.1f} cm while planted"
     ground = take.meta["ground"]
     assert ground["fit_rms_m"] < 0.01 and ground["num_points"] > 20
 
@@ -145,35 +160,19 @@ def test_moving_subject_lags_at_most_a_frame_and_tracks_like_mediapipe(busman_im
 
 
 @requires_models
-def test_two_people_side_by_side_stand_on_one_floor(busman_image, tmp_path):
+def test_two_people_side_by_side_stand_on_one_floor(tmp_path):
     """Two copies of one man, the same size, 400 px apart: the same depth, one floor, the right distance apart."""
-    from fixtures_images import background, paste
     from fixtures_images import bus_man
-    from fixtures_images import resized
-
-    person = resized(bus_man(), 380)
-    canvas = background(480, 960)
-    lefts = (130, 530)
-    for x in lefts:
-        canvas = paste(canvas, person, (x, 50))
-    clip = S.still_clip(tmp_path / "two.mp4", canvas, 30)
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
+    clip = S.two_people_clip(tmp_path / "two.mp4", 30, bus_man())
     take = analyze(clip, tmp_path / "two.take.npz", AnalyzeConfig(faces=False, max_people=2))
     assert len(take.tracks) == 2
-    tracks = sorted(take.tracks, key=lambda t: float(np.nanmedian(t.root_xyz[:, 0])))
-    root = np.array([np.nanmedian(t.root_xyz[S.WARM_UP:], axis=0) for t in tracks])
-    assert abs(root[0, 2] - root[1, 2]) < 0.05 * root[:, 2].mean()  # same depth
-    expected = (lefts[1] - lefts[0]) * root[:, 2].mean() / take.intrinsics.fx
-    assert abs(np.linalg.norm(root[1] - root[0]) - expected) < 0.1 * expected
-    ground = take.meta["ground"]
-    normal, offset = np.array(ground["normal"]), ground["offset_m"]
-    for t in tracks:
-        feet = t.xyz[:, np.array(FOOT_JOINTS)] + t.root_xyz[:, None, None, :]
-        low = np.nanmin(feet @ normal, axis=2) - offset  # height of each foot's lowest point (normal is up)
-        planted = low[S.WARM_UP:][t.contact[S.WARM_UP:]]
-        assert planted.size and abs(np.median(planted)) < 0.03  # the model puts one foot ~4 cm above the other
-    assert ground["fit_rms_m"] < 0.02
+    floor = S.floor_figures(take)
+    assert floor["depth_gap"] < 0.05 and floor["distance_error"] < 0.1, floor
+    assert floor["foot_height_m"] < 0.03, floor  # the model puts one foot ~4 cm above the other
+    assert floor["fit_rms_m"] < 0.02, floor
+    assert take.meta["ground"]["num_points"] > 20
 
 
 # -- contact on real mocap -----------------------------------------------------------------------------------
@@ -218,6 +217,44 @@ def test_contact_alternates_on_a_real_walk():
     # Stance and swing alternate: the left foot's stances start while the right is in the air, and back.
     starts_left = [a for a, _ in spans[0] if a > 0]
     assert any(not contact[a, 1] or not contact[a - 1, 1] for a in starts_left) or not starts_left
+
+
+@pytest.mark.parametrize("clip", ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"])
+def test_planted_feet_are_pinned_by_bending_only_the_legs_on_real_mocap(clip):
+    """Real mocap with the contact flags ground_tracks measures, and a creep of the feet's depth (2 cm over the
+    clip, as the model's was on a still subject): feet that stay put are held still, rolling ones left alone."""
+    track, time_s = _track_from_bvh(DATA / clip)
+    xyz, root = track.xyz.astype(float), track.root_xyz.astype(float)
+    _, roots, contacts = ground_tracks([xyz], [root], [time_s], fps=1.0 / float(time_s[1]))
+    root, contact = roots[0], contacts[0]
+    legs = [j[n] for j in FEET_SIDES for n in ("knee", "ankle", "heel", "foot_index")]
+    crept = xyz.copy()
+    crept[:, legs, 2] += np.linspace(0.0, 0.02, len(xyz))[:, None]
+    pinned = pin_planted_feet(crept, root, contact, max_travel=0.05)
+    parents = np.array(BLAZEPOSE_33.parents)
+    j = np.flatnonzero(parents >= 0)
+    before = np.linalg.norm(crept[:, j] - crept[:, parents[j]], axis=2)
+    after = np.linalg.norm(pinned[:, j] - pinned[:, parents[j]], axis=2)
+    np.testing.assert_allclose(after, before, atol=1e-9)  # every bone keeps its length
+    others = [k for k in range(33) if k not in legs]
+    np.testing.assert_array_equal(pinned[:, others], crept[:, others])  # only the legs move
+    held = 0
+    for side, joints in enumerate(FEET_SIDES):
+        foot = [joints["ankle"], joints["heel"], joints["foot_index"]]
+        for a, b in contact_spans(contact[:, side]):
+            measured = crept[a:b, foot] + root[a:b, None]
+            if np.linalg.norm(measured - np.median(measured, axis=0), axis=-1).max() > 0.05:  # rolls: left alone
+                np.testing.assert_array_equal(pinned[a:b, foot], crept[a:b, foot])
+                continue
+            held += 1
+            cam = pinned[a:b, foot] + root[a:b, None]
+            # Held still: ankle and heel exactly; the toe end within the issue's 1 cm (the mocap's ankle -> toe
+            # end distance changes as its toe bends, up to 9 mm here, where a tracked foot's bones are held).
+            drift = np.linalg.norm(cam - np.median(cam, axis=0), axis=-1)
+            assert drift[:, :2].max() < 1e-6 and drift.max() < 0.01
+            moved = np.linalg.norm(pinned[a:b, foot] - crept[a:b, foot], axis=-1)
+            assert moved.max() < 0.06  # the legs bend only by what the foot's own wander needs
+    assert held >= (3 if "hop" in clip else 0)
 
 
 def test_ground_plane_fit_recovers_a_tilted_floor():

@@ -159,8 +159,9 @@ def _smoothing_meta(config: AnalyzeConfig) -> dict:
     if smoother is None:
         return {"bodies": "off"}
     if isinstance(smoother, OneEuroConfig):
-        return {"bodies": "one_euro", **asdict(smoother)}
-    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held"}
+        return {"bodies": "one_euro", **asdict(smoother), "planted_feet": "held"}
+    return {"bodies": "kalman_rts", "level": config.smoothing, **asdict(smoother), "bone_lengths": "held",
+            "planted_feet": "held"}
 
 
 def camera_for(info: VideoInfo, config: AnalyzeConfig) -> Intrinsics:
@@ -325,6 +326,7 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta."""
     if "body/id" not in arrays:
         return [], None
+    from ..lift.feet import pin_planted_feet
     from ..lift.ground import ground_tracks
     from ..smooth.bones import bone_lengths, hold_bone_lengths
 
@@ -351,8 +353,9 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     fps = 1.0 / float(np.median(np.diff(time_s))) if len(time_s) > 1 else 30.0
     ground, roots, contacts = ground_tracks([p[4] for p in parts], [p[6] for p in parts], [p[2] for p in parts],
                                             fps, tracks_conf=[p[5] for p in parts])
-    tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=xyz, conf=conf, root_xyz=root,
-                    bone_length=lengths, contact=contact)
+    pin = pin_planted_feet if smoother is not None else (lambda xyz, root, contact: xyz)  # planted feet held
+    tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=pin(xyz, root, contact), conf=conf,
+                    root_xyz=root, bone_length=lengths, contact=contact)
               for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]
     return tracks, None if ground is None else ground.to_dict()
 

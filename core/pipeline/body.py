@@ -23,7 +23,8 @@ import numpy as np
 
 from ..models import PoseLandmarker, PoseLandmarks, Roi
 from . import DEFAULT_MAX_PEOPLE
-from .follow import ROI_BAND, ROI_SHAPE_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou, completed, follow
+from .follow import (ROI_BAND, ROI_CREEP_SPEED, ROI_SHAPE_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou,
+                     completed, follow)
 
 NUM_JOINTS = 33  # BlazePose-33
 PART_OF_PERSON = 0.5  # see same_person
@@ -213,7 +214,8 @@ class BodyAnalyzer:
         self.config = config
 
     def new_state(self) -> FollowState:
-        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND)
+        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND,
+                           roi_creep_speed=ROI_CREEP_SPEED)
 
     def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[PersonRecord], bool]:
         """Analyse one frame; updates ``state``. Returns the people found and whether the detector ran."""

@@ -151,6 +151,11 @@ class OneEuroFilter:
         self._t = float(time_s)
         return self._x_hat.copy()
 
+    @property
+    def speed(self) -> np.ndarray:
+        """The filtered speed (units per second, of ``shape``) after the latest sample; 0 before two."""
+        return self._dx_hat.copy()
+
 
 def smooth_rotations(quat_wxyz: np.ndarray, time_s: np.ndarray,
                      config: OneEuroConfig = ONE_EURO_ROTATION) -> np.ndarray:
