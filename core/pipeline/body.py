@@ -51,6 +51,7 @@ def _dedupe(results: list, duplicate_iou: float) -> list:
     """Drop results that are a person already kept (:func:`same_person`).  Followed results win, then higher
     scores, then (among scores within 0.1, all sure of a pose) the larger ROI, which frames the whole person
     rather than a part; and a newly detected whole person replaces parts of them (:func:`part_of`)."""
+    results = [r for r in results if not _around_several(r[0], [o for o, _ in results if o is not r[0]], duplicate_iou)]
     kept: list = []
     for lm, followed in sorted(results, key=lambda r: (not r[1], -round(r[0].score, 1), -r[0].roi.size)):
         clash = [i for i, (k, _) in enumerate(kept) if same_person(lm, k, duplicate_iou)]
@@ -59,6 +60,15 @@ def _dedupe(results: list, duplicate_iou: float) -> list:
         elif all(not kept[i][1] and part_of(kept[i][0], lm) for i in clash):
             kept = [r for i, r in enumerate(kept) if i not in clash] + [(lm, followed)]
     return kept
+
+
+def _around_several(lm: PoseLandmarks, others: list[PoseLandmarks], duplicate_iou: float) -> bool:
+    """Whether ``lm`` is a pose read across a group rather than a person: two or more of ``others``, each
+    :func:`part_of` it, are distinct people (not :func:`same_person` as each other).  A detector box around
+    several people can give such a pose, large and sure of itself; kept, it would swallow the people in it
+    as parts of itself (composed occlusion clip: an 894 px ROI in a 360 px frame over both walkers)."""
+    inside = [o for o in others if part_of(o, lm)]
+    return any(not same_person(a, b, duplicate_iou) for i, a in enumerate(inside) for b in inside[i + 1:])
 
 
 def _box_view(rgb: np.ndarray, box_xyxy: np.ndarray, context: float = BOX_CONTEXT) -> tuple[np.ndarray, np.ndarray]:
