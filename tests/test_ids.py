@@ -41,6 +41,7 @@ def test_idf1_counts_a_fragment_and_a_false_track():
     scores = identity_scores(*_frames(*spec))
     assert (scores.idtp, scores.idfp, scores.idfn) == (10, 3, 2)
     assert scores.idf1 == pytest.approx(0.8) and scores.id_switches == 1
+    assert scores.found == 12 and scores.recall == 1.0  # both people found in every frame, ids aside
     assert scores.pairs == {0: 10, 1: 11}
 
 
@@ -50,6 +51,7 @@ def test_idf1_pairs_trajectories_optimally_not_greedily():
     spec = [([0], [20], [[1]])] * 5 + [([0, 1], [21, 20], [[1, 0], [0, 1]])] * 4
     scores = identity_scores(*_frames(*spec))
     assert scores.idtp == 8 and scores.pairs == {0: 21, 1: 20}
+    assert scores.found == 13 and scores.recall == 1.0
     assert scores.idf1 == pytest.approx(16 / 26) and scores.id_switches == 1
 
 
