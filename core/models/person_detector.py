@@ -66,9 +66,9 @@ TILE_EDGE = 0.01
 # landmark model's presence flag turns down); denser tiles (a step of half a tile, 23 views) gave 55/80.
 TILE_MIN_SCORE = 0.15
 TILE_REACH = 0.6
-# A tile's box scoring under TILE_SURE that lies mostly (TILE_INSIDE of its area) within a taller box of the
-# whole frame is a part of that person (a 240 px person in a 360 px frame gave arm and torso boxes at 0.15-0.3
-# in 208 px tiles), not someone small.
+# A box scoring under TILE_SURE that lies mostly (TILE_INSIDE of its area) within a taller box of the whole
+# frame, or a sure one (TILE_SURE or more) of any view, is a part of that person (a 240 px person in a
+# 360 px frame gave arm and torso boxes at 0.15-0.3 in 208 px tiles), not someone small.
 TILE_SURE = 0.3
 TILE_INSIDE = 0.8
 
@@ -318,15 +318,15 @@ class PersonDetector:
         views = self.views(*image_wh)
         parts = [self.candidates(self.runner({self._input.name: self.preprocess(rgb, view)}), image_wh, view)
                  for view in views]
-        whole = np.concatenate([b for (b, _), v in zip(parts, views) if v is None or v.size >= max(image_wh)])
-        parts = [(b, s) if v is None or v.size >= max(image_wh) else _not_parts(b, s, whole)
-                 for (b, s), v in zip(parts, views)]
+        is_whole = [v is None or v.size >= max(image_wh) for v in views]
+        found = np.concatenate([b[(s >= TILE_SURE) | w] for (b, s), w in zip(parts, is_whole)])
+        parts = [_not_parts(b, s, found) for b, s in parts]
         return self.postprocess(*(np.concatenate(p) for p in zip(*parts)), frame_height=float(rgb.shape[0]))
 
 
 def _not_parts(boxes: np.ndarray, scores: np.ndarray, whole_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A tile's boxes (D, 4) and scores (D,), less the unsure ones (under ``TILE_SURE``) lying mostly within a
-    taller box of the whole frame (``whole_xyxy`` (E, 4)): parts of a larger person."""
+    """A view's boxes (D, 4) and scores (D,), less the unsure ones (under ``TILE_SURE``) lying mostly within a
+    taller box found for sure (``whole_xyxy`` (E, 4)): parts of a larger person."""
     if not len(whole_xyxy) or not len(boxes):
         return boxes, scores
     low = np.maximum(boxes[:, None, :2], whole_xyxy[None, :, :2])

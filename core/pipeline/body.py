@@ -36,7 +36,7 @@ SHOULDERS = [11, 12]
 BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
 MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23-0.44 on the test photos
 GROUP_ROI = 2.0  # see _around_several
-REDETECT_WHILE_LOST = 3  # frames between detector runs while someone is lost (see BodyAnalyzer.process)
+REDETECT_WHILE_LOST = 5  # frames between detector runs while someone is lost (see BodyAnalyzer.process)
 BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
 
 
