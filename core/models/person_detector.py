@@ -62,8 +62,8 @@ TILE_EDGE = 0.01
 # bus.jpg at 72 px in 1280x720 frames scored 0.14-0.5 as his place in the tile changed; parts of larger people
 # and texture scored lower still, and boxes taller than TILE_REACH of the tile belong to the whole frame.  On
 # clips composed of such people (tests/composed.py, every 6th frame) the share of people a box found was
-# 51/80 at a least tile score of 0.3, 62/80 at 0.2 and 72/80 at 0.15 (with 8 boxes on no one, which the pose
-# landmark model's presence flag turns down); denser tiles (a step of half a tile, 23 views) gave 55/80.
+# 51/80 at a least score of 0.3, 62/80 at 0.2 and 72/80 at 0.15 (with 8 boxes on no one, left to the pose
+# landmark model's presence flag); denser tiles (a step of half a tile, 23 views) gave 55/80.
 TILE_MIN_SCORE = 0.15
 TILE_REACH = 0.6
 # A box scoring under TILE_SURE that lies mostly (TILE_INSIDE of its area) within a taller box of the whole
@@ -324,15 +324,15 @@ class PersonDetector:
         return self.postprocess(*(np.concatenate(p) for p in zip(*parts)), frame_height=float(rgb.shape[0]))
 
 
-def _not_parts(boxes: np.ndarray, scores: np.ndarray, whole_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _not_parts(boxes: np.ndarray, scores: np.ndarray, sure_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A view's boxes (D, 4) and scores (D,), less the unsure ones (under ``TILE_SURE``) lying mostly within a
-    taller box found for sure (``whole_xyxy`` (E, 4)): parts of a larger person."""
-    if not len(whole_xyxy) or not len(boxes):
+    taller box found for sure (``sure_xyxy`` (E, 4)): parts of a larger person."""
+    if not len(sure_xyxy) or not len(boxes):
         return boxes, scores
-    low = np.maximum(boxes[:, None, :2], whole_xyxy[None, :, :2])
-    high = np.minimum(boxes[:, None, 2:], whole_xyxy[None, :, 2:])
+    low = np.maximum(boxes[:, None, :2], sure_xyxy[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], sure_xyxy[None, :, 2:])
     inter = np.prod(np.clip(high - low, 0.0, None), axis=2)  # (D, E)
     area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1e-9, None), axis=1)
-    taller = (whole_xyxy[None, :, 3] - whole_xyxy[None, :, 1]) > (boxes[:, None, 3] - boxes[:, None, 1])
+    taller = (sure_xyxy[None, :, 3] - sure_xyxy[None, :, 1]) > (boxes[:, None, 3] - boxes[:, None, 1])
     part = (scores < TILE_SURE) & np.any(taller & (inter >= TILE_INSIDE * area[:, None]), axis=1)
     return boxes[~part], scores[~part]

@@ -251,7 +251,7 @@ class BodyAnalyzer:
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
         detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
         # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
-        # detector looks more often: a person coming back is then found within a tenth of a second, not half.
+        # detector looks more often: a person coming back is found within 5 frames rather than 15.
         every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= every)
         if detect:
