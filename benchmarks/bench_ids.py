@@ -47,7 +47,8 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 s = composed.score_take(take, truth)
                 print(f"{name:10s} {scale:5.2f} {size[0]:4d}x{size[1]:<4d} {s.idf1:6.3f} {s.idp:6.3f} {s.idr:6.3f} "
-                      f"{s.recall:6.3f} {s.id_switches:8d} {s.num_pred_ids:>5d}/{len(truth.people):<4d} {seconds:7.1f}", flush=True)
+                      f"{s.recall:6.3f} {s.id_switches:8d} {s.num_pred_ids:>5d}/{len(truth.people):<4d} "
+                      f"{seconds:7.1f}", flush=True)
 
 
 if __name__ == "__main__":
