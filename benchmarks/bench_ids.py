@@ -5,7 +5,8 @@ clip and per person scale.
 
 Each clip is rendered with its people ``scale`` x the frame height tall (640x360 frames down to a third of
 the frame height, 1280x720 below), written as H.264 and analysed by the real pipeline (bodies only).  Prints
-one row per clip and scale: IDF1, identity precision and recall, id switches, ids used against people in the
+one row per clip and scale: IDF1, identity precision and recall, recall per frame (people found in
+the frames they are in view, ids aside), id switches, ids used against people in the
 clip, and the analysis time.  Small scales also measure the person detector, which may miss people there.
 """
 
@@ -32,8 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
-    print(f"{'clip':10s} {'scale':>5s} {'size':>9s} {'IDF1':>6s} {'IDP':>6s} {'IDR':>6s} {'switches':>8s} "
-          f"{'ids/people':>10s} {'seconds':>7s}")
+    print(f"{'clip':10s} {'scale':>5s} {'size':>9s} {'IDF1':>6s} {'IDP':>6s} {'IDR':>6s} {'recall':>6s} "
+          f"{'switches':>8s} {'ids/people':>10s} {'seconds':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
         for scale in [float(s) for s in args.scales.split(",")]:
             size = frame_size(scale)
@@ -46,7 +47,8 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 s = composed.score_take(take, truth)
                 print(f"{name:10s} {scale:5.2f} {size[0]:4d}x{size[1]:<4d} {s.idf1:6.3f} {s.idp:6.3f} {s.idr:6.3f} "
-                      f"{s.id_switches:8d} {s.num_pred_ids:>5d}/{len(truth.people):<4d} {seconds:7.1f}", flush=True)
+                      f"{s.recall:6.3f} {s.id_switches:8d} {s.num_pred_ids:>5d}/{len(truth.people):<4d} "
+                      f"{seconds:7.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ SETTLED_TOL = 0.02  # of the ROI's side (centre, side) and radians: an ROI that 
 SHOULDERS = [11, 12]
 BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
 MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23-0.44 on the test photos
+GROUP_ROI = 2.0  # see _around_several
+REDETECT_WHILE_LOST = 5  # frames between detector runs while someone is lost (see BodyAnalyzer.process)
 BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
 
 
@@ -48,10 +50,12 @@ def _distinct(boxes: np.ndarray, max_iou: float = 0.8) -> list[np.ndarray]:
     return kept
 
 
-def _dedupe(results: list, duplicate_iou: float) -> list:
+def _dedupe(results: list, duplicate_iou: float, frame_height: float) -> list:
     """Drop results that are a person already kept (:func:`same_person`).  Followed results win, then higher
     scores, then (among scores within 0.1, all sure of a pose) the larger ROI, which frames the whole person
     rather than a part; and a newly detected whole person replaces parts of them (:func:`part_of`)."""
+    results = [r for r in results if not _around_several(r[0], [o for o, _ in results if o is not r[0]], duplicate_iou,
+                                                         frame_height)]
     kept: list = []
     for lm, followed in sorted(results, key=lambda r: (not r[1], -round(r[0].score, 1), -r[0].roi.size)):
         clash = [i for i, (k, _) in enumerate(kept) if same_person(lm, k, duplicate_iou)]
@@ -60,6 +64,31 @@ def _dedupe(results: list, duplicate_iou: float) -> list:
         elif all(not kept[i][1] and part_of(kept[i][0], lm) for i in clash):
             kept = [r for i, r in enumerate(kept) if i not in clash] + [(lm, followed)]
     return kept
+
+
+def _around_several(lm: PoseLandmarks, others: list[PoseLandmarks], duplicate_iou: float,
+                    frame_height: float) -> bool:
+    """Whether ``lm`` is a pose read across a group rather than a person: its ROI over ``GROUP_ROI`` frame
+    heights, and two or more of ``others``, each :func:`part_of` it, people side by side (:func:`_apart`).
+    A detector box around several people can give such a pose, large and sure of itself; kept, it would
+    swallow the people in it as parts of itself (composed occlusion clip: an 894 px ROI in a 360 px frame
+    over both walkers).  The size bound spares a large person whose crops read as small people beside each
+    other (two people 2/3 of a 360 px frame tall, crossing: ROIs up to 518 px, parts 160 px apart)."""
+    if lm.roi.size <= GROUP_ROI * frame_height:
+        return False
+    inside = [o for o in others if part_of(o, lm)]
+    return any(_apart(a, b, duplicate_iou) for i, a in enumerate(inside) for b in inside[i + 1:])
+
+
+def _apart(a: PoseLandmarks, b: PoseLandmarks, duplicate_iou: float) -> bool:
+    """Whether ``a`` and ``b`` are two people side by side, not two reads of parts of one person: not
+    :func:`same_person`, their boxes disjoint, and their shoulder centres further apart than half the sum of
+    their ROI sides (parts of one person, such as a torso and a leg read as small people, overlap or lie
+    within one person's extent)."""
+    if same_person(a, b, duplicate_iou) or box_iou(a.box_xyxy(), b.box_xyxy()) > 0.0:
+        return False
+    distance = float(np.hypot(*(a.xy[SHOULDERS].mean(axis=0) - b.xy[SHOULDERS].mean(axis=0))))
+    return distance > 0.5 * (a.roi.size + b.roi.size)
 
 
 def _box_view(rgb: np.ndarray, box_xyxy: np.ndarray, context: float = BOX_CONTEXT) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +252,10 @@ class BodyAnalyzer:
         results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
         detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
-        detect = (not results or lost_someone or state.frames_since_detect + 1 >= cfg.redetect_every)
+        # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
+        # detector looks more often: a person coming back is found within 5 frames rather than 15.
+        every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
+        detect = (not results or lost_someone or state.frames_since_detect + 1 >= every)
         if detect:
             state.frames_since_detect = 0
             if len(results) < cfg.max_people or lost_someone:
@@ -245,7 +277,7 @@ class BodyAnalyzer:
         else:
             state.frames_since_detect += 1
 
-        results = _dedupe(results, cfg.duplicate_iou)[: cfg.max_people]
+        results = _dedupe(results, cfg.duplicate_iou, float(rgb.shape[0]))[: cfg.max_people]
         # A person just found in a box is tracked by the box around both it and their visible joints: a partly
         # hidden person's joints span a sliver of them, whose box alone would not meet their track again.
         tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)

@@ -44,11 +44,17 @@ class IdentityScores:
     num_gt_ids: int
     num_pred_ids: int
     pairs: dict[int, int]  # ground-truth id -> the predicted id IDF1 paired it with
+    found: int = 0  # ground-truth detections matched to some prediction in their frame (any id)
 
     @property
     def idp(self) -> float:
         """Identity precision: IDTP / predicted detections."""
         return self.idtp / max(self.idtp + self.idfp, 1)
+
+    @property
+    def recall(self) -> float:
+        """Detection recall per frame, ids aside: found / ground-truth detections."""
+        return self.found / max(self.idtp + self.idfn, 1)
 
     @property
     def idr(self) -> float:
@@ -97,7 +103,7 @@ def identity_scores(gt_ids: Sequence[np.ndarray], pred_ids: Sequence[np.ndarray]
 
     # Id switches: keep last frame's correspondences that still hold, match the rest.
     last: dict[int, int] = {}
-    switches = 0
+    switches = found = 0
     for g, p, c in frames:
         matched: dict[int, int] = {}
         free_g, free_p = np.ones(g.size, dtype=bool), np.ones(p.size, dtype=bool)
@@ -114,10 +120,11 @@ def identity_scores(gt_ids: Sequence[np.ndarray], pred_ids: Sequence[np.ndarray]
             for i, j in zip(gi, pj):
                 if c[i, j]:
                     matched[int(g[i])] = int(p[j])
+        found += len(matched)
         for gid, pid in matched.items():
             if gid in last and last[gid] != pid:
                 switches += 1
             last[gid] = pid
     return IdentityScores(idf1=float(idf1), idtp=idtp, idfp=num_pred - idtp, idfn=num_gt - idtp,
                           id_switches=switches, num_gt_ids=int(all_gt.size), num_pred_ids=int(all_pred.size),
-                          pairs=pairs)
+                          pairs=pairs, found=found)
