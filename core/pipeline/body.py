@@ -39,6 +39,8 @@ MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23
 GROUP_ROI = 2.0  # see _around_several
 REDETECT_WHILE_LOST = 5  # frames between detector runs while someone is lost (see BodyAnalyzer.process)
 BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
+SLID_SCORE, SURE_SCORE, SLID_IOU = 0.7, 0.9, 0.3  # see _slid
+GROUP_BOX_SCORE = 0.5  # see _group_box
 
 
 def _distinct(boxes: np.ndarray, max_iou: float = 0.8) -> list[np.ndarray]:
@@ -56,6 +58,8 @@ def _dedupe(results: list, duplicate_iou: float, frame_height: float) -> list:
     rather than a part; and a newly detected whole person replaces parts of them (:func:`part_of`)."""
     results = [r for r in results if not _around_several(r[0], [o for o, _ in results if o is not r[0]], duplicate_iou,
                                                          frame_height)]
+    found = [lm for lm, followed in results if not followed]
+    results = [r for r in results if not (r[1] and _slid(r[0], found))]
     kept: list = []
     for lm, followed in sorted(results, key=lambda r: (not r[1], -round(r[0].score, 1), -r[0].roi.size)):
         clash = [i for i, (k, _) in enumerate(kept) if same_person(lm, k, duplicate_iou)]
@@ -64,6 +68,30 @@ def _dedupe(results: list, duplicate_iou: float, frame_height: float) -> list:
         elif all(not kept[i][1] and part_of(kept[i][0], lm) for i in clash):
             kept = [r for i, r in enumerate(kept) if i not in clash] + [(lm, followed)]
     return kept
+
+
+def _group_box(detection: Detection, people: list[PoseLandmarks]) -> bool:
+    """Whether ``detection`` is an unsure box (under ``GROUP_BOX_SCORE``) around two or more of ``people``
+    found already (their nose and shoulders inside it): a box around a group, whose crop the single-person
+    landmark model reads as a phantom made of their limbs.  On t1.jpg a 0.2 box over three men gave a person
+    with its nose on the standing man's arm, tracked for 34 of 90 frames of a pan; people's own boxes there
+    scored 0.39 to 0.71."""
+    if detection.score >= GROUP_BOX_SCORE:
+        return False
+    x0, y0, x1, y1 = detection.box_xyxy
+    inside = [np.all((p.xy[[0, 11, 12]] >= (x0, y0)) & (p.xy[[0, 11, 12]] <= (x1, y1))) for p in people]
+    return sum(inside) >= 2
+
+
+def _slid(followed: PoseLandmarks, found: list[PoseLandmarks]) -> bool:
+    """Whether a followed read has slid off its person: unsure (score under ``SLID_SCORE``) where a person
+    just found in a box, sure of themselves (``SURE_SCORE``), overlaps it by more than ``SLID_IOU``.  A
+    followed ROI that creeps larger puts the nose on the chest and the shoulders beyond the person; the
+    detector then finds them again beside that read, too far apart for :func:`same_person` (t1.jpg's standing
+    man: score 0.53 against 0.99, heads 0.75 shoulder widths apart, boxes overlapping by 0.38), and they
+    would be tracked twice."""
+    return followed.score < SLID_SCORE and any(
+        lm.score >= SURE_SCORE and box_iou(followed.box_xyxy(), lm.box_xyxy()) > SLID_IOU for lm in found)
 
 
 def _around_several(lm: PoseLandmarks, others: list[PoseLandmarks], duplicate_iou: float,
@@ -261,7 +289,7 @@ class BodyAnalyzer:
             if len(results) < cfg.max_people or lost_someone:
                 detections = list(self.detector(rgb))
                 for det in detections:
-                    if any(det.followed_by(b) for b in followed_boxes):
+                    if any(det.followed_by(b) for b in followed_boxes) or _group_box(det, [lm for lm, _ in results]):
                         continue
                     others = [d.box_xyxy for d in detections if d is not det] + followed_boxes
                     lm = self.landmarks_from(rgb, det, others)
