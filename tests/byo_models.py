@@ -46,15 +46,20 @@ def constant_model(path: Path, input_name: str, input_shape: list, output_name: 
     return _save(graph, path)
 
 
-def yolo_conv_model(path: Path, layout: str, side: int = 640, classes: int = 80, seed: int = 0) -> Path:
+def yolo_conv_model(path: Path, layout: str, side: int = 640, classes: int = 80, seed: int = 0,
+                    score_bias: float | None = None) -> Path:
     """A YOLO-shaped model: per stride 8, 16, 32 a strided convolution to (4 + C) channels per cell (YOLOv8) or
     3 anchors x (5 + C) (YOLOv5), laid out as ultralytics exports them: (1, 84, 8400) or (1, 25200, 85) at 640
-    px; sigmoid scores, boxes in input px."""
+    px; sigmoid scores, boxes in input px.  The score logits are offset by ``score_bias`` so that, as on a real
+    frame, a few candidates score high: by default -0.5 (YOLOv8) and 0 (YOLOv5, whose score is a product of
+    two), which leave 33 and 281 of them over 0.35 on a random 1280x720 frame."""
     rng = np.random.default_rng(seed)
     channels, anchors = (4 + classes, 1) if layout == "yolov8" else (5 + classes, 3)
     scale = np.ones((1, 1, channels), dtype=np.float32)
     scale[..., :4] = side  # boxes in input px, scores in (0, 1)
-    inits = [numpy_helper.from_array(scale, "scale"),
+    bias = np.zeros((1, 1, channels), dtype=np.float32)
+    bias[..., 4:] = (-0.5 if layout == "yolov8" else 0.0) if score_bias is None else score_bias
+    inits = [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(bias, "bias"),
              numpy_helper.from_array(np.array([1, anchors, channels, -1], dtype=np.int64), "split"),
              numpy_helper.from_array(np.array([1, -1, channels], dtype=np.int64), "rows")]
     nodes, heads = [], []
@@ -68,7 +73,8 @@ def yolo_conv_model(path: Path, layout: str, side: int = 640, classes: int = 80,
         heads.append(f"h{stride}")
     rows = anchors * sum((side // s) ** 2 for s in YOLO_STRIDES)
     nodes += [helper.make_node("Concat", heads, ["raw"], axis=1),
-              helper.make_node("Sigmoid", ["raw"], ["squashed"])]
+              helper.make_node("Add", ["raw", "bias"], ["logits"]),
+              helper.make_node("Sigmoid", ["logits"], ["squashed"])]
     if layout == "yolov8":
         nodes += [helper.make_node("Mul", ["squashed", "scale"], ["scaled"]),
                   helper.make_node("Transpose", ["scaled"], ["output0"], perm=[0, 2, 1])]

@@ -98,8 +98,10 @@ def crop_image(rgb: np.ndarray, plan: CropPlan, input_hw: tuple[int, int] = INPU
     left, top = plan.pad_xy
     padded[top:top + y1 - y0, left:left + x1 - x0] = rgb[y0:y1, x0:x1]
     resized = cv2.resize(padded, (input_hw[1], input_hw[0]), interpolation=cv2.INTER_LINEAR)
-    normed = (resized / 255.0 - MEAN_RGB) / STD_RGB
-    return np.ascontiguousarray(normed.transpose(2, 0, 1), dtype=np.float32)
+    # (x / 255 - mean) / std as one multiply-add in float32, per channel
+    gain = (1.0 / (255.0 * STD_RGB)).astype(np.float32)
+    offset = (-MEAN_RGB / STD_RGB).astype(np.float32)
+    return np.ascontiguousarray((resized.astype(np.float32) * gain + offset).transpose(2, 0, 1))
 
 
 def decode_heatmaps(heatmaps: np.ndarray, kernel: int = DARK_KERNEL) -> tuple[np.ndarray, np.ndarray]:

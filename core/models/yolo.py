@@ -90,7 +90,8 @@ def letterbox_plan(frame_wh: tuple[int, int], input_wh: tuple[int, int], stride_
     if stride_aligned:
         pad_w, pad_h = pad_w % STRIDE, pad_h % STRIDE
     left, top = int(round(pad_w / 2 - 0.1)), int(round(pad_h / 2 - 0.1))
-    return Letterbox(scale_xy=(new_w / width, new_h / height), pad_xy=(left, top), input_wh=(new_w + pad_w, new_h + pad_h))
+    return Letterbox(scale_xy=(new_w / width, new_h / height), pad_xy=(left, top),
+                     input_wh=(new_w + pad_w, new_h + pad_h))
 
 
 def letterbox(rgb: np.ndarray, plan: Letterbox) -> np.ndarray:
