@@ -244,3 +244,60 @@ def test_yolo_conv_models_have_the_published_shapes(tmp_path):
         runner = make_runner(yolo_conv_model(tmp_path / f"{layout}.onnx", layout), device="cpu")
         assert runner.outputs[0].shape == shape
         assert YoloPersonDetector(runner).layout == layout
+
+
+# -- wiring: --detector yolo:PATH ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("yolo:models/y8.onnx", ["yolo:models/y8.onnx"]), ("nanodet", ["nanodet"]), ("yolo", SystemExit),
+    ("yolo:", SystemExit), ("vitpose:x.onnx", SystemExit),
+])
+def test_cli_takes_a_yolo_detector_by_path(value, expected, capsys):
+    from rigcast.cli import build_parser
+
+    for flag in ("--detector", "--person-detector"):
+        argv = ["analyze", "clip.mp4", "-o", "clip.take.npz", flag, value]
+        if expected is SystemExit:
+            with pytest.raises(SystemExit):
+                build_parser().parse_args(argv)
+            assert "or yolo:PATH, got" in capsys.readouterr().err
+        else:
+            assert [build_parser().parse_args(argv).person_detector] == expected
+
+
+def test_analyze_config_checks_the_yolo_file(tmp_path):
+    from rigcast.errors import InputError
+    from rigcast.pipeline.analyze import AnalyzeConfig
+
+    with pytest.raises(InputError, match="person detector model file not found: .*missing.onnx"):
+        AnalyzeConfig(person_detector=f"yolo:{tmp_path / 'missing.onnx'}")
+    path = tmp_path / "y.onnx"
+    path.write_bytes(b"")
+    assert AnalyzeConfig(person_detector=f"yolo:{path}", max_people=1).detector_name() == f"yolo:{path}"
+
+
+def test_analyze_runs_the_users_yolo_on_a_photo(tmp_path):
+    """A planted YOLOv8 box around the astronaut of skimage's photo → the body pipeline follows her from it."""
+    import cv2
+    from fixtures_images import astronaut
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    person_xyxy = np.array([50.0, 20.0, 430.0, 512.0])  # tests/test_persons.py: PEOPLE_BY_EYE["astronaut"]
+    plan = letterbox_plan((512, 512), (640, 640))
+    out = np.zeros((1, 4 + CLASSES, N_CANDIDATES), dtype=np.float32)
+    box = plan.to_input(person_xyxy[None])[0]
+    out[0, :4, 100] = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]]
+    out[0, 4, 100] = 0.88
+    model = constant_model(tmp_path / "yolov8n.onnx", "images", [1, 3, 640, 640], "output0", out)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), np.ascontiguousarray(astronaut()[..., ::-1]))
+    take = analyze(photo, tmp_path / "a.npz", AnalyzeConfig(person_detector=f"yolo:{model}", faces=False,
+                                                           device="cpu"))
+    assert take.meta["models"]["detector"] == f"yolo:{model}"
+    assert len(take.tracks) == 1
+    track = take.tracks[0]
+    upper = [track.skeleton.joint_names.index(n) for n in ("nose", "left_shoulder", "right_shoulder")]
+    xy = track.xy[0, upper]  # the legs of this upper-body photo lie below the frame, as BlazePose guesses them
+    assert np.isfinite(xy).all()
+    assert ((xy >= person_xyxy[:2]) & (xy <= person_xyxy[2:])).all()
