@@ -77,7 +77,7 @@ def main() -> None:
             stages = (_time(lambda: estimator.preprocess(rgb, plans), args.frames),
                       _time(lambda: runner({"input_0": feed}), args.frames),
                       _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
-            rows.append((f"vitpose-25 256x192, {people} people a frame (one batch)",
+            rows.append((f"vitpose-25 256x192, {people} person(s) a frame (one batch)",
                          _time(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
     print(f"frame {FRAME_WH[0]}x{FRAME_WH[1]}, median of {args.frames} frames, synthetic models (see docstring)")
     for name, seconds, (pre, run, post), provider in rows:
