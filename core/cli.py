@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
-from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
+from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector
 from .smooth.kalman import SMOOTHING_LEVELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
@@ -172,6 +172,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     return subprocess.run(command, stdin=subprocess.DEVNULL).returncode
 
 
+def _person_detector(value: str) -> str:
+    try:
+        split_person_detector(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rigcast", description="Turn footage into animation.")
     p.add_argument("--version", action="version", version=f"rigcast {__version__}")
@@ -188,9 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-people", type=int, default=DEFAULT_MAX_PEOPLE,
                    help=f"most people followed at once (default {DEFAULT_MAX_PEOPLE}; 1 runs MediaPipe's "
                         "single-person pipeline)")
-    a.add_argument("--person-detector", choices=PERSON_DETECTOR_CHOICES, default="auto",
+    a.add_argument("--person-detector", "--detector", dest="person_detector", type=_person_detector,
+                   default="auto", metavar="{auto,nanodet,blazepose,yolo:PATH}",
                    help="auto (default): BlazePose's own detector with --max-people 1, NanoDet person boxes "
-                        "otherwise")
+                        "otherwise; yolo:PATH: your own ultralytics YOLOv5/YOLOv8 ONNX export")
     a.add_argument("--start", help="first frame: seconds, [hh:]mm:ss(.ms) or <n>f for a frame number")
     a.add_argument("--end", help="end (exclusive), same forms as --start")
     a.add_argument("--fps", type=float, default=30.0, help="frame rate of image sequences (default 30)")

@@ -218,7 +218,8 @@ def test_max_people_one_keeps_mediapipes_single_person_path():
     assert AnalyzeConfig().max_people >= 10 and AnalyzeConfig().detector_name() == "nanodet"
     assert AnalyzeConfig(max_people=1).detector_name() == "blazepose"
     assert AnalyzeConfig(max_people=1, person_detector="nanodet").detector_name() == "nanodet"
-    with pytest.raises(InputError, match="person_detector must be one of auto, nanodet, blazepose, got 'yolo'"):
+    with pytest.raises(InputError,
+                       match="person_detector must be one of auto, nanodet, blazepose or yolo:PATH, got 'yolo'"):
         AnalyzeConfig(person_detector="yolo")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..errors import ModelError
 from ..model_store import load_model
+from ..runners import make_runner
 from .person_detector import PersonDetector
 from .pose_detector import PoseDetector
 from .pose_landmarks import PoseLandmarker
+from .yolo import YoloPersonDetector
 
 POSE_LANDMARK_MODELS = ("lite", "full", "heavy")
 # "nanodet": NanoDet person boxes, any number of people (top-down); "blazepose": MediaPipe's own pose
@@ -15,14 +17,18 @@ PERSON_DETECTORS = ("nanodet", "blazepose")
 
 
 def make_pose_models(model: str = "full", device: str = "auto", strict_device: bool = False,
-                     detector: str = "blazepose") -> tuple[PoseDetector | PersonDetector, PoseLandmarker]:
-    """The ``detector`` ("nanodet" or "blazepose") and the ``model`` landmark model ("lite", "full" or
-    "heavy") on ``device``."""
+                     detector: str = "blazepose") -> tuple[PoseDetector | PersonDetector | YoloPersonDetector,
+                                                           PoseLandmarker]:
+    """The ``detector`` ("nanodet", "blazepose", or "yolo:PATH" for a user's YOLO ONNX file) and the
+    ``model`` landmark model ("lite", "full" or "heavy") on ``device``."""
     if model not in POSE_LANDMARK_MODELS:
         raise ModelError(f"pose landmark model must be one of {POSE_LANDMARK_MODELS}, got {model!r}")
-    if detector not in PERSON_DETECTORS:
-        raise ModelError(f"person detector must be one of {PERSON_DETECTORS}, got {detector!r}")
-    if detector == "nanodet":
+    family, _, path = detector.partition(":")
+    if family == "yolo" and path:
+        finder = YoloPersonDetector(make_runner(path, device=device, strict_device=strict_device))
+    elif detector not in PERSON_DETECTORS:
+        raise ModelError(f"person detector must be one of {PERSON_DETECTORS} or yolo:PATH, got {detector!r}")
+    elif detector == "nanodet":
         finder = PersonDetector(load_model("nanodet", device=device, strict_device=strict_device))
     else:
         finder = PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))

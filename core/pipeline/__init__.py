@@ -8,3 +8,18 @@ DEFAULT_MAX_PEOPLE = 16
 """Most people followed at once unless asked otherwise (a crowd of 10 needs no flag)."""
 PERSON_DETECTOR_CHOICES = ("auto", "nanodet", "blazepose")
 """``--person-detector``: auto picks BlazePose's own detector for one person, NanoDet's boxes for more."""
+USER_PERSON_DETECTORS = ("yolo",)
+"""``--person-detector FAMILY:PATH``: a user's own model file of that family (``yolo``: an ultralytics YOLOv5 or
+YOLOv8 ONNX export, see :mod:`rigcast.models.yolo`)."""
+
+
+def split_person_detector(value: str) -> tuple[str, str | None]:
+    """A ``--person-detector`` value → (name, path): ("nanodet", None) for an embedded one, ("yolo", "x.onnx")
+    for "yolo:x.onnx".  Raises ValueError, one line, for anything else."""
+    family, sep, path = str(value).partition(":")
+    if sep and family in USER_PERSON_DETECTORS and path:
+        return family, path
+    if not sep and value in PERSON_DETECTOR_CHOICES:
+        return value, None
+    raise ValueError(f"person_detector must be one of {', '.join(PERSON_DETECTOR_CHOICES)} or "
+                     f"{' or '.join(f + ':PATH' for f in USER_PERSON_DETECTORS)}, got {value!r}")

@@ -32,7 +32,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
-from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, PERSON_DETECTOR_CHOICES
+from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -54,7 +54,7 @@ class AnalyzeConfig:
     device: str = "auto"  # auto | cpu | cuda | tensorrt
     strict_device: bool = False
     max_people: int = DEFAULT_MAX_PEOPLE
-    person_detector: str = "auto"  # auto | nanodet | blazepose; auto: blazepose for max_people 1, else nanodet
+    person_detector: str = "auto"  # auto | nanodet | blazepose | yolo:PATH; auto: blazepose for 1 person, else nanodet
     start: str | None = None  # time spec: seconds, [hh:]mm:ss, or "<n>f" for a frame number
     end: str | None = None
     image_fps: float = 30.0  # frame rate given to image sequences
@@ -78,9 +78,12 @@ class AnalyzeConfig:
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
             raise InputError(f"model must be lite, full or heavy, got {self.model!r}")
-        if self.person_detector not in PERSON_DETECTOR_CHOICES:
-            raise InputError(f"person_detector must be one of {', '.join(PERSON_DETECTOR_CHOICES)}, "
-                             f"got {self.person_detector!r}")
+        try:
+            _, detector_path = split_person_detector(self.person_detector)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if detector_path is not None and not Path(detector_path).is_file():
+            raise InputError(f"person detector model file not found: {detector_path}")
         if self.face_detector not in ("auto", "short", "full"):
             raise InputError(f"face_detector must be auto, short or full, got {self.face_detector!r}")
         if self.face_landmarks not in FACE_LANDMARK_MODELS:
@@ -119,8 +122,9 @@ class AnalyzeConfig:
                                               "face_landmarks", "face_frames_in_flight")}
 
     def detector_name(self) -> str:
-        """The person detector that runs: ``person_detector``, or for "auto" MediaPipe's own BlazePose
-        detector when one person is followed (MediaPipe's single-person pipeline) and NanoDet otherwise."""
+        """The person detector that runs: ``person_detector`` (a user's as "yolo:PATH"), or for "auto"
+        MediaPipe's own BlazePose detector when one person is followed (MediaPipe's single-person pipeline)
+        and NanoDet otherwise."""
         if self.person_detector != "auto":
             return self.person_detector
         return "blazepose" if self.max_people == 1 else "nanodet"
@@ -725,7 +729,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
-        "models": ({"detector": PERSON_DETECTOR_MODELS[config.detector_name()],
+        "models": ({"detector": PERSON_DETECTOR_MODELS.get(config.detector_name(), config.detector_name()),
                     "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
         | ({"face_detector": config.face_detector,
             "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),

@@ -1,0 +1,88 @@
+"""Frames per second of the bring-your-own YOLO and ViTPose paths (preprocess → run → postprocess) on CPU.
+
+    .venv/bin/python benchmarks/bench_byo.py [--frames N] [--people P] [--device cpu|cuda|tensorrt]
+
+The models are synthetic (tests/byo_models.py): the published input and output shapes (YOLOv8 (1, 84, 8400)
+and YOLOv5 (1, 25200, 85) at 640x640; easy_ViTPose (B, 25, 64, 48) at 256x192), but a few strided
+convolutions instead of the networks.  The figures therefore time rigcast's own pre- and post-processing plus a
+cheap model: they are an upper bound on the real models' speed and a measure of the overhead rigcast adds.
+Prints, per path, frames per second and milliseconds per frame (medians over the frames), and the split into
+pre-processing, model run and post-processing, on a 1280x720 frame; ViTPose reads 1 and ``--people`` boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from byo_models import vitpose_conv_model, yolo_conv_model  # noqa: E402
+
+FRAME_WH = (1280, 720)
+
+
+def _time(call, frames: int) -> float:
+    """Median seconds of ``call()`` over ``frames`` calls, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(frames):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--people", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "tensorrt"))
+    args = parser.parse_args()
+
+    from rigcast.models.vitpose import VitPoseEstimator, crop_plan
+    from rigcast.models.yolo import YoloPersonDetector, decode_yolo
+    from rigcast.runners import make_runner
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (FRAME_WH[1], FRAME_WH[0], 3), dtype=np.uint8)
+    boxes = np.array([[100.0 + 300 * i, 100.0, 300.0 + 300 * i, 650.0] for i in range(args.people)])
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for layout in ("yolov8", "yolov5"):
+            runner = make_runner(yolo_conv_model(Path(tmp) / f"{layout}.onnx", layout), device=args.device,
+                                 strict_device=True)
+            detector = YoloPersonDetector(runner)
+            plan = detector.plan(FRAME_WH)
+            feed = detector.preprocess(rgb, plan)
+            raw = runner({"images": feed})["output0"]
+            candidates = len(decode_yolo(raw, layout, min_score=detector.min_score)[1])
+            stages = (_time(lambda: detector.preprocess(rgb, plan), args.frames),
+                      _time(lambda: runner({"images": feed}), args.frames),
+                      _time(lambda: detector.postprocess(raw, plan, FRAME_WH), args.frames))
+            rows.append((f"{layout} 640x640 {runner.outputs[0].shape}, {candidates} candidates, "
+                         f"{len(detector(rgb))} boxes", _time(lambda: detector(rgb), args.frames), stages,
+                         runner.provider))
+        runner = make_runner(vitpose_conv_model(Path(tmp) / "vitpose.onnx", joints=25), device=args.device,
+                             strict_device=True)
+        estimator = VitPoseEstimator(runner)
+        for people in sorted({1, args.people}):
+            plans = [crop_plan(b, FRAME_WH) for b in boxes[:people]]
+            feed = estimator.preprocess(rgb, plans)
+            heatmaps = runner({"input_0": feed})["output_0"]
+            stages = (_time(lambda: estimator.preprocess(rgb, plans), args.frames),
+                      _time(lambda: runner({"input_0": feed}), args.frames),
+                      _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
+            rows.append((f"vitpose-25 256x192, {people} person(s) a frame (one batch)",
+                         _time(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
+    print(f"frame {FRAME_WH[0]}x{FRAME_WH[1]}, median of {args.frames} frames, synthetic models (see docstring)")
+    for name, seconds, (pre, run, post), provider in rows:
+        print(f"{name:<60} {1.0 / seconds:7.1f} frames/s {1000 * seconds:7.2f} ms "
+              f"(pre {1000 * pre:.2f} run {1000 * run:.2f} post {1000 * post:.2f})  [{provider}]")
+
+if __name__ == "__main__":
+    main()
