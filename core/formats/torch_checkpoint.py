@@ -1,0 +1,173 @@
+"""A restricted reader of torch checkpoints: tensors and plain containers, as numpy, without torch.
+
+``torch.save`` has written a zip archive by default since torch 1.6::
+
+    <name>/data.pkl          the object tree, pickled (protocol 2)
+    <name>/data/<key>        one raw storage per key, in the byte order of <name>/byteorder
+    <name>/byteorder         "little" or "big" (absent in older archives: little)
+    <name>/version           the archive's format version
+
+In ``data.pkl`` a tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+requires_grad, backward_hooks[, metadata])`` and its storage a persistent id
+``('storage', torch.FloatStorage, key, location, numel)``.  A general ``pickle.load`` of a user's file
+runs whatever callable the file names, so this reader resolves only the globals in
+``_ALLOWED_GLOBALS`` (each mapped to a stand-in of ours, never to torch's or the named object) and refuses
+any other before it is called.  Checkpoints in torch's legacy format (torch < 1.6, a bare pickle stream)
+are refused with an error saying so: re-save them with ``torch.save`` from torch >= 1.6.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import collections
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+# torch's typed storage names → numpy dtypes.  BFloat16 has no numpy dtype: it is read as uint16 bit
+# patterns and widened to float32 (bfloat16 is the top half of a float32).
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
+    "BFloat16Storage": np.uint16, "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+
+
+# A stride-0 tensor (torch's expand) is stored once but copied out whole: cap what a file can make us allocate.
+MAX_TENSOR_ELEMENTS = 2**31
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    """Stands in for ``torch.<Name>Storage`` while unpickling."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """One storage file read as a flat array of its dtype (numel,)."""
+
+    name: str
+    array: np.ndarray
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
+                    metadata=None) -> np.ndarray:
+    """Our ``torch._utils._rebuild_tensor_v2``: a copy of the strided view, shape ``size``."""
+    if not isinstance(storage, _Storage):
+        raise ModelError(f"torch checkpoint: a tensor's storage must be a storage record, got {type(storage).__name__}")
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    offset = int(storage_offset)
+    if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
+        raise ModelError(f"torch checkpoint: tensor size {size}, stride {stride}, offset {offset} are malformed")
+    flat = storage.array
+    if int(np.prod(size, dtype=np.float64)) > MAX_TENSOR_ELEMENTS:
+        raise ModelError(f"torch checkpoint: a tensor of size {size} is over {MAX_TENSOR_ELEMENTS} elements")
+    if 0 in size:
+        out = np.zeros(size, flat.dtype)
+    else:
+        # Bounds-check before as_strided, which would otherwise read past the storage's memory.
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if last >= flat.size:
+            raise ModelError(f"torch checkpoint: tensor of size {size}, stride {stride} at offset {offset} needs "
+                             f"{last + 1} elements, storage {storage.name!r} holds {flat.size}")
+        view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
+                                               strides=tuple(s * flat.itemsize for s in stride), writeable=False)
+        out = np.array(view)
+    if out.dtype == np.uint16 and storage.name.endswith("@bfloat16"):
+        out = (out.astype(np.uint32) << 16).view(np.float32)
+    return out
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None) -> np.ndarray:
+    """Our ``torch._utils._rebuild_parameter``: a Parameter is its data."""
+    return data
+
+
+# (module, name) as written in the pickle → what this reader builds in its place.
+_ALLOWED_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, byteorder: str, path: Path):
+        super().__init__(io.BytesIO(data))
+        self._archive, self._prefix, self._byteorder, self._path = archive, prefix, byteorder, path
+        self._storages: dict[str, _Storage] = {}
+
+    def find_class(self, module: str, name: str):
+        # Protocol 2 (torch.save's) writes Python 2 names (__builtin__, copy_reg); name the Python 3 ones.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise ModelError(f"{self._path.name}: refused to load global {module}.{name}; a torch checkpoint may "
+                             f"hold only tensors and plain containers") from None
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType)):
+            raise ModelError(f"{self._path.name}: expected a persistent id ('storage', type, key, location, numel), "
+                             f"got {pid!r:.80}")
+        _, storage_type, key, _location, numel = pid
+        key = str(key)
+        if key not in self._storages:
+            name = f"{self._prefix}data/{key}"
+            try:
+                raw = self._archive.read(name)
+            except KeyError:
+                raise ModelError(f"{self._path.name}: storage record {name!r} is missing") from None
+            dtype = np.dtype(_STORAGE_DTYPES[storage_type.name]).newbyteorder("<" if self._byteorder == "little"
+                                                                              else ">")
+            if len(raw) < int(numel) * dtype.itemsize:
+                raise ModelError(f"{self._path.name}: storage {name!r} should hold {numel} x {dtype.itemsize} bytes, "
+                                 f"holds {len(raw)}")
+            flat = np.frombuffer(raw, dtype, count=int(numel)).astype(dtype.newbyteorder("="))
+            tag = key + ("@bfloat16" if storage_type.name == "BFloat16Storage" else "")
+            self._storages[key] = _Storage(tag, flat)
+        return self._storages[key]
+
+
+def load_torch_checkpoint(path: str | Path):
+    """Read a ``torch.save`` zip archive into nested dicts/lists/tuples of numpy arrays, without torch.
+
+    Only tensors (as numpy arrays of their shape and dtype), ``OrderedDict`` and pickle's own
+    containers and scalars are accepted; any other global raises :class:`ModelError` naming it, before
+    anything is called.  Tensors on any device (``location`` 'cuda:0' too) load onto the CPU.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"torch checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path.name}: expected a torch zip checkpoint (torch.save since torch 1.6), found a "
+                         f"legacy or other file; re-save it with torch >= 1.6")
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise ModelError(f"{path.name}: expected one <name>/data.pkl in the zip, found {len(pickles)}")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = "little"
+        if f"{prefix}byteorder" in archive.namelist():
+            byteorder = archive.read(f"{prefix}byteorder").decode("ascii", "replace").strip()
+            if byteorder not in ("little", "big"):
+                raise ModelError(f"{path.name}: byteorder must be 'little' or 'big', got {byteorder!r:.20}")
+        unpickler = _RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, byteorder, path)
+        try:
+            return unpickler.load()
+        except ModelError:
+            raise
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"{path.name}: malformed data.pkl ({type(exc).__name__}: {exc})") from exc
