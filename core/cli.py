@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """warnings.showwarning for the CLI: one line, ``rigcast: warning: ...``, without Python's source line."""
     text = " ".join(str(message).split())
-    print(f"rigcast: warning: {text}", file=sys.stderr if file is None else file)
+    # One write, so that the progress bar's output (the add-on reads both streams as one) cannot split the line.
+    (sys.stderr if file is None else file).write(f"rigcast: warning: {text}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
