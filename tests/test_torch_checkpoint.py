@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import re
 import sys
 import types
 import zipfile
@@ -47,6 +48,13 @@ class Strided:
     stride: tuple
 
 
+@dataclass(eq=False)
+class AsNumpy:
+    """A numpy array or scalar to be pickled as numpy does (as in a checkpoint's random_state)."""
+
+    value: object
+
+
 def _fake_torch() -> dict[str, types.ModuleType]:
     torch = types.ModuleType("torch")
     utils = types.ModuleType("torch._utils")
@@ -77,6 +85,8 @@ class _TorchLikePickler(pickle.Pickler):
         return None
 
     def reducer_override(self, obj):
+        if isinstance(obj, AsNumpy):  # pickled as numpy pickles it, not as a tensor
+            return obj.value.__reduce__()
         if isinstance(obj, np.ndarray):
             flat = np.ascontiguousarray(obj).reshape(-1)
             obj = Strided(Storage(flat, _STORAGE_NAMES[flat.dtype]), 0, obj.shape,
@@ -169,6 +179,29 @@ def test_reader_handles_big_endian_cuda_and_bfloat16(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded["bf16"], halves)
 
 
+def test_reader_reads_numpy_random_state_and_scalars(tmp_path, monkeypatch):
+    state = np.random.RandomState(1234).get_state()  # ('MT19937', (624,) uint32, pos, has_gauss, gauss)
+    big_endian = np.arange(6, dtype=">f8").reshape(2, 3)
+    fortran = np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))
+    checkpoint = {"random_state": (state[0], AsNumpy(state[1]), *state[2:]), "lr": AsNumpy(np.float64(0.00095)),
+                  "big": AsNumpy(big_endian), "fortran": AsNumpy(fortran), "model_pos": {"w": np.ones(2, np.float32)}}
+    loaded = load_torch_checkpoint(write_checkpoint(tmp_path / "c.bin", checkpoint, monkeypatch))
+    assert loaded["random_state"][0] == "MT19937" and loaded["random_state"][2:] == state[2:]
+    assert loaded["random_state"][1].dtype == np.uint32
+    np.testing.assert_array_equal(loaded["random_state"][1], state[1])
+    assert loaded["lr"] == np.float64(0.00095) and loaded["lr"].dtype == np.float64
+    np.testing.assert_array_equal(loaded["big"], big_endian)
+    assert loaded["big"].dtype == np.float64 and loaded["big"].dtype.isnative
+    np.testing.assert_array_equal(loaded["fortran"], fortran)
+    assert np.dtype("f8").byteorder == "=" and np.dtype("u4").byteorder == "="  # numpy's own dtypes untouched
+
+
+def test_reader_refuses_object_arrays(tmp_path, monkeypatch):
+    path = write_checkpoint(tmp_path / "o.pt", {"x": AsNumpy(np.array([1, "a"], dtype=object))}, monkeypatch)
+    with pytest.raises(ModelError, match="refused numpy dtype 'O8'"):
+        load_torch_checkpoint(path)
+
+
 class _RunsCode:
     def __init__(self, func, arg):
         self.func, self.arg = func, arg
@@ -206,6 +239,27 @@ def test_reader_rejects_legacy_and_missing_files(tmp_path, content, expected):
         path.write_bytes(content)
     with pytest.raises(ModelError, match=expected):
         load_torch_checkpoint(path)
+
+
+@pytest.mark.parametrize("data_pkl, message", [
+    # a global's stand-in given state by BUILD: {'x': 1}
+    (b"ctorch._utils\n_rebuild_tensor_v2\n}S'x'\nI1\nsb.", "refused to set state on torch._utils._rebuild_tensor_v2"),
+    # numpy's _reconstruct asked for another class
+    (b"cnumpy.core.multiarray\n_reconstruct\n(ccollections\nOrderedDict\n(I0\ntS'b'\ntR.",
+     "may build only numpy.ndarray"),
+    # a tensor whose storage is a number, not a persistent storage record
+    (b"ctorch._utils\n_rebuild_tensor_v2\n(I1\nI0\n(I1\nt(I1\ntI00\nNtR.", "storage must be a storage record"),
+    # a persistent id of another kind
+    (b"(S'module'\nS'x'\ntQ.", "expected a persistent id ('storage'"),
+    (b"\x80\x02}q\x00", "malformed data.pkl"),  # truncated
+])
+def test_reader_refuses_crafted_pickles(tmp_path, data_pkl, message):
+    path = tmp_path / "crafted.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("crafted/data.pkl", data_pkl)
+    with pytest.raises(ModelError, match=re.escape(message)) as caught:
+        load_torch_checkpoint(path)
+    assert "\n" not in str(caught.value)
 
 
 def test_reader_rejects_a_view_past_its_storage(tmp_path, monkeypatch):

@@ -9,7 +9,8 @@
 
 In ``data.pkl`` a tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
 requires_grad, backward_hooks[, metadata])`` and its storage a persistent id
-``('storage', torch.FloatStorage, key, location, numel)``.  A general ``pickle.load`` of a user's file
+``('storage', torch.FloatStorage, key, location, numel)``.  numpy arrays and scalars of numeric dtypes
+(a training checkpoint's random state) are read too.  A general ``pickle.load`` of a user's file
 runs whatever callable the file names, so this reader resolves only the globals in
 ``_ALLOWED_GLOBALS`` (each mapped to a stand-in of ours, never to torch's or the named object) and refuses
 any other before it is called.  Checkpoints in torch's legacy format (torch < 1.6, a bare pickle stream)
@@ -43,11 +44,23 @@ _STORAGE_DTYPES = {
 MAX_TENSOR_ELEMENTS = 2**31
 
 
-@dataclass(frozen=True)
-class _StorageType:
-    """Stands in for ``torch.<Name>Storage`` while unpickling."""
+class _Global:
+    """What a global of the pickle resolves to: our stand-in, which a pickle's BUILD may not modify."""
 
-    name: str
+    __slots__ = ("target", "name")
+
+    def __init__(self, target, name: str):
+        self.target, self.name = target, name
+
+    def __call__(self, *args):
+        return self.target(*args)
+
+    def __setstate__(self, state):
+        raise ModelError(f"torch checkpoint: refused to set state on {self.name}")
+
+
+class _StorageType(_Global):
+    """Stands in for ``torch.<Name>Storage`` while unpickling."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +104,113 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None) -> np.nda
     return data
 
 
+# numpy arrays and scalars, as numpy pickles them (protocol 2): VideoPose3D's checkpoints hold the training
+# generator's RandomState, a tuple with a (624,) uint32 array.  An array is
+# ``_reconstruct(ndarray, (0,), b'b')`` then BUILD (version, shape, dtype, fortran, raw bytes); its dtype
+# ``dtype('u4', False, True)`` then BUILD (3, byteorder, ...); bytes ``_codecs.encode(text, 'latin1')``.
+# numpy's own __setstate__ would take a crafted state (a dtype flagged as holding objects reads bytes as
+# pointers), so BUILD lands on placeholders of ours, which check it; arrays replace them after loading.
+class _NumpyArrayType(_Global):
+    """Stands in for ``numpy.ndarray`` as the first argument of ``_reconstruct``."""
+
+
+class _NumpyDtype:
+    """A numeric numpy dtype being unpickled; BUILD may set only its byte order."""
+
+    def __init__(self, spec, align=False, copy=True):
+        if not isinstance(spec, str):
+            raise ModelError(f"torch checkpoint: a numpy dtype must be named by a string, got {type(spec).__name__}")
+        try:
+            self.dtype = np.dtype(spec)
+        except TypeError:
+            self.dtype = None
+        if self.dtype is None or self.dtype.kind not in "biufc" or self.dtype.fields is not None:
+            raise ModelError(f"torch checkpoint: refused numpy dtype {spec!r:.20}; only numeric dtypes are read")
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
+            raise ModelError(f"torch checkpoint: unexpected numpy dtype state {state!r:.60}")
+        self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
+
+
+class _NumpyArray:
+    """A numpy array being unpickled; BUILD gives (version, shape, _NumpyDtype, fortran, raw bytes)."""
+
+    array: np.ndarray | None = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise ModelError(f"torch checkpoint: unexpected numpy array state {state!r:.60}")
+        _version, shape, dtype, fortran, raw = state
+        if not (isinstance(dtype, _NumpyDtype) and isinstance(raw, bytes) and isinstance(shape, tuple)
+                and all(isinstance(n, int) and n >= 0 for n in shape)):
+            raise ModelError("torch checkpoint: a numpy array's state must be a shape, a numeric dtype and bytes")
+        count = int(np.prod(shape, dtype=np.float64))
+        if count * dtype.dtype.itemsize != len(raw):
+            raise ModelError(f"torch checkpoint: numpy array of shape {shape} {dtype.dtype} needs "
+                             f"{count * dtype.dtype.itemsize} bytes, has {len(raw)}")
+        flat = np.frombuffer(raw, dtype.dtype).astype(dtype.dtype.newbyteorder("="))
+        self.array = flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _numpy_reconstruct(cls, shape, typecode) -> _NumpyArray:
+    if not isinstance(cls, _NumpyArrayType):
+        raise ModelError(f"torch checkpoint: numpy _reconstruct may build only numpy.ndarray, got {cls!r:.40}")
+    return _NumpyArray()
+
+
+def _numpy_scalar(dtype, raw) -> np.generic:
+    if not isinstance(dtype, _NumpyDtype) or not isinstance(raw, bytes) or len(raw) != dtype.dtype.itemsize:
+        raise ModelError("torch checkpoint: a numpy scalar must be a numeric dtype and its bytes")
+    return np.frombuffer(raw, dtype.dtype)[0]
+
+
+def _latin1_encode(text, encoding="utf-8") -> bytes:
+    if not isinstance(text, str) or encoding != "latin1":
+        raise ModelError(f"torch checkpoint: _codecs.encode is read only as (str, 'latin1'), got {encoding!r:.20}")
+    return text.encode("latin1")
+
+
+def _with_arrays(obj, seen: dict):
+    """``obj`` with every _NumpyArray replaced by its array (containers edited in place, tuples rebuilt)."""
+    if isinstance(obj, _NumpyArray):
+        if obj.array is None:
+            raise ModelError("torch checkpoint: a numpy array was never given its data")
+        return obj.array
+    if isinstance(obj, _NumpyDtype):
+        return obj.dtype
+    if id(obj) in seen:
+        return seen[id(obj)]
+    if isinstance(obj, dict):
+        seen[id(obj)] = obj
+        for key, value in obj.items():
+            obj[key] = _with_arrays(value, seen)
+        if isinstance(getattr(obj, "__dict__", None), dict):  # a state dict's _metadata
+            for key, value in vars(obj).items():
+                setattr(obj, key, _with_arrays(value, seen))
+    elif isinstance(obj, list):
+        seen[id(obj)] = obj
+        obj[:] = [_with_arrays(value, seen) for value in obj]
+    elif isinstance(obj, tuple):
+        rebuilt = tuple(_with_arrays(value, seen) for value in obj)
+        seen[id(obj)] = rebuilt
+        return rebuilt
+    return obj
+
+
 # (module, name) as written in the pickle → what this reader builds in its place.
 _ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
-    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+    **{("torch", name): _StorageType for name in _STORAGE_DTYPES},
+    ("numpy", "ndarray"): _NumpyArrayType,
+    ("numpy", "dtype"): _NumpyDtype,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("_codecs", "encode"): _latin1_encode,
 }
 
 
@@ -111,11 +225,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
+        target = _ALLOWED_GLOBALS.get((module, name))
+        if target is None:
             raise ModelError(f"{self._path.name}: refused to load global {module}.{name}; a torch checkpoint may "
-                             f"hold only tensors and plain containers") from None
+                             f"hold only tensors, numeric numpy arrays and plain containers")
+        if target in (_StorageType, _NumpyArrayType):
+            return target(None, name)
+        return _Global(target, f"{module}.{name}")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
@@ -144,9 +260,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def load_torch_checkpoint(path: str | Path):
     """Read a ``torch.save`` zip archive into nested dicts/lists/tuples of numpy arrays, without torch.
 
-    Only tensors (as numpy arrays of their shape and dtype), ``OrderedDict`` and pickle's own
-    containers and scalars are accepted; any other global raises :class:`ModelError` naming it, before
-    anything is called.  Tensors on any device (``location`` 'cuda:0' too) load onto the CPU.
+    Only tensors (as numpy arrays of their shape and dtype), numpy arrays and scalars of numeric dtypes,
+    ``OrderedDict`` and pickle's own containers and scalars are accepted; any other global raises
+    :class:`ModelError` naming it, before anything is called.  Tensors on any device (``location`` 'cuda:0' too) load onto the CPU.
     """
     path = Path(path)
     if not path.is_file():
@@ -166,8 +282,8 @@ def load_torch_checkpoint(path: str | Path):
                 raise ModelError(f"{path.name}: byteorder must be 'little' or 'big', got {byteorder!r:.20}")
         unpickler = _RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, byteorder, path)
         try:
-            return unpickler.load()
+            return _with_arrays(unpickler.load(), {})
         except ModelError:
             raise
-        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # whatever a malformed pickle makes the unpickler or a stand-in raise
             raise ModelError(f"{path.name}: malformed data.pkl ({type(exc).__name__}: {exc})") from exc
