@@ -42,13 +42,22 @@ def normalize_screen_coordinates(xy: np.ndarray, width: float, height: float) ->
     return xy / width * 2.0 - np.array([1.0, height / width])
 
 
-def _conv1d(x: np.ndarray, weight: np.ndarray, dilation: int = 1) -> np.ndarray:
-    """Valid 1D convolution of ``x (C_in, T)`` with ``weight (C_out, C_in, K)``: (C_out, T - (K-1)*dilation)."""
-    width = weight.shape[2]
+def _taps(weight: np.ndarray) -> np.ndarray:
+    """torch's Conv1d weight (C_out, C_in, K) as K contiguous (C_out, C_in) matrices: (K, C_out, C_in).
+
+    ``weight[:, :, k]`` itself is strided in its last axis, which numpy's matmul cannot hand to BLAS
+    (it ran 55x slower: 13 s against 0.24 s for 1000 frames of the 243-frame model at 1024 channels, 2 cores).
+    """
+    return np.ascontiguousarray(weight.transpose(2, 0, 1))
+
+
+def _conv1d(x: np.ndarray, taps: np.ndarray, dilation: int = 1) -> np.ndarray:
+    """Valid 1D convolution of ``x (C_in, T)`` with ``taps (K, C_out, C_in)``: (C_out, T - (K-1)*dilation)."""
+    width = taps.shape[0]
     frames = x.shape[1] - (width - 1) * dilation
-    out = weight[:, :, 0] @ x[:, :frames]
+    out = taps[0] @ x[:, :frames]
     for k in range(1, width):
-        out += weight[:, :, k] @ x[:, k * dilation: k * dilation + frames]
+        out += taps[k] @ x[:, k * dilation: k * dilation + frames]
     return out
 
 
@@ -133,7 +142,7 @@ class TemporalModel:
         if any(n.scale.shape != (channels, 1) for n in norms):
             raise ModelError(f"VideoPose3D batch norms must have {channels} channels, "
                              f"got {[n.scale.shape[0] for n in norms]}")
-        weights = {"expand": expand, "convs": tuple(convs), "norms": tuple(norms),
+        weights = {"expand": _taps(expand), "convs": tuple(_taps(c) for c in convs), "norms": tuple(norms),
                    "shrink": shrink[:, :, 0], "shrink_bias": shrink_bias[:, None]}
         return cls(tuple(int(w) for w in widths), bool(causal), weights)
 
@@ -150,7 +159,7 @@ class TemporalModel:
 
     @property
     def num_joints_in(self) -> int:
-        return self.weights["expand"].shape[1] // 2
+        return self.weights["expand"].shape[2] // 2
 
     @property
     def num_joints_out(self) -> int:
@@ -158,7 +167,7 @@ class TemporalModel:
 
     @property
     def channels(self) -> int:
-        return self.weights["expand"].shape[0]
+        return self.weights["expand"].shape[1]
 
     @property
     def dilations(self) -> tuple[int, ...]:
