@@ -39,6 +39,15 @@ class Storage:
 
 
 @dataclass(eq=False)
+class StorageView:
+    """A legacy checkpoint's view of ``numel`` elements of ``root`` from ``offset``."""
+
+    root: Storage
+    offset: int
+    numel: int
+
+
+@dataclass(eq=False)
 class Strided:
     """A tensor as torch sees it: a view of ``storage`` by element offset, size and stride."""
 
@@ -74,14 +83,19 @@ def _fake_torch() -> dict[str, types.ModuleType]:
 class _TorchLikePickler(pickle.Pickler):
     """Pickles ndarrays and ``Strided`` as torch.save pickles tensors, storages as persistent ids."""
 
-    def __init__(self, file, modules):
+    def __init__(self, file, modules, legacy=False):
         super().__init__(file, protocol=2)
-        self.modules, self.storages = modules, {}
+        self.modules, self.storages, self.legacy = modules, {}, legacy
 
     def persistent_id(self, obj):
+        if isinstance(obj, StorageView):  # legacy only: a slice of another storage
+            key = self.storages.setdefault(id(obj.root), (str(len(self.storages)), obj.root))[0]
+            return ("storage", getattr(self.modules["torch"], obj.root.type_name), key, obj.root.location,
+                    obj.root.flat.size, (f"{key}_view", obj.offset, obj.numel))
         if isinstance(obj, Storage):
             key = self.storages.setdefault(id(obj), (str(len(self.storages)), obj))[0]
-            return ("storage", getattr(self.modules["torch"], obj.type_name), key, obj.location, obj.flat.size)
+            pid = ("storage", getattr(self.modules["torch"], obj.type_name), key, obj.location, obj.flat.size)
+            return pid + (None,) if self.legacy else pid
         return None
 
     def reducer_override(self, obj):
@@ -97,8 +111,9 @@ class _TorchLikePickler(pickle.Pickler):
         return NotImplemented
 
 
-def write_checkpoint(path: Path, obj, monkeypatch, byteorder: str = "little", name: str = "archive") -> Path:
-    """Write ``obj`` as torch.save's zip would, ndarrays becoming tensors."""
+def write_checkpoint(path: Path, obj, monkeypatch, byteorder: str = "little", name: str = "archive",
+                     legacy: bool = False) -> Path:
+    """Write ``obj`` as torch.save's zip would (``legacy``: as torch < 1.6 did), ndarrays becoming tensors."""
     import io
 
     modules = _fake_torch()
@@ -106,14 +121,25 @@ def write_checkpoint(path: Path, obj, monkeypatch, byteorder: str = "little", na
         for module_name, module in modules.items():
             patch.setitem(sys.modules, module_name, module)
         buffer = io.BytesIO()
-        pickler = _TorchLikePickler(buffer, modules)
+        pickler = _TorchLikePickler(buffer, modules, legacy)
+        if legacy:
+            for header in (0x1950A86A20F9469CFC6C, 1001,
+                           {"protocol_version": 1001, "little_endian": byteorder == "little", "type_sizes": {}}):
+                pickle.dump(header, buffer, protocol=2)
         pickler.dump(obj)
+    order = "<" if byteorder == "little" else ">"
+    if legacy:
+        pickle.dump([key for key, _ in pickler.storages.values()], buffer, protocol=2)
+        for _, storage in pickler.storages.values():
+            buffer.write(storage.flat.size.to_bytes(8, "little", signed=True))
+            buffer.write(storage.flat.astype(storage.flat.dtype.newbyteorder(order)).tobytes())
+        path.write_bytes(buffer.getvalue())
+        return path
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{name}/data.pkl", buffer.getvalue())
         archive.writestr(f"{name}/byteorder", byteorder)
         for key, storage in pickler.storages.values():
-            archive.writestr(f"{name}/data/{key}", storage.flat.astype(storage.flat.dtype.newbyteorder(
-                "<" if byteorder == "little" else ">")).tobytes())
+            archive.writestr(f"{name}/data/{key}", storage.flat.astype(storage.flat.dtype.newbyteorder(order)).tobytes())
         archive.writestr(f"{name}/version", "3\n")
     return path
 
@@ -229,11 +255,51 @@ def test_reader_refuses_code_and_never_runs_it(tmp_path, monkeypatch, func, glob
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+def test_reader_reads_the_legacy_format(tmp_path, monkeypatch, byteorder):
+    rng = np.random.default_rng(4)
+    root = Storage(rng.standard_normal(12), "DoubleStorage")
+    written = {"f32": rng.standard_normal((3, 4)).astype(np.float32), "i64": np.arange(5),
+               "f16": rng.standard_normal(3).astype(np.float16)}
+    checkpoint = {**written, "transposed": Strided(Storage(root.flat, "DoubleStorage"), 0, (4, 3), (1, 4)),
+                  "view": Strided(StorageView(root, 6, 6), 1, (2, 2), (2, 1)),
+                  "state": collections.OrderedDict(w=written["f32"])}
+    path = write_checkpoint(tmp_path / "legacy.bin", checkpoint, monkeypatch, byteorder, legacy=True)
+    assert not zipfile.is_zipfile(path)
+    loaded = load_torch_checkpoint(path)
+    for key, array in written.items():
+        assert loaded[key].dtype == array.dtype
+        np.testing.assert_array_equal(loaded[key], array)
+    np.testing.assert_array_equal(loaded["transposed"], root.flat.reshape(3, 4).T)
+    np.testing.assert_array_equal(loaded["view"], root.flat[7:11].reshape(2, 2))  # view from 6, tensor offset 1
+    assert isinstance(loaded["state"], collections.OrderedDict)
+
+
+def test_a_legacy_file_with_its_storages_cut_short_is_refused(tmp_path, monkeypatch):
+    path = write_checkpoint(tmp_path / "legacy.bin", {"w": np.ones(100, np.float32)}, monkeypatch, legacy=True)
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(ModelError, match="should hold 100 x 4 bytes, holds 392"):
+        load_torch_checkpoint(path)
+
+
+def test_a_legacy_file_naming_code_is_refused(tmp_path, monkeypatch):
+    import os
+
+    marker = tmp_path / "ran"
+    payload = {"w": np.ones(2, np.float32), "x": _RunsCode(os.system, f"touch {marker}")}
+    path = write_checkpoint(tmp_path / "legacy.bin", payload, monkeypatch, legacy=True)
+    with pytest.raises(ModelError, match="refused to load global posix.system"):
+        load_torch_checkpoint(path)
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("content, expected", [
-    (b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.", "legacy"),  # torch<1.6's magic number, a bare pickle
+    (b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.", "malformed legacy header"),  # the magic number alone
+    (b"\x80\x02K\x07.", "found neither"),  # a pickle of 7
+    (b"PK\x03\x04 not really a zip", "found neither"),
     (None, "does not exist"),
 ])
-def test_reader_rejects_legacy_and_missing_files(tmp_path, content, expected):
+def test_reader_rejects_truncated_other_and_missing_files(tmp_path, content, expected):
     path = tmp_path / "old.pth"
     if content is not None:
         path.write_bytes(content)
@@ -343,12 +409,15 @@ def reference_forward(state, filter_widths, causal, x_tj2):
     return out.T.reshape(out.shape[1], -1, 3)
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_temporal_model_matches_a_direct_reference(tmp_path, monkeypatch, causal):
+@pytest.mark.parametrize("causal, legacy", [(False, False), (True, False), (False, True)])
+def test_temporal_model_matches_a_direct_reference(tmp_path, monkeypatch, causal, legacy):
     widths = [3, 3, 3]
     state = videopose3d_state(widths)
-    checkpoint = {"epoch": 80, "lr": 1e-3, "model_pos": state, "model_traj": None}
-    path = write_checkpoint(tmp_path / "pretrained.bin", checkpoint, monkeypatch)
+    random_state = np.random.RandomState(0).get_state()  # as VideoPose3D's run.py saves it
+    checkpoint = {"epoch": 80, "lr": 1e-3, "random_state": (random_state[0], AsNumpy(random_state[1]),
+                                                            *random_state[2:]),
+                  "model_pos": state, "model_traj": None}
+    path = write_checkpoint(tmp_path / "pretrained.bin", checkpoint, monkeypatch, legacy=legacy)
     model = TemporalModel.from_checkpoint(path, causal=causal)
     assert model.filter_widths == (3, 3, 3) and model.dilations == (1, 3, 9)
     assert (model.receptive_field, model.channels, model.num_joints_in, model.num_joints_out) == (27, 16, 17, 17)

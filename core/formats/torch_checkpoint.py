@@ -13,8 +13,10 @@ requires_grad, backward_hooks[, metadata])`` and its storage a persistent id
 (a training checkpoint's random state) are read too.  A general ``pickle.load`` of a user's file
 runs whatever callable the file names, so this reader resolves only the globals in
 ``_ALLOWED_GLOBALS`` (each mapped to a stand-in of ours, never to torch's or the named object) and refuses
-any other before it is called.  Checkpoints in torch's legacy format (torch < 1.6, a bare pickle stream)
-are refused with an error saying so: re-save them with ``torch.save`` from torch >= 1.6.
+any other before it is called.
+
+torch's legacy format (torch < 1.6: five pickles, then the raw storages) is read too: VideoPose3D's
+published checkpoints (2018-2019, torch 0.4-1.0) predate the zip.  Its tar variant (torch < 0.4) is not.
 """
 
 from __future__ import annotations
@@ -201,6 +203,7 @@ def _with_arrays(obj, seen: dict):
 # (module, name) as written in the pickle → what this reader builds in its place.
 _ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,  # torch < 0.4: the same without the last two
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{("torch", name): _StorageType for name in _STORAGE_DTYPES},
@@ -215,9 +218,11 @@ _ALLOWED_GLOBALS = {
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, byteorder: str, path: Path):
-        super().__init__(io.BytesIO(data))
-        self._archive, self._prefix, self._byteorder, self._path = archive, prefix, byteorder, path
+    """Unpickles only ``_ALLOWED_GLOBALS``; ``storage_for(key, storage type name, numel)`` gives storages."""
+
+    def __init__(self, stream, storage_for, path: Path):
+        super().__init__(stream)
+        self._storage_for, self._path = storage_for, path
         self._storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
@@ -234,42 +239,61 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _Global(target, f"{module}.{name}")
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+        # zip: ('storage', type, key, location, numel); legacy: the same and view_metadata, None or
+        # (view_key, offset, numel) for a storage that is a slice of another.
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType)):
             raise ModelError(f"{self._path.name}: expected a persistent id ('storage', type, key, location, numel), "
                              f"got {pid!r:.80}")
-        _, storage_type, key, _location, numel = pid
-        key = str(key)
+        storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
         if key not in self._storages:
-            name = f"{self._prefix}data/{key}"
-            try:
-                raw = self._archive.read(name)
-            except KeyError:
-                raise ModelError(f"{self._path.name}: storage record {name!r} is missing") from None
-            dtype = np.dtype(_STORAGE_DTYPES[storage_type.name]).newbyteorder("<" if self._byteorder == "little"
-                                                                              else ">")
-            if len(raw) < int(numel) * dtype.itemsize:
-                raise ModelError(f"{self._path.name}: storage {name!r} should hold {numel} x {dtype.itemsize} bytes, "
-                                 f"holds {len(raw)}")
-            flat = np.frombuffer(raw, dtype, count=int(numel)).astype(dtype.newbyteorder("="))
-            tag = key + ("@bfloat16" if storage_type.name == "BFloat16Storage" else "")
-            self._storages[key] = _Storage(tag, flat)
-        return self._storages[key]
+            self._storages[key] = self._storage_for(key, storage_type.name, numel)
+        storage = self._storages[key]
+        view = pid[5] if len(pid) == 6 else None
+        if view is None:
+            return storage
+        view_key, offset, view_numel = str(view[0]), int(view[1]), int(view[2])
+        if offset < 0 or view_numel < 0 or offset + view_numel > storage.array.size:
+            raise ModelError(f"{self._path.name}: storage view {view_key!r} [{offset}:{offset + view_numel}] is "
+                             f"outside its storage of {storage.array.size}")
+        return _Storage(storage.name, storage.array[offset: offset + view_numel])
+
+
+def _storage_dtype(type_name: str, byteorder: str) -> np.dtype:
+    return np.dtype(_STORAGE_DTYPES[type_name]).newbyteorder("<" if byteorder == "little" else ">")
+
+
+def _storage(key: str, type_name: str, raw: bytes, numel: int, byteorder: str, path: Path) -> _Storage:
+    """The first ``numel`` elements of ``raw`` as a native-order flat array (numel,)."""
+    dtype = _storage_dtype(type_name, byteorder)
+    if numel < 0 or len(raw) < numel * dtype.itemsize:
+        raise ModelError(f"{path.name}: storage {key!r} should hold {numel} x {dtype.itemsize} bytes, holds {len(raw)}")
+    flat = np.frombuffer(raw, dtype, count=numel).astype(dtype.newbyteorder("="))
+    return _Storage(key + ("@bfloat16" if type_name == "BFloat16Storage" else ""), flat)
+
+
+def _unpickle(unpickler: _RestrictedUnpickler, path: Path, what: str):
+    try:
+        return unpickler.load()
+    except ModelError:
+        raise
+    except Exception as exc:  # whatever a malformed pickle makes the unpickler or a stand-in raise
+        raise ModelError(f"{path.name}: malformed {what} ({type(exc).__name__}: {exc})") from exc
 
 
 def load_torch_checkpoint(path: str | Path):
-    """Read a ``torch.save`` zip archive into nested dicts/lists/tuples of numpy arrays, without torch.
+    """Read a ``torch.save`` file into nested dicts/lists/tuples of numpy arrays, without torch.
 
     Only tensors (as numpy arrays of their shape and dtype), numpy arrays and scalars of numeric dtypes,
     ``OrderedDict`` and pickle's own containers and scalars are accepted; any other global raises
-    :class:`ModelError` naming it, before anything is called.  Tensors on any device (``location`` 'cuda:0' too) load onto the CPU.
+    :class:`ModelError` naming it, before anything is called.  Tensors on any device (``location``
+    'cuda:0' too) load onto the CPU.  Reads the zip format (torch >= 1.6) and the legacy one before it.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"torch checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path.name}: expected a torch zip checkpoint (torch.save since torch 1.6), found a "
-                         f"legacy or other file; re-save it with torch >= 1.6")
+        return _with_arrays(_load_legacy(path), {})
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
         if len(pickles) != 1:
@@ -280,10 +304,70 @@ def load_torch_checkpoint(path: str | Path):
             byteorder = archive.read(f"{prefix}byteorder").decode("ascii", "replace").strip()
             if byteorder not in ("little", "big"):
                 raise ModelError(f"{path.name}: byteorder must be 'little' or 'big', got {byteorder!r:.20}")
-        unpickler = _RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, byteorder, path)
-        try:
-            return _with_arrays(unpickler.load(), {})
-        except ModelError:
-            raise
-        except Exception as exc:  # whatever a malformed pickle makes the unpickler or a stand-in raise
-            raise ModelError(f"{path.name}: malformed data.pkl ({type(exc).__name__}: {exc})") from exc
+
+        def storage_for(key: str, type_name: str, numel: int) -> _Storage:
+            name = f"{prefix}data/{key}"
+            try:
+                raw = archive.read(name)
+            except KeyError:
+                raise ModelError(f"{path.name}: storage record {name!r} is missing") from None
+            return _storage(name, type_name, raw, numel, byteorder, path)
+
+        unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storage_for, path)
+        return _with_arrays(_unpickle(unpickler, path, "data.pkl"), {})
+
+
+# torch < 1.6 wrote five pickles in a row, then the storages' bytes:
+#   MAGIC_NUMBER, PROTOCOL_VERSION (1001), sys_info {'little_endian': ..., ...}, the object tree,
+#   the storage keys in the order of their data; then per key an int64 element count (little-endian)
+#   and that many elements, in the byte order sys_info names.
+# A storage's bytes come after the tree that uses them, so the tree is unpickled twice: once over zero
+# stand-ins to learn each storage's dtype (hence its size on disk), then over the real data.
+LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL_VERSION = 1001
+
+
+def _load_legacy(path: Path):
+    data = path.read_bytes()
+    stream = io.BytesIO(data)
+
+    def no_storages(*_):
+        raise ModelError(f"{path.name}: a storage outside the checkpoint's object tree")
+
+    try:
+        magic = _RestrictedUnpickler(stream, no_storages, path).load()
+    except Exception:  # not a pickle at all
+        magic = None
+    if magic != LEGACY_MAGIC_NUMBER:
+        raise ModelError(f"{path.name}: expected a torch checkpoint (a zip, or torch < 1.6's legacy pickles), "
+                         f"found neither")
+    version = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
+    info = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
+    if version != LEGACY_PROTOCOL_VERSION or not isinstance(info, dict):
+        raise ModelError(f"{path.name}: legacy torch protocol must be {LEGACY_PROTOCOL_VERSION} with a sys_info "
+                         f"dict, got {version!r:.20}")
+    byteorder = "little" if info.get("little_endian", True) else "big"
+    tree_at = stream.tell()
+
+    types: dict[str, tuple[str, int]] = {}
+
+    def zero_storage(key: str, type_name: str, numel: int) -> _Storage:
+        types[key] = (type_name, numel)
+        zero = np.zeros(1, _STORAGE_DTYPES[type_name])
+        return _Storage(key, np.lib.stride_tricks.as_strided(zero, (numel,), (0,), writeable=False))
+
+    _unpickle(_RestrictedUnpickler(stream, zero_storage, path), path, "legacy object tree")
+    keys = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy storage keys")
+    if not (isinstance(keys, list) and set(map(str, keys)) == set(types)):
+        raise ModelError(f"{path.name}: legacy storage keys {keys!r:.60} do not match the tree's {sorted(types)}")
+    storages: dict[str, _Storage] = {}
+    at = stream.tell()
+    for key in map(str, keys):
+        type_name, _ = types[key]
+        numel = int.from_bytes(data[at: at + 8], "little", signed=True)
+        size = numel * _storage_dtype(type_name, byteorder).itemsize
+        storages[key] = _storage(key, type_name, data[at + 8: at + 8 + size], numel, byteorder, path)
+        at += 8 + size
+
+    stream.seek(tree_at)
+    return _unpickle(_RestrictedUnpickler(stream, lambda key, *_: storages[key], path), path, "legacy object tree")
