@@ -139,7 +139,8 @@ def write_checkpoint(path: Path, obj, monkeypatch, byteorder: str = "little", na
         archive.writestr(f"{name}/data.pkl", buffer.getvalue())
         archive.writestr(f"{name}/byteorder", byteorder)
         for key, storage in pickler.storages.values():
-            archive.writestr(f"{name}/data/{key}", storage.flat.astype(storage.flat.dtype.newbyteorder(order)).tobytes())
+            raw = storage.flat.astype(storage.flat.dtype.newbyteorder(order)).tobytes()
+            archive.writestr(f"{name}/data/{key}", raw)
         archive.writestr(f"{name}/version", "3\n")
     return path
 
