@@ -67,10 +67,11 @@ class _StorageType(_Global):
 
 @dataclass(frozen=True)
 class _Storage:
-    """One storage file read as a flat array of its dtype (numel,)."""
+    """One storage read as a flat array of its dtype (numel,); bfloat16 ones as their uint16 bits."""
 
     name: str
     array: np.ndarray
+    bfloat16: bool = False
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
@@ -96,7 +97,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
         view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
                                                strides=tuple(s * flat.itemsize for s in stride), writeable=False)
         out = np.array(view)
-    if out.dtype == np.uint16 and storage.name.endswith("@bfloat16"):
+    if storage.bfloat16:
         out = (out.astype(np.uint32) << 16).view(np.float32)
     return out
 
@@ -124,7 +125,7 @@ class _NumpyDtype:
             raise ModelError(f"torch checkpoint: a numpy dtype must be named by a string, got {type(spec).__name__}")
         try:
             self.dtype = np.dtype(spec)
-        except TypeError:
+        except (TypeError, ValueError):
             self.dtype = None
         if self.dtype is None or self.dtype.kind not in "biufc" or self.dtype.fields is not None:
             raise ModelError(f"torch checkpoint: refused numpy dtype {spec!r:.20}; only numeric dtypes are read")
@@ -256,7 +257,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if offset < 0 or view_numel < 0 or offset + view_numel > storage.array.size:
             raise ModelError(f"{self._path.name}: storage view {view_key!r} [{offset}:{offset + view_numel}] is "
                              f"outside its storage of {storage.array.size}")
-        return _Storage(storage.name, storage.array[offset: offset + view_numel])
+        return _Storage(view_key, storage.array[offset: offset + view_numel], storage.bfloat16)
 
 
 def _storage_dtype(type_name: str, byteorder: str) -> np.dtype:
@@ -269,16 +270,18 @@ def _storage(key: str, type_name: str, raw: bytes, numel: int, byteorder: str, p
     if numel < 0 or len(raw) < numel * dtype.itemsize:
         raise ModelError(f"{path.name}: storage {key!r} should hold {numel} x {dtype.itemsize} bytes, holds {len(raw)}")
     flat = np.frombuffer(raw, dtype, count=numel).astype(dtype.newbyteorder("="))
-    return _Storage(key + ("@bfloat16" if type_name == "BFloat16Storage" else ""), flat)
+    return _Storage(key, flat, type_name == "BFloat16Storage")
 
 
 def _unpickle(unpickler: _RestrictedUnpickler, path: Path, what: str):
+    """The unpickler's object, numpy placeholders resolved; any failure as a one-line ModelError."""
     try:
-        return unpickler.load()
+        return _with_arrays(unpickler.load(), {})
     except ModelError:
         raise
     except Exception as exc:  # whatever a malformed pickle makes the unpickler or a stand-in raise
-        raise ModelError(f"{path.name}: malformed {what} ({type(exc).__name__}: {exc})") from exc
+        detail = " ".join(str(exc).split())[:200]
+        raise ModelError(f"{path.name}: malformed {what} ({type(exc).__name__}: {detail})") from exc
 
 
 def load_torch_checkpoint(path: str | Path):
@@ -293,7 +296,7 @@ def load_torch_checkpoint(path: str | Path):
     if not path.is_file():
         raise ModelError(f"torch checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):
-        return _with_arrays(_load_legacy(path), {})
+        return _load_legacy(path)
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
         if len(pickles) != 1:
@@ -314,7 +317,7 @@ def load_torch_checkpoint(path: str | Path):
             return _storage(name, type_name, raw, numel, byteorder, path)
 
         unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storage_for, path)
-        return _with_arrays(_unpickle(unpickler, path, "data.pkl"), {})
+        return _unpickle(unpickler, path, "data.pkl")
 
 
 # torch < 1.6 wrote five pickles in a row, then the storages' bytes:
