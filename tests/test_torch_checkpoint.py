@@ -465,6 +465,8 @@ def test_screen_normalisation_matches_videopose3d():
     (lambda s: s.__setitem__("layers_conv.1.weight", np.zeros((16, 16, 3), np.float32)), "block 0"),
     (lambda s: s.__setitem__("expand_conv.weight", np.zeros((16, 34, 2), np.float32)), "must be odd"),
     (lambda s: s.pop("layers_bn.3.running_var"), "layers_bn.3.running_var"),
+    (lambda s: s.__setitem__("layers_bn.0.running_var", np.ones(15, np.float32)), "layers_bn.0 weight, bias"),
+    (lambda s: s.__setitem__("expand_bn.bias", 0.5), "expand_bn.bias must be a 1-d tensor, got float"),
 ])
 def test_bad_state_dicts_give_one_line_errors(edit, expected):
     state = videopose3d_state([3, 3, 3])

@@ -70,8 +70,11 @@ class _BatchNorm:
 
     @classmethod
     def from_state(cls, state: dict, prefix: str) -> _BatchNorm:
-        gamma, beta = state[f"{prefix}.weight"], state[f"{prefix}.bias"]
-        mean, var = state[f"{prefix}.running_mean"], state[f"{prefix}.running_var"]
+        gamma, beta, mean, var = (_require(state, f"{prefix}.{name}", 1)
+                                  for name in ("weight", "bias", "running_mean", "running_var"))
+        if not gamma.shape == beta.shape == mean.shape == var.shape:
+            raise ModelError(f"VideoPose3D {prefix} weight, bias, running_mean and running_var must be alike, got "
+                             f"{gamma.shape}, {beta.shape}, {mean.shape}, {var.shape}")
         scale = gamma / np.sqrt(var.astype(np.float64) + BATCH_NORM_EPS)
         shift = beta - mean * scale
         return cls(scale.astype(np.float32)[:, None], shift.astype(np.float32)[:, None])
@@ -112,7 +115,7 @@ class TemporalModel:
         if not isinstance(state, dict):
             raise ModelError(f"VideoPose3D model_pos must be a dict of tensors, got {type(state).__name__}")
         # A model wrapped in DataParallel saves its keys under "module.".
-        state = {k.removeprefix("module."): v for k, v in state.items()}
+        state = {str(k).removeprefix("module."): v for k, v in state.items()}
         expand = _require(state, "expand_conv.weight", 3)
         channels, in_channels, first_width = expand.shape
         if in_channels % 2:
@@ -134,11 +137,8 @@ class TemporalModel:
         if shrink.shape[1:] != (channels, 1) or shrink.shape[0] % 3 or shrink_bias.shape != shrink.shape[:1]:
             raise ModelError(f"VideoPose3D shrink must be (J*3, {channels}, 1) with a (J*3,) bias, "
                              f"got {shrink.shape} and {shrink_bias.shape}")
-        try:
-            norms = [_BatchNorm.from_state(state, "expand_bn")]
-            norms += [_BatchNorm.from_state(state, f"layers_bn.{i}") for i in range(len(convs))]
-        except KeyError as exc:
-            raise ModelError(f"VideoPose3D model_pos needs batch norm entry {exc.args[0]!r}") from None
+        norms = [_BatchNorm.from_state(state, "expand_bn")]
+        norms += [_BatchNorm.from_state(state, f"layers_bn.{i}") for i in range(len(convs))]
         if any(n.scale.shape != (channels, 1) for n in norms):
             raise ModelError(f"VideoPose3D batch norms must have {channels} channels, "
                              f"got {[n.scale.shape[0] for n in norms]}")
@@ -153,7 +153,7 @@ class TemporalModel:
         if isinstance(checkpoint, dict) and "model_pos" in checkpoint:
             checkpoint = checkpoint["model_pos"]
         elif not (isinstance(checkpoint, dict) and any(str(k).endswith("expand_conv.weight") for k in checkpoint)):
-            keys = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+            keys = sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
             raise ModelError(f"{Path(path).name}: expected a VideoPose3D checkpoint with 'model_pos', found {keys}")
         return cls.from_state_dict(checkpoint, causal)
 
