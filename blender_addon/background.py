@@ -43,6 +43,7 @@ CHECK_CODE = "import rigcast.cli, onnxruntime, av"
 POLL_S = 0.25
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _PROGRESS = re.compile(r"(\d+)/(\d+|\?)")
+_WARNING = re.compile(r"rigcast: warning: ([^\r\n]*)[\r\n]")  # the CLI's one-line warnings, once terminated
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def parse_progress(text: str) -> tuple[int, int] | None:
 
 @dataclass
 class Job:
-    """One running analysis.  The reader thread fills ``done``/``total``/``tail``; the main thread polls."""
+    """One running analysis.  The reader thread fills ``done``/``total``/``tail`` and ``warnings`` (the
+    CLI's ``rigcast: warning:`` lines, which the finished status repeats); the main thread polls."""
 
     footage: Path
     take: Path
@@ -148,6 +150,7 @@ class Job:
     tail: str = ""
     cancelled: bool = False
     reader: threading.Thread | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fraction(self) -> float:
@@ -161,6 +164,10 @@ class Job:
                 return
             text = chunk.decode("utf-8", errors="replace")
             self.tail = (self.tail + text)[-8192:]
+            # Kept apart from the tail, which the progress bar's redraws push a warning out of.
+            for found_warning in _WARNING.finditer(_ANSI.sub("", self.tail)):
+                if found_warning.group(1).strip() not in self.warnings:
+                    self.warnings.append(found_warning.group(1).strip())
             found = parse_progress(self.tail[-512:])
             if found is not None:
                 self.done, self.total = found
@@ -243,7 +250,8 @@ def poll(on_progress: Callable[[Job], None], on_finished: Callable[[Job, bool, s
     if job.cancelled:
         on_finished(job, False, "analysis cancelled; run it again to resume")
     elif code == 0 and job.take.is_file():
-        on_finished(job, True, f"analysed {job.footage.name} in {time.monotonic() - job.started:.0f} s")
+        warned = "".join(f"; warning: {w}" for w in job.warnings)
+        on_finished(job, True, f"analysed {job.footage.name} in {time.monotonic() - job.started:.0f} s{warned}")
     else:
         on_finished(job, False, job.error_line())
     return None

@@ -269,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the CLI: one line, ``rigcast: warning: ...``, without Python's source line."""
+    text = " ".join(str(message).split())
+    # One write, so that the progress bar's output (the add-on reads both streams as one) cannot split the line.
+    (sys.stderr if file is None else file).write(f"rigcast: warning: {text}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -277,15 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    warnings.simplefilter("default")
-    try:
-        return args.func(args)
-    except RigcastError as exc:
-        print(f"rigcast: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rigcast: interrupted; finished frames are kept and the next run resumes", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():  # restores the filters and showwarning for callers of main()
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except RigcastError as exc:
+            print(f"rigcast: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("rigcast: interrupted; finished frames are kept and the next run resumes", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
