@@ -15,11 +15,10 @@ Tiling.  A 720p frame at x4 would need the model's activations for a
 5120 x 2880 output at once (gigabytes for ESRGAN), so the frame is cut into
 tiles of ``tile`` pixels (a fixed-size model: exactly its size) that
 overlap their neighbours by at least ``overlap`` pixels, spread evenly so the
-last tile ends at the frame's edge.  Each tile's output is weighted by a
-linear ramp across its overlap with each neighbour (0 at the tile's edge, 1
-where the neighbour ends), the weights normalised to sum to 1 at every output
-pixel, so the tiles cross-fade and the border pixels a convolution sees with
-too little context count least.  Rows of tiles are added into a float band
+last tile ends at the frame's edge.  Within each overlap the two tiles'
+outputs cross-fade linearly across the middle half; the outer quarter by
+each tile's edge, where a convolution saw zero padding, is left to the
+neighbour.  Weights are normalised to sum to 1 at every output pixel.  Rows of tiles are added into a float band
 one tile-row high; rows of the output no later tile touches are rounded to
 uint8 as soon as the band moves on, so the float working set is one band, not
 the whole upscaled frame.  A frame smaller than a fixed-size model's input is
@@ -65,9 +64,9 @@ def tile_starts(length: int, tile: int, overlap: int) -> np.ndarray:
 def blend_weights(starts: np.ndarray, tile: int, length: int, scale: int) -> list[np.ndarray]:
     """Per tile, its (tile * scale,) float32 weights along one axis, in output pixels; they sum to 1 everywhere.
 
-    A tile's weight ramps linearly from near 0 at an edge it shares with a
-    neighbour up to 1 where that neighbour ends; edges on the frame's border
-    keep weight 1.  The 2D weight of a tile is the outer product of its row
+    A tile's weight is 0 in the outer quarter of its overlap with a neighbour,
+    ramps linearly to 1 across the middle half and is 1 beyond; edges on the
+    frame's border keep weight 1.  The 2D weight of a tile is the outer product of its row
     and column weights, which also sums to 1 (the product of two partitions of unity).
     """
     size = tile * scale
@@ -75,16 +74,28 @@ def blend_weights(starts: np.ndarray, tile: int, length: int, scale: int) -> lis
     for k, start in enumerate(starts):
         w = np.ones(size, np.float64)
         if k > 0:
-            ramp = (int(starts[k - 1]) + tile - int(start)) * scale  # overlap with the tile before
-            w[:ramp] = np.minimum(w[:ramp], (np.arange(ramp) + 0.5) / ramp)
+            w = np.minimum(w, _ramp(int(starts[k - 1]) + tile - int(start), size, scale))  # overlap with the one before
         if k + 1 < len(starts):
-            ramp = (int(start) + tile - int(starts[k + 1])) * scale  # overlap with the tile after
-            w[size - ramp:] = np.minimum(w[size - ramp:], ((np.arange(ramp) + 0.5) / ramp)[::-1])
+            w = np.minimum(w, _ramp(int(start) + tile - int(starts[k + 1]), size, scale)[::-1])  # and the one after
         raw.append(w)
     total = np.zeros(length * scale, np.float64)
     for start, w in zip(starts, raw):
         total[start * scale:start * scale + size] += w
     return [(w / total[start * scale:start * scale + size]).astype(np.float32) for start, w in zip(starts, raw)]
+
+
+def _ramp(overlap: int, size: int, scale: int) -> np.ndarray:
+    """(size,) weights rising from 0 to 1 across the first ``overlap`` input pixels, less a margin at either end.
+
+    The outer quarter of an overlap is left to the neighbour alone (weight 0):
+    a convolutional net sees zero padding there, within its receptive field of
+    the tile's edge, and its output is worst.  The middle half is a linear cross-fade.
+    """
+    u = np.arange(size, dtype=np.float64)
+    if overlap <= 0:  # tiles that only touch
+        return np.ones(size)
+    margin = overlap // 4
+    return np.clip((u - margin * scale + 0.5) / ((overlap - 2 * margin) * scale), 0.0, 1.0)
 
 
 def _pad_to(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -184,17 +195,22 @@ class Enhancer:
                 if result.shape != (1, 3, th * s, tw * s):
                     raise ModelError(f"expected output (1, 3, {th * s}, {tw * s}) for a {th}x{tw} tile, "
                                      f"got {result.shape}")
-                weight = wy_k[:, None] * wx_k[None, :]
-                band[:, :, x * s:(x + tw) * s] += result[0].astype(np.float32, copy=False) * weight
+                tile_out = result[0].astype(np.float32)  # (3, th*s, tw*s), our own copy to weight in place
+                tile_out *= wy_k[:, None] * wx_k[None, :]
+                band[:, :, x * s:(x + tw) * s] += tile_out
         _to_uint8(band, out[band_top:])
         return out[:h * s, :w * s] if (ph, pw) != (h, w) else out
 
 
 def _to_uint8(chw: np.ndarray, out_hwc: np.ndarray) -> None:
-    """Write (3, H, W) float values in [0, 1] (clipped) into ``out_hwc`` (H, W, 3) uint8, rounded."""
-    scaled = np.clip(chw * 255.0, 0.0, 255.0)
-    np.rint(scaled, out=scaled)
-    out_hwc[...] = scaled.transpose(1, 2, 0)
+    """Write (3, H, W) float values in [0, 1] (clipped) into ``out_hwc`` (H, W, 3) uint8, rounded.
+
+    Works in place on ``chw`` (no band-sized temporaries); its values are spent afterwards.
+    """
+    np.multiply(chw, 255.0, out=chw)
+    np.clip(chw, 0.0, 255.0, out=chw)
+    np.rint(chw, out=chw)
+    out_hwc[...] = chw.transpose(1, 2, 0)
 
 
 def _name(runner: Runner) -> str:
@@ -221,6 +237,15 @@ def open_enhancer(model: str | Path, scale: int | None = None, tile: int = DEFAU
     return Enhancer(runner, scale=scale, tile=tile, overlap=overlap)
 
 
+def check_paths(source: str | Path, output: str | Path, crf: int = 18, preset: str = "veryfast") -> None:
+    """Raise InputError unless ``source`` exists and ``output`` is another video path, crf/preset x264's."""
+    from .video.mux import check_output
+
+    check_output(Path(source), Path(output), crf, preset)
+    if not Path(source).exists():
+        raise InputError(f"footage not found: {source}")
+
+
 def enhance_video(source: str | Path, output: str | Path, model: str | Path | Enhancer, scale: int | None = None,
                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, device: str = "auto",
                   strict_device: bool = False, progress: Callable[[int, int], None] | None = None, crf: int = 18,
@@ -235,12 +260,10 @@ def enhance_video(source: str | Path, output: str | Path, model: str | Path | En
     import av
 
     from .video import open_footage
-    from .video.mux import check_output, reencode, source_timing
+    from .video.mux import reencode, source_timing
 
     source, output = Path(source), Path(output)
-    check_output(source, output, crf, preset)
-    if not source.exists():
-        raise InputError(f"footage not found: {source}")
+    check_paths(source, output, crf, preset)
     enhancer = model if isinstance(model, Enhancer) else open_enhancer(model, scale, tile, overlap, device,
                                                                        strict_device)
     with open_footage(source) as footage:
