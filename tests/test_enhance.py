@@ -209,7 +209,7 @@ def test_tiled_sr_model_matches_the_whole_frame_run(models, astronaut):
 def test_720p_x4_stays_within_the_memory_budget(models, carphone_frames):
     """Tiled x4 of a 720p frame: Python-side peak (numpy buffers; tracemalloc does not see onnxruntime's arena).
 
-    Measured here: 100 MB above the 44 MB output frame (one float band of 3 x 1024 x 5120 = 63 MB, the float copy of
+    Measured here: 91 MB above the 44 MB output frame (one float band of 3 x 1024 x 5120 = 63 MB, the float copy of
     the frame 11 MB, one tile's output 13 MB and its weights).  The budget, 120 MB, fails a float accumulator of the
     whole upscaled frame (177 MB alone) or band-sized temporaries; an untiled ESRGAN's activations would be GBs.
     """
