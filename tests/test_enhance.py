@@ -26,12 +26,14 @@ SINE_HZ = 440.0
 # -- models ---------------------------------------------------------------------------------------------------------
 
 
-def _save(path: Path, nodes, initializers, in_hw=("height", "width"), out_shape=(1, 3, None, None)) -> Path:
+def _save(path: Path, nodes, initializers, in_hw=("height", "width"), out_shape=(1, 3, None, None),
+          half: bool = False) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, *in_hw])
-    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, list(out_shape))
+    dtype = TensorProto.FLOAT16 if half else TensorProto.FLOAT
+    inp = helper.make_tensor_value_info("input", dtype, [1, 3, *in_hw])
+    out = helper.make_tensor_value_info("output", dtype, list(out_shape))
     graph = helper.make_graph(nodes, path.stem, [inp], [out], initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # onnxruntime of any recent version reads it
@@ -40,7 +42,7 @@ def _save(path: Path, nodes, initializers, in_hw=("height", "width"), out_shape=
     return path
 
 
-def nearest_model(path: Path, scale: int = 2, fixed_hw: tuple[int, int] | None = None) -> Path:
+def nearest_model(path: Path, scale: int = 2, fixed_hw: tuple[int, int] | None = None, half: bool = False) -> Path:
     """Exact nearest-neighbour upsampling by ``scale`` (ONNX Resize, half-pixel centres, round_prefer_floor).
 
     Output pixel u samples input (u + 0.5) / s - 0.5 rounded half down = floor(u / s), as cv2's INTER_NEAREST does.
@@ -49,7 +51,7 @@ def nearest_model(path: Path, scale: int = 2, fixed_hw: tuple[int, int] | None =
 
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, float(scale), float(scale)])
     node = helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")
-    return _save(path, [node], [scales], in_hw=fixed_hw or ("height", "width"))
+    return _save(path, [node], [scales], in_hw=fixed_hw or ("height", "width"), half=half)
 
 
 def sr_model(path: Path, scale: int = 4, features: int = 16, seed: int = 0) -> Path:
@@ -93,6 +95,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return {"nn2": nearest_model(d / "nn2.onnx"),
             "nn2_fixed": nearest_model(d / "nn2_fixed.onnx", fixed_hw=(96, 80)),
             "nn3": nearest_model(d / "nn3.onnx", scale=3),
+            "nn2_half": nearest_model(d / "nn2_half.onnx", half=True),  # as the fp16 ESRGAN exports
             "sr4": sr_model(d / "sr4.onnx"),
             "pad": padding_model(d / "pad.onnx"),
             "grey": grey_model(d / "grey.onnx")}
@@ -169,6 +172,14 @@ def test_nearest_2x_reproduces_cv2_across_tile_seams(models, astronaut):
     crop = astronaut[37:337, 5:458]  # odd sizes: the last tiles are shifted back, overlapping more
     np.testing.assert_array_equal(enhancer(crop), cv2.resize(crop, None, fx=2, fy=2,
                                                              interpolation=cv2.INTER_NEAREST))
+
+
+def test_float16_model_gets_float16_tiles(models, astronaut):
+    enhancer = open_enhancer(models["nn2_half"], tile=96, overlap=12, device="cpu")
+    assert enhancer.dtype == np.float16
+    # k / 255 in float16 is within 2^-11 relative of k / 255, well under half a level after rounding
+    np.testing.assert_array_equal(enhancer(astronaut), cv2.resize(astronaut, None, fx=2, fy=2,
+                                                                  interpolation=cv2.INTER_NEAREST))
 
 
 def test_nearest_3x_on_real_footage(models, carphone_frames):
