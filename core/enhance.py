@@ -136,6 +136,8 @@ class Enhancer:
             raise InputError(f"tile must be larger than twice the overlap (and overlap >= 0), got tile "
                              f"{'x'.join(map(str, self.tile_hw))} and overlap {overlap}")
         self.fixed = (fixed_h is not None, fixed_w is not None)
+        if any(self.fixed) and self.tile_hw != (tile, tile):
+            log.info("%s takes %dx%d tiles only; tile %d ignored", _name(runner), *self.tile_hw, tile)
         self.overlap = overlap
         self.scale = self._model_scale()
         if scale is not None and scale != self.scale:
@@ -254,9 +256,6 @@ def open_enhancer(model: str | Path, scale: int | None = None, tile: int = DEFAU
     ``threads``: onnxruntime's intra-op threads on CPU (0: one per core).
     """
     model = Path(model)
-    if overlap < 0 or tile <= 2 * overlap:
-        raise InputError(f"tile must be larger than twice the overlap (and overlap >= 0), got tile {tile} "
-                         f"and overlap {overlap}")
     if model.suffix.lower() in ENGINE_SUFFIXES and "tensorrt" not in BACKENDS:
         # The TensorRT engine runner registers its backend in rigcast.runners when it lands; until then an engine
         # cannot be opened, but its ONNX model runs on TensorRT through onnxruntime's provider.
