@@ -288,6 +288,8 @@ def enhance_video(source: str | Path, output: str | Path, model: str | Path | En
     copied through (:mod:`rigcast.video.mux`).  The video is written to a
     temporary file beside ``output`` and renamed when complete, so ``output``
     is never half-written.  ``progress(done, total)`` is called after every frame.
+    ``model`` is a model file, or an :class:`Enhancer` already built (then
+    ``scale``, ``tile``, ``overlap`` and the device arguments are its own).
     """
     import av
 
