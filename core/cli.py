@@ -131,6 +131,19 @@ def cmd_overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enhance(args: argparse.Namespace) -> int:
+    from .enhance import check_paths, enhance_video, open_enhancer
+
+    check_paths(args.input, args.output, args.crf, args.preset)
+    enhancer = open_enhancer(args.model, scale=args.scale, tile=args.tile, overlap=args.overlap, device=args.device,
+                             strict_device=args.strict_device)
+    bar, update = _progress_bar(Path(args.input).name)
+    with bar:
+        out = enhance_video(args.input, args.output, enhancer, crf=args.crf, preset=args.preset, progress=update)
+    print(f"wrote {out}: x{enhancer.scale} on {enhancer.runner.provider}")
+    return 0
+
+
 def render_command(args: list[str], blender: str | None, bpy_available: bool) -> list[str]:
     """The command line that renders a composite: ``blender`` when given, else this Python with bpy.
 
@@ -255,6 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; ultrafast is quickest)")
     o.set_defaults(func=cmd_overlay)
 
+    n = sub.add_parser("enhance", help="upscale footage with a super-resolution model (e.g. ESRGAN x4), in tiles")
+    n.add_argument("input", help="the footage to upscale")
+    n.add_argument("-o", "--output", required=True, help="video to write (e.g. out.mp4)")
+    n.add_argument("--model", required=True, help="super-resolution ONNX model: (1, 3, H, W) RGB in [0, 1] in, "
+                                                  "(1, 3, sH, sW) out")
+    n.add_argument("--scale", type=int, help="expected upscaling factor, checked against the model (default: the "
+                                             "model's)")
+    n.add_argument("--tile", type=int, default=256, help="tile side in input pixels (default 256; a fixed-size "
+                                                         "model uses its own)")
+    n.add_argument("--overlap", type=int, default=16, help="least overlap between tiles in input pixels (default 16)")
+    n.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+                   help="execution device; auto prefers TensorRT, then CUDA, then CPU")
+    n.add_argument("--strict-device", action="store_true", help="fail instead of falling back when --device is missing")
+    n.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    n.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; ultrafast is quickest)")
+    n.set_defaults(func=cmd_enhance)
+
     r = sub.add_parser("render", help="render overlays over the footage with Blender (EEVEE) to an H.264 MP4",
                        description="Takes headless/render.py's arguments: --footage IN.mp4 --take TAKE -o OUT.mp4 "
                                    "[--overlay mask,facemesh,skeleton,character] [--character RIG] [--map MAP] "
@@ -293,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rigcast: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("rigcast: interrupted; finished frames are kept and the next run resumes", file=sys.stderr)
+            if args.command == "enhance":
+                print("rigcast: interrupted; no output was written", file=sys.stderr)
+            else:
+                print("rigcast: interrupted; finished frames are kept and the next run resumes", file=sys.stderr)
             return 130
 
 

@@ -26,8 +26,7 @@ through, or re-encoded to AAC where the container cannot hold its codec.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -39,19 +38,11 @@ from ..errors import InputError
 from ..fileio import atomic_path
 from ..formats.take import Face, Take
 from ..video import VideoInfo, open_footage
+from ..video.mux import X264_PRESETS, Progress, check_output, reencode, source_timing  # noqa: F401 (re-exported)
 from .mask import PART_LOOP, MaskAsset, fit_mask
 
-log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
-"""progress(frames_done, frames_total); total is -1 when unknown."""
-
 LAYERS = ("mask", "mesh", "skeleton", "axes")
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")
-X264_CRF_RANGE = (0, 51)  # libx264's constant rate factor for 8-bit video: 0 lossless .. 51 worst
 MESH_STYLES = ("wire", "shaded")
-OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 NEAR_M = 0.02
 """Geometry closer to the camera than this is not drawn (it would project without bound)."""
@@ -332,172 +323,12 @@ def render_overlay(source: str | Path, take: Take | str | Path, output: str | Pa
     source, output = Path(source), Path(output)
     if not isinstance(take, Take):
         take = Take.load(take)
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"expected an output video ending in {', '.join(OUTPUT_SUFFIXES)}, got {output}")
-    if output.exists() and source.exists() and output.resolve() == source.resolve():
-        raise InputError(f"expected an output path other than the source, got {output} for both")
-    if not X264_CRF_RANGE[0] <= crf <= X264_CRF_RANGE[1]:
-        raise InputError(f"crf must be between {X264_CRF_RANGE[0]} and {X264_CRF_RANGE[1]}, got {crf}")
-    if preset not in X264_PRESETS:
-        raise InputError(f"preset must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
+    check_output(source, output, crf, preset)
     drawer = FrameDrawer(take, draw, mask_asset, mesh_style)
     with open_footage(source) as footage:
         info = footage.info
         check_footage(take, info)
-        timing = _source_timing(source, info)
+        timing = source_timing(source, info)
         with atomic_path(output) as tmp, av.open(str(tmp), "w") as container:
-            _encode(footage, drawer, container, take.video.fps, timing, source, info, progress, crf, preset)
+            reencode(footage, drawer, container, take.video.fps, timing, source, info, progress, crf, preset)
     return output
-
-
-def _source_timing(source: Path, info: VideoInfo) -> tuple[Fraction, float]:
-    """(time base of the output's video timestamps, start time in seconds of the source's video stream).
-
-    A video keeps its own stream's time base, so every frame keeps its exact
-    timestamp (variable-rate footage included); image sequences count frames.
-    """
-    if info.kind != "video":
-        return Fraction(1) / info.fps, 0.0
-    from ..video.pyav_reader import open_container, video_stream
-
-    container = open_container(source)
-    try:
-        stream = video_stream(container, source)
-        tb = Fraction(stream.time_base) if stream.time_base else Fraction(1) / info.fps
-        start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-        return tb, start
-    finally:
-        container.close()
-
-
-def _encode(footage, drawer: FrameDrawer, container, fps: Fraction, timing: tuple[Fraction, float], source: Path,
-            info: VideoInfo, progress: Progress | None, crf: int, preset: str) -> None:
-    import av
-
-    time_base, start_s = timing
-    stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height = info.width, info.height
-    stream.pix_fmt = "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
-    stream.codec_context.time_base = time_base
-    stream.codec_context.thread_count = 0  # x264 picks its thread count
-    stream.options = {"crf": str(int(crf)), "preset": preset}
-    audio = _AudioCopy(source, container, start_s) if info.has_audio else None
-    total, done, last_pts = info.frame_count, 0, None
-    try:
-        for frame in footage:
-            picture = av.VideoFrame.from_ndarray(drawer(frame.rgb, frame.index), format="rgb24")
-            pts = round(Fraction(frame.time_s) / time_base)
-            pts = pts if last_pts is None or pts > last_pts else last_pts + 1
-            picture.pts, picture.time_base, last_pts = pts, time_base, pts
-            container.mux(stream.encode(picture))
-            if audio is not None:
-                audio.mux_until(frame.time_s + 1.0)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        container.mux(stream.encode(None))
-        if audio is not None:
-            audio.mux_until(None)
-    finally:
-        if audio is not None:
-            audio.close()
-    if progress is not None and total != done:
-        progress(done, done)
-
-
-MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
-"""Audio codecs that players take in an MP4 file; others (PCM, say) are re-encoded to AAC for .mp4/.m4v."""
-
-
-def _cannot_remux(source: Path, template, format_name: str) -> str | None:
-    """Why the audio stream ``template`` cannot be copied into a ``format_name`` file, or None if it can.
-
-    Beyond MP4's list, a trial mux of its first packet into memory decides:
-    some refusals (an unordered channel layout) only surface when the file is finished.
-    """
-    import io
-
-    import av
-
-    codec = template.codec_context.name
-    if format_name in ("mp4", "ipod") and codec not in MP4_AUDIO:
-        return f"MP4 players do not take {codec} audio"
-    try:
-        with av.open(str(source), metadata_errors="replace") as src:
-            stream = src.streams[template.index]
-            packet = next((p for p in src.demux(stream) if p.size and p.dts is not None), None)
-            with av.open(io.BytesIO(), "w", format=format_name) as trial:
-                out = trial.add_stream_from_template(stream)
-                if packet is not None:
-                    packet.stream = out
-                    trial.mux(packet)
-    except (ValueError, av.FFmpegError) as e:
-        return f"{format_name} cannot hold {codec} audio as it is ({e})"
-    return None
-
-
-_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-"""FFmpeg's default channel layout per channel count (av_channel_layout_default)."""
-
-
-class _AudioCopy:
-    """The source's first audio stream, shifted to the video's start, remuxed or else re-encoded to AAC."""
-
-    def __init__(self, source: Path, container, video_start_s: float):
-        import av
-
-        self._input = av.open(str(source), metadata_errors="replace")
-        self._in = self._input.streams.audio[0]
-        self._container = container
-        self._tb = Fraction(self._in.time_base)
-        self._shift = round(Fraction(video_start_s) / self._tb)
-        why = _cannot_remux(source, self._in, container.format.name)
-        self._encode = why is not None
-        if not self._encode:
-            self._out = container.add_stream_from_template(self._in)
-        else:
-            log.info("re-encoding the audio to AAC: %s", why)
-            self._out = container.add_stream("aac", rate=self._in.codec_context.sample_rate)
-            # The standard layout for the channel count: an unordered "2 channels" (pcm in mkv) is refused by mp4.
-            channels = len(self._in.codec_context.layout.channels)
-            self._out.layout = _DEFAULT_LAYOUTS.get(channels, self._in.codec_context.layout.name)
-            self._out.bit_rate = 192_000
-        self._packets = self._input.demux(self._in)
-        self._next = None
-        self._done = False
-
-    def mux_until(self, time_s: float | None) -> None:
-        """Mux the source's audio up to ``time_s`` seconds of output time (all of it for None)."""
-        while not self._done:
-            if self._next is None:
-                self._next = next((p for p in self._packets if p.size and p.dts is not None), None)
-                if self._next is None:
-                    self._finish()
-                    return
-            p = self._next
-            when = (p.pts if p.pts is not None else p.dts) - self._shift
-            if time_s is not None and float(when * self._tb) > time_s:
-                return
-            self._next = None
-            self._mux(p)
-
-    def _mux(self, packet) -> None:
-        if self._encode:
-            for frame in packet.decode():
-                if frame.pts is not None:
-                    frame.pts -= self._shift
-                self._container.mux(self._out.encode(frame))
-            return
-        if packet.pts is not None:
-            packet.pts -= self._shift
-        packet.dts -= self._shift
-        packet.stream = self._out
-        self._container.mux(packet)
-
-    def _finish(self) -> None:
-        if self._encode:
-            self._container.mux(self._out.encode(None))
-        self._done = True
-
-    def close(self) -> None:
-        self._input.close()
