@@ -247,7 +247,8 @@ _EXCLUDE = {"twist", "roll", "ik", "pole", "target", "mch", "tweak", "end", "nub
             "parent", "socket", "prop", "weapon", "vb", "share", "site", "tip", "pivot", "hinge", "master", "eye",
             "jaw", "breast", "ear", "tongue", "teeth", "thumb", "index", "middle", "ring", "pinky", "finger",
             "heel", "metacarpal", "palm"}
-_NOISE = {"fk", "jnt", "bone", "bn", "def", "org", "ctrl", "con", "bind", "skin", "deform", "bend"}
+_NOISE = {"fk", "jnt", "bone", "bn", "def", "org", "ctrl", "con", "bind", "skin", "deform", "bend", "skeleton"}
+"""Words that say nothing of the segment (``skeleton``: OptiTrack Motive names bones ``Skeleton1_LThigh``)."""
 _LEFT, _RIGHT = {"l", "left", "lf", "lft"}, {"r", "right", "rt", "rgt"}
 
 _SYNONYMS: dict[str, set[str]] = {
@@ -275,6 +276,8 @@ def _tokens(name: str) -> list[str]:
         if low.endswith(s):
             n = n[: -len(s)]
             break
+    # OptiTrack Motive's short limb names: LUArm / LFArm are the upper arm and forearm (LF is not "left").
+    n = re.sub(r"(^|[^A-Za-z])([LR])([UF])Arm", lambda m: m[1] + m[2] + ("Upper" if m[3] == "U" else "Fore") + "Arm", n)
     n = re.sub(r"([a-z])([A-Z])", r"\1 \2", n)  # camelCase
     n = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", n)  # LHip -> L Hip
     n = re.sub(r"([A-Za-z])(\d)", r"\1 \2", n)
