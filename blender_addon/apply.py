@@ -1,6 +1,7 @@
 """Apply: retarget one Take track onto an armature, as one new action.
 
-props -> :class:`ApplyConfig` -> core (``take_source``, ``retarget``) -> ``animation.write_bone_motion``.
+props -> :class:`ApplyConfig` -> core (``take_source`` / ``load_source``, ``rested_rig``, ``retarget``) ->
+``write_through_controls`` (-> ``bake_deform_bones``): the steps ``rigcast retarget`` takes, from the same core code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import bpy
 import numpy as np
 
 from . import animation
-from .core_bridge import RigcastError, retarget, retarget_cli, take as core_take
+from .core_bridge import RigcastError, amass, retarget, retarget_cli, take as core_take
 from .rest_pose import armature_from_rig, object_matrix, read_rig
 
 STORED_MAP_KEY = "rigcast_bone_map"
@@ -28,9 +29,14 @@ PRESET_PREFIX = "PRESET:"
 class ApplyConfig:
     """Everything Apply needs, read from the scene properties once.
 
+    ``take_path``: a Take, a BVH clip or an AMASS/SMPL .npz.
     ``map_source``: ``AUTO`` (detect), ``STORED`` (the map on the armature),
     ``FILE`` (``map_path``) or ``PRESET:<name>``.  ``track_id`` -1: the take's
     longest track.  ``frame_offset``: the scene frame of source frame 0.
+    ``source_rest`` / ``target_rest``: the CLI's ``--source-rest`` /
+    ``--target-rest`` (``zero``, ``tpose`` or a frame number; a target frame
+    is one of the armature's current action).  ``bake``: the CLI's
+    ``--bake``: key the deform bones' evaluated pose instead of the controls.
     """
 
     take_path: str
@@ -40,12 +46,17 @@ class ApplyConfig:
     foot_lock: str = "auto"
     frame_offset: int = 1
     use_face: bool = True
+    source_rest: str = "zero"
+    target_rest: str = "zero"
+    bake: bool = False
 
     @classmethod
     def from_props(cls, props) -> "ApplyConfig":
         return cls(take_path=bpy.path.abspath(props.take_path), track_id=props.track_id, map_source=props.bone_map,
                    map_path=bpy.path.abspath(props.map_path), foot_lock=props.foot_lock.lower(),
-                   frame_offset=props.frame_offset, use_face=props.use_face)
+                   frame_offset=props.frame_offset, use_face=props.use_face,
+                   source_rest=props.source_rest.strip() or "zero", target_rest=props.target_rest.strip() or "zero",
+                   bake=props.bake)
 
 
 # --------------------------------------------------------------------------- bone maps
@@ -88,6 +99,50 @@ def bone_map_for(arm_obj, rig, config: ApplyConfig) -> tuple["retarget.BoneMap",
 # --------------------------------------------------------------------------- solve and write
 
 
+MOCAP_SUFFIXES = (".bvh", ".npz")
+"""Sources Apply reads besides Takes: BVH clips and AMASS/SMPL archives (an .npz that is not a Take)."""
+
+
+@dataclass
+class Source:
+    """What Apply retargets: a world-space core pose, the scene frames it plays at, and where it came from."""
+
+    pose: object  # core CanonicalPose, world space
+    frames: np.ndarray  # (T,) scene frames
+    fps: object  # Fraction | None
+    track_id: int  # -1 for mocap files
+    stem: str
+    text: str
+
+
+def load_source(config: ApplyConfig) -> Source:
+    """The source ``config`` names: a Take's track (its face too), or a BVH / AMASS clip read as the CLI reads it.
+
+    ``source_rest`` applies to mocap clips only, as ``--source-rest`` does.
+    """
+    if not config.take_path:
+        raise RigcastError("no take file given")
+    path = Path(config.take_path)
+    stem = path.name.split(".")[0]
+    suffix = path.suffix.lower()
+    if suffix in (".fbx", ".blend"):
+        raise RigcastError(f"Apply reads Takes, BVH clips and AMASS .npz archives; for {path.name} use "
+                           f"rigcast retarget (it opens .fbx/.blend files in a Blender of its own)")
+    is_mocap = suffix == ".bvh" or (suffix == ".npz" and path.is_file() and amass.is_amass(path))
+    if is_mocap:
+        pose, text = retarget_cli.load_source(path, None, config.source_rest)
+        frames = config.frame_offset + np.arange(pose.num_frames, dtype=np.float64)
+        return Source(pose, frames, pose.fps, -1, stem, text)
+    if retarget_cli.parse_rest(config.source_rest, "Source rest") != "zero":
+        raise RigcastError(f"Source rest applies to mocap clips (.bvh, AMASS .npz); a Take's points have no joint "
+                           f"frames, got Source rest {config.source_rest}")
+    take = core_take.Take.load(path)
+    pose, track = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id,
+                                           use_face=config.use_face)
+    frames = config.frame_offset + track.frame_index.astype(np.float64)
+    return Source(pose, frames, take.video.fps, track.track_id, stem, f"take {path.name}: track {track.track_id}")
+
+
 @dataclass
 class Solved:
     motion: object  # core Motion
@@ -96,27 +151,44 @@ class Solved:
     track_id: int
     map_text: str
     missing: tuple[str, ...]
+    rest_text: str = ""
 
 
-def solve(take, rig, bone_map, map_text: str, config: ApplyConfig, matrix_world: np.ndarray | None) -> Solved:
-    """Core only: the track's motion on ``rig`` (armature space of an object at ``matrix_world``)."""
-    pose, track = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id,
-                                           use_face=config.use_face)
-    pose = retarget_cli.in_armature_space(pose, matrix_world)
+def armature_motion(arm_obj, rig):
+    """The core Motion of ``arm_obj``'s current action on ``rig``, sampled at every frame of its range."""
+    from . import export
+
+    if arm_obj.animation_data is None or arm_obj.animation_data.action is None:
+        raise RigcastError(f"Target rest FRAME needs an action on {arm_obj.name!r}; it has none")
+    start, end = export.action_frame_range(arm_obj, bpy.context.scene)
+    return export.motion_from_pose(rig, export.sample_pose(bpy.context, arm_obj, range(start, end + 1)))
+
+
+def solve(source: Source, rig, bone_map, map_text: str, config: ApplyConfig, matrix_world: np.ndarray | None,
+          rig_motion=None) -> Solved:
+    """Core only: the source's motion on ``rig`` (armature space of an object at ``matrix_world``).
+
+    As ``rigcast retarget`` does: solved on the rig resting at ``target_rest``
+    (``rig_motion``: the armature's animation, for a frame number), then
+    carried back onto the rig's own rest.
+    """
+    pose = retarget_cli.in_armature_space(source.pose, matrix_world)
+    solve_rig, rest_text = retarget_cli.rested_rig(rig, bone_map.indices(rig), config.target_rest, rig_motion,
+                                                   "Target rest")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", retarget.RetargetWarning)  # reported below instead
-        motion, report = retarget.retarget(pose, rig, bone_map, fps=take.video.fps, return_report=True,
+        motion, report = retarget.retarget(pose, solve_rig, bone_map, fps=source.fps, return_report=True,
                                            options=retarget.RetargetOptions(foot_lock=config.foot_lock))
-    frames = config.frame_offset + track.frame_index.astype(np.float64)
-    return Solved(motion, report, frames, track.track_id, map_text, bone_map.missing(rig))
+    if solve_rig is not rig:
+        motion = retarget_cli.motion_onto_rig(solve_rig, motion, rig)
+    return Solved(motion, report, source.frames, source.track_id, map_text, bone_map.missing(rig), rest_text)
 
 
-def create_default_armature(context, take, config: ApplyConfig, name: str = "rigcast") -> bpy.types.Object:
-    """rigcast's own armature, sized to the track's person, in the scene's active collection."""
+def create_default_armature(context, source: Source, name: str = "rigcast") -> bpy.types.Object:
+    """rigcast's own armature, sized to the source's person, in the scene's active collection."""
     from .importer import default_rig_for
 
-    pose, _ = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id)
-    rig, height = default_rig_for(pose)
+    rig, height = default_rig_for(source.pose)
     arm = armature_from_rig(rig, name, context.collection or context.scene.collection, context)
     arm["rigcast_height_m"] = height
     return arm
@@ -124,15 +196,16 @@ def create_default_armature(context, take, config: ApplyConfig, name: str = "rig
 
 def apply_take(context, arm_obj, config: ApplyConfig) -> tuple[bpy.types.Action, Solved]:
     """Retarget ``config``'s track onto ``arm_obj`` as a new action, assigned to it; returns it and what was solved."""
-    if not config.take_path:
-        raise RigcastError("no take file given")
-    take = core_take.Take.load(config.take_path)
+    source = load_source(config)
     rig = read_rig(arm_obj)
     bone_map, map_text = bone_map_for(arm_obj, rig, config)
-    solved = solve(take, rig, bone_map, map_text, config, object_matrix(arm_obj))
-    stem = Path(config.take_path).name.split(".")[0]
-    action = write_through_controls(arm_obj, rig, solved.motion, frames=solved.frames,
-                                    action_name=f"{stem}_track{solved.track_id}")
+    target_rest = retarget_cli.parse_rest(config.target_rest, "Target rest")
+    rig_motion = armature_motion(arm_obj, rig) if isinstance(target_rest, int) else None
+    solved = solve(source, rig, bone_map, map_text, config, object_matrix(arm_obj), rig_motion)
+    name = source.stem if source.track_id < 0 else f"{source.stem}_track{source.track_id}"
+    action = write_through_controls(arm_obj, rig, solved.motion, frames=solved.frames, action_name=name)
+    if config.bake:
+        action, _ = bake_deform_bones(arm_obj, solved.frames, action_name=f"{name}_baked")
     return action, solved
 
 

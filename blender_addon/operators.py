@@ -13,8 +13,8 @@ import bpy
 from bpy.props import StringProperty
 
 from . import background, export, importer, prefs
-from .apply import MAP_STORED, ApplyConfig, apply_take, bone_map_for, create_default_armature, store_map
-from .core_bridge import RigcastError, retarget, take as core_take
+from .apply import MAP_STORED, ApplyConfig, apply_take, bone_map_for, create_default_armature, load_source, store_map
+from .core_bridge import RigcastError, retarget
 from .rest_pose import read_rig
 
 
@@ -257,7 +257,7 @@ class RIGCAST_OT_save_map(_Guarded, bpy.types.Operator):
 
 
 class RIGCAST_OT_apply(_Guarded, bpy.types.Operator):
-    """Retarget the chosen track of the Take onto the armature as a new action"""
+    """Retarget the chosen track of the Take, or a BVH / AMASS clip, onto the armature as a new action"""
 
     bl_idname = "rigcast.apply"
     bl_label = "Apply"
@@ -272,13 +272,15 @@ class RIGCAST_OT_apply(_Guarded, bpy.types.Operator):
         if arm is None:
             if bpy.ops.object.mode_set.poll() and context.mode != 'OBJECT':
                 bpy.ops.object.mode_set(mode='OBJECT')
-            arm = create_default_armature(context, core_take.Take.load(config.take_path), config)
+            arm = create_default_armature(context, load_source(config))
             props.target = arm
             props.create_armature = False
         action, solved = apply_take(context, arm, config)
         if solved.missing:
             self.report({'WARNING'}, f"{arm.name}: no bone for {', '.join(solved.missing)} (left at rest)")
-        self.report({'INFO'}, f"{action.name}: track {solved.track_id} on {arm.name} with {solved.map_text.splitlines()[0]}; "
+        what = f"track {solved.track_id}" if solved.track_id >= 0 else "clip"
+        baked = " (deform bones baked)" if config.bake else ""
+        self.report({'INFO'}, f"{action.name}: {what} on {arm.name}{baked} with {solved.map_text.splitlines()[0]}; "
                               f"{str(solved.report).splitlines()[0]}")
         return {'FINISHED'}
 

@@ -77,6 +77,9 @@ class RIGCAST_PT_retarget(_RigcastPanel, bpy.types.Panel):
         layout.prop(props, "track_id")
         layout.prop(props, "foot_lock")
         layout.prop(props, "use_face")
+        layout.prop(props, "source_rest")
+        layout.prop(props, "target_rest")
+        layout.prop(props, "bake")
         layout.operator("rigcast.apply", icon='ARMATURE_DATA')
 
 

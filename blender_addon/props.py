@@ -42,7 +42,8 @@ FOOT_LOCK_ITEMS = [
 class RigcastSceneProps(bpy.types.PropertyGroup):
     footage_path: StringProperty(name="Footage", subtype='FILE_PATH', description="Video or image sequence to analyse")
     take_path: StringProperty(name="Take", subtype='FILE_PATH',
-                              description="Take file (.take.npz) written by analysis, imported and applied")
+                              description="Take file (.take.npz) written by analysis, imported and applied; Apply also "
+                                          "takes a BVH clip or an AMASS/SMPL .npz")
     target: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
                             description="Armature to apply the motion to")
     create_armature: BoolProperty(name="Create rigcast armature", default=False,
@@ -58,6 +59,15 @@ class RigcastSceneProps(bpy.types.PropertyGroup):
     track_id: IntProperty(name="Track", default=-1, min=-1, description="Track id to apply; -1 for the longest track")
     use_face: BoolProperty(name="Head from face", default=True,
                            description="Turn the head with a face tracked on this body, when the take has one")
+    source_rest: StringProperty(name="Source rest", default="zero",
+                                description="The rest a BVH / AMASS clip's joint frames are measured from: zero (the "
+                                            "file's own), tpose (arms out, legs down) or a frame number")
+    target_rest: StringProperty(name="Target rest", default="zero",
+                                description="The rest the armature's rotations are solved from: zero (its own), tpose "
+                                            "or a frame of its current action; the keys stay on its own rest")
+    bake: BoolProperty(name="Bake deform bones", default=False,
+                       description="For rigs animated through controls (Rigify): key the deform bones' evaluated "
+                                   "pose instead of the controls, their constraints removed")
     frame_offset: IntProperty(name="Frame offset", default=1,
                               description="Scene frame at which the footage's first frame plays")
     fbx_path: StringProperty(name="FBX", subtype='FILE_PATH', default="//rigcast.fbx")
