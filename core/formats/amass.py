@@ -1,6 +1,6 @@
 """AMASS / SMPL pose-parameter archives (``.npz``): SMPL's 24-joint skeleton and its motion as a rig.
 
-Legend: T frames, J = 24 SMPL joints.
+Legend: T frames, J joints: 24 for SMPL, 52 for SMPL-H and SMPL-X (22 body joints, 15 finger joints a hand).
 
 An AMASS file holds, per frame, ``poses`` (T, 3 * N) axis-angle rotations
 (N = 24 for SMPL, 52 for SMPL-H, 55 for SMPL-X; the first 22 joints are the
@@ -23,8 +23,15 @@ The rest skeleton is SMPL's neutral template (zero ``betas``): the joint
 positions ``J_regressor @ v_template`` of the SMPL neutral model, kept below
 as parent-relative offsets.  ``betas`` and ``gender`` are reported, not used:
 without the model's shape blend shapes no other body can be built, and the
-retarget only needs segment directions.  SMPL-H/SMPL-X finger joints have no
-template here and are not read; SMPL's own ``L_Hand``/``R_Hand`` are.
+retarget only needs segment directions.  SMPL's own ``L_Hand``/``R_Hand`` are
+read.  SMPL-H and SMPL-X hands (15 joints each: index, middle, pinky, ring,
+thumb, three segments each, in MANO's order; SMPL-X puts jaw and eyes before
+them) are read onto finger bones named ``L_Index1`` .. ``R_Thumb3`` hanging
+from the wrists, which rigcast's finger mapping reads: each finger bone turns
+as the archive says.  Their rest layout is an approximate flat hand
+(:data:`HAND_OFFSETS`, not the models' template, which needs the model files):
+only its directions matter, and only to line finger segments up with a
+target's.
 """
 
 from __future__ import annotations
@@ -74,30 +81,63 @@ HEAD_TOP = np.array([0.0, 0.2, 0.0])
 """End of the head bone above the Head joint (canonical axes, metres): only its direction matters."""
 
 POSE_WIDTHS = {72: "SMPL", 156: "SMPL-H", 165: "SMPL-X"}
+HAND_START = {156: 22, 165: 25}
+"""Per pose width with hands, the joint index of the first left-hand joint (SMPL-X: after jaw and eyes)."""
+HAND_FINGERS = ("Index", "Middle", "Pinky", "Ring", "Thumb")
+"""MANO's finger order, as SMPL-H and SMPL-X list their 15 joints a hand (left hand first)."""
+HAND_JOINTS = tuple(f"{s}_{f}{k}" for s in ("L", "R") for f in HAND_FINGERS for k in (1, 2, 3))
+# An approximate flat left hand (canonical axes: Y up, facing +Z, left +X; metres): each finger joint's offset
+# from its parent (the wrist for a finger's first joint).  Fingers run along +X, the thumb forward and down.
+# The right hand mirrors it in X.
+_LEFT_HAND = {
+    "Index": ((0.088, 0.000, 0.025), (0.035, 0.0, 0.0), (0.023, 0.0, 0.0)),
+    "Middle": ((0.092, 0.001, 0.003), (0.038, 0.0, 0.0), (0.026, 0.0, 0.0)),
+    "Pinky": ((0.078, -0.005, -0.035), (0.025, 0.0, -0.003), (0.018, 0.0, -0.002)),
+    "Ring": ((0.087, -0.002, -0.017), (0.034, 0.0, -0.002), (0.025, 0.0, -0.001)),
+    "Thumb": ((0.025, -0.012, 0.025), (0.025, -0.005, 0.020), (0.022, -0.004, 0.015)),
+}
+HAND_OFFSETS = np.array([np.multiply(_LEFT_HAND[f][k - 1], (1.0 if s == "L" else -1.0, 1.0, 1.0))
+                         for s in ("L", "R") for f in HAND_FINGERS for k in (1, 2, 3)])
+"""(30, 3) parent-relative rest offsets of :data:`HAND_JOINTS` (canonical axes, metres): an approximate hand."""
+HAND_PARENTS = tuple((20 if s == "L" else 21) if k == 1 else BODY_JOINTS + 15 * i + 3 * j + k - 2
+                     for i, s in enumerate(("L", "R")) for j, _ in enumerate(HAND_FINGERS) for k in (1, 2, 3))
+"""Parents of :data:`HAND_JOINTS` in a hands rig (22 body joints, then the 30 finger joints): wrists 20 / 21."""
 
 # World (the archive's) -> Blender's axes, per up axis found.  Z-up (AMASS): as is.  Y-up (SMPL's own):
 # BVH's turn, YUP_TO_ZUP.  Y-down (a camera, z forward): a half turn about X first makes it Y-up, facing -Z.
 WORLD_TO_BLENDER = {"Z-up": np.eye(3), "Y-up": YUP_TO_ZUP, "Y-down": YUP_TO_ZUP @ np.diag([1.0, -1.0, -1.0])}
 
 
-def smpl_rest_positions() -> np.ndarray:
-    """(J, 3) SMPL neutral rest joints, canonical axes (Y up, facing +Z), metres."""
-    pos = np.zeros((len(SMPL_JOINTS), 3))
-    for j, p in enumerate(SMPL_PARENTS):
-        pos[j] = SMPL_NEUTRAL_OFFSETS[j] + (pos[p] if p >= 0 else 0.0)
+def _skeleton(hands: bool) -> tuple[tuple[str, ...], tuple[int, ...], np.ndarray]:
+    """Joint names, parents and parent-relative offsets (J, 3) of SMPL (24 joints) or, ``hands``, of the
+    22 body joints and SMPL-H's 30 finger joints."""
+    if not hands:
+        return SMPL_JOINTS, SMPL_PARENTS, SMPL_NEUTRAL_OFFSETS
+    return (SMPL_JOINTS[:BODY_JOINTS] + HAND_JOINTS, SMPL_PARENTS[:BODY_JOINTS] + HAND_PARENTS,
+            np.concatenate([SMPL_NEUTRAL_OFFSETS[:BODY_JOINTS], HAND_OFFSETS]))
+
+
+def smpl_rest_positions(hands: bool = False) -> np.ndarray:
+    """(J, 3) SMPL neutral rest joints, canonical axes (Y up, facing +Z), metres (``hands``: SMPL-H's 52)."""
+    _, parents, offsets = _skeleton(hands)
+    pos = np.zeros((len(parents), 3))
+    for j, p in enumerate(parents):
+        pos[j] = offsets[j] + (pos[p] if p >= 0 else 0.0)
     return pos
 
 
-def smpl_rig(name: str = "smpl") -> Rig:
+def smpl_rig(name: str = "smpl", hands: bool = False) -> Rig:
     """SMPL's neutral skeleton as a rig in Blender's axes (facing -Y), one bone per joint, roll 0.
 
     Bones run to their main child; the head to HEAD_TOP, feet and hands along their parents (as BVH leaves do).
+    ``hands``: SMPL-H's 52 joints (no ``L_Hand``/``R_Hand``; five fingers of three bones below each wrist,
+    the wrist bone running to its first finger's base).
     """
-    end_sites = np.full((len(SMPL_JOINTS), 3), np.nan)
-    end_sites[SMPL_JOINTS.index("Head")] = HEAD_TOP
-    rest = BvhClip(joint_names=SMPL_JOINTS, parents=SMPL_PARENTS, offsets=SMPL_NEUTRAL_OFFSETS,
-                   channels=tuple(() for _ in SMPL_JOINTS), end_sites=end_sites, frame_time=1 / 30,
-                   motion=np.zeros((0, 0)))
+    names, parents, offsets = _skeleton(hands)
+    end_sites = np.full((len(names), 3), np.nan)
+    end_sites[names.index("Head")] = HEAD_TOP
+    rest = BvhClip(joint_names=names, parents=parents, offsets=offsets, channels=tuple(() for _ in names),
+                   end_sites=end_sites, frame_time=1 / 30, motion=np.zeros((0, 0)))
     return rest.to_rig(name, scale=1.0)
 
 
@@ -171,17 +211,22 @@ def read_amass(path: str | Path, name: str | None = None) -> tuple[Rig, Motion, 
     fps = as_fps(rate) if rate and rate > 0 else None
 
     num_frames, width = poses.shape
-    used = len(SMPL_JOINTS) if width == 72 else BODY_JOINTS
-    local = np.tile(np.eye(3), (num_frames, len(SMPL_JOINTS), 1, 1))
-    local[:, :used] = Rotation.from_rotvec(poses[:, :3 * used].reshape(-1, 3)).as_matrix().reshape(
-        num_frames, used, 3, 3)
+    hands = width in HAND_START
+    _, parents, _ = _skeleton(hands)
+    if hands:  # the body's 22 joints, then the 30 finger joints from where this width keeps them
+        start = HAND_START[width]
+        rotvec = np.concatenate([poses[:, :3 * BODY_JOINTS], poses[:, 3 * start:3 * (start + len(HAND_JOINTS))]],
+                                axis=1)
+    else:
+        rotvec = poses
+    local = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(num_frames, len(parents), 3, 3)
     glob = np.empty_like(local)
-    for j, p in enumerate(SMPL_PARENTS):
+    for j, p in enumerate(parents):
         glob[:, j] = local[:, j] if p < 0 else glob[:, p] @ local[:, j]
     up = _up_axis(glob[:, 0])
     to_blender = WORLD_TO_BLENDER[up]
 
-    rig = smpl_rig(name or path.stem)
+    rig = smpl_rig(name or path.stem, hands=hands)
     change = to_blender @ glob @ YUP_TO_ZUP.T
     pose_local = world_to_local_rotations(rig, change @ rig.rest_matrix[:, :3, :3])
     pelvis = (SMPL_NEUTRAL_OFFSETS[0] + trans) @ to_blender.T
