@@ -129,3 +129,57 @@ def test_apply_reads_rests_as_the_cli_does_and_refuses_what_it_refuses(addon, tm
     with pytest.raises(RuntimeError, match="needs an action"):  # an operator's error reaches bpy.ops as one
         result, _ = apply(None, clip, arm_name="Mixamo", target_rest="3")
     assert result is None
+
+
+def test_apply_takes_an_amass_archive_onto_a_new_rigcast_armature(addon, tmp_path):
+    """An SMPL-H archive (fingers and all) applied with Create rigcast armature: the new armature's evaluated legs
+    point where the archive's do."""
+    import warnings
+
+    from rigcast.formats.amass import smpl_rig
+    from rigcast.retarget import RetargetOptions, detect_bone_map, retarget
+    from rigcast.retarget.cli import load_source
+    from smpl_archives import write_amass
+
+    clip = first_frames(WALK, tmp_path, 24)
+    original, _ = bvh_source(clip)
+    hands = smpl_rig(hands=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        motion = retarget(original, hands, detect_bone_map(hands)[0], options=RetargetOptions(foot_lock="never"))
+    path = write_amass(tmp_path / "walk.npz", hands, motion, width=156)
+    props = bpy.context.scene.rigcast
+    props.take_path, props.create_armature, props.foot_lock, props.frame_offset = str(path), True, "NEVER", 1
+    assert bpy.ops.rigcast.apply() == {'FINISHED'}
+    arm = props.target
+    assert arm is not None and arm.animation_data.action.name == "walk"
+    from rigcast_blender.rest_pose import read_rig
+
+    rig = read_rig(arm)
+    indices = detect_bone_map(rig)[0].indices(rig)
+    pose, _ = load_source(path)
+    source = canonical_dict(pose.xyz)
+    scene = bpy.context.scene
+    world = np.array(arm.matrix_world)
+    got = {k: np.empty((24, 3)) for k in ("left_hip", "left_knee", "left_ankle", "right_hip", "right_knee",
+                                          "right_ankle")}
+    heads = {"left_hip": "thigh.L", "left_knee": "shin.L", "left_ankle": "foot.L", "right_hip": "thigh.R",
+             "right_knee": "shin.R", "right_ankle": "foot.R"}
+    for t in range(24):
+        scene.frame_set(1 + t)
+        for point, bone in heads.items():
+            head = np.array(arm.pose.bones[rig.bone_names[indices[bone]]].head)
+            got[point][t] = world[:3, :3] @ head + world[:3, 3]
+    legs = [(f"{s}_{a}", f"{s}_{b}") for s in ("left", "right") for a, b in (("hip", "knee"), ("knee", "ankle"))]
+    median, p95, worst = summary(direction_errors(source, got, legs))
+    print(f"\naccuracy add-on Apply SMPL-H archive -> new rigcast armature (legs): median {median:.3f} deg, "
+          f"p95 {p95:.3f} deg")
+    assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+def test_the_retarget_panel_draws_the_new_settings(addon):
+    from test_addon_panels import draw_panel
+
+    drawn = draw_panel(addon.panels.RIGCAST_PT_retarget)
+    for prop in ("source_rest", "target_rest", "bake"):
+        assert ("prop", "RigcastSceneProps", prop) in drawn, prop
