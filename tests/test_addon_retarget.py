@@ -183,3 +183,23 @@ def test_the_retarget_panel_draws_the_new_settings(addon):
     drawn = draw_panel(addon.panels.RIGCAST_PT_retarget)
     for prop in ("source_rest", "target_rest", "bake"):
         assert ("prop", "RigcastSceneProps", prop) in drawn, prop
+
+
+def test_an_optitrack_export_moves_a_generated_rigify_rig(rigify_blend, tmp_path, capsys):
+    """The family whose names read least like the others (Motive's ``Skeleton1_LUArm``) through
+    ``rigcast retarget`` onto the generated Rigify rig: the evaluated DEF bones follow it."""
+    from rigcast.formats.bvh import read_bvh, write_bvh
+    from test_retarget_families import family_clip
+
+    full = read_bvh(family_clip("optitrack_fbx", tmp_path))
+    source = tmp_path / "optitrack_48.bvh"
+    write_bvh(full.with_motion(full.motion[:48]), source)
+    out = tmp_path / "out.blend"
+    assert main([str(source), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
+    assert "rigify_control" in capsys.readouterr().out
+    pose, _ = bvh_source(source)
+    result = evaluated_points(out, pose.num_frames)
+    assert max(np.ptp(p, axis=0).max() for p in result.values()) > 0.1
+    median, p95, worst = summary(direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES))
+    print(f"\naccuracy optitrack_fbx {WALK} -> generated rigify (CLI): median {median:.3f} deg, p95 {p95:.3f} deg")
+    assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
