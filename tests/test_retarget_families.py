@@ -120,3 +120,19 @@ def test_each_family_retargets_onto_preset_rigs(clip, family, rig_name, tmp_path
     print(f"\naccuracy {clip[:-4]:<16} {family:>13} -> {rig_name:<13} median {median:.3f} deg, p95 {p95:.3f} deg")
     assert median <= 1.0 and p95 <= 3.0, f"{family} -> {rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
 
+
+
+def test_a_hand_named_the_canonical_way_is_read_finger_for_finger():
+    """rigcast's own finger names (``index.02.L``, as :data:`FINGER_NAMES` spells them) read as themselves."""
+    from rigcast.retarget.fingers import FINGER_NAMES, detect_fingers
+    from test_retarget_rigs import mixamo_rig
+
+    def canonical(name: str) -> str:
+        m = re.fullmatch(r"mixamorig:(Left|Right)Hand(Thumb|Index|Middle|Ring|Pinky)(\d)", name)
+        return f"{m[2].lower()}.{int(m[3]):02d}.{m[1][0]}" if m else name
+
+    rig = mixamo_rig()
+    rig = rig.with_bone_names([canonical(n) for n in rig.bone_names])
+    indices = detect_bone_map(rig)[0].indices(rig)
+    fingers = detect_fingers(rig, {"L": indices["hand.L"], "R": indices["hand.R"]})
+    assert {k: rig.bone_names[b] for k, b in fingers.items()} == {k: k for k in FINGER_NAMES}
