@@ -81,7 +81,8 @@ CLIP = "cmu_02_01_walk.bvh"
 AS_WALK = {"cmu_131_03_hop.bvh": {
     "lowerback": "LowerBack", "Chest": "Spine", "Chest2": "Spine1", "lowerneck": "Neck", "Neck": "Neck1",
     **{f"{s}{old}": f"{s}{new}" for s in ("Left", "Right")
-       for old, new in (("Hip", "UpLeg"), ("Knee", "Leg"), ("Ankle", "Foot"), ("Toe", "ToeBase"), ("Collar", "Shoulder"),
+       for old, new in (("Hip", "UpLeg"), ("Knee", "Leg"), ("Ankle", "Foot"), ("Toe", "ToeBase"),
+                        ("Collar", "Shoulder"),
                         ("Shoulder", "Arm"), ("Elbow", "ForeArm"), ("Wrist", "Hand"))}}}
 """The other CMU clip's older naming (``LeftHip``, ``Chest2``, ``LeftCollar``, ``LeftShoulder`` for the upper arm)
 as the walk's, joint for joint, so one table per family renames both."""
@@ -104,7 +105,8 @@ def test_each_family_is_mapped_by_its_names(family, tmp_path):
     rig, _ = read_bvh(family_clip(family, tmp_path)).to_rig_motion()
     bone_map, report = detect_bone_map(rig)
     for canonical, bone in EXPECTED[family].items():
-        assert bone_map.bones.get(canonical) == bone, f"{family}: {canonical} -> {bone_map.bones.get(canonical)}\n{report}"
+        found = bone_map.bones.get(canonical)
+        assert found == bone, f"{family}: {canonical} -> {found}\n{report}"
         if canonical.endswith(".L"):
             right = bone.replace("Left", "Right") if "Left" in bone else re.sub(r"(^|_)L", r"\1R", bone, count=1)
             assert bone_map.bones.get(canonical[:-1] + "R") == right, f"{family}: {canonical[:-1]}R\n{report}"
