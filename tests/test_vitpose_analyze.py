@@ -320,3 +320,31 @@ def test_cli_takes_pose_and_detect_every(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["analyze", "c.mp4", "-o", "t.npz", "--pose", "vitpose:"])
     assert "pose must be blazepose or vitpose:PATH, got 'vitpose:'" in capsys.readouterr().err
+
+
+def test_resume_replays_the_keypoint_tracker(models, carphone_path, tmp_path):
+    """A run stopped after a cached chunk resumes from it: the tracker, replayed on the cached boxes, predicts
+    the same boxes between detections, so the result is the uninterrupted run's."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    config = AnalyzeConfig(pose=f"vitpose:{models['vitpose']}", person_detector=f"yolo:{models['yolo']}",
+                           detect_every=3, chunk_frames=4, faces=False, device="cpu", end=f"{FRAMES}f")
+    reference = analyze(carphone_path, tmp_path / "ref.npz", config)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_6(done, total):
+        if done == 6:
+            raise Stop
+
+    out = tmp_path / "resumed.npz"
+    with pytest.raises(Stop):
+        analyze(carphone_path, out, config, progress=stop_after_6)
+    seen = []
+    resumed = analyze(carphone_path, out, config, progress=lambda d, t: seen.append(d))
+    assert seen[0] == 4  # the cached chunk is not recomputed
+    assert resumed.meta["detector_frames"] == reference.meta["detector_frames"] == {"keypoints": 4}
+    assert [t.track_id for t in resumed.tracks] == [t.track_id for t in reference.tracks] == [0]
+    np.testing.assert_array_equal(resumed.tracks[0].frame_index, reference.tracks[0].frame_index)
+    np.testing.assert_allclose(resumed.tracks[0].xy, reference.tracks[0].xy, atol=1e-4)

@@ -613,7 +613,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
         from ..models import make_keypoint_model, make_person_detector
         from .topdown import TopDownAnalyzer, TopDownConfig
 
-        detector = make_person_detector(config.detector_name(), device=config.device, strict_device=config.strict_device)
+        detector = make_person_detector(config.detector_name(), device=config.device,
+                                        strict_device=config.strict_device)
         estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device)
         analyzer = TopDownAnalyzer(detector, estimator, TopDownConfig(max_people=config.max_people,
                                                                       detect_every=config.detect_every))
