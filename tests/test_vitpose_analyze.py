@@ -23,17 +23,6 @@ FRAMES = 12
 PERSON_XYXY = np.array([50.0, 20.0, 130.0, 124.0])  # the planted YOLO box, about the man in the car
 
 
-def _planted_heatmaps(joints: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Heatmaps (1, J, 64, 48) with one Gaussian (sigma 2) per joint at a known heatmap point, away from the
-    map's edges (where DARK is biased); returns them, the points (J, 2) xy and the peak heights (J,)."""
-    rng = np.random.default_rng(joints)
-    centres = np.column_stack([rng.uniform(7, 40, joints), rng.uniform(7, 56, joints)])
-    heights = rng.uniform(0.5, 0.95, joints)
-    ys, xs = np.mgrid[0:64, 0:48]
-    maps = np.stack([h * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0) for (cx, cy), h in zip(centres, heights)])
-    return maps[None].astype(np.float32), centres, heights
-
-
 def _expected_frame_xy(box_xyxy: np.ndarray, heatmap_xy: np.ndarray, frame_wh=CARPHONE_WH) -> tuple[np.ndarray, float]:
     """Where heatmap points land in the frame for a person box, written out from easy_ViTPose's steps: the box
     rounded, grown by 10 px and clipped; padded (centred) to width:height 3:4; heatmap px 0..47 (0..63) spanning
@@ -59,10 +48,35 @@ def _yolo_v8(tmp_path, box_xyxy=PERSON_XYXY, score=0.8):
     return constant_model(tmp_path / "yolov8s.onnx", "images", [1, 3, 640, 640], "output0", out)
 
 
+# The man's nose, eyes and ears in carphone's first frames (frame px, read off the face mesh rigcast finds there):
+# planted there, the ViTPose body shows its head, and the face found on it is linked to it.
+HEAD_XY = np.array([[88.0, 70.0], [100.0, 57.0], [74.0, 62.0], [108.0, 58.0], [64.0, 64.0]])
+
+
+def _heatmap_xy(box_xyxy: np.ndarray, frame_xy: np.ndarray) -> np.ndarray:
+    """The heatmap points that :func:`_expected_frame_xy` sends to ``frame_xy`` (K, 2) for this box."""
+    unit = _expected_frame_xy(box_xyxy, np.array([[0.0, 0.0], [1.0, 1.0]]))[0]
+    return (frame_xy - unit[0]) / (unit[1] - unit[0])
+
+
+def _planted_heatmaps(joints: int, head_xy: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heatmaps (1, J, 64, 48) with one Gaussian (sigma 2) per joint at a known heatmap point, away from the
+    map's edges (where DARK is biased); returns them, the points (J, 2) xy and the peak heights (J,).  The
+    first joints (COCO's nose, eyes, ears) go to ``head_xy`` (K, 2) heatmap px when given, sure (0.9)."""
+    rng = np.random.default_rng(joints)
+    centres = np.column_stack([rng.uniform(7, 40, joints), rng.uniform(7, 56, joints)])
+    heights = rng.uniform(0.5, 0.95, joints)
+    if head_xy is not None:
+        centres[:len(head_xy)], heights[:len(head_xy)] = head_xy, 0.9
+    ys, xs = np.mgrid[0:64, 0:48]
+    maps = np.stack([h * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0) for (cx, cy), h in zip(centres, heights)])
+    return maps[None].astype(np.float32), centres, heights
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("byo")
-    maps, centres, heights = _planted_heatmaps(25)
+    maps, centres, heights = _planted_heatmaps(25, _heatmap_xy(PERSON_XYXY, HEAD_XY))
     vitpose = constant_model(tmp / "vitpose-b-wholebody.onnx", "input_0", [1, 3, 256, 192], "output_0", maps)
     return {"yolo": _yolo_v8(tmp), "vitpose": vitpose, "maps": maps, "centres": centres, "heights": heights}
 
@@ -70,7 +84,7 @@ def models(tmp_path_factory):
 def _analyze(source, take_path, **options):
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
-    config = AnalyzeConfig(faces=False, device="cpu", end=f"{FRAMES}f", **options)
+    config = AnalyzeConfig(**({"faces": False, "device": "cpu", "end": f"{FRAMES}f"} | options))
     return analyze(source, take_path, config)
 
 
@@ -348,3 +362,11 @@ def test_resume_replays_the_keypoint_tracker(models, carphone_path, tmp_path):
     assert [t.track_id for t in resumed.tracks] == [t.track_id for t in reference.tracks] == [0]
     np.testing.assert_array_equal(resumed.tracks[0].frame_index, reference.tracks[0].frame_index)
     np.testing.assert_allclose(resumed.tracks[0].xy, reference.tracks[0].xy, atol=1e-4)
+
+
+def test_faces_link_to_the_vitpose_bodies_by_their_face_points(models, carphone_path, tmp_path):
+    take = _analyze(carphone_path, tmp_path / "faces.npz", pose=f"vitpose:{models['vitpose']}",
+                    person_detector=f"yolo:{models['yolo']}", faces=True)
+    (track,) = take.tracks
+    np.testing.assert_allclose(track.xy[0, :5], HEAD_XY, atol=0.1 * _expected_frame_xy(PERSON_XYXY, HEAD_XY)[1])
+    assert len(take.faces) == 1 and take.faces[0].body_id == track.track_id

@@ -764,12 +764,16 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
 
         if config.faces:
             from .faces import body_heads
+            from .topdown import keypoint_heads
 
         def submit(frame) -> dict:
             futures = {}
             for s in stages:
                 if s.key == "face" and "body" in futures:  # faces are also read from the bodies' heads
                     heads = body_heads(futures["body"].result()[0])
+                    futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
+                elif s.key == "face" and "keypoints" in futures:  # or from a keypoint model's face points
+                    heads = keypoint_heads(futures["keypoints"].result()[0], _keypoint_skeleton(stages))
                     futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
                 else:
                     futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key])

@@ -12,7 +12,10 @@ confident keypoints, grown by ``PERSON_BOX_MARGIN`` of its size on each side
 (about a detector's box: the head's top above the eyes, the feet's ends).
 Unlike SORT between detections, which only predicts, each tracked frame thus
 corrects the track with where the keypoints found the person.  A detected
-person whose keypoints are all unsure is tracked by the detector's box.
+person whose keypoints are all unsure is tracked by the detector's box; on a
+detection frame, a tracked person the detector misses is lost (as in
+easy_ViTPose), and the tracker may take them up again later.  Each body's
+COCO face points (:func:`keypoint_heads`) link the face stage's faces to it.
 
 Legend: N persons in a frame, J joints.
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.roi import Roi
-from ..skeletons import Skeleton
+from ..skeletons import BLAZEPOSE_33, Skeleton
 from .follow import FollowState, box_iou, completed, identify
 
 BOX_MIN_SCORE = 0.3  # keypoints scoring at least this make a person's box
@@ -77,6 +80,30 @@ class KeypointRecord:
     landmarks: PersonKeypoints
     box_xyxy: np.ndarray  # (4,)
     appearance: np.ndarray  # (D,)
+
+
+HEAD_MIN_SCORE = 0.5  # a face keypoint counts as seen at this score or more (as BlazePose's visibility 0.5)
+HEAD_MIN_POINTS = 3  # of the five COCO face points, seen, for a body to show its head
+
+
+def keypoint_heads(records: list[KeypointRecord], skeleton: Skeleton) -> dict[int, np.ndarray]:
+    """Body id → face points (11, 2) px in BlazePose's order (what the face stage takes from bodies, see
+    :func:`rigcast.pipeline.faces.body_heads`), from top-down keypoint records of ``skeleton``: COCO's nose,
+    eyes and ears go to BlazePose's points of the same name; the inner and outer eye corners and the mouth,
+    which COCO lacks, are NaN, as are points scoring under ``HEAD_MIN_SCORE``.  Bodies with fewer than
+    ``HEAD_MIN_POINTS`` seen are left out."""
+    names = [n for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear") if n in skeleton.joint_names]
+    source = [skeleton.index(n) for n in names]
+    target = [BLAZEPOSE_33.index(n) for n in names]
+    heads = {}
+    for record in records:
+        xy, scores = record.landmarks.xy[source], record.landmarks.scores[source]
+        seen = (scores >= HEAD_MIN_SCORE) & np.all(np.isfinite(xy), axis=1)
+        if seen.sum() >= HEAD_MIN_POINTS:
+            head = np.full((11, 2), np.nan)
+            head[np.array(target)[seen]] = xy[seen]
+            heads[int(record.track_id)] = head
+    return heads
 
 
 @dataclass(frozen=True)
