@@ -370,3 +370,17 @@ def test_faces_link_to_the_vitpose_bodies_by_their_face_points(models, carphone_
     (track,) = take.tracks
     np.testing.assert_allclose(track.xy[0, :5], HEAD_XY, atol=0.1 * _expected_frame_xy(PERSON_XYXY, HEAD_XY)[1])
     assert len(take.faces) == 1 and take.faces[0].body_id == track.track_id
+
+
+def test_a_joint_missing_on_every_frame_smooths_without_a_warning():
+    import warnings
+
+    from rigcast.smooth import SMOOTHING_LEVELS
+    from rigcast.smooth.kalman import kalman_smooth
+
+    xy = np.random.default_rng(0).uniform(0, 100, (10, 3, 2))
+    xy[:, 1] = np.nan  # a ViTPose joint whose heatmap never peaks above 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = kalman_smooth(xy, np.arange(10) / 30.0, SMOOTHING_LEVELS["default"], 100.0, group=2)
+    assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
