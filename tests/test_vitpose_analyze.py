@@ -384,3 +384,16 @@ def test_a_joint_missing_on_every_frame_smooths_without_a_warning():
         warnings.simplefilter("error")
         out = kalman_smooth(xy, np.arange(10) / 30.0, SMOOTHING_LEVELS["default"], 100.0, group=2)
     assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
+
+
+def test_frames_without_people_cache_alongside_frames_with_them(models, carphone_path, tmp_path):
+    """A chunk where nobody was found holds (0, J, 2) keypoints, which concatenate with the other chunks'."""
+    from rigcast.pipeline.analyze import _keypoint_payload
+
+    assert _keypoint_payload([], 25)["xy"].shape == (0, 25, 2)
+    assert _keypoint_payload([], 25)["scores"].shape == (0, 25)
+    nobody = _yolo_v8(tmp_path, score=0.1)  # under YOLO's 0.35: no person on any frame
+    take = _analyze(carphone_path, tmp_path / "empty.npz", pose=f"vitpose:{models['vitpose']}",
+                    person_detector=f"yolo:{nobody}", chunk_frames=4)
+    assert take.tracks == () and len(take.frame_indices) == FRAMES
+    assert take.meta["detector_frames"] == {"keypoints": FRAMES}  # nobody followed: the detector runs every frame

@@ -262,10 +262,10 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
     }
 
 
-def _keypoint_payload(records) -> dict[str, np.ndarray]:
-    """Top-down keypoint records (:class:`~rigcast.pipeline.topdown.KeypointRecord`) → xy (P, J, 2), scores (P, J)."""
+def _keypoint_payload(records, joints: int) -> dict[str, np.ndarray]:
+    """Top-down keypoint records (:class:`~rigcast.pipeline.topdown.KeypointRecord`) of a ``joints``-joint model →
+    xy (P, J, 2), scores (P, J); (0, J, ...) for none, so that chunks without people concatenate with others."""
     kps = [r.landmarks for r in records]
-    joints = kps[0].xy.shape[0] if kps else 0
     return {"xy": np.array([k.xy for k in kps], dtype=np.float32).reshape(len(kps), joints, 2),
             "scores": np.array([k.scores for k in kps], dtype=np.float32).reshape(len(kps), joints)}
 
@@ -618,7 +618,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
         estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device)
         analyzer = TopDownAnalyzer(detector, estimator, TopDownConfig(max_people=config.max_people,
                                                                       detect_every=config.detect_every))
-        stages.append(Stage("keypoints", analyzer, lambda r: r.track_id, _keypoint_payload))
+        joints = estimator.skeleton.num_joints
+        stages.append(Stage("keypoints", analyzer, lambda r: r.track_id, lambda rs: _keypoint_payload(rs, joints)))
     elif config.bodies:
         detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device,
                                                 detector=config.detector_name())
