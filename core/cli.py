@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
-from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector
+from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
 from .smooth.kalman import SMOOTHING_LEVELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
@@ -43,7 +43,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline.analyze import AnalyzeConfig, analyze
 
     config = AnalyzeConfig(model=args.model, device=args.device, strict_device=args.strict_device,
-                           max_people=args.max_people, person_detector=args.person_detector,
+                           max_people=args.max_people, person_detector=args.person_detector, pose=args.pose,
+                           detect_every=args.detect_every,
                            start=args.start, end=args.end, image_fps=args.fps,
                            fov_deg=args.fov, focal_px=args.focal, redetect_every=args.redetect_every,
                            smooth=not args.no_smooth, smoothing=args.smooth, min_cutoff=args.min_cutoff,
@@ -81,6 +82,8 @@ def describe(take) -> str:
         visible = np.isfinite(t.xy[..., 0]) & (t.conf > 0.5)
         root = t.root_xyz[np.isfinite(t.root_xyz).all(axis=1)]
         depth = f"depth {np.median(root[:, 2]):.2f} m" if len(root) else "no root"
+        if not t.has_xyz:
+            depth = "2D only (no 3D joints or root)"
         lines.append(f"  #{t.track_id:<3} {t.skeleton.name}, {t.num_frames} frames "
                      f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
     lines.append(f"faces      {len(take.faces)}")
@@ -103,15 +106,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("json", "easy-vitpose", "npz")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from .formats.exporters import to_videopose3d_npz, to_vitpose_json
+    from .formats.exporters import to_easy_vitpose_json, to_videopose3d_npz, to_vitpose_json
     from .formats.take import Take
 
     take = Take.load(args.take)
     fmt = args.format or {".json": "json", ".npz": "npz"}.get(Path(args.output).suffix.lower())
     if fmt is None:
-        raise RigcastError(f"cannot tell the export format from {args.output!r}; pass --format json|npz")
-    out = to_vitpose_json(take, args.output) if fmt == "json" else to_videopose3d_npz(take, args.output)
+        raise RigcastError(f"cannot tell the export format from {args.output!r}; pass --format "
+                           f"{'|'.join(EXPORT_FORMATS)}")
+    writer = {"json": to_vitpose_json, "easy-vitpose": to_easy_vitpose_json, "npz": to_videopose3d_npz}[fmt]
+    out = writer(take, args.output)
     print(f"wrote {out}")
     return 0
 
@@ -193,6 +201,14 @@ def _person_detector(value: str) -> str:
     return value
 
 
+def _pose_model(value: str) -> str:
+    try:
+        split_pose_model(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rigcast", description="Turn footage into animation.")
     p.add_argument("--version", action="version", version=f"rigcast {__version__}")
@@ -213,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto", metavar="{auto,nanodet,blazepose,yolo:PATH}",
                    help="auto (default): BlazePose's own detector with --max-people 1, NanoDet person boxes "
                         "otherwise; yolo:PATH: your own ultralytics YOLOv5/YOLOv8 ONNX export")
+    a.add_argument("--pose", type=_pose_model, default="blazepose", metavar="{blazepose,vitpose:PATH}",
+                   help="blazepose (default): the embedded 2D + 3D landmark models; vitpose:PATH: your own "
+                        "easy_ViTPose ONNX export, 2D keypoints (17 or 25) read in the person detector's boxes")
+    a.add_argument("--detect-every", type=int, default=1,
+                   help="with --pose vitpose: frames between person detector runs; in between, each tracked "
+                        "person's box is predicted by the tracker (default 1: detect on every frame)")
     a.add_argument("--start", help="first frame: seconds, [hh:]mm:ss(.ms) or <n>f for a frame number")
     a.add_argument("--end", help="end (exclusive), same forms as --start")
     a.add_argument("--fps", type=float, default=30.0, help="frame rate of image sequences (default 30)")
@@ -254,7 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export a Take to easy_ViTPose JSON or VideoPose3D NPZ")
     e.add_argument("take")
-    e.add_argument("--format", choices=("json", "npz"), help="default: from the output's extension")
+    e.add_argument("--format", choices=EXPORT_FORMATS,
+                   help="json: easy_ViTPose's layout plus rigcast's 3D, faces and timing; easy-vitpose: exactly "
+                        "easy_ViTPose's --save-json layout (keypoints [y, x, score], its skeleton names); npz: "
+                        "VideoPose3D's 2D input.  Default: from the output's extension (.json, .npz)")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_export)
     o = sub.add_parser("overlay", help="draw masks, face meshes, skeletons and head axes over the footage")

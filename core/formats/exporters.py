@@ -2,6 +2,9 @@
 
 * ``to_vitpose_json``: easy_ViTPose's JSON, ``{"keypoints": [ {"<id>": [[y, x, score], ...]} per frame ],
   "skeleton": {"0": "nose", ...}}`` with pixel coordinates; rigcast adds its own keys beside these.
+* ``to_easy_vitpose_json``: exactly what easy_ViTPose's ``inference.py --save-json`` writes, nothing added:
+  ``{"keypoints": [ {"<id>": [[y, x, score] x J]} per frame ], "skeleton": {"0": "nose", ...}}``, its 25
+  keypoints (``coco_25``) or COCO's 17 (``coco``).
 * ``to_videopose3d_npz``: VideoPose3D's custom-dataset 2D file (``positions_2d`` and ``metadata``) in
   COCO-17 order, which its ``run.py -d custom`` reads.
 """
@@ -17,7 +20,8 @@ import numpy as np
 from .. import __version__
 from ..face.head_pose import euler_ypr_deg_series
 from ..fileio import write_atomic
-from ..skeletons import COCO_17, joint_mapping
+from ..errors import InputError
+from ..skeletons import BLAZEPOSE_33, COCO_17, VITPOSE_25, Skeleton, joint_mapping
 from .take import Take
 
 
@@ -85,6 +89,73 @@ def _faces_section(take: Take, frame_pos: dict[int, int]) -> list[dict]:
 
 def to_vitpose_json(take: Take, path: str | Path) -> Path:
     data = to_vitpose_dict(take)
+    return write_atomic(Path(path), lambda f: f.write(json.dumps(data, allow_nan=False).encode()))
+
+
+# VITPOSE_25 points that BlazePose-33 lacks by name: the midpoint of these joints (one joint: that joint).  Its
+# small toes have no counterpart and are written missing.
+_VITPOSE25_FROM_BLAZEPOSE = {"neck": ("left_shoulder", "right_shoulder"), "hip": ("left_hip", "right_hip"),
+                             "left_big_toe": ("left_foot_index",), "right_big_toe": ("right_foot_index",)}
+
+
+def as_vitpose25(xy: np.ndarray, conf: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints ``xy`` (T, J, 2) and ``conf`` (T, J) of ``skeleton`` → VITPOSE_25's (T, 25, 2) and (T, 25).
+
+    VITPOSE_25 passes through; BLAZEPOSE_33 gives the 19 joints of the same name, neck and pelvis ("hip") as
+    midpoints of the shoulders and hips, big toes from the foot index points (conf: the least of the joints
+    used); its small toes are missing (NaN, conf 0).
+    """
+    if skeleton.name == VITPOSE_25.name:
+        return np.asarray(xy, dtype=np.float64), np.asarray(conf, dtype=np.float64)
+    if skeleton.name != BLAZEPOSE_33.name:
+        raise InputError(f"expected tracks of {VITPOSE_25.name}, {COCO_17.name} or {BLAZEPOSE_33.name} for "
+                         f"easy_ViTPose's layout, found {skeleton.name}")
+    xy, conf = np.asarray(xy, dtype=np.float64), np.asarray(conf, dtype=np.float64)
+    out_xy = np.full(xy.shape[:1] + (VITPOSE_25.num_joints, 2), np.nan)
+    out_conf = np.zeros(xy.shape[:1] + (VITPOSE_25.num_joints,))
+    for j, name in enumerate(VITPOSE_25.joint_names):
+        parts = [skeleton.index(n) for n in _VITPOSE25_FROM_BLAZEPOSE.get(name, (name,)) if n in skeleton.joint_names]
+        if parts:
+            out_xy[:, j] = xy[:, parts].mean(axis=1)
+            out_conf[:, j] = conf[:, parts].min(axis=1)
+    return out_xy, out_conf
+
+
+def to_easy_vitpose_dict(take: Take) -> dict:
+    """easy_ViTPose's own JSON layout (its ``inference.py --save-json``), nothing added.
+
+    ``keypoints``: one dict per analysed frame, ``{"<track id>": [[y, x,
+    score], ...]}`` (easy_ViTPose's row-first order: its decoder's (x, y) are
+    flipped, then the score appended), frame px; ``skeleton``: ``{"0":
+    "nose", ...}``, the joint names by index.  Tracks of ``VITPOSE_25``
+    (``--pose vitpose`` with a 25-keypoint model) and ``BLAZEPOSE_33`` (see
+    :func:`as_vitpose25`) are written with its 25 keypoints (its ``coco_25``);
+    ``COCO_17`` tracks with COCO's 17 (its ``coco``).  A joint the Take has
+    not got (NaN) is written ``[0.0, 0.0, 0.0]``: score 0, so easy_ViTPose's
+    readers, which threshold the score, skip it, and the list stays numeric.
+    """
+    names = {t.skeleton.name for t in take.tracks}
+    if len(names) > 1:
+        raise InputError(f"expected one skeleton for all tracks in easy_ViTPose's layout, found {sorted(names)}")
+    coco = names == {COCO_17.name}
+    skeleton = COCO_17 if coco else VITPOSE_25
+    frame_pos = {int(f): i for i, f in enumerate(take.frame_indices)}
+    keypoints: list[dict] = [{} for _ in take.frame_indices]
+    for track in take.tracks:
+        xy, conf = (track.xy.astype(np.float64), track.conf.astype(np.float64)) if coco else \
+            as_vitpose25(track.xy, track.conf, track.skeleton)
+        missing = ~(np.all(np.isfinite(xy), axis=2) & (conf > 0))
+        yx_score = np.concatenate([xy[..., ::-1], conf[..., None]], axis=2)
+        yx_score[missing] = 0.0
+        for t, f in enumerate(track.frame_index):
+            keypoints[frame_pos[int(f)]][str(track.track_id)] = [
+                [round(float(y), 3), round(float(x), 3), round(float(c), 4)] for y, x, c in yx_score[t]]
+    return {"keypoints": keypoints, "skeleton": {str(i): n for i, n in enumerate(skeleton.joint_names)}}
+
+
+def to_easy_vitpose_json(take: Take, path: str | Path) -> Path:
+    """Write :func:`to_easy_vitpose_dict` as JSON to ``path``."""
+    data = to_easy_vitpose_dict(take)
     return write_atomic(Path(path), lambda f: f.write(json.dumps(data, allow_nan=False).encode()))
 
 

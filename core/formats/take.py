@@ -95,6 +95,12 @@ class Track:
     def num_frames(self) -> int:
         return len(self.frame_index)
 
+    @property
+    def has_xyz(self) -> bool:
+        """Whether the track has 3D joints: a 2D keypoint model's tracks (``--pose vitpose``) have none, their
+        ``xyz`` and ``root_xyz`` all NaN."""
+        return bool(np.isfinite(self.xyz).any())
+
     def select(self, frame_mask: np.ndarray) -> "Track":
         """A new track holding only the frames where ``frame_mask`` (T,) is true."""
         m = np.asarray(frame_mask, dtype=bool)
@@ -287,8 +293,7 @@ class Take:
                 fields = {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_ARRAYS}
                 fields |= {name: arrays[f"tracks/{i}/{name}"] for name in _TRACK_OPTIONAL
                            if f"tracks/{i}/{name}" in arrays}
-                tracks.append(Track(track_id=int(th["track_id"]), skeleton=Skeleton.from_dict(th["skeleton"]),
-                                    **fields))
+                tracks.append(Track(track_id=int(th["track_id"]), skeleton=_registered(th["skeleton"]), **fields))
             faces = [Face(face_id=int(fh["face_id"]), body_id=int(fh["body_id"]),
                           **{name: arrays[f"faces/{i}/{name}"] for name in _FACE_ARRAYS})
                      for i, fh in enumerate(header.get("faces", []))]
@@ -302,6 +307,24 @@ class Take:
             raise TakeError(f"take is missing the entry {exc}") from exc
         except (ValueError, TypeError) as exc:
             raise TakeError(f"take is malformed: {exc}") from exc
+
+
+def _registered(stored: dict) -> Skeleton:
+    """A track's stored skeleton, as the registry's own object when it names a registered skeleton (say
+    ``vitpose25`` or ``coco17``: the joint layout is then known by name).  A stored skeleton that takes a
+    registered name but lists other joints is refused: its joints would be read in the wrong order."""
+    from ..skeletons import get_skeleton
+
+    skeleton = Skeleton.from_dict(stored)
+    try:
+        known = get_skeleton(skeleton.name)
+    except KeyError:
+        return skeleton
+    if known.joint_names != skeleton.joint_names:
+        raise TakeError(f"track skeleton {skeleton.name!r}: expected its registered {known.num_joints} joints "
+                        f"{list(known.joint_names)[:3]}..., found {skeleton.num_joints} joints "
+                        f"{list(skeleton.joint_names)[:3]}... (another order or number)")
+    return known if known == skeleton else skeleton  # a drawing tree since changed: the stored one is kept
 
 
 def migrate_header(header: dict, path: Path | str = "<take>") -> dict:

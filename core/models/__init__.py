@@ -13,7 +13,7 @@ exports) reads 17 or 25 keypoints per box.
 
 from .anchors import POSE_DETECTOR_ANCHORS, SsdAnchorOptions, decode_boxes, ssd_anchors
 from .person_detector import PersonBox, PersonDetector
-from .pose import PERSON_DETECTORS, POSE_LANDMARK_MODELS, make_pose_models
+from .pose import PERSON_DETECTORS, POSE_LANDMARK_MODELS, make_keypoint_model, make_person_detector, make_pose_models
 from .pose_detector import PersonDetection, PoseDetector, box_iou, merge_across_windows, plan_windows, weighted_nms
 from .pose_landmarks import PoseLandmarker, PoseLandmarks, refine_landmarks_from_heatmap
 from .roi import Roi, normalize_radians
@@ -23,7 +23,8 @@ from .yolo import YoloPersonDetector
 __all__ = [
     "PERSON_DETECTORS", "POSE_DETECTOR_ANCHORS", "POSE_LANDMARK_MODELS", "PersonBox", "PersonDetection",
     "PersonDetector", "PoseDetector", "PoseLandmarker",
-    "PoseLandmarks", "Roi", "SsdAnchorOptions", "box_iou", "decode_boxes", "make_pose_models", "normalize_radians",
+    "PoseLandmarks", "Roi", "SsdAnchorOptions", "box_iou", "decode_boxes", "make_keypoint_model",
+    "make_person_detector", "make_pose_models", "normalize_radians",
     "merge_across_windows", "plan_windows", "refine_landmarks_from_heatmap", "ssd_anchors", "weighted_nms",
     "Keypoints2D", "VitPoseEstimator", "YoloPersonDetector",
 ]

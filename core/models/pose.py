@@ -8,12 +8,26 @@ from ..runners import make_runner
 from .person_detector import PersonDetector
 from .pose_detector import PoseDetector
 from .pose_landmarks import PoseLandmarker
+from .vitpose import VitPoseEstimator
 from .yolo import YoloPersonDetector
 
 POSE_LANDMARK_MODELS = ("lite", "full", "heavy")
 # "nanodet": NanoDet person boxes, any number of people (top-down); "blazepose": MediaPipe's own pose
 # detector, made for one person near the camera (MediaPipe's single-person pipeline exactly).
 PERSON_DETECTORS = ("nanodet", "blazepose")
+
+
+def make_person_detector(detector: str = "nanodet", device: str = "auto", strict_device: bool = False
+                         ) -> PoseDetector | PersonDetector | YoloPersonDetector:
+    """The person ``detector``: "nanodet", "blazepose", or "yolo:PATH" for a user's YOLO ONNX file, on ``device``."""
+    family, _, path = detector.partition(":")
+    if family == "yolo" and path:
+        return YoloPersonDetector(make_runner(path, device=device, strict_device=strict_device))
+    if detector not in PERSON_DETECTORS:
+        raise ModelError(f"person detector must be one of {PERSON_DETECTORS} or yolo:PATH, got {detector!r}")
+    if detector == "nanodet":
+        return PersonDetector(load_model("nanodet", device=device, strict_device=strict_device))
+    return PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))
 
 
 def make_pose_models(model: str = "full", device: str = "auto", strict_device: bool = False,
@@ -23,14 +37,14 @@ def make_pose_models(model: str = "full", device: str = "auto", strict_device: b
     ``model`` landmark model ("lite", "full" or "heavy") on ``device``."""
     if model not in POSE_LANDMARK_MODELS:
         raise ModelError(f"pose landmark model must be one of {POSE_LANDMARK_MODELS}, got {model!r}")
-    family, _, path = detector.partition(":")
-    if family == "yolo" and path:
-        finder = YoloPersonDetector(make_runner(path, device=device, strict_device=strict_device))
-    elif detector not in PERSON_DETECTORS:
-        raise ModelError(f"person detector must be one of {PERSON_DETECTORS} or yolo:PATH, got {detector!r}")
-    elif detector == "nanodet":
-        finder = PersonDetector(load_model("nanodet", device=device, strict_device=strict_device))
-    else:
-        finder = PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))
+    finder = make_person_detector(detector, device=device, strict_device=strict_device)
     landmarker = PoseLandmarker(load_model(f"pose_landmark_{model}", device=device, strict_device=strict_device))
     return finder, landmarker
+
+
+def make_keypoint_model(pose: str, device: str = "auto", strict_device: bool = False) -> VitPoseEstimator:
+    """A user's top-down 2D keypoint model, "vitpose:PATH" (an easy_ViTPose ONNX export), on ``device``."""
+    family, _, path = pose.partition(":")
+    if family != "vitpose" or not path:
+        raise ModelError(f"expected a keypoint model vitpose:PATH, got {pose!r}")
+    return VitPoseEstimator(make_runner(path, device=device, strict_device=strict_device))

@@ -23,3 +23,20 @@ def split_person_detector(value: str) -> tuple[str, str | None]:
         return value, None
     raise ValueError(f"person_detector must be one of {', '.join(PERSON_DETECTOR_CHOICES)} or "
                      f"{' or '.join(f + ':PATH' for f in USER_PERSON_DETECTORS)}, got {value!r}")
+
+
+USER_POSE_MODELS = ("vitpose",)
+"""``--pose FAMILY:PATH``: a user's own 2D keypoint model file instead of the embedded BlazePose (``vitpose``: an
+easy_ViTPose ONNX export, 17 or 25 keypoints, see :mod:`rigcast.models.vitpose`)."""
+
+
+def split_pose_model(value: str) -> tuple[str, str | None]:
+    """A ``--pose`` value → (family, path): ("blazepose", None) for the embedded models, ("vitpose", "v.onnx") for
+    "vitpose:v.onnx".  Raises ValueError, one line, for anything else."""
+    family, sep, path = str(value).partition(":")
+    if sep and family in USER_POSE_MODELS and path:
+        return family, path
+    if not sep and value == "blazepose":
+        return value, None
+    raise ValueError(f"pose must be blazepose or {' or '.join(f + ':PATH' for f in USER_POSE_MODELS)}, "
+                     f"got {value!r}")

@@ -32,7 +32,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
-from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector
+from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -55,6 +55,8 @@ class AnalyzeConfig:
     strict_device: bool = False
     max_people: int = DEFAULT_MAX_PEOPLE
     person_detector: str = "auto"  # auto | nanodet | blazepose | yolo:PATH; auto: blazepose for 1 person, else nanodet
+    pose: str = "blazepose"  # blazepose (embedded, 2D + 3D) | vitpose:PATH (the user's easy_ViTPose ONNX, 2D only)
+    detect_every: int = 1  # --pose vitpose: frames between detector runs; in between, the tracked people's boxes
     start: str | None = None  # time spec: seconds, [hh:]mm:ss, or "<n>f" for a frame number
     end: str | None = None
     image_fps: float = 30.0  # frame rate given to image sequences
@@ -84,6 +86,17 @@ class AnalyzeConfig:
             raise InputError(str(exc)) from None
         if detector_path is not None and not Path(detector_path).is_file():
             raise InputError(f"person detector model file not found: {detector_path}")
+        try:
+            _, pose_path = split_pose_model(self.pose)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if pose_path is not None and not Path(pose_path).is_file():
+            raise InputError(f"pose model file not found: {pose_path}")
+        if pose_path is not None and self.person_detector == "blazepose":
+            raise InputError(f"--pose {self.pose} reads people in person boxes: expected --person-detector auto, "
+                             "nanodet or yolo:PATH, got blazepose (whose detector finds faces, not person boxes)")
+        if self.detect_every < 1:
+            raise InputError(f"detect_every must be at least 1 frame, got {self.detect_every}")
         if self.face_detector not in ("auto", "short", "full"):
             raise InputError(f"face_detector must be auto, short or full, got {self.face_detector!r}")
         if self.face_landmarks not in FACE_LANDMARK_MODELS:
@@ -117,17 +130,22 @@ class AnalyzeConfig:
 
     def result_key(self) -> dict:
         """The options that change per-frame results; a cache is reused only when these match."""
-        return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "start", "end", "image_fps",
-                                              "redetect_every", "bodies", "faces", "max_faces", "face_detector",
-                                              "face_landmarks", "face_frames_in_flight")}
+        return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "pose", "detect_every", "start",
+                                              "end", "image_fps", "redetect_every", "bodies", "faces", "max_faces",
+                                              "face_detector", "face_landmarks", "face_frames_in_flight")}
 
     def detector_name(self) -> str:
         """The person detector that runs: ``person_detector`` (a user's as "yolo:PATH"), or for "auto"
         MediaPipe's own BlazePose detector when one person is followed (MediaPipe's single-person pipeline)
-        and NanoDet otherwise."""
+        and NanoDet otherwise (always NanoDet's person boxes for a keypoint model of ``pose``)."""
         if self.person_detector != "auto":
             return self.person_detector
-        return "blazepose" if self.max_people == 1 else "nanodet"
+        return "blazepose" if self.max_people == 1 and self.pose == "blazepose" else "nanodet"
+
+    @property
+    def keypoint_model(self) -> bool:
+        """Whether bodies are read by a user's top-down 2D keypoint model (``pose`` "vitpose:PATH")."""
+        return self.pose != "blazepose"
 
 
 def min_track_length(config: AnalyzeConfig, num_frames: int) -> int:
@@ -242,6 +260,14 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
         "presence": np.array([lm.presence for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
         "world": np.array([lm.world_xyz for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 3),
     }
+
+
+def _keypoint_payload(records, joints: int) -> dict[str, np.ndarray]:
+    """Top-down keypoint records (:class:`~rigcast.pipeline.topdown.KeypointRecord`) of a ``joints``-joint model →
+    xy (P, J, 2), scores (P, J); (0, J, ...) for none, so that chunks without people concatenate with others."""
+    kps = [r.landmarks for r in records]
+    return {"xy": np.array([k.xy for k in kps], dtype=np.float32).reshape(len(kps), joints, 2),
+            "scores": np.array([k.scores for k in kps], dtype=np.float32).reshape(len(kps), joints)}
 
 
 def _face_payload(records) -> dict[str, np.ndarray]:
@@ -362,6 +388,29 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
                     root_xyz=root, bone_length=lengths, contact=contact)
               for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]
     return tracks, None if ground is None else ground.to_dict()
+
+
+def assemble_keypoint_tracks(arrays: dict[str, np.ndarray], config: AnalyzeConfig, skeleton) -> list[Track]:
+    """Per-frame top-down keypoint records → 2D tracks of ``skeleton`` (VITPOSE_25 or COCO_17), smoothed in the
+    image like bodies' 2D keypoints.  They have no 3D: ``xyz`` and ``root_xyz`` are NaN (``Track.has_xyz``)."""
+    if "keypoints/id" not in arrays:
+        return []
+    frame_index, time_s = arrays["frame_index"], arrays["time_s"]
+    smoother = body_smoother(config)
+    shortest = min_track_length(config, len(frame_index))
+    tracks = []
+    for tid in np.unique(arrays["keypoints/id"]):
+        m = _stage_rows(arrays, "keypoints", tid)
+        if m.sum() < shortest:
+            continue
+        fi = arrays["keypoints/frame"][m]
+        ts = time_s[np.searchsorted(frame_index, fi)]
+        fi, _, xy, _, conf = smooth_track_arrays(fi, ts, arrays["keypoints/xy"][m], None, arrays["keypoints/scores"][m],
+                                                 frame_index, time_s, smoother, max_gap=config.max_gap)
+        frames, joints = xy.shape[:2]
+        tracks.append(Track(track_id=int(tid), skeleton=skeleton, frame_index=fi, xy=xy,
+                            xyz=np.full((frames, joints, 3), np.nan), conf=conf, root_xyz=np.full((frames, 3), np.nan)))
+    return tracks
 
 
 @dataclass
@@ -560,7 +609,18 @@ def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def make_stages(config: AnalyzeConfig) -> list[Stage]:
     """The per-frame analysers ``config`` asks for, with their models loaded."""
     stages = []
-    if config.bodies:
+    if config.bodies and config.keypoint_model:
+        from ..models import make_keypoint_model, make_person_detector
+        from .topdown import TopDownAnalyzer, TopDownConfig
+
+        detector = make_person_detector(config.detector_name(), device=config.device,
+                                        strict_device=config.strict_device)
+        estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device)
+        analyzer = TopDownAnalyzer(detector, estimator, TopDownConfig(max_people=config.max_people,
+                                                                      detect_every=config.detect_every))
+        joints = estimator.skeleton.num_joints
+        stages.append(Stage("keypoints", analyzer, lambda r: r.track_id, lambda rs: _keypoint_payload(rs, joints)))
+    elif config.bodies:
         detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device,
                                                 detector=config.detector_name())
         body = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
@@ -579,6 +639,35 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
     if not stages:
         raise InputError("nothing to analyse: both bodies and faces are switched off")
     return stages
+
+
+def _keypoint_skeleton(stages: list[Stage]):
+    """The skeleton of the top-down keypoint stage's model, None without one."""
+    return next((s.analyzer.skeleton for s in stages if s.key == "keypoints"), None)
+
+
+def user_model_meta(family: str, path: str | Path) -> dict:
+    """What a Take records of a user's model file: its family, absolute path and sha256."""
+    from ..model_store import sha256_file
+
+    path = Path(path)
+    return {"family": family, "path": str(path.resolve()), "sha256": sha256_file(path)}
+
+
+def _body_models_meta(config: AnalyzeConfig, stages: list[Stage]) -> dict:
+    """meta["models"] for bodies: the detector ("yolo:PATH" for a user's file, described again under
+    ``detector_file``), and the landmark model or, for a user's keypoint model, ``pose`` (file and skeleton)."""
+    name = config.detector_name()
+    out = {"detector": PERSON_DETECTOR_MODELS.get(name, name)}
+    family, detector_path = split_person_detector(name)
+    if detector_path is not None:
+        out["detector_file"] = user_model_meta(family, detector_path)
+    if config.keypoint_model:
+        family, pose_path = split_pose_model(config.pose)
+        out["pose"] = user_model_meta(family, pose_path) | {"skeleton": _keypoint_skeleton(stages).name}
+    else:
+        out["landmarks"] = f"pose_landmark_{config.model}"
+    return out
 
 
 def _providers(stages: list[Stage]) -> str:
@@ -676,12 +765,16 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
 
         if config.faces:
             from .faces import body_heads
+            from .topdown import keypoint_heads
 
         def submit(frame) -> dict:
             futures = {}
             for s in stages:
                 if s.key == "face" and "body" in futures:  # faces are also read from the bodies' heads
                     heads = body_heads(futures["body"].result()[0])
+                    futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
+                elif s.key == "face" and "keypoints" in futures:  # or from a keypoint model's face points
+                    heads = keypoint_heads(futures["keypoints"].result()[0], _keypoint_skeleton(stages))
                     futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key], heads)
                 else:
                     futures[s.key] = s.analyzer.submit(frame.rgb, frame.time_s, states[s.key])
@@ -722,6 +815,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
     tracks, ground = _assemble_tracks(arrays, intrinsics, config)
+    tracks += assemble_keypoint_tracks(arrays, config, _keypoint_skeleton(stages))
     # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
     streamed = None if merged.get("face") else streamed
@@ -729,8 +823,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
-        "models": ({"detector": PERSON_DETECTOR_MODELS.get(config.detector_name(), config.detector_name()),
-                    "landmarks": f"pose_landmark_{config.model}"} if config.bodies else {})
+        "models": (_body_models_meta(config, stages) if config.bodies else {})
         | ({"face_detector": config.face_detector,
             "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
         "provider": _providers(stages),

@@ -436,6 +436,10 @@ def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = T
     first frame's pelvis to X = Y = 0, so the take starts at the armature's
     origin.
     """
+    if not np.isfinite(np.asarray(track.xyz)).any():
+        raise RetargetError(f"track {track.track_id} has 2D keypoints only ({track.skeleton.name}, from a 2D model "
+                            "such as --pose vitpose); animation needs a 3D track: analyse with the default "
+                            "--pose blazepose")
     camera = np.asarray(track.xyz, dtype=np.float64) + np.asarray(track.root_xyz, dtype=np.float64)[:, None, :]
     pose = from_skeleton(cv_to_blender(camera), track.skeleton, fps=fps)
     xyz = np.array(pose.xyz)

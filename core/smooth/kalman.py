@@ -56,6 +56,7 @@ independently.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,7 +235,9 @@ def kalman_smooth(values: np.ndarray, time_s: np.ndarray, config: KalmanConfig =
     flat = z.reshape(num_t, -1)
     dt = np.concatenate([[0.0], np.diff(time_s)])
     # Measurement noise per group (pooled over its components).
-    sigma = np.sqrt(np.nanmean(noise_std(flat).reshape(m, group) ** 2, axis=1))
+    with warnings.catch_warnings():  # a joint missing on every frame has no noise: NaN, replaced just below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = np.sqrt(np.nanmean(noise_std(flat).reshape(m, group) ** 2, axis=1))
     sigma = np.where(np.isfinite(sigma), np.maximum(sigma, config.min_noise), config.min_noise)
     r = np.repeat(sigma ** 2, group)
     levels = config.q_still * config.q_step ** np.arange(config.num_levels)

@@ -31,7 +31,7 @@ def landmark_height(points: np.ndarray, conf: np.ndarray) -> float:
     return extent if extent > 0 else 1.0
 
 
-def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndarray, xyz: np.ndarray,
+def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndarray, xyz: np.ndarray | None,
                         conf: np.ndarray, clip_frame_index: np.ndarray, clip_time_s: np.ndarray,
                         config: OneEuroConfig | KalmanConfig | None = ONE_EURO_LANDMARKS, max_gap: int = 5
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -45,16 +45,18 @@ def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndar
 
     Returns ``(frame_index (F,), time_s (F,), xy (F, J, 2), xyz (F, J, 3),
     conf (F, J))`` on the dense range.  xy and xyz are gap-filled together
-    (see :func:`fill_gaps`), so a joint is missing in both or in neither;
+    (see :func:`fill_gaps`), so a joint is missing in both or in neither
+    (a 2D-only track passes ``xyz`` None and gets None back);
     missing joints are NaN with conf 0.  Both are filtered with ``config``
     (``None``: fill only), each with the person's height in its own units
     (:func:`landmark_height`) as speed scale.  Inputs are not changed.
     """
     xy = np.asarray(xy, dtype=np.float64)
-    xyz = np.asarray(xyz, dtype=np.float64)
+    flat = xyz is None
+    xyz = np.zeros(xy.shape[:2] + (0,)) if flat else np.asarray(xyz, dtype=np.float64)
     if xy.ndim != 3 or xy.shape[2] != 2:
         raise ValueError(f"xy must be (T, J, 2), got {xy.shape}")
-    if xyz.shape != xy.shape[:2] + (3,):
+    if not flat and xyz.shape != xy.shape[:2] + (3,):
         raise ValueError(f"xyz must be (T, J, 3) = {xy.shape[:2] + (3,)}, got {xyz.shape}")
     clip_frame_index = np.asarray(clip_frame_index)
     clip_time_s = np.asarray(clip_time_s, dtype=np.float64)
@@ -75,13 +77,15 @@ def smooth_track_arrays(frame_index: np.ndarray, time_s: np.ndarray, xy: np.ndar
         raise ValueError("time_s must be (T,) and agree with clip_time_s at frame_index, got a different "
                          f"shape {given_time_s.shape} or different times")
 
-    dense_xy, dense_xyz = both[..., :2], both[..., 2:]
+    dense_xy, dense_xyz = both[..., :2], (None if flat else both[..., 2:])
     if isinstance(config, KalmanConfig) and dense.size:
         dense_xy = kalman_smooth(dense_xy, dense_time_s, config, landmark_height(dense_xy, dense_conf), group=2)
-        dense_xyz = kalman_smooth(dense_xyz, dense_time_s, config, landmark_height(dense_xyz, dense_conf), group=3)
+        if not flat:
+            dense_xyz = kalman_smooth(dense_xyz, dense_time_s, config, landmark_height(dense_xyz, dense_conf), group=3)
     elif config is not None and dense.size:
         dense_xy = one_euro(dense_xy, dense_time_s, config, scale=landmark_height(dense_xy, dense_conf))
-        dense_xyz = one_euro(dense_xyz, dense_time_s, config, scale=landmark_height(dense_xyz, dense_conf))
+        if not flat:
+            dense_xyz = one_euro(dense_xyz, dense_time_s, config, scale=landmark_height(dense_xyz, dense_conf))
     return dense, dense_time_s, dense_xy, dense_xyz, dense_conf
 
 
