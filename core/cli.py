@@ -116,6 +116,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lift(args: argparse.Namespace) -> int:
+    from .formats.take import Take
+    from .lift.temporal import lift_take, load_lifter
+
+    take = Take.load(args.take)
+    lifter = load_lifter(args.model, causal=args.causal, device=args.device)
+    tracks = tuple(args.track) if args.track else None
+    lifted = lift_take(take, lifter, source=args.source, layout=args.layout, model=f"videopose3d:{Path(args.model).name}",
+                       track_ids=tracks)
+    old = {id(lf) for lf in take.lifts}
+    done = [lf.track_id for lf in lifted.lifts if id(lf) not in old]
+    if not done:
+        raise RigcastError(f"no track of {args.take} could be lifted (tracks {[t.track_id for t in take.tracks]})")
+    out = lifted.save(args.output)
+    print(f"wrote {out}: {args.source!r} lift of track(s) {done} (receptive field {lifter.receptive_field} frames)")
+    return 0
+
+
 def cmd_overlay(args: argparse.Namespace) -> int:
     from .overlay import LAYERS, render_overlay
 
@@ -257,6 +275,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=("json", "npz"), help="default: from the output's extension")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_export)
+    lf = sub.add_parser("lift", help="lift a Take's 2D tracks to 3D with VideoPose3D, stored beside the originals",
+                        description="Each body track's 2D points, laid out as H36M-17 (or COCO-17), are lifted "
+                                    "by VideoPose3D's temporal model and stored in the Take under --source; the "
+                                    "tracks' own 2D and 3D are kept.  `rigcast retarget --source lift` uses it.")
+    lf.add_argument("take")
+    lf.add_argument("--model", required=True,
+                    help="VideoPose3D model: a checkpoint with model_pos (.bin; run in numpy), an .onnx export "
+                         "or a TorchScript file")
+    lf.add_argument("-o", "--output", required=True, help="Take to write (may be the input)")
+    lf.add_argument("--layout", choices=("h36m17", "coco17"), default="h36m17",
+                    help="2D joint order the model was trained on: h36m17 (CPN, ground truth) or coco17 "
+                         "(Detectron COCO); default h36m17")
+    lf.add_argument("--causal", action="store_true", help="the model was trained causal (VideoPose3D --causal)")
+    lf.add_argument("--source", default="lift", help="name to store the result under (default lift)")
+    lf.add_argument("--track", type=int, action="append", help="track id to lift (repeatable; default all)")
+    lf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="for .onnx/TorchScript models")
+    lf.set_defaults(func=cmd_lift)
+
     o = sub.add_parser("overlay", help="draw masks, face meshes, skeletons and head axes over the footage")
     o.add_argument("input", help="the footage the Take was made from")
     o.add_argument("take")
