@@ -123,8 +123,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
     take = Take.load(args.take)
     lifter = load_lifter(args.model, causal=args.causal, device=args.device)
     tracks = tuple(args.track) if args.track else None
-    lifted = lift_take(take, lifter, source=args.source, layout=args.layout, model=f"videopose3d:{Path(args.model).name}",
-                       track_ids=tracks)
+    lifted = lift_take(take, lifter, source=args.source, layout=args.layout,
+                       model=f"videopose3d:{Path(args.model).name}", track_ids=tracks)
     old = {id(lf) for lf in take.lifts}
     done = [lf.track_id for lf in lifted.lifts if id(lf) not in old]
     if not done:

@@ -149,3 +149,43 @@ def test_load_lifter_reads_a_checkpoint_without_torch(tmp_path, monkeypatch):
     write_checkpoint(path, {"model_pos": state}, monkeypatch)
     lifter = load_lifter(path)
     assert isinstance(lifter, TemporalModel) and lifter.receptive_field == 9
+
+
+def test_retarget_source_lift_uses_the_lifted_points(tmp_path, capsys):
+    from dataclasses import replace
+
+    from rigcast.retarget.canonical import P
+    from rigcast.retarget.cli import load_source, take_source
+
+    take = make_take(num_tracks=1, frames=8)
+    track = take.tracks[0]
+    track = replace(track, xyz=np.nan_to_num(track.xyz) * 0.2)
+    take = replace(take, tracks=(track,))
+    # A lift that holds the track's own 3D in H36M order, root at 0, except the left wrist moved 10 cm.
+    xyz = h36m17_from(track.xyz, track.skeleton)
+    xyz -= xyz[:, :1]
+    xyz[:, H36M_17.index("left_wrist"), 0] += 0.1
+    lifted = take.with_lifts((Lift("lift", track.track_id, H36M_17, track.frame_index, xyz),))
+    own, _ = take_source(lifted, use_face=False)
+    via_lift, used = take_source(lifted, use_face=False, points="lift")
+    assert used.skeleton == H36M_17
+    rel = lambda pose, name: pose.xyz[:, P[name]] - pose.xyz[:, P["pelvis"]]  # noqa: E731
+    for name in ("left_knee", "right_ankle", "left_shoulder", "right_elbow", "right_wrist"):
+        np.testing.assert_allclose(rel(via_lift, name), rel(own, name), atol=1e-5)
+    moved = np.linalg.norm(rel(via_lift, "left_wrist") - rel(own, "left_wrist"), axis=-1)
+    np.testing.assert_allclose(moved, 0.1, atol=1e-5)
+
+    path = lifted.save(tmp_path / "lifted.take.npz")
+    assert "points from its 'lift' lift" in load_source(path, points="lift")[1]
+    with pytest.raises(InputError, match=r"track 3 has no 'other' lift \(run `rigcast lift`\)"):
+        load_source(path, points="other")
+
+
+def test_lifting_modules_import_without_torch_or_onnx():
+    import subprocess
+    import sys
+
+    code = ("import sys, rigcast.cli, rigcast.lift.temporal, rigcast.models.videopose3d, rigcast.runners, "
+            "rigcast.retarget.cli; print(sorted(m for m in ('torch', 'onnx', 'bpy', 'tensorrt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

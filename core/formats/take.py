@@ -268,6 +268,22 @@ class Take:
         raise KeyError(f"track {track_id} has no {source!r} lift; the take's lifts are "
                        f"{[(lf.source, lf.track_id) for lf in self.lifts]}")
 
+    def as_lifted_track(self, track_id: int, source: str = "lift") -> Track:
+        """Track ``track_id`` seen through its ``source`` lift: the lift's skeleton and ``xyz``, the track's
+        own root trajectory and contact, its ``xy`` and ``conf`` laid out in the lift's skeleton (H36M-17:
+        built joints take the mean confidence of the points they are built from)."""
+        from ..skeletons import H36M_17, h36m17_from
+
+        lf = self.lift(track_id, source)
+        track = self.track(track_id).select(np.isin(self.track(track_id).frame_index, lf.frame_index))
+        if lf.skeleton.joint_names != H36M_17.joint_names:
+            raise TakeError(f"{source!r} lift of track {track_id} has skeleton {lf.skeleton.name}; only "
+                            f"{H36M_17.name} lifts can stand in for a track")
+        xy = h36m17_from(track.xy, track.skeleton)
+        conf = h36m17_from(track.conf[..., None], track.skeleton)[..., 0]
+        return Track(track_id=track_id, skeleton=lf.skeleton, frame_index=track.frame_index, xy=xy, xyz=lf.xyz,
+                     conf=conf, root_xyz=track.root_xyz, contact=track.contact)
+
     def with_lifts(self, lifts: tuple[Lift, ...]) -> "Take":
         """A copy holding ``lifts`` in place of any earlier lift of the same source and track."""
         new = {(lf.source, lf.track_id) for lf in lifts}

@@ -267,8 +267,8 @@ def _write_onnx(model: TemporalModel, path: Path) -> Path:
         return f"{name}.relu"
 
     # (1, T, J_in, 2) → (1, J_in*2, T)
-    nodes.append(helper.make_node("Reshape", [ONNX_INPUT, const("flat_shape", np.array([1, -1, model.num_joints_in * 2]))],
-                                  ["flat"]))
+    flat_shape = const("flat_shape", np.array([1, -1, model.num_joints_in * 2]))
+    nodes.append(helper.make_node("Reshape", [ONNX_INPUT, flat_shape], ["flat"]))
     nodes.append(helper.make_node("Transpose", ["flat"], ["x0"], perm=[0, 2, 1]))
     h = conv_bn_relu("x0", w["expand"], w["norms"][0], 1, "expand")
     for block in range(len(model.filter_widths) - 1):
@@ -286,8 +286,8 @@ def _write_onnx(model: TemporalModel, path: Path) -> Path:
     nodes.append(helper.make_node("Conv", [h, const("shrink.weight", w["shrink"][:, :, None]),
                                            const("shrink.bias", w["shrink_bias"][:, 0])], ["shrunk"]))
     nodes.append(helper.make_node("Transpose", ["shrunk"], ["shrunk_t"], perm=[0, 2, 1]))  # (1, T', J_out*3)
-    nodes.append(helper.make_node("Reshape", ["shrunk_t", const("out_shape", np.array([1, -1, model.num_joints_out, 3]))],
-                                  [ONNX_OUTPUT]))
+    out_shape = const("out_shape", np.array([1, -1, model.num_joints_out, 3]))
+    nodes.append(helper.make_node("Reshape", ["shrunk_t", out_shape], [ONNX_OUTPUT]))
     graph = helper.make_graph(
         nodes, "videopose3d_temporal_model",
         [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.FLOAT, [1, "T", model.num_joints_in, 2])],
