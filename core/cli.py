@@ -52,9 +52,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_faces=args.max_faces, face_detector=args.face_detector,
                            face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight)
     out = Path(args.output)
+    lifter = None
+    if args.lift:  # loaded first, so that a bad model file fails before the analysis, not after it
+        from .lift.temporal import load_lifter
+
+        kind, _, model_path = args.lift.partition(":")
+        if kind != "videopose3d" or not model_path:
+            raise RigcastError(f"--lift must be videopose3d:PATH, got {args.lift!r}")
+        lifter = load_lifter(model_path, device="cpu" if args.device == "tensorrt" else args.device)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
         take = analyze(args.input, out, config, progress=update, restart=args.restart)
+    if lifter is not None:
+        from .lift.temporal import lift_take
+
+        take = lift_take(take, lifter, model=f"videopose3d:{Path(model_path).name}")
+        take.save(out)
+        print(f"lifted track(s) {[lf.track_id for lf in take.lifts]} with {Path(model_path).name} (source 'lift')")
     print(f"wrote {out}: {len(take.tracks)} body track(s), {len(take.faces)} face(s) over "
           f"{len(take.frame_indices)} frame(s) "
           f"on {take.meta.get('provider')}")
@@ -83,6 +97,9 @@ def describe(take) -> str:
         depth = f"depth {np.median(root[:, 2]):.2f} m" if len(root) else "no root"
         lines.append(f"  #{t.track_id:<3} {t.skeleton.name}, {t.num_frames} frames "
                      f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
+    for lf in take.lifts:
+        lines.append(f"  #{lf.track_id:<3} {lf.source!r} lift: {lf.skeleton.name}, {lf.num_frames} frames "
+                     f"({lf.model or '?'})")
     lines.append(f"faces      {len(take.faces)}")
     for f in take.faces:
         ypr = euler_ypr_deg_series(f.rotation)
@@ -262,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames whose faces are tracked at once: 2 (default) runs the face model on two frames "
                         "in parallel, each following the ROIs of two frames before; 1 follows the frame before, "
                         "as MediaPipe does")
+    a.add_argument("--lift", metavar="videopose3d:PATH",
+                   help="also lift every track with a VideoPose3D model (H36M-17 layout, non-causal), stored "
+                        "under 'lift' as `rigcast lift` does")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)

@@ -189,3 +189,26 @@ def test_lifting_modules_import_without_torch_or_onnx():
             "rigcast.retarget.cli; print(sorted(m for m in ('torch', 'onnx', 'bpy', 'tensorrt') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_analyze_lift_flag_lifts_the_new_take(tmp_path, monkeypatch, capsys):
+    """``rigcast analyze --lift videopose3d:PATH`` (the analysis itself stubbed: it is tested elsewhere)."""
+    pytest.importorskip("onnxruntime")
+    import rigcast.pipeline.analyze as analyze_module
+
+    model, take = lifter_and_take(tmp_path)
+    onnx_path = model.to_onnx(tmp_path / "vp3d.onnx")
+    out = tmp_path / "a.take.npz"
+
+    def fake_analyze(source, output, config, progress=None, restart=False):
+        return take.save(output) and take
+
+    monkeypatch.setattr(analyze_module, "analyze", fake_analyze)
+    assert main(["analyze", "clip.mp4", "-o", str(out), "--lift", f"videopose3d:{onnx_path}"]) == 0
+    lifted = Take.load(out)
+    assert [lf.track_id for lf in lifted.lifts] == [3, 4]
+    np.testing.assert_allclose(lifted.lift(4).xyz, expected_lift(model, take.tracks[1], 640, 360), atol=1e-4)
+    assert main(["info", str(out)]) == 0
+    assert "'lift' lift: h36m17, 11 frames (videopose3d:vp3d.onnx)" in capsys.readouterr().out
+    assert main(["analyze", "clip.mp4", "-o", str(out), "--lift", str(onnx_path)]) == 2
+    assert "--lift must be videopose3d:PATH" in capsys.readouterr().err
