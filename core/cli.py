@@ -53,9 +53,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_faces=args.max_faces, face_detector=args.face_detector,
                            face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight)
     out = Path(args.output)
+    lifter = None
+    if args.lift:  # loaded first, so that a bad model file fails before the analysis, not after it
+        from .lift.temporal import load_lifter
+
+        kind, _, model_path = args.lift.partition(":")
+        if kind != "videopose3d" or not model_path:
+            raise RigcastError(f"--lift must be videopose3d:PATH, got {args.lift!r}")
+        lifter = load_lifter(model_path, device="cpu" if args.device == "tensorrt" else args.device)
     bar, update = _progress_bar(Path(args.input).name)
     with bar:
         take = analyze(args.input, out, config, progress=update, restart=args.restart)
+    if lifter is not None:
+        from .lift.temporal import lift_take
+
+        take = lift_take(take, lifter, model=f"videopose3d:{Path(model_path).name}")
+        take.save(out)
+        print(f"lifted track(s) {[lf.track_id for lf in take.lifts]} with {Path(model_path).name} (source 'lift')")
     print(f"wrote {out}: {len(take.tracks)} body track(s), {len(take.faces)} face(s) over "
           f"{len(take.frame_indices)} frame(s) "
           f"on {take.meta.get('provider')}")
@@ -86,6 +100,9 @@ def describe(take) -> str:
             depth = "2D only (no 3D joints or root)"
         lines.append(f"  #{t.track_id:<3} {t.skeleton.name}, {t.num_frames} frames "
                      f"[{t.frame_index[0]}..{t.frame_index[-1]}], {visible.mean():.0%} joints visible, {depth}")
+    for lf in take.lifts:
+        lines.append(f"  #{lf.track_id:<3} {lf.source!r} lift: {lf.skeleton.name}, {lf.num_frames} frames "
+                     f"({lf.model or '?'})")
     lines.append(f"faces      {len(take.faces)}")
     for f in take.faces:
         ypr = euler_ypr_deg_series(f.rotation)
@@ -121,6 +138,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     writer = {"json": to_vitpose_json, "easy-vitpose": to_easy_vitpose_json, "npz": to_videopose3d_npz}[fmt]
     out = writer(take, args.output)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from .formats.take import Take
+    from .lift.temporal import lift_take, load_lifter
+
+    take = Take.load(args.take)
+    lifter = load_lifter(args.model, causal=args.causal, device=args.device)
+    tracks = tuple(args.track) if args.track else None
+    lifted = lift_take(take, lifter, source=args.source, layout=args.layout,
+                       model=f"videopose3d:{Path(args.model).name}", track_ids=tracks)
+    old = {id(lf) for lf in take.lifts}
+    done = [lf.track_id for lf in lifted.lifts if id(lf) not in old]
+    if not done:
+        raise RigcastError(f"no track of {args.take} could be lifted (tracks {[t.track_id for t in take.tracks]})")
+    out = lifted.save(args.output)
+    print(f"wrote {out}: {args.source!r} lift of track(s) {done} (receptive field {lifter.receptive_field} frames)")
     return 0
 
 
@@ -266,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames whose faces are tracked at once: 2 (default) runs the face model on two frames "
                         "in parallel, each following the ROIs of two frames before; 1 follows the frame before, "
                         "as MediaPipe does")
+    a.add_argument("--lift", metavar="videopose3d:PATH",
+                   help="also lift every track with a VideoPose3D model (H36M-17 layout, non-causal), stored "
+                        "under 'lift' as `rigcast lift` does")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)
@@ -282,6 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "VideoPose3D's 2D input.  Default: from the output's extension (.json, .npz)")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_export)
+    lf = sub.add_parser("lift", help="lift a Take's 2D tracks to 3D with VideoPose3D, stored beside the originals",
+                        description="Each body track's 2D points, laid out as H36M-17 (or COCO-17), are lifted "
+                                    "by VideoPose3D's temporal model and stored in the Take under --source; the "
+                                    "tracks' own 2D and 3D are kept.  `rigcast retarget --source lift` uses it.")
+    lf.add_argument("take")
+    lf.add_argument("--model", required=True,
+                    help="VideoPose3D model: a checkpoint with model_pos (.bin; run in numpy), an .onnx export "
+                         "or a TorchScript file")
+    lf.add_argument("-o", "--output", required=True, help="Take to write (may be the input)")
+    lf.add_argument("--layout", choices=("h36m17", "coco17"), default="h36m17",
+                    help="2D joint order the model was trained on: h36m17 (CPN, ground truth) or coco17 "
+                         "(Detectron COCO); default h36m17")
+    lf.add_argument("--causal", action="store_true", help="the model was trained causal (VideoPose3D --causal)")
+    lf.add_argument("--source", default="lift", help="name to store the result under (default lift)")
+    lf.add_argument("--track", type=int, action="append", help="track id to lift (repeatable; default all)")
+    lf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="for .onnx/TorchScript models")
+    lf.set_defaults(func=cmd_lift)
+
     o = sub.add_parser("overlay", help="draw masks, face meshes, skeletons and head axes over the footage")
     o.add_argument("input", help="the footage the Take was made from")
     o.add_argument("take")

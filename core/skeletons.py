@@ -206,3 +206,40 @@ def register_skeleton(skeleton: Skeleton) -> None:
     if skeleton.name in _REGISTRY and _REGISTRY[skeleton.name] != skeleton:
         raise ValueError(f"a different skeleton named {skeleton.name!r} is already registered")
     _REGISTRY[skeleton.name] = skeleton
+
+
+def coco17_from(points: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    """Points ``(..., J, D)`` of ``skeleton`` in COCO-17's order ``(..., 17, D)``, by joint name.
+
+    BlazePose-33 and ViTPose-25 name all 17 COCO joints (BlazePose's eyes are its eye centres); H36M-17 does
+    not (no eyes, ears): :class:`KeyError` names what is missing.
+    """
+    return np.asarray(points)[..., joint_mapping(skeleton, COCO_17), :]
+
+
+def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a + b) / 2
+
+
+def h36m17_from(points: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    """Points ``(..., J, D)`` of ``skeleton`` (2D or 3D) in Human3.6M's 17-joint order ``(..., 17, D)``.
+
+    H36M-17 passes through.  Any skeleton naming COCO-17's joints (COCO-17, BlazePose-33, ViTPose-25) maps
+    as the usual COCO → H36M conversion does: limbs by name; pelvis = mid-hips; thorax = mid-shoulders;
+    spine = mid(pelvis, thorax); neck_nose = the nose; head_top = mid-ears carried on by half the
+    thorax → mid-ears vector (an estimate: no 2D detector marks the top of the head).  A NaN point
+    (missing joint) makes every joint built from it NaN.
+    """
+    points = np.asarray(points, dtype=np.float32 if np.asarray(points).dtype != np.float64 else np.float64)
+    if points.ndim < 2 or points.shape[-2] != skeleton.num_joints:
+        raise ValueError(f"points must be (..., {skeleton.num_joints}, D) for {skeleton.name}, got {points.shape}")
+    if skeleton.joint_names == H36M_17.joint_names:
+        return points.copy()
+    coco = coco17_from(points, skeleton)
+    get = {n: coco[..., i, :] for i, n in enumerate(COCO_17.joint_names)}
+    pelvis = _mid(get["left_hip"], get["right_hip"])
+    thorax = _mid(get["left_shoulder"], get["right_shoulder"])
+    ears = _mid(get["left_ear"], get["right_ear"])
+    built = {"pelvis": pelvis, "spine": _mid(pelvis, thorax), "thorax": thorax, "neck_nose": get["nose"],
+             "head_top": ears + 0.5 * (ears - thorax)}
+    return np.stack([built[n] if n in built else get[n] for n in H36M_17.joint_names], axis=-2)

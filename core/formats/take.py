@@ -31,6 +31,7 @@ _TRACK_ARRAYS = ("frame_index", "xy", "xyz", "conf", "root_xyz")
 _TRACK_OPTIONAL = ("bone_length", "contact")  # added later: a Take without them is still schema 1
 _FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale")
 _TOPOLOGY_ARRAYS = ("triangles", "uv", "canonical_xyz")
+_LIFT_ARRAYS = ("frame_index", "xyz")
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple, owner: str) -> None:
@@ -165,6 +166,35 @@ class FaceTopology:
 
 
 @dataclass(frozen=True)
+class Lift:
+    """A second 3D estimate of one body track, kept beside the track's own: ``source`` names it (``"lift"``
+    for VideoPose3D's lifting of the track's 2D), ``model`` says what made it.
+
+    T frames, J joints of ``skeleton`` (H36M-17 for VideoPose3D).  ``xyz`` is metric, root-relative (its
+    root joint at 0), in camera-aligned axes (OpenCV: x right, y down, z forward), like ``Track.xyz``;
+    ``frame_index`` are the frames of track ``track_id`` it covers.
+    """
+
+    source: str
+    track_id: int
+    skeleton: Skeleton
+    frame_index: np.ndarray  # (T,) int64, increasing
+    xyz: np.ndarray  # (T, J, 3) float32
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        owner = f"{self.source!r} lift of track {self.track_id}"
+        if not self.source or not self.source.isidentifier():
+            raise TakeError(f"a lift's source must be a name like 'lift', got {self.source!r}")
+        t = _frame_index(self, owner)
+        _float_fields(self, owner, (("xyz", (t, self.skeleton.num_joints, 3)),))
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_index)
+
+
+@dataclass(frozen=True)
 class Take:
     """Everything one analysis produced.
 
@@ -182,6 +212,7 @@ class Take:
     face_topology: FaceTopology | None = None
     meta: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    lifts: tuple[Lift, ...] = ()  # added later: a Take without them is still schema 1
 
     def __post_init__(self) -> None:
         fi = np.asarray(self.frame_indices, dtype=np.int64)
@@ -190,6 +221,7 @@ class Take:
         object.__setattr__(self, "timestamps_s", ts)
         object.__setattr__(self, "tracks", tuple(self.tracks))
         object.__setattr__(self, "faces", tuple(self.faces))
+        object.__setattr__(self, "lifts", tuple(self.lifts))
         if self.faces and self.face_topology is None:
             raise TakeError("a take with faces needs a face_topology")
         if fi.ndim != 1 or ts.shape != fi.shape:
@@ -207,6 +239,17 @@ class Take:
                 if stray:
                     raise TakeError(f"{kind} {getattr(t, key)} refers to frames {sorted(stray)[:5]} "
                                     "that the take did not analyse")
+        by_id = {t.track_id: t for t in self.tracks}
+        keys = [(lf.source, lf.track_id) for lf in self.lifts]
+        if len(set(keys)) != len(keys):
+            raise TakeError(f"each track has at most one lift per source, got {keys}")
+        for lf in self.lifts:
+            if lf.track_id not in by_id:
+                raise TakeError(f"{lf.source!r} lift refers to track {lf.track_id}, but the tracks are {ids}")
+            stray = set(lf.frame_index.tolist()) - set(by_id[lf.track_id].frame_index.tolist())
+            if stray:
+                raise TakeError(f"{lf.source!r} lift of track {lf.track_id} covers frames {sorted(stray)[:5]} "
+                                "that the track does not")
         for f in self.faces:
             if f.body_id != -1 and f.body_id not in ids:
                 raise TakeError(f"face {f.face_id} links to body {f.body_id}, but the tracks are {ids}")
@@ -222,6 +265,36 @@ class Take:
             if f.face_id == face_id:
                 return f
         raise KeyError(f"no face {face_id}; faces are {[f.face_id for f in self.faces]}")
+
+    def lift(self, track_id: int, source: str = "lift") -> Lift:
+        """The ``source`` lift of track ``track_id``."""
+        for lf in self.lifts:
+            if lf.track_id == track_id and lf.source == source:
+                return lf
+        raise KeyError(f"track {track_id} has no {source!r} lift; the take's lifts are "
+                       f"{[(lf.source, lf.track_id) for lf in self.lifts]}")
+
+    def as_lifted_track(self, track_id: int, source: str = "lift") -> Track:
+        """Track ``track_id`` seen through its ``source`` lift: the lift's skeleton and ``xyz``, the track's
+        own root trajectory and contact, its ``xy`` and ``conf`` laid out in the lift's skeleton (H36M-17:
+        built joints take the mean confidence of the points they are built from)."""
+        from ..skeletons import H36M_17, h36m17_from
+
+        lf = self.lift(track_id, source)
+        track = self.track(track_id).select(np.isin(self.track(track_id).frame_index, lf.frame_index))
+        if lf.skeleton.joint_names != H36M_17.joint_names:
+            raise TakeError(f"{source!r} lift of track {track_id} has skeleton {lf.skeleton.name}; only "
+                            f"{H36M_17.name} lifts can stand in for a track")
+        xy = h36m17_from(track.xy, track.skeleton)
+        conf = h36m17_from(track.conf[..., None], track.skeleton)[..., 0]
+        return Track(track_id=track_id, skeleton=lf.skeleton, frame_index=track.frame_index, xy=xy, xyz=lf.xyz,
+                     conf=conf, root_xyz=track.root_xyz, contact=track.contact)
+
+    def with_lifts(self, lifts: tuple[Lift, ...]) -> "Take":
+        """A copy holding ``lifts`` in place of any earlier lift of the same source and track."""
+        new = {(lf.source, lf.track_id) for lf in lifts}
+        kept = tuple(lf for lf in self.lifts if (lf.source, lf.track_id) not in new)
+        return replace(self, lifts=kept + tuple(lifts))
 
     def time_of(self, frame_index: np.ndarray) -> np.ndarray:
         """Presentation times (seconds) of the given analysed frame indices."""
@@ -241,6 +314,8 @@ class Take:
                        for t in self.tracks],
             "faces": [{"face_id": f.face_id, "body_id": f.body_id, "num_frames": f.num_frames,
                        "num_landmarks": int(f.xy.shape[1])} for f in self.faces],
+            "lifts": [{"source": lf.source, "track_id": lf.track_id, "skeleton": lf.skeleton.to_dict(),
+                       "model": lf.model, "num_frames": lf.num_frames} for lf in self.lifts],
         }
 
     def save(self, path: str | Path) -> Path:
@@ -255,6 +330,9 @@ class Take:
         for i, f in enumerate(self.faces):
             for name in _FACE_ARRAYS:
                 arrays[f"faces/{i}/{name}"] = getattr(f, name)
+        for i, lf in enumerate(self.lifts):
+            for name in _LIFT_ARRAYS:
+                arrays[f"lifts/{i}/{name}"] = getattr(lf, name)
         if self.face_topology is not None:
             for name in _TOPOLOGY_ARRAYS:
                 arrays[f"face_topology/{name}"] = getattr(self.face_topology, name)
@@ -297,12 +375,16 @@ class Take:
             faces = [Face(face_id=int(fh["face_id"]), body_id=int(fh["body_id"]),
                           **{name: arrays[f"faces/{i}/{name}"] for name in _FACE_ARRAYS})
                      for i, fh in enumerate(header.get("faces", []))]
+            lifts = [Lift(source=str(lh["source"]), track_id=int(lh["track_id"]),
+                          skeleton=Skeleton.from_dict(lh["skeleton"]), model=str(lh.get("model", "")),
+                          **{name: arrays[f"lifts/{i}/{name}"] for name in _LIFT_ARRAYS})
+                     for i, lh in enumerate(header.get("lifts", []))]
             topology = (FaceTopology(**{n: arrays[f"face_topology/{n}"] for n in _TOPOLOGY_ARRAYS})
                         if "face_topology/triangles" in arrays else None)
             return cls(video=VideoInfo.from_dict(header["video"]), intrinsics=Intrinsics.from_dict(header["intrinsics"]),
                        frame_indices=arrays["frame_indices"], timestamps_s=arrays["timestamps_s"], tracks=tuple(tracks),
                        faces=tuple(faces), face_topology=topology, meta=header.get("meta", {}),
-                       schema_version=int(header["schema_version"]))
+                       schema_version=int(header["schema_version"]), lifts=tuple(lifts))
         except KeyError as exc:
             raise TakeError(f"take is missing the entry {exc}") from exc
         except (ValueError, TypeError) as exc:

@@ -215,14 +215,136 @@ class TemporalModel:
         return out.T.reshape(-1, self.num_joints_out, 3)
 
     def lift(self, keypoints_xy: np.ndarray, width: float, height: float) -> np.ndarray:
-        """Pixel keypoints ``(T, J_in, 2)`` → 3D ``(T, J_out, 3)``, one pose per input frame.
+        """Pixel keypoints ``(T, J_in, 2)`` → 3D ``(T, J_out, 3)``, one pose per input frame (see :func:`lift`)."""
+        return lift(self, keypoints_xy, width, height)
 
-        Normalises as VideoPose3D does and pads the sequence by repeating its edge frames, as its
-        evaluation does (receptive_field // 2 frames each side; causal: all of them before).
+    def to_onnx(self, path: str | Path) -> Path:
+        """Write the model as ONNX (opset 13): ``keypoints_2d (1, T, J_in, 2)`` → ``pose_3d (1, T', J_out, 3)``.
+
+        Built from the weights with onnx's helper API, so neither writing nor running it needs torch.
+        Batch norms are folded into the convolution before them (weight * scale, bias = shift); residual
+        crops are Slices.  ``T`` is dynamic; ``T' = T - receptive_field + 1``.
         """
-        xy = normalize_screen_coordinates(keypoints_xy, width, height)
-        if xy.ndim != 3 or xy.shape[0] < 1:
-            raise InputError(f"keypoints_xy must be (T, {self.num_joints_in}, 2) with T >= 1, got {xy.shape}")
-        half = self.receptive_field // 2
-        before, after = half + self.causal_shift, half - self.causal_shift
-        return self(np.pad(xy, ((before, after), (0, 0), (0, 0)), mode="edge"))
+        return _write_onnx(self, Path(path))
+
+
+def lift(model, keypoints_xy: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Pixel keypoints ``(T, J_in, 2)`` → 3D ``(T, J_out, 3)`` through ``model`` (numpy or runner-backed).
+
+    Normalises as VideoPose3D does and pads the sequence by repeating its edge frames, as its
+    evaluation does (receptive_field // 2 frames each side; causal: all of them before), so output
+    frame t is the pose of input frame t.
+    """
+    xy = normalize_screen_coordinates(keypoints_xy, width, height)
+    if xy.ndim != 3 or xy.shape[0] < 1:
+        raise InputError(f"keypoints_xy must be (T, {model.num_joints_in}, 2) with T >= 1, got {xy.shape}")
+    half = model.receptive_field // 2
+    before, after = half + model.causal_shift, half - model.causal_shift
+    return model(np.pad(xy, ((before, after), (0, 0), (0, 0)), mode="edge"))
+
+
+ONNX_INPUT, ONNX_OUTPUT = "keypoints_2d", "pose_3d"
+
+
+def _write_onnx(model: TemporalModel, path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = model.weights
+    inits, nodes = [], []
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def conv_bn_relu(x: str, taps: np.ndarray, norm: _BatchNorm, dilation: int, name: str) -> str:
+        weight = taps.transpose(1, 2, 0) * norm.scale[:, :, None]  # (C_out, C_in, K), BN scale folded in
+        bias = norm.shift[:, 0]
+        nodes.append(helper.make_node("Conv", [x, const(f"{name}.weight", weight.astype(np.float32)),
+                                               const(f"{name}.bias", bias.astype(np.float32))],
+                                      [f"{name}.conv"], dilations=[dilation], name=name))
+        nodes.append(helper.make_node("Relu", [f"{name}.conv"], [f"{name}.relu"]))
+        return f"{name}.relu"
+
+    # (1, T, J_in, 2) → (1, J_in*2, T)
+    flat_shape = const("flat_shape", np.array([1, -1, model.num_joints_in * 2]))
+    nodes.append(helper.make_node("Reshape", [ONNX_INPUT, flat_shape], ["flat"]))
+    nodes.append(helper.make_node("Transpose", ["flat"], ["x0"], perm=[0, 2, 1]))
+    h = conv_bn_relu("x0", w["expand"], w["norms"][0], 1, "expand")
+    for block in range(len(model.filter_widths) - 1):
+        pad, dilation = model.pads[block + 1], model.dilations[block + 1]
+        shift = pad if model.causal else 0
+        # residual = h[:, :, pad + shift : T - pad + shift]; the end is negative from the end (or to the end).
+        end = -(pad - shift) if pad - shift else np.iinfo(np.int64).max
+        nodes.append(helper.make_node("Slice", [h, const(f"res{block}.starts", np.array([pad + shift])),
+                                                const(f"res{block}.ends", np.array([end])),
+                                                const(f"res{block}.axes", np.array([2]))], [f"res{block}"]))
+        h = conv_bn_relu(h, w["convs"][2 * block], w["norms"][1 + 2 * block], dilation, f"layers.{2 * block}")
+        h = conv_bn_relu(h, w["convs"][2 * block + 1], w["norms"][2 + 2 * block], 1, f"layers.{2 * block + 1}")
+        nodes.append(helper.make_node("Add", [f"res{block}", h], [f"block{block}"]))
+        h = f"block{block}"
+    nodes.append(helper.make_node("Conv", [h, const("shrink.weight", w["shrink"][:, :, None]),
+                                           const("shrink.bias", w["shrink_bias"][:, 0])], ["shrunk"]))
+    nodes.append(helper.make_node("Transpose", ["shrunk"], ["shrunk_t"], perm=[0, 2, 1]))  # (1, T', J_out*3)
+    out_shape = const("out_shape", np.array([1, -1, model.num_joints_out, 3]))
+    nodes.append(helper.make_node("Reshape", ["shrunk_t", out_shape], [ONNX_OUTPUT]))
+    graph = helper.make_graph(
+        nodes, "videopose3d_temporal_model",
+        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.FLOAT, [1, "T", model.num_joints_in, 2])],
+        [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.FLOAT, [1, "T_out", model.num_joints_out, 3])],
+        inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="rigcast")
+    proto.ir_version = 8
+    helper.set_model_props(proto, {"videopose3d.filter_widths": ",".join(map(str, model.filter_widths)),
+                                   "videopose3d.causal": str(int(model.causal))})
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
+
+
+class RunnerTemporalModel:
+    """VideoPose3D's lifter behind a :class:`rigcast.runners.Runner` (an exported ONNX file, a TorchScript module).
+
+    The runner maps ``keypoints_2d (1, T, J_in, 2)`` to ``pose_3d (1, T', J_out, 3)`` (the first input and
+    output, whatever their names).  The receptive field is measured once by running a short probe
+    (``T - T' + 1``); ``causal`` is the caller's, as for checkpoints.
+    """
+
+    def __init__(self, runner, causal: bool = False, probe_frames: int = 1000):
+        if not runner.inputs or not runner.outputs:
+            raise ModelError(f"a lifter runner needs one input and one output, got {runner!r}")
+        spec = runner.inputs[0]
+        if len(spec.shape) != 4 or spec.shape[3] not in (2, None) or spec.shape[2] is None:
+            raise ModelError(f"a VideoPose3D lifter takes (1, T, J, 2) keypoints, got {spec.name} {spec.shape}")
+        self.runner, self.causal = runner, bool(causal)
+        self.num_joints_in = int(spec.shape[2])
+        probe = self._run(np.zeros((probe_frames, self.num_joints_in, 2), np.float32))
+        self.num_joints_out = probe.shape[1]
+        self.receptive_field = probe_frames - probe.shape[0] + 1
+        if self.receptive_field < 1 or self.receptive_field % 2 == 0:
+            raise ModelError(f"a VideoPose3D lifter trims an odd number of frames - 1; {probe_frames} frames "
+                             f"gave {probe.shape[0]}")
+
+    @property
+    def causal_shift(self) -> int:
+        return self.receptive_field // 2 if self.causal else 0
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self.runner({self.runner.inputs[0].name: x[None]})[self.runner.outputs[0].name]
+        if out.ndim != 4 or out.shape[0] != 1 or out.shape[3] != 3:
+            raise ModelError(f"a VideoPose3D lifter returns (1, T', J, 3), got {out.shape}")
+        return out[0]
+
+    def __call__(self, keypoints_xy: np.ndarray) -> np.ndarray:
+        """Screen-normalised ``(T, J_in, 2)`` → ``(T - receptive_field + 1, J_out, 3)``, as :class:`TemporalModel`."""
+        x = np.asarray(keypoints_xy, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1:] != (self.num_joints_in, 2):
+            raise InputError(f"keypoints_xy must be (T, {self.num_joints_in}, 2), got {x.shape}")
+        if x.shape[0] < self.receptive_field:
+            raise InputError(f"keypoints_xy needs at least {self.receptive_field} frames (the receptive field), "
+                             f"got {x.shape[0]}")
+        return self._run(x)
+
+    def lift(self, keypoints_xy: np.ndarray, width: float, height: float) -> np.ndarray:
+        """Pixel keypoints ``(T, J_in, 2)`` → 3D ``(T, J_out, 3)`` (see :func:`lift`)."""
+        return lift(self, keypoints_xy, width, height)

@@ -73,12 +73,20 @@ def pick_track(take, track_id: int | None):
                          f"{[t.track_id for t in take.tracks]}") from None
 
 
-def take_source(take, track_id: int | None = None, *, use_face: bool = True) -> tuple[CanonicalPose, object]:
+def take_source(take, track_id: int | None = None, *, use_face: bool = True, points: str = "track"
+                ) -> tuple[CanonicalPose, object]:
     """The retarget source of one Take track (Z-up world, floor at Z = 0, first pelvis at the origin) and the track.
 
-    A face linked to the track (``Face.body_id``) supplies the head rotation.
+    A face linked to the track (``Face.body_id``) supplies the head rotation.  ``points`` picks the 3D points:
+    ``"track"`` (the track's own), or the name of a lift stored in the Take (``"lift"``: ``rigcast lift``).
     """
     track = pick_track(take, track_id)
+    if points != "track":
+        try:
+            track = take.as_lifted_track(track.track_id, points)
+        except KeyError:
+            raise InputError(f"track {track.track_id} has no {points!r} lift (run `rigcast lift`); the take's "
+                             f"lifts are {[(lf.source, lf.track_id) for lf in take.lifts]}") from None
     pose = canonical_from_track(track, fps=take.video.fps)
     head = head_rotation_for_track(take, track) if use_face else None
     if head is not None:
@@ -172,13 +180,14 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
                   f"{rest_found}")
 
 
-def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero"
-                ) -> tuple[CanonicalPose, str]:
+def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero",
+                points: str = "track") -> tuple[CanonicalPose, str]:
     """A retarget source from a Take, a BVH clip, an AMASS/SMPL .npz or an animated .fbx/.blend, with a description.
 
     An .npz holding ``poses`` and ``trans`` is read as AMASS/SMPL (:mod:`rigcast.formats.amass`), else as a Take.
 
     ``rest`` (``--source-rest``) applies to animation files; a Take's points have no joint frames to measure.
+    ``points`` (``--source``) picks a Take track's own 3D points or a stored lift (see :func:`take_source`).
     """
     path = Path(path)
     if not path.is_file():
@@ -186,6 +195,8 @@ def load_source(path: str | Path, track_id: int | None = None, rest: str | int |
     suffix = path.suffix.lower()
     if suffix in (".bvh", ".fbx", ".blend") and track_id is not None:
         raise InputError("--track applies to Takes, not animation files")
+    if points != "track" and (suffix != ".npz"):
+        raise InputError(f"--source {points} applies to Takes, not {suffix or 'extensionless'} files")
     if suffix == ".bvh":
         return bvh_source(path, rest)
     if suffix in (".fbx", ".blend"):
@@ -194,6 +205,8 @@ def load_source(path: str | Path, track_id: int | None = None, rest: str | int |
     from ..formats.amass import is_amass, read_amass
 
     if suffix == ".npz" and is_amass(path):
+        if points != "track":
+            raise InputError(f"--source {points} applies to Takes, not AMASS/SMPL archives")
         if track_id is not None:
             raise InputError("--track applies to Takes, not AMASS/SMPL archives")
         rig, motion, info = read_amass(path)
@@ -204,10 +217,11 @@ def load_source(path: str | Path, track_id: int | None = None, rest: str | int |
     from ..formats.take import Take
 
     take = Take.load(path)
-    pose, track = take_source(take, track_id)
+    pose, track = take_source(take, track_id, points=points)
     face = " with head rotation from its face" if pose.head_rotation is not None else ""
     return pose, (f"take {path.name}: track {track.track_id} ({track.skeleton.name}, {track.num_frames} frames "
-                  f"@ {float(take.video.fps):.3f} fps){face}")
+                  f"@ {float(take.video.fps):.3f} fps){face}"
+                  + (f", points from its {points!r} lift" if points != "track" else ""))
 
 
 # --------------------------------------------------------------------------- rigs and maps
@@ -338,6 +352,9 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--map", default="auto",
                    help="bone map: auto (detect), a preset name or a .json map file (default auto)")
     r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
+    r.add_argument("--source", default="track",
+                   help="a Take track's 3D points: track (its own, default) or a stored lift's name, e.g. lift "
+                        "(from `rigcast lift`)")
     r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
     r.add_argument("--source-rest", default="zero",
                    help="the rest the source's joint frames are measured from: zero (the file's own, default), "
@@ -355,7 +372,7 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_retarget(args: argparse.Namespace) -> int:
     """Run ``rigcast retarget``; prints the source, rig, bone map, what was solved, and the file written."""
     check_output(args.output, args.rig, args.bake)
-    pose, source_text = load_source(args.input, args.track, args.source_rest)
+    pose, source_text = load_source(args.input, args.track, args.source_rest, points=args.source)
     print(f"source: {source_text}")
     rig, world, rig_text = load_rig(args.rig)
     bone_map, how = resolve_bone_map(args.map, rig)

@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import DeviceError, ModelError
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-BACKENDS = ("auto", "onnxruntime")
+BACKENDS = ("auto", "onnxruntime", "torch")
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".bin", ".ckpt")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,18 @@ class Runner(Protocol):
 
 
 def make_runner(path: str | Path, backend: str = "auto", device: str = "auto", strict_device: bool = False,
-                threads: int = 0) -> Runner:
+                threads: int = 0, inputs: tuple[TensorSpec, ...] = (), outputs: tuple[TensorSpec, ...] = (),
+                build=None) -> Runner:
     """Open the model at ``path`` on ``backend`` and ``device``.
 
     ``device="auto"`` prefers TensorRT, then CUDA, then CPU, whichever the
     installed runtime offers.  An explicitly requested device that is not
     available falls back to the next one with one warning, or raises
     :class:`DeviceError` when ``strict_device`` is set.
+
+    A torch file (backend ``torch``, or ``auto`` with a suffix in ``TORCH_SUFFIXES``) runs on
+    :class:`rigcast.runners.torch.TorchRunner`, which needs ``inputs`` and ``outputs`` (TorchScript and
+    state dicts do not name their tensors) and, for a checkpoint, ``build(state) -> module``.
     """
     if device not in DEVICES:
         raise DeviceError(f"device must be one of {DEVICES}, got {device!r}")
@@ -59,8 +65,16 @@ def make_runner(path: str | Path, backend: str = "auto", device: str = "auto", s
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    if backend == "torch" or (backend == "auto" and path.suffix.lower() in TORCH_SUFFIXES):
+        if device == "tensorrt":
+            raise DeviceError(f"the torch backend runs on cpu or cuda, not tensorrt ({path.name})")
+        if not inputs or not outputs:
+            raise ModelError(f"a torch model ({path.name}) needs its input and output specs")
+        from .torch import TorchRunner
+
+        return TorchRunner(path, inputs, outputs, build=build, device=device, strict_device=strict_device)
     if path.suffix.lower() != ".onnx":
-        raise ModelError(f"expected an .onnx model, got {path.name!r}")
+        raise ModelError(f"expected an .onnx model or a torch file ({', '.join(TORCH_SUFFIXES)}), got {path.name!r}")
     from .onnx import OnnxRunner
 
     return OnnxRunner(path, device=device, strict_device=strict_device, threads=threads)
