@@ -3,6 +3,7 @@
 
     RIGCAST_SKIP_REFERENCE=1   skip the MediaPipe-reference tests (mediapipe, or its lite/heavy pose models)
     RIGCAST_SKIP_BLENDER=1     skip the tests that run real Blender (bpy)
+    RIGCAST_SKIP_TORCH=1       skip the tests that compare against torch (VideoPose3D's own architecture)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ OPT_OUTS = {
     "mediapipe": ("RIGCAST_SKIP_REFERENCE",
                   "pip install --no-deps mediapipe==0.10.21 (bash tools/dev.sh setup installs it)"),
     "bpy": ("RIGCAST_SKIP_BLENDER", "pip install -e '.[blender]' (bash tools/dev.sh setup installs it)"),
+    "torch": ("RIGCAST_SKIP_TORCH", "pip install torch==2.13.0+cpu (bash tools/dev.sh setup installs it)"),
 }
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from required import require
+
+torch = require("torch")
 nn = torch.nn
 
 from rigcast.models.videopose3d import TemporalModel  # noqa: E402

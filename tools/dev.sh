@@ -37,12 +37,12 @@ setup() {
         # MediaPipe is the reference implementation in tests only; its declared
         # dependencies (jax, opencv-contrib...) are not needed for `solutions`.
         "$VENV/bin/python" -m pip install -q --no-deps mediapipe==0.10.21
-        # torch runs the VideoPose3D reference tests (tests/test_videopose3d_torch.py; skipped without it).
+        # torch runs the VideoPose3D reference tests (tests/test_videopose3d_torch.py; they fail without it unless RIGCAST_SKIP_TORCH=1).
         # Only its CPU build: PyPI's Linux torch is the multi-GB CUDA one, and "+cpu" is not on PyPI, so this
         # takes a local wheel (pip's find-links) or PyTorch's CPU index named by RIGCAST_TORCH_INDEX
         # (https://download.pytorch.org/whl/cpu).  It works with bpy's numpy<2 (installed in 18 s here).
         "$VENV/bin/python" -m pip install -q "torch==2.13.0+cpu" ${RIGCAST_TORCH_INDEX:+--extra-index-url "$RIGCAST_TORCH_INDEX"} \
-            || echo "note: no CPU build of torch 2.13.0 found; the torch reference tests will be skipped"
+            || echo "note: no CPU build of torch 2.13.0 found; the torch reference tests will fail (RIGCAST_SKIP_TORCH=1 skips them knowingly)"
         echo "$want" > "$stamp"
     fi
     reference_models
