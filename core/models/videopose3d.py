@@ -61,6 +61,17 @@ def _conv1d(x: np.ndarray, taps: np.ndarray, dilation: int = 1) -> np.ndarray:
     return out
 
 
+def _checked_input(keypoints_xy: np.ndarray, num_joints_in: int, receptive_field: int) -> np.ndarray:
+    """``keypoints_xy`` as float32 ``(T, num_joints_in, 2)`` with T ≥ ``receptive_field``, or an InputError."""
+    x = np.asarray(keypoints_xy, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1:] != (num_joints_in, 2):
+        raise InputError(f"keypoints_xy must be (T, {num_joints_in}, 2), got {x.shape}")
+    if x.shape[0] < receptive_field:
+        raise InputError(f"keypoints_xy needs at least {receptive_field} frames (the receptive field), "
+                         f"got {x.shape[0]}")
+    return x
+
+
 @dataclass(frozen=True)
 class _BatchNorm:
     """Eval-mode batch norm folded to ``x * scale + shift``, both (C, 1)."""
@@ -195,12 +206,7 @@ class TemporalModel:
         Output frame t sees input frames t .. t + receptive_field - 1 (non-causal: it is the pose of frame
         t + receptive_field // 2; causal: of the last of them).
         """
-        x = np.asarray(keypoints_xy, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (self.num_joints_in, 2):
-            raise InputError(f"keypoints_xy must be (T, {self.num_joints_in}, 2), got {x.shape}")
-        if x.shape[0] < self.receptive_field:
-            raise InputError(f"keypoints_xy needs at least {self.receptive_field} frames (the receptive field), "
-                             f"got {x.shape[0]}")
+        x = _checked_input(keypoints_xy, self.num_joints_in, self.receptive_field)
         w = self.weights
         norms = w["norms"]
         h = x.reshape(x.shape[0], -1).T  # (J_in*2, T), joint-major as VideoPose3D's view(N, T, -1)
@@ -337,12 +343,7 @@ class RunnerTemporalModel:
 
     def __call__(self, keypoints_xy: np.ndarray) -> np.ndarray:
         """Screen-normalised ``(T, J_in, 2)`` → ``(T - receptive_field + 1, J_out, 3)``, as :class:`TemporalModel`."""
-        x = np.asarray(keypoints_xy, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (self.num_joints_in, 2):
-            raise InputError(f"keypoints_xy must be (T, {self.num_joints_in}, 2), got {x.shape}")
-        if x.shape[0] < self.receptive_field:
-            raise InputError(f"keypoints_xy needs at least {self.receptive_field} frames (the receptive field), "
-                             f"got {x.shape[0]}")
+        x = _checked_input(keypoints_xy, self.num_joints_in, self.receptive_field)
         return self._run(x)
 
     def lift(self, keypoints_xy: np.ndarray, width: float, height: float) -> np.ndarray:
