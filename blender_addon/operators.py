@@ -123,9 +123,9 @@ class RIGCAST_OT_analyse(_Guarded, bpy.types.Operator):
         # folder may be read-only, and the add-on's install folder is never written.
         take = (_path(props.take_path, "the take") if props.take_path
                 else prefs.cache_dir(context) / "takes" / f"{footage.stem}.take.npz")
-        take.parent.mkdir(parents=True, exist_ok=True)
         preferences = prefs.get(context)
-        extra, env = prefs.analysis_options(context)
+        extra, env = prefs.analysis_options(context)  # first: a missing model file changes nothing
+        take.parent.mkdir(parents=True, exist_ok=True)
         resolution = background.resolve_runner(getattr(preferences, "rigcast_command", ""),
                                                getattr(preferences, "python_path", ""))
         if resolution.runner is None:

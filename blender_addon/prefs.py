@@ -1,5 +1,5 @@
-"""Add-on preferences: how background analysis runs (device, model, models folder, fallback runners) and where
-the add-on keeps what it writes for itself.
+"""Add-on preferences: how background analysis runs (device, model, models folder, your own models, fallback
+runners) and where the add-on keeps what it writes for itself.
 
 The add-on never writes into its install folder (an extension's folder may be
 read-only and is replaced on update): takes analysed without a chosen path go
@@ -17,7 +17,7 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from . import background
-from .core_bridge import model_store
+from .core_bridge import RigcastError, model_store
 
 DEVICE_ITEMS = [
     ('auto', "Auto", "TensorRT, then CUDA, then CPU: whichever the bundled onnxruntime offers"),
@@ -30,6 +30,14 @@ MODEL_ITEMS = [
     ('full', "Full", "BlazePose full: the default balance"),
     ('heavy', "Heavy", "BlazePose heavy: most accurate, slowest"),
 ]
+
+
+# Bring-your-own model files: (preference, `rigcast analyze` option, the option's family prefix, what it is).
+OWN_MODELS = (
+    ("yolo_path", "--detector", "yolo", "the YOLO person detector"),
+    ("vitpose_path", "--pose", "vitpose", "the ViTPose pose model"),
+    ("videopose3d_path", "--lift", "videopose3d", "the VideoPose3D lifter"),
+)
 
 
 def _forget_runner(self, context) -> None:
@@ -47,6 +55,18 @@ class RigcastPreferences(bpy.types.AddonPreferences):
         name="Models folder", subtype='DIR_PATH',
         description="Bring your own models: a folder laid out like rigcast's assets (models/ with its manifest.json); "
                     "empty for the embedded models")
+    yolo_path: StringProperty(
+        name="YOLO person detector", subtype='FILE_PATH',
+        description="Your own ultralytics YOLOv5/YOLOv8 ONNX export for person boxes (rigcast analyze --detector "
+                    "yolo:PATH); empty for the embedded NanoDet / BlazePose detectors")
+    vitpose_path: StringProperty(
+        name="ViTPose pose model", subtype='FILE_PATH',
+        description="Your own easy_ViTPose ONNX export for 2D keypoints (rigcast analyze --pose vitpose:PATH); its "
+                    "tracks are 2D only.  Empty for the embedded BlazePose models")
+    videopose3d_path: StringProperty(
+        name="VideoPose3D lifter", subtype='FILE_PATH',
+        description="Your own VideoPose3D checkpoint (.bin) or ONNX export, lifting every track to 3D after the "
+                    "analysis (rigcast analyze --lift videopose3d:PATH); empty for no lifting")
     cache_dir: StringProperty(
         name="Cache folder", subtype='DIR_PATH',
         description="Where takes analysed without a chosen path are written; empty for the extension's user folder")
@@ -64,6 +84,9 @@ class RigcastPreferences(bpy.types.AddonPreferences):
         col.prop(self, "device")
         col.prop(self, "model")
         col.prop(self, "models_dir")
+        col = layout.column(heading="Your own models")
+        for name, *_ in OWN_MODELS:
+            col.prop(self, name)
         layout.prop(self, "cache_dir")
         box = layout.box()
         box.label(text="Analysis runs in a separate process with Blender's own Python and the bundled libraries;")
@@ -96,11 +119,22 @@ def cache_dir(context) -> Path:
 
 
 def analysis_options(context) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The preferences as ``rigcast analyze`` arguments and environment: ``(extra argv, extra env)``."""
+    """The preferences as ``rigcast analyze`` arguments and environment: ``(extra argv, extra env)``.
+
+    Raises RigcastError when a bring-your-own model path is set but is not a file: said before the analysis
+    starts, in the panel, rather than by the process that would fail on it."""
     preferences = get(context)
     if preferences is None:
         return (), {}
     argv = ("--device", preferences.device, "--model", preferences.model)
+    for name, option, family, what in OWN_MODELS:
+        chosen = getattr(preferences, name)
+        if not chosen:
+            continue
+        path = Path(bpy.path.abspath(chosen)).resolve()  # the analysis runs in the take's folder
+        if not path.is_file():
+            raise RigcastError(f"{what} must be a model file (add-on preferences), got {path} (not found)")
+        argv += (option, f"{family}:{path}")
     env = {}
     if preferences.models_dir:
         env[model_store.ASSETS_ENV] = str(Path(bpy.path.abspath(preferences.models_dir)))

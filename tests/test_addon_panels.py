@@ -135,7 +135,8 @@ def test_the_preferences_draw_every_setting(addon):
     layout = RecordingLayout()
     type(preferences).draw(PreferencesProxy(preferences, layout), bpy.context)
     drawn = {call[2] for call in layout.calls if call[0] == "prop"}
-    assert drawn == {"device", "model", "models_dir", "cache_dir", "rigcast_command", "python_path"}
+    assert drawn == {"device", "model", "models_dir", "yolo_path", "vitpose_path", "videopose3d_path", "cache_dir",
+                     "rigcast_command", "python_path"}
     assert drawn == {p.identifier for p in preferences.bl_rna.properties if p.identifier not in {"rna_type", "bl_idname"}}
 
 
@@ -182,6 +183,78 @@ def test_the_preferences_reach_the_analysis(addon, tmp_path):
                 time.sleep(0.1)
         assert background.current() is None
     finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
-        for name in ("device", "model", "models_dir", "cache_dir"):
+        for name in ("device", "model", "models_dir", "cache_dir", "yolo_path", "vitpose_path", "videopose3d_path"):
             preferences.property_unset(name)
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+
+
+def test_your_own_models_become_the_clis_options(addon, tmp_path):
+    """Each bring-your-own model path becomes the `rigcast analyze` option that loads it, as the CLI parses it; a
+    path that is not a file stops Analyse in one line before anything starts or changes."""
+    from rigcast.cli import build_parser
+    from rigcast_blender import background, prefs
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    files = {name: tmp_path / f"{name}.onnx" for name in ("yolo_path", "vitpose_path", "videopose3d_path")}
+    try:
+        for name, path in files.items():
+            path.write_bytes(b"model")
+            setattr(preferences, name, str(path))
+        chosen = (f"yolo:{files['yolo_path']}", f"vitpose:{files['vitpose_path']}",
+                  f"videopose3d:{files['videopose3d_path']}")
+        extra, _ = prefs.analysis_options(bpy.context)
+        assert extra == ("--device", "auto", "--model", "full", "--detector", chosen[0], "--pose", chosen[1],
+                         "--lift", chosen[2])
+        args = build_parser().parse_args(["analyze", "clip.mp4", "-o", "clip.take.npz", *extra])
+        assert (args.person_detector, args.pose, args.lift) == chosen
+
+        preferences.vitpose_path = str(tmp_path / "missing.onnx")
+        props = bpy.context.scene.rigcast
+        props.footage_path, props.take_path = str(files["yolo_path"]), ""
+        with pytest.raises(RuntimeError, match=r"the ViTPose pose model must be a model file \(add-on preferences\), "
+                                               r"got .*missing.onnx \(not found\)"):
+            bpy.ops.rigcast.analyse()
+        assert background.current() is None and props.take_path == ""
+    finally:
+        for name in files:
+            preferences.property_unset(name)
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+
+
+def test_the_analysis_runs_your_own_detector(addon, tmp_path):
+    """A YOLOv8 export (built here, one box planted around skimage's astronaut) set in the preferences is the
+    detector the background analysis ran: the Take records it, and the body found lies in the planted box."""
+    import cv2
+    import numpy as np
+    from byo_models import constant_model
+    from fixtures_images import astronaut
+    from rigcast.formats.take import Take
+    from rigcast.models.yolo import letterbox_plan
+    from test_blender_addon import _run_ticks
+
+    person_xyxy = np.array([50.0, 20.0, 430.0, 512.0])  # as in test_byo_yolo_vitpose.py
+    box = letterbox_plan((512, 512), (640, 640)).to_input(person_xyxy[None])[0]
+    planted = np.zeros((1, 84, 8400), dtype=np.float32)  # YOLOv8: (1, 4 + 80 classes, candidates), cxcywh in px
+    planted[0, :4, 100] = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]]
+    planted[0, 4, 100] = 0.88  # class 0, person
+    model = constant_model(tmp_path / "yolov8n.onnx", "images", [1, 3, 640, 640], "output0", planted)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), np.ascontiguousarray(astronaut()[..., ::-1]))
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    props = bpy.context.scene.rigcast
+    try:
+        preferences.yolo_path, preferences.device = str(model), 'cpu'
+        props.footage_path, props.take_path = str(photo), str(tmp_path / "astronaut.take.npz")
+        assert bpy.ops.rigcast.analyse() == {'FINISHED'}
+        _run_ticks()
+    finally:
+        for name in ("yolo_path", "device"):
+            preferences.property_unset(name)
+    status = bpy.context.window_manager.rigcast_job.status
+    assert status.startswith("analysed astronaut.png"), status
+    take = Take.load(tmp_path / "astronaut.take.npz")
+    assert take.meta["models"]["detector"] == f"yolo:{model}"
+    (track,) = take.tracks
+    nose = track.xy[0, track.skeleton.joint_names.index("nose")]
+    assert ((nose >= person_xyxy[:2]) & (nose <= person_xyxy[2:])).all()
