@@ -216,6 +216,36 @@ def bare_blender_python(tmp_path_factory) -> Path:
     return venv / "bin" / "python"
 
 
+# Loaded by every Python the session starts (Blender's stand-in and the analysis it runs, which inherits
+# PYTHONPATH): an audit hook that logs each attempt to reach the network, one line per event, to $RIGCAST_NET_LOG.
+NET_WATCH = """
+import os, socket, sys
+
+def _watch(event, args):
+    if event == "socket.connect" and args[0].family not in (socket.AF_INET, socket.AF_INET6):
+        return  # local sockets (AF_UNIX pipes between processes) are not the network
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request"):
+        with open(os.environ["RIGCAST_NET_LOG"], "a") as log:
+            log.write(f"{os.getpid()} {event} {args[1] if event == 'socket.connect' else args[0]!r}\\n")
+
+if os.environ.get("RIGCAST_NET_LOG"):
+    sys.addaudithook(_watch)
+"""
+
+
+def session_env(out: Path) -> dict[str, str]:
+    """The session's environment: a fresh Blender user folder and home, nothing of this venv, the network watch."""
+    # Blender writes bytecode beside the modules it imports unless told not to: so must this stand-in.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
+    watch = out / "net-watch"
+    watch.mkdir(exist_ok=True)
+    (watch / "sitecustomize.py").write_text(NET_WATCH)
+    (out / "home").mkdir(exist_ok=True)
+    env.update(BLENDER_USER_RESOURCES=str(out / "blender-user"), HOME=str(out / "home"), PYTHONPATH=str(watch),
+               RIGCAST_NET_LOG=str(out / "net.log"))
+    return env
+
+
 @pytest.fixture(scope="module")
 def session(built, bare_blender_python, tmp_path_factory) -> tuple[dict, Path]:
     from rigcast.video import open_footage
@@ -223,11 +253,8 @@ def session(built, bare_blender_python, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("session")
     with open_footage(footage.carphone(), end="6f") as clip:
         clip_path = footage.write_video(out / "short.mp4", [f.rgb for f in clip], fps=clip.info.fps)
-    # Blender writes bytecode beside the modules it imports unless told not to: so must this stand-in.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
-    env["BLENDER_USER_RESOURCES"] = str(out / "blender-user")
     done = subprocess.run([str(bare_blender_python), str(SESSION), str(built), str(clip_path), str(out)],
-                          capture_output=True, text=True, env=env, timeout=480, cwd=out)
+                          capture_output=True, text=True, env=session_env(out), timeout=480, cwd=out)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT ")), out
@@ -293,3 +320,23 @@ def test_disable_and_uninstall_leave_nothing_behind(session):
     assert not (out / "blender-user/extensions/user_default/rigcast").exists()
     leftovers = [p for p in (out / "blender-user/extensions/.local").rglob("*") if p.is_file()]
     assert leftovers == []  # the wheels Blender unpacked are gone too
+
+
+def test_nothing_reaches_for_the_network_and_nothing_is_written_outside_blenders_user_folder(
+        session, bare_blender_python, tmp_path):
+    """Installing, enabling, analysing (in Blender's process and the analysis process), importing, exporting and
+    uninstalling: no host looked up, no internet socket connected, and nothing written into the home folder
+    (the user folder is BLENDER_USER_RESOURCES, back to as it was: see the uninstall test).  The watch itself
+    is shown to see a lookup.  It sees Python's sockets only: onnxruntime's native telemetry uploader is kept off
+    by the opt-out the analysis starts with, whose absence the device id it would write in the home shows."""
+    result, out = session
+    assert not (out / "net.log").exists(), (out / "net.log").read_text()
+    assert result["analysis_status"].startswith("analysed")  # the analysis process ran under the watch too
+    # Blender itself makes (empty) thumbnail folders in the home's .cache; a file there was written by someone:
+    # onnxruntime's telemetry device id, were the analysis not started with its opt-out.
+    assert [p for p in (out / "home").rglob("*") if p.is_file()] == []
+
+    env = session_env(tmp_path)
+    probe = "import socket\ntry:\n    socket.getaddrinfo('localhost', 80)\nexcept OSError:\n    pass\n"
+    subprocess.run([str(bare_blender_python), "-c", probe], env=env, check=True, timeout=60)
+    assert "socket.getaddrinfo 'localhost'" in (tmp_path / "net.log").read_text()
