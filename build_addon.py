@@ -390,6 +390,7 @@ def check(path: Path) -> list[str]:
         bundled = {n.removeprefix(f"{ADDON_ID}/") for n in names if n.endswith(".whl")}
         if listed != bundled:
             problems.append(f"manifest wheels {sorted(listed)} differ from the bundled wheels {sorted(bundled)}")
+        problems += _wheel_platform_problems(manifest.get("platforms") or [], sorted(bundled))
         models_dir = f"{ADDON_ID}/vendor/rigcast/assets/models"
         try:
             models = json.loads(zf.read(f"{models_dir}/manifest.json"))["models"]
@@ -404,6 +405,20 @@ def check(path: Path) -> list[str]:
         if f"{ADDON_ID}/vendor/rigcast/__init__.py" not in names:
             problems.append("rigcast's core is not vendored (no vendor/rigcast/__init__.py)")
         problems += _bytecode_problems(zf, names)
+    return problems
+
+
+def _wheel_platform_problems(platforms: list[str], wheels: list[str]) -> list[str]:
+    """Each bundled wheel installs on every platform the manifest names: pure (``any``) or built for it."""
+    unknown = [p for p in platforms if p not in PLATFORM_TAGS]
+    if unknown:
+        return [f"manifest platforms {unknown} are not among {', '.join(PLATFORM_TAGS)}"]
+    problems = []
+    for wheel in wheels:
+        tags = set(wheel.removesuffix(".whl").split("-")[-1].split("."))  # name-version-python-abi-platform(s)
+        for platform in platforms:
+            if "any" not in tags and not tags & set(PLATFORM_TAGS[platform]):
+                problems.append(f"wheel {wheel} is not built for {platform} (platform tags {sorted(tags)})")
     return problems
 
 

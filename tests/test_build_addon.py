@@ -1,4 +1,4 @@
-"""build_addon.py: the linux-x64 extension zip is sound, reproducible, and works in a Blender without rigcast.
+"""build_addon.py: the extension zips are sound and reproducible; the linux-x64 one works in a Blender without rigcast.
 
 The install test runs real bpy 5.0.1 in a Python that has bpy and numpy and nothing else (a bare venv beside
 the test's: `import rigcast`, onnxruntime and PyAV fail there), with a fresh Blender user folder.  Wheels come
@@ -44,9 +44,9 @@ def _registry_reachable(tmp: Path) -> bool:
     return done.returncode == 0
 
 
-def build_or_skip(out: Path) -> Path:
+def build_or_skip(out: Path, platform: str = PLATFORM) -> Path:
     try:
-        return build_addon.build(PLATFORM, out)
+        return build_addon.build(platform, out)
     except build_addon.BuildError as e:
         if str(e).startswith("pip download") and not _registry_reachable(out / "probe"):
             pytest.skip(f"the package registry is unreachable and ~/.cache/rigcast-wheels lacks the wheels: {e}")
@@ -77,12 +77,48 @@ def test_the_zip_passes_its_check_and_blenders_own_validation(built):
                           capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"{built.name}: ok", done.stdout + done.stderr
 
+    done = _blenders_validation(built)
+    assert done.returncode == 0 and "Success" in done.stdout, done.stdout + done.stderr
+
+
+def _blenders_validation(path: Path) -> subprocess.CompletedProcess:
     pytest.importorskip("bpy")
     import addon_utils
 
     tool = Path(addon_utils.__file__).resolve().parent.parent / "addons_core/bl_pkg/cli/blender_ext.py"
-    done = subprocess.run([sys.executable, str(tool), "validate", str(built)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(tool), "validate", str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("platform", ["windows-x64", "macos-arm64", "macos-x64"])
+def test_the_other_platforms_zips_build_and_pass_both_checks(platform, tmp_path):
+    """Built here like Linux's (their wheels fetched once into the cache): each zip names its platform, carries
+    its locked wheels, built for it, and passes --check and Blender's own validation."""
+    path = build_or_skip(tmp_path, platform)
+    assert path.name.endswith(f"-{platform}.zip") and build_addon.check(path) == []
+    with zipfile.ZipFile(path) as zf:
+        manifest = tomllib.loads(zf.read("rigcast/blender_manifest.toml").decode())
+    lock = json.loads((ROOT / "tools/addon_wheels.lock.json").read_text())["platforms"][platform]
+    assert manifest["platforms"] == [platform]
+    assert manifest["wheels"] == [f"./wheels/{w['file']}" for w in lock]
+    done = _blenders_validation(path)
     assert done.returncode == 0 and "Success" in done.stdout, done.stdout + done.stderr
+    print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB")
+
+
+def test_check_rejects_wheels_built_for_another_platform(built, tmp_path):
+    """Linux wheels in a zip whose manifest says Windows: each binary wheel is named, the pure ones pass."""
+    with zipfile.ZipFile(built) as zf:
+        items = [build_addon.Member(i.filename, zf.read(i.filename)) for i in zf.infolist()]
+    wheels = [m.name.removeprefix("rigcast/wheels/") for m in items if m.name.endswith(".whl")]
+    manifest = build_addon.manifest_text("windows-x64", wheels).encode()
+    doctored = tmp_path / "mislabelled.zip"
+    build_addon.write_zip(doctored, [build_addon.Member(m.name, manifest) if m.name == "rigcast/blender_manifest.toml"
+                                     else m for m in items])
+    problems = build_addon.check(doctored)
+    binary = sorted(w for w in wheels if not w.endswith("-none-any.whl"))
+    tags = {w: sorted(w.removesuffix(".whl").split("-")[-1].split(".")) for w in binary}
+    assert len(binary) == 4
+    assert problems == [f"wheel wheels/{w} is not built for windows-x64 (platform tags {tags[w]})" for w in binary]
 
 
 def test_the_manifest_and_members(built):
