@@ -74,7 +74,7 @@ def child_env(**extra: str) -> dict[str, str]:
         paths.append(os.environ["PYTHONPATH"])
     # No byte code written: the vendored core sits in the extension's install folder, which is never written.
     # onnxruntime 1.29+ starts a telemetry uploader on first use, writing a device id under the home folder
-    # (~/.cache/Microsoft/DeveloperTools) and queueing an upload: the add-on uses no network and writes only in
+    # (~/.cache/Microsoft/DeveloperTools) and an event store for upload: the add-on uses no network and writes only in
     # its user folder, so it opts out (1.32 reads ORT_DISABLE_TELEMETRY; later sources name ORT_TELEMETRY_DISABLED).
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
                 ORT_DISABLE_TELEMETRY="1", ORT_TELEMETRY_DISABLED="1", **extra)
