@@ -3,8 +3,8 @@ but not rigcast, onnxruntime or PyAV (Blender's user folder in BLENDER_USER_RESO
 
     python extension_session.py ZIP FOOTAGE OUT_DIR
 
-Installs ZIP through Blender's own extension operator, enables it, analyses FOOTAGE in the background, imports
-the Take, applies it to a new rigcast armature, exports FBX and BVH into OUT_DIR, then disables and uninstalls
+Installs ZIP through Blender's own extension operator, enables it, analyses FOOTAGE in the background (which
+imports the Take), imports the Take again with Import Take, applies it to a new rigcast armature, exports FBX and BVH into OUT_DIR, then disables and uninstalls
 the extension.  It asserts nothing itself: it prints one ``RESULT {json}`` line of what it saw, for the test
 to judge (a Python exception exits non-zero with its traceback).
 """
@@ -76,6 +76,9 @@ def main(archive: Path, footage: Path, out: Path) -> dict:
     result["take_path"] = props.take_path
     result["extension_user_dir"] = bpy.utils.extension_path_user(PKG)
     result["armatures_after_import"] = sorted(o.name for o in bpy.data.objects if o.type == 'ARMATURE')
+    # The Import Take operator on its own: a second copy of what the analysis imported
+    result["import_take"] = sorted(bpy.ops.rigcast.import_take(filepath=result["take_path"]))
+    result["armatures_after_import_take"] = sorted(o.name for o in bpy.data.objects if o.type == 'ARMATURE')
 
     props.create_armature = True
     result["apply"] = sorted(bpy.ops.rigcast.apply())

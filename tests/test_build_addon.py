@@ -323,7 +323,11 @@ def test_background_analysis_runs_with_blenders_python_and_the_bundled_wheels(se
     assert take_path.parent == Path(result["extension_user_dir"]) / "takes"
     assert result["install_dir_new_files"] == []  # after analysis, import, apply and exports: bytecode neither
     assert result["armatures_after_import"] == ["short_body0"]
-    assert [a for a in result["actions"] if a.startswith("short_track0")] == ["short_track0", "short_track0.001"]
+    assert result["import_take"] == ["FINISHED"]
+    assert result["armatures_after_import_take"] == ["short_body0", "short_body0.001"]
+    # one action per import (the analysis's, Import Take's) and Apply's
+    assert [a for a in result["actions"] if a.startswith("short_track0")] == [
+        "short_track0", "short_track0.001", "short_track0.002"]
     print(f"background analysis of 6 frames from the installed extension: {result['analysis_s']} s")
     assert not take_path.exists()  # uninstalling removed the extension's user folder with it
 
