@@ -258,3 +258,28 @@ def test_the_analysis_runs_your_own_detector(addon, tmp_path):
     (track,) = take.tracks
     nose = track.xy[0, track.skeleton.joint_names.index("nose")]
     assert ((nose >= person_xyxy[:2]) & (nose <= person_xyxy[2:])).all()
+
+
+def test_the_fallback_runners_come_in_the_preferences_order(monkeypatch, addon):
+    """When Blender's Python cannot run rigcast: the rigcast command first, then the Python with rigcast; with
+    neither working, each one tried is named."""
+    import sys
+    from pathlib import Path
+
+    from rigcast_blender import background
+
+    python = sys.executable
+    command = str(Path(python).with_name("rigcast"))
+    assert Path(command).is_file()
+    background.clear_cache()
+    monkeypatch.setattr(sys, "executable", "/nonexistent/blender-python")
+    try:
+        both = background.resolve_runner(command, python)
+        assert both.runner == background.Runner((command,), f"command {command}")
+        broken = background.resolve_runner("/nonexistent/rigcast", python)
+        assert broken.runner == background.Runner((python, "-m", "rigcast"), f"Python {python}")
+        none = background.resolve_runner("/nonexistent/rigcast", "/nonexistent/python")
+        assert none.runner is None and [t.split(" (")[0] for t in none.tried] == [
+            "Blender's Python", "command '/nonexistent/rigcast'", "Python '/nonexistent/python'"]
+    finally:
+        background.clear_cache()

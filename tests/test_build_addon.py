@@ -185,8 +185,11 @@ def test_the_shipped_bytecode_is_what_python_compiles_and_loads_without_writing(
                         "cache of its source for cpython-311"]
 
 
-def test_two_builds_give_identical_bytes(built, tmp_path):
-    again = build_or_skip(tmp_path)
+def test_two_builds_give_identical_bytes(built, tmp_path, capsys):
+    """The second build through the command line (the wheels now cached), which prints the zip's size."""
+    assert build_addon.main(["--platform", PLATFORM, "-o", str(tmp_path)]) == 0
+    again = tmp_path / built.name
+    assert capsys.readouterr().out == f"{again}  {again.stat().st_size / 1e6:.1f} MB\n"
     assert again.read_bytes() == built.read_bytes()
 
 
@@ -208,6 +211,16 @@ def _appended(built: Path, tmp_path: Path, name: str) -> Path:
 def test_check_rejects_a_doctored_member(built, tmp_path, name, problem):
     problems = build_addon.check(_appended(built, tmp_path, name))
     assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_check_rejects_a_manifest_asking_for_the_network(built, tmp_path):
+    with zipfile.ZipFile(built) as zf:
+        items = [build_addon.Member(i.filename, zf.read(i.filename)) for i in zf.infolist()]
+    doctored = tmp_path / "online.zip"
+    build_addon.write_zip(doctored, [
+        build_addon.Member(m.name, m.data + b'network = "Download models"\n')
+        if m.name == "rigcast/blender_manifest.toml" else m for m in items])
+    assert build_addon.check(doctored) == ["manifest asks for network access; rigcast never uses the network"]
 
 
 def test_check_rejects_a_model_with_the_wrong_hash(built, tmp_path):
