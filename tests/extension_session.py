@@ -5,8 +5,9 @@ but not rigcast, onnxruntime or PyAV (Blender's user folder in BLENDER_USER_RESO
 
 Installs ZIP through Blender's own extension operator, enables it, analyses FOOTAGE in the background (which
 imports the Take), imports the Take again with Import Take, applies it to a new rigcast armature, exports FBX and
-BVH into OUT_DIR, then disables and uninstalls the extension.  It asserts nothing itself: it prints one ``RESULT {json}`` line of what it saw, for the test
-to judge (a Python exception exits non-zero with its traceback).
+BVH into OUT_DIR, then disables and uninstalls the extension.  It asserts nothing itself: it prints one
+``RESULT {json}`` line of what it saw, for the test to judge (a Python exception exits non-zero with its
+traceback).
 """
 
 from __future__ import annotations
