@@ -73,11 +73,8 @@ def child_env(**extra: str) -> dict[str, str]:
     if os.environ.get("PYTHONPATH"):
         paths.append(os.environ["PYTHONPATH"])
     # No byte code written: the vendored core sits in the extension's install folder, which is never written.
-    # onnxruntime 1.29+ starts a telemetry uploader on first use, writing a device id under the home folder
-    # (~/.cache/Microsoft/DeveloperTools) and an event store for upload: the add-on uses no network and writes only in
-    # its user folder, so it opts out (1.32 reads ORT_DISABLE_TELEMETRY; later sources name ORT_TELEMETRY_DISABLED).
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1",
-                ORT_DISABLE_TELEMETRY="1", ORT_TELEMETRY_DISABLED="1", **extra)
+    # (onnxruntime's telemetry is turned off by rigcast's package, imported before it.)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1", **extra)
 
 
 def _works(argv: list[str], timeout: float = 60.0) -> tuple[bool, str]:
