@@ -159,6 +159,18 @@ def cmd_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from .models.catalog import embedded_models, format_models, user_models
+
+    detector = args.detector if args.detector and ":" in args.detector else None  # embedded ones are listed anyway
+    pose = args.pose if args.pose and ":" in args.pose else None
+    infos = user_models(detector, pose, args.lift, device=args.device)
+    if args.embedded:
+        infos += embedded_models(device=args.device)
+    print(format_models(infos) if infos else "no models (--no-embedded and none of --detector, --pose, --lift)")
+    return 0
+
+
 def cmd_overlay(args: argparse.Namespace) -> int:
     from .overlay import LAYERS, render_overlay
 
@@ -377,6 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .retarget.cli import add_retarget_parser
 
     add_retarget_parser(sub)
+
+    m = sub.add_parser("models", help="the models an analysis would use: family, file, tensors, what runs them")
+    msub = m.add_subparsers(dest="models_command", required=True)
+    ml = msub.add_parser("list", help="list the embedded models and your own files, each opened and checked")
+    ml.add_argument("--detector", type=_person_detector, metavar="yolo:PATH", help="your own person detector")
+    ml.add_argument("--pose", type=_pose_model, metavar="vitpose:PATH", help="your own 2D keypoint model")
+    ml.add_argument("--lift", metavar="videopose3d:PATH", help="your own lifting model")
+    ml.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
+                    help="the device to open them on (default auto: TensorRT, then CUDA, then CPU)")
+    ml.add_argument("--no-embedded", dest="embedded", action="store_false", help="only your own files")
+    ml.set_defaults(func=cmd_models_list)
     return p
 
 
