@@ -171,6 +171,19 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_build_trt(args: argparse.Namespace) -> int:
+    from .runners.tensorrt import build_engine, parse_shape
+
+    shapes = dict(parse_shape(text) for text in args.shape)  # checked before the GPU is looked for
+    if not Path(args.model).is_file():
+        raise RigcastError(f"ONNX model not found: {args.model}")
+    if args.workspace <= 0:
+        raise RigcastError(f"--workspace must be positive GiB, got {args.workspace}")
+    out = build_engine(args.model, args.output, fp16=args.fp16, shapes=shapes, workspace_gib=args.workspace)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_overlay(args: argparse.Namespace) -> int:
     from .overlay import LAYERS, render_overlay
 
@@ -400,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the device to open them on (default auto: TensorRT, then CUDA, then CPU)")
     ml.add_argument("--no-embedded", dest="embedded", action="store_false", help="only your own files")
     ml.set_defaults(func=cmd_models_list)
+    mb = msub.add_parser("build-trt", help="build a TensorRT engine from an ONNX model (NVIDIA GPU and tensorrt)")
+    mb.add_argument("model", help="the ONNX model")
+    mb.add_argument("-o", "--output", required=True, help="the engine file to write (.engine)")
+    mb.add_argument("--fp16", action="store_true", help="allow half-precision kernels")
+    mb.add_argument("--shape", action="append", default=[], metavar="NAME:DxD...[,OPT,MAX]",
+                    help="a dynamic input's shape (repeat per input): one shape fixes it, MIN,OPT,MAX gives a range")
+    mb.add_argument("--workspace", type=float, default=4.0, help="builder workspace in GiB (default 4)")
+    mb.set_defaults(func=cmd_models_build_trt)
     return p
 
 

@@ -1,7 +1,7 @@
 """Model runners: named ndarrays in, named ndarrays out.
 
 A runner hides the backend (onnxruntime with CPU/CUDA/TensorRT execution
-providers today; TensorRT engines and torch modules plug in the same way).
+providers, TensorRT engines, torch modules).
 Models call ``runner(inputs)`` and read ``runner.inputs`` for shapes.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DeviceError, ModelError
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-BACKENDS = ("auto", "onnxruntime", "torch")
+BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".bin", ".ckpt")
 
 
@@ -54,7 +54,9 @@ def make_runner(path: str | Path, backend: str = "auto", device: str = "auto", s
     available falls back to the next one with one warning, or raises
     :class:`DeviceError` when ``strict_device`` is set.
 
-    A torch file (backend ``torch``, or ``auto`` with a suffix in ``TORCH_SUFFIXES``) runs on
+    A TensorRT engine (backend ``tensorrt``, or ``auto`` with a suffix in
+    :data:`rigcast.runners.tensorrt.ENGINE_SUFFIXES`) runs on :class:`rigcast.runners.tensorrt.TensorRTRunner`
+    (NVIDIA GPUs only).  A torch file (backend ``torch``, or ``auto`` with a suffix in ``TORCH_SUFFIXES``) runs on
     :class:`rigcast.runners.torch.TorchRunner`, which needs ``inputs`` and ``outputs`` (TorchScript and
     state dicts do not name their tensors) and, for a checkpoint, ``build(state) -> module``.
     """
@@ -73,8 +75,18 @@ def make_runner(path: str | Path, backend: str = "auto", device: str = "auto", s
         from .torch import TorchRunner
 
         return TorchRunner(path, inputs, outputs, build=build, device=device, strict_device=strict_device)
+    from .tensorrt import ENGINE_SUFFIXES
+
+    if backend == "tensorrt" or (backend == "auto" and path.suffix.lower() in ENGINE_SUFFIXES):
+        if device == "cpu":
+            raise DeviceError(f"{path.name} is a TensorRT engine, which runs on an NVIDIA GPU only; use the ONNX "
+                              f"file it was built from on cpu")
+        from .tensorrt import TensorRTRunner
+
+        return TensorRTRunner(path)
     if path.suffix.lower() != ".onnx":
-        raise ModelError(f"expected an .onnx model or a torch file ({', '.join(TORCH_SUFFIXES)}), got {path.name!r}")
+        raise ModelError(f"expected an .onnx model, a TensorRT engine ({', '.join(ENGINE_SUFFIXES)}) or a torch "
+                         f"file ({', '.join(TORCH_SUFFIXES)}), got {path.name!r}")
     from .onnx import OnnxRunner
 
     return OnnxRunner(path, device=device, strict_device=strict_device, threads=threads)
