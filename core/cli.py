@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--person-detector", "--detector", dest="person_detector", type=_person_detector,
                    default="auto", metavar="{auto,nanodet,blazepose,yolo:PATH}",
                    help="auto (default): BlazePose's own detector with --max-people 1, NanoDet person boxes "
-                        "otherwise; yolo:PATH: your own ultralytics YOLOv5/YOLOv8 ONNX export")
+                        "otherwise; yolo:PATH: your own ultralytics YOLOv5/v8 or end-to-end ONNX export")
     a.add_argument("--pose", type=_pose_model, default="blazepose", metavar="{blazepose,vitpose:PATH}",
                    help="blazepose (default): the embedded 2D + 3D landmark models; vitpose:PATH: your own "
                         "easy_ViTPose ONNX export, 2D keypoints (17 or 25) read in the person detector's boxes")

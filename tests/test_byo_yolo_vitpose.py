@@ -42,6 +42,13 @@ def _yolo_rows(plan) -> tuple[np.ndarray, np.ndarray]:
 def _yolo_output(layout: str, plan) -> np.ndarray:
     rows, objectness = _yolo_rows(plan)
     rng = np.random.default_rng(1)
+    if layout == "end2end":  # max_det rows of x1, y1, x2, y2, score, class; the unused ones all zero
+        out = np.zeros((1, 300, 6), dtype=np.float32)
+        boxes = plan.to_input(np.vstack([PEOPLE_XYXY, DUPLICATE_XYXY, CAR_XYXY]))
+        out[0, :4, :4] = boxes
+        out[0, :4, 4] = [*PEOPLE_SCORES, 0.5, 0.95]
+        out[0, :4, 5] = [0, 0, 0, 2]  # the car is class 2
+        return out
     if layout == "yolov8":
         out = np.zeros((1, 4 + CLASSES, N_CANDIDATES), dtype=np.float32)
         out[0, :4] = rng.uniform(0, 640, (4, N_CANDIDATES))  # background: boxes anywhere, scores 0
@@ -56,13 +63,14 @@ def _yolo_output(layout: str, plan) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("layout", ["yolov5", "yolov8"])
+@pytest.mark.parametrize("layout", ["yolov5", "yolov8", "end2end"])
 def test_yolo_planted_boxes_through_onnx_by_path(tmp_path, layout):
     plan = letterbox_plan(FRAME_WH, (640, 640))
     path = constant_model(tmp_path / f"{layout}.onnx", "images", [1, 3, 640, 640], "output0",
                           _yolo_output(layout, plan))
     detector = YoloPersonDetector(make_runner(path, device="cpu"))
-    assert (detector.layout, detector.num_classes, detector.input_wh) == (layout, CLASSES, (640, 640))
+    classes = 0 if layout == "end2end" else CLASSES  # an end-to-end export names classes by id
+    assert (detector.layout, detector.num_classes, detector.input_wh) == (layout, classes, (640, 640))
     people = detector(np.zeros((FRAME_WH[1], FRAME_WH[0], 3), dtype=np.uint8))
     assert all(isinstance(p, PersonBox) for p in people)
     assert len(people) == 2  # the duplicate merged into the first, the car ignored
@@ -117,6 +125,8 @@ def test_letterbox_round_trip_and_image(frame_wh):
 @pytest.mark.parametrize("shape, expected", [
     ((1, 84, 8400), ("yolov8", 80)), ((1, 25200, 85), ("yolov5", 80)), ((1, 5, 8400), ("yolov8", 1)),
     ((1, 84, None), ("yolov8", 80)), ((None, None, 85), ("yolov5", 80)),
+    ((1, 300, 6), ("end2end", 0)), ((1, 100, 6), ("end2end", 0)), ((1, 25200, 6), ("yolov5", 1)),
+    ((1, 6300, 6), ("yolov5", 1)),  # a one-class YOLOv5 at 320 px: 63 x 10 x 10
     ((1, 17, 64, 48), ModelError), ((2, 84, 8400), ModelError), ((1, 4, 8400), ModelError),
     ((1, 8400, 5), ModelError), ((1, None, None), ModelError),
 ])

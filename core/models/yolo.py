@@ -1,4 +1,5 @@
-"""YOLO person detector from a user's ONNX file (ultralytics' YOLOv5 and YOLOv8 exports): frame → person boxes.
+"""YOLO person detector from a user's ONNX file (ultralytics' YOLOv5, YOLOv8 and end-to-end exports): frame →
+person boxes.
 
 The file is the user's own, loaded by path; nothing is downloaded.  As
 ultralytics runs its exports:
@@ -13,8 +14,12 @@ ultralytics runs its exports:
    - YOLOv5, (1, N, 5 + C): per candidate cx, cy, w, h (input px), objectness,
      then C class probabilities; a class's score is objectness x probability;
    - YOLOv8 (and v11), (1, 4 + C, N): cx, cy, w, h, then C class scores, no
-     objectness.
-   Both exports already apply the sigmoids.
+     objectness;
+   - end to end (YOLOv10, YOLO26, or any export with ``nms=True``), (1, K, 6):
+     per kept detection x1, y1, x2, y2 (input px), score, class; K is the
+     export's ``max_det`` (300 by default).  A YOLOv5 output with one class has
+     the same last axis, but its N is 63 x (h / 32) x (w / 32), a multiple of 63.
+   The exports already apply the sigmoids.
 3. postprocess: person (class 0) scores of ``min_score`` or more, greedy
    non-maximum suppression (person only, so not class-aware), boxes mapped
    back to frame px through the letterbox and clipped to the frame.
@@ -43,7 +48,8 @@ DEFAULT_INPUT_SIZE = 640  # ultralytics' export and predict default
 # NMS merges boxes overlapping by more than 0.7 IoU.
 MIN_SCORE = 0.35
 NMS_IOU = 0.7
-LAYOUTS = ("yolov5", "yolov8")
+LAYOUTS = ("yolov5", "yolov8", "end2end")
+YOLOV5_CELLS = 63  # candidates per 32x32 input px: 3 anchors x (16 + 4 + 1) cells of strides 8, 16 and 32
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,17 @@ def yolo_layout(shape: tuple[int | None, ...]) -> tuple[str, int]:
 
     (1, N, 5 + C) is YOLOv5, (1, 4 + C, N) YOLOv8: the candidate axis N
     (thousands at the published sizes) is the longer one.  A dynamic axis
-    (None) is the candidate axis.  Anything else raises :class:`ModelError`.
+    (None) is the candidate axis.  (1, K, 6) with K not a multiple of 63 is an
+    end-to-end export's detections (C = 0: classes are ids there).  Anything
+    else raises :class:`ModelError`.
     """
-    expected = "a YOLO output (1, N, 5+C) (YOLOv5) or (1, 4+C, N) (YOLOv8)"
+    expected = "a YOLO output (1, N, 5+C) (YOLOv5), (1, 4+C, N) (YOLOv8) or (1, K, 6) (end to end)"
     shape = tuple(shape)
     if len(shape) != 3 or shape[0] not in (1, None) or (shape[1] is None and shape[2] is None):
         raise ModelError(f"expected {expected}, found {shape}")
     a, b = shape[1], shape[2]
+    if b == 6 and a is not None and a % YOLOV5_CELLS:
+        return "end2end", 0
     if b is None or (a is not None and a < b):
         layout, classes = "yolov8", a - 4
     else:
@@ -134,12 +144,16 @@ def decode_yolo(output: np.ndarray, layout: str, class_index: int = PERSON_CLASS
                 min_score: float = MIN_SCORE) -> tuple[np.ndarray, np.ndarray]:
     """One image's raw output → boxes (D, 4) xyxy in input px and scores (D,) of ``class_index``.
 
-    ``output`` is (1, N, 5 + C) for ``layout`` "yolov5" or (1, 4 + C, N) for
-    "yolov8"; candidates scoring under ``min_score`` are dropped.
+    ``output`` is (1, N, 5 + C) for ``layout`` "yolov5", (1, 4 + C, N) for
+    "yolov8" or (1, K, 6) for "end2end"; candidates scoring under ``min_score`` are dropped.
     """
     out = np.asarray(output)
     if out.ndim != 3 or out.shape[0] != 1:
-        raise ModelError(f"expected a YOLO output (1, N, 5+C) or (1, 4+C, N), found {out.shape}")
+        raise ModelError(f"expected a YOLO output (1, N, 5+C), (1, 4+C, N) or (1, K, 6), found {out.shape}")
+    if layout == "end2end":
+        rows = out[0]  # (K, 6): x1, y1, x2, y2, score, class
+        keep = (np.rint(rows[:, 5]) == class_index) & (rows[:, 4] >= min_score)
+        return rows[keep, :4].astype(np.float64), rows[keep, 4].astype(np.float64)
     if layout == "yolov5":
         rows = out[0]  # (N, 5 + C)
         scores = rows[:, 4].astype(np.float64) * rows[:, 5 + class_index]
@@ -155,7 +169,8 @@ def decode_yolo(output: np.ndarray, layout: str, class_index: int = PERSON_CLASS
 
 
 class YoloPersonDetector:
-    """Finds people in an RGB frame with a user's YOLOv5 / YOLOv8 ONNX export; a pure function of the frame.
+    """Finds people in an RGB frame with a user's YOLOv5 / YOLOv8 / end-to-end ONNX export; a pure function of
+    the frame.
 
     ``min_score``: lowest person score kept; ``nms_iou``: boxes overlapping
     more are one person; ``max_people``: most boxes returned, best first;
@@ -181,8 +196,8 @@ class YoloPersonDetector:
         self.max_people = int(max_people)
         found = [(s.name, s.shape) for s in runner.inputs], [(s.name, s.shape) for s in runner.outputs]
         if len(runner.inputs) != 1 or len(runner.outputs) < 1:
-            raise ModelError(f"expected a YOLO model with one input (1, 3, H, W) and an output (1, N, 5+C) or "
-                             f"(1, 4+C, N), found inputs {found[0]} and outputs {found[1]}")
+            raise ModelError(f"expected a YOLO model with one input (1, 3, H, W) and an output (1, N, 5+C), "
+                             f"(1, 4+C, N) or (1, K, 6), found inputs {found[0]} and outputs {found[1]}")
         (self._input,) = runner.inputs
         shape = tuple(self._input.shape)
         if len(shape) != 4 or shape[0] not in (1, None) or shape[1] not in (3, None):
