@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .fileio import atomic_path
-from .runners import BACKENDS, Runner, make_runner
+from .runners import Runner, make_runner
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 16
 PROBE_SIZE = 64
 """Side of the zero image run once to read a dynamic model's scale (a multiple of the usual 2/4/8 strides)."""
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> np.ndarray:
@@ -251,16 +250,12 @@ def _name(runner: Runner) -> str:
 def open_enhancer(model: str | Path, scale: int | None = None, tile: int = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, device: str = "auto", strict_device: bool = False,
                   threads: int = 0) -> Enhancer:
-    """An :class:`Enhancer` for the super-resolution model file ``model`` (.onnx) on ``device``.
+    """An :class:`Enhancer` for the super-resolution model file ``model`` (.onnx, or a TensorRT engine) on
+    ``device``.
 
     ``threads``: onnxruntime's intra-op threads on CPU (0: one per core).
     """
     model = Path(model)
-    if model.suffix.lower() in ENGINE_SUFFIXES and "tensorrt" not in BACKENDS:
-        # The TensorRT engine runner registers its backend in rigcast.runners when it lands; until then an engine
-        # cannot be opened, but its ONNX model runs on TensorRT through onnxruntime's provider.
-        raise ModelError(f"{model.name} is a TensorRT engine, which needs rigcast's TensorRT runner (not in this "
-                         f"version); pass the ONNX model with --device tensorrt instead")
     if not model.is_file():
         raise ModelError(f"super-resolution model not found: {model}")
     # The runner gives models under a few MB one CPU thread (right for the small face models), but a compact SR

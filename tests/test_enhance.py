@@ -16,7 +16,7 @@ import pytest
 
 from rigcast.cli import main
 from rigcast.enhance import Enhancer, blend_weights, enhance_video, open_enhancer, tile_starts
-from rigcast.errors import InputError, ModelError
+from rigcast.errors import DeviceError, InputError, ModelError
 from rigcast.runners import TensorSpec
 from rigcast.video import open_footage
 
@@ -342,7 +342,7 @@ def test_a_failed_or_interrupted_run_leaves_no_output(tmp_path, models, talk, er
     ("nn2", {"tile": 32, "overlap": 16}, InputError, ["twice the overlap", "32", "16"]),
     ("nn2", {"overlap": -1}, InputError, ["overlap"]),
     ("nn2_fixed", {"overlap": 40}, InputError, ["96x80", "40"]),
-    ("engine", {}, ModelError, ["TensorRT engine", "TensorRT runner", "--device tensorrt"]),
+    ("engine", {}, DeviceError, ["esrgan.engine is a TensorRT engine", "NVIDIA GPU only", "ONNX file"]),
 ])
 def test_bad_inputs_raise_one_line_errors(tmp_path, models, model, kwargs, error, words):
     path = models.get(model)
