@@ -62,10 +62,11 @@ def plant_maps(people, scores=0.9, stray=()):
 
 
 def decoded_xy(p) -> np.ndarray:
-    """Planted person → expected LW3D_19 xy (19, 2) feature px, NaN where missing (the pelvis always)."""
+    """Planted person → expected LW3D_19 xy (19, 2) feature px, NaN where missing; the pelvis between the hips."""
     out = np.full((19, 2), np.nan)
     for k, xy in p.items():
         out[PANOPTIC_OF_2D[k]] = xy + 0.5
+    out[2] = (out[6] + out[12]) / 2  # NaN without both hips
     return out
 
 
@@ -102,7 +103,8 @@ def test_planted_people_are_found(people):
     for got_xy, got_conf, planted in zip(found.xy[order], found.conf[order], people):
         expected = decoded_xy(planted) * STRIDE
         np.testing.assert_allclose(got_xy, expected, atol=1e-9)
-        assert (got_conf > 0.5).sum() == len(planted) and got_conf[2] == 0
+        has_pelvis = 8 in planted and 11 in planted
+        assert (got_conf > 0.5).sum() == len(planted) + has_pelvis
 
 
 def test_people_without_neck_or_enough_joints_are_dropped():
@@ -127,8 +129,7 @@ def test_group_people_reports_peak_indices():
 def fronto_parallel(neck_xy, depth_cm, focal, centre):
     """A planted person whose joints all lie at ``depth_cm``: their camera-space xyz (19, 3) cm from the 2D
     (decoded px, pinhole), and the root-relative map values (19, 3) (xyz less the pelvis, / 180)."""
-    xy = decoded_xy(person(neck_xy))
-    xy[2] = (xy[PANOPTIC_OF_2D[8]] + xy[PANOPTIC_OF_2D[11]]) / 2  # pelvis between the hips
+    xy = decoded_xy(person(neck_xy))  # the pelvis between the hips
     xyz = np.concatenate([(xy - centre) * depth_cm / focal, np.full((19, 1), depth_cm)], axis=1)
     return xyz, (xyz - xyz[2]) / 180.0
 

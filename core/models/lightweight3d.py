@@ -82,7 +82,7 @@ LIMB_PAF_CHANNELS = ((12, 13), (20, 21), (14, 15), (16, 17), (22, 23), (24, 25),
 FILL_ONLY_LIMBS = (17, 18)
 # COCO-18 keypoint k is LW3D_19 joint PANOPTIC_OF_2D[k]; LW3D_19's pelvis (2) has no 2D keypoint.
 PANOPTIC_OF_2D = (1, 0, 9, 10, 11, 3, 4, 5, 12, 13, 14, 6, 7, 8, 15, 16, 17, 18)
-NECK = 0  # in LW3D_19
+NECK, PELVIS = 0, 2  # in LW3D_19
 # Limb chains of LW3D_19 joints, read at the first confident joint of each (parse_poses' ``limbs``).
 READ_CHAINS = ((18, 17, 1), (16, 15, 1), (5, 4, 3), (8, 7, 6), (11, 10, 9), (14, 13, 12))
 
@@ -274,9 +274,10 @@ def place_in_camera(relative_cm: np.ndarray, xy: np.ndarray, centre_xy: tuple[fl
 @dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class People3D:
     """One frame's people, joints in ``LW3D_19``'s order: ``xy`` (N, 19, 2) frame px, ``xyz`` (N, 19, 3)
-    metres in camera space (OpenCV axes: x right, y down, z forward), ``conf`` (N, 19) heatmap scores
-    (the pelvis, which has no 2D keypoint, and missing joints 0; a missing joint's xy is NaN, its xyz the
-    model's guess), ``scores`` (N,) the grouping's person scores."""
+    metres in camera space (OpenCV axes: x right, y down, z forward), ``conf`` (N, 19) heatmap scores (missing
+    joints 0; a missing joint's xy is NaN, its xyz the model's guess), ``scores`` (N,) the grouping's person
+    scores.  The pelvis, which the model has no 2D keypoint for, is placed in 2D between the hips, at the lower
+    of their scores (missing without both)."""
 
     xy: np.ndarray
     xyz: np.ndarray
@@ -338,6 +339,11 @@ def decode(features: np.ndarray, heatmaps: np.ndarray, pafs: np.ndarray, plan: I
     focal = fx * plan.scale / STRIDE
     xyz_cm = np.stack([place_in_camera(read_root_relative(features, xy_feat[p], conf[p]), xy_feat[p], centre, focal)
                        for p in range(n)]) if n else np.zeros((0, joints, 3))
+    # rigcast's addition, after the 3D (whose placement uses the model's 2D keypoints only): the pelvis, which has
+    # no 2D keypoint, is put between the hips, at the lower hip score, so that the root joint is a seen joint.
+    hips = [LW3D_19.index("left_hip"), LW3D_19.index("right_hip")]
+    xy_feat[:, PELVIS] = xy_feat[:, hips].mean(axis=1)  # NaN unless both hips are found
+    conf[:, PELVIS] = conf[:, hips].min(axis=1)
     return People3D(xy=xy_feat * STRIDE / plan.scale, xyz=xyz_cm / 100.0, conf=conf, scores=person_scores)
 
 
@@ -347,6 +353,8 @@ class Lightweight3DEstimator:
     The model must take one input (1, 3, H, W) and give ``features``, ``heatmaps`` and ``pafs`` (57, 19 and 38
     channels at stride 8).  ``fx``: the camera's focal length in frame px; None guesses 0.8 x frame width.
     """
+
+    skeleton = LW3D_19
 
     def __init__(self, runner: Runner, fx: float | None = None):
         self.runner = runner
