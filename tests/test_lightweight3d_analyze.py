@@ -69,3 +69,12 @@ def test_lw3d_needs_no_person_detector_but_refuses_a_missing_file(planted, tmp_p
     assert AnalyzeConfig(pose=f"lw3d:{planted[0]}", person_detector="blazepose").bottom_up
     with pytest.raises(InputError, match="pose model file not found"):
         AnalyzeConfig(pose=f"lw3d:{tmp_path / 'missing.onnx'}")
+
+
+def test_focal_length_places_people_deeper(planted, carphone_path, tmp_path):
+    path, _, truths = planted
+    take = _analyze(carphone_path, tmp_path / "focal.npz", pose=f"lw3d:{path}", end="2f",
+                    focal_px=2 * 0.8 * CARPHONE_WH[0])  # twice the demo's guess that the model was planted with
+    tracks = sorted(take.tracks, key=lambda t: np.nanmean(t.xy[:, 0, 0]))
+    pelvis = LW3D_19.index("pelvis")
+    np.testing.assert_allclose([t.root_xyz[0, 2] for t in tracks], 2 * truths[:, pelvis, 2], atol=1e-4)

@@ -141,22 +141,20 @@ def _limb_candidates(peaks_a: np.ndarray, peaks_b: np.ndarray, paf_xy: np.ndarra
     pair needs more than ``MIN_PAF_PASS`` of them over ``MIN_PAF_SCORE``; the score is their mean, less a
     penalty for a limb longer than half the map's height."""
     half_height = paf_xy.shape[1] // 2
-    found = []
+    a = peaks_a[:, None, :2]  # (Ka, 1, 2)
+    vec = peaks_b[None, :, :2] - a  # (Ka, Kb, 2)
+    length = np.hypot(vec[..., 0], vec[..., 1])
     steps = np.arange(PAF_SAMPLES) / (PAF_SAMPLES - 1)
-    for i, a in enumerate(peaks_a[:, :2]):
-        for j, b in enumerate(peaks_b[:, :2]):
-            vec = b - a
-            length = float(np.hypot(*vec))
-            if length == 0:
-                continue
-            points = a[None] + steps[:, None] * vec[None]  # (S, 2) xy
-            px, py = points[:, 0].astype(np.int64), points[:, 1].astype(np.int64)  # truncation, as the seed
-            along = (paf_xy[0, py, px] * vec[0] + paf_xy[1, py, px] * vec[1]) / length
-            passed = along > MIN_PAF_SCORE
-            score = float(along[passed].mean()) if passed.any() else 0.0
-            score += min(half_height / length - 1.0, 0.0)
-            if score > 0 and passed.mean() > MIN_PAF_PASS:
-                found.append((i, j, score))
+    points = a[..., None, :] + steps[:, None] * vec[..., None, :]  # (Ka, Kb, S, 2) xy
+    px, py = points[..., 0].astype(np.int64), points[..., 1].astype(np.int64)  # truncation, as the seed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        along = (paf_xy[0, py, px] * vec[..., 0, None] + paf_xy[1, py, px] * vec[..., 1, None]) / length[..., None]
+        passed = along > MIN_PAF_SCORE
+        count = passed.sum(axis=-1)
+        score = np.where(count > 0, np.where(passed, along, 0.0).sum(axis=-1) / np.maximum(count, 1), 0.0)
+        score += np.minimum(half_height / length - 1.0, 0.0)
+    ok = (length > 0) & (score > 0) & (count / PAF_SAMPLES > MIN_PAF_PASS)
+    found = [(int(i), int(j), float(score[i, j])) for i, j in zip(*np.nonzero(ok))]  # (i, j) order, as the seed
     found.sort(key=lambda c: -c[2])  # stable: ties keep the (i, j) order
     used_a, used_b, pairs = set(), set(), []
     for i, j, score in found:

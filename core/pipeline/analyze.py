@@ -632,7 +632,8 @@ def make_stages(config: AnalyzeConfig) -> list[Stage]:
         from ..models import make_keypoint_model
         from .bottomup import BottomUpAnalyzer, BottomUpConfig
 
-        estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device)
+        estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device,
+                                        focal_px=config.focal_px)
         analyzer = BottomUpAnalyzer(estimator, BottomUpConfig(max_people=config.max_people))
         joints = estimator.skeleton.num_joints
         stages.append(Stage("keypoints", analyzer, lambda r: r.track_id,
