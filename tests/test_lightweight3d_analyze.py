@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rigcast.camera import Intrinsics
 from rigcast.errors import InputError
 from rigcast.models.lightweight3d import STRIDE, input_plan
 from rigcast.skeletons import LW3D_19
@@ -14,6 +15,7 @@ from byo_models import planted_outputs_model
 from test_lightweight3d import H, W, decoded_xy, fronto_parallel, person, plant_maps
 
 CARPHONE_WH = (176, 144)
+DEFAULT_FX = Intrinsics.from_fov(*CARPHONE_WH, source="default").fx
 FRAMES = 6
 NECKS = [(9, 6), (28, 6)]  # feature px; carphone scaled to 256 px high is 312 px (39 feature px) wide
 DEPTHS_CM = (250.0, 400.0)
@@ -24,7 +26,7 @@ def planted(tmp_path_factory):
     people = [person(n) for n in NECKS]
     heat, pafs = plant_maps(people)
     plan = input_plan(CARPHONE_WH, (448, 256))
-    focal = 0.8 * CARPHONE_WH[0] * plan.scale / STRIDE
+    focal = DEFAULT_FX * plan.scale / STRIDE  # the Take's camera, which places the 3D
     centre = np.array([plan.content_w / STRIDE / 2, H / 2])
     features = np.zeros((57, H, W), dtype=np.float32)
     truths = []
@@ -61,6 +63,7 @@ def test_analyze_gives_the_planted_people_in_2d_and_3d(planted, carphone_path, t
         np.testing.assert_allclose(track.xyz[:, seen], np.broadcast_to((want_xyz - want_xyz[pelvis])[seen],
                                                                        (FRAMES, seen.sum(), 3)), atol=1e-4)
     assert take.meta["models"]["pose"]["skeleton"] == "lw3d19" and take.meta["models"]["detector"] is None
+    assert take.intrinsics.fx == pytest.approx(DEFAULT_FX)  # the 3D and the Take's camera agree
 
 
 def test_lw3d_needs_no_person_detector_but_refuses_a_missing_file(planted, tmp_path):
@@ -74,7 +77,7 @@ def test_lw3d_needs_no_person_detector_but_refuses_a_missing_file(planted, tmp_p
 def test_focal_length_places_people_deeper(planted, carphone_path, tmp_path):
     path, _, truths = planted
     take = _analyze(carphone_path, tmp_path / "focal.npz", pose=f"lw3d:{path}", end="2f",
-                    focal_px=2 * 0.8 * CARPHONE_WH[0])  # twice the demo's guess that the model was planted with
+                    focal_px=2 * DEFAULT_FX)  # twice the focal length the model was planted for
     tracks = sorted(take.tracks, key=lambda t: np.nanmean(t.xy[:, 0, 0]))
     pelvis = LW3D_19.index("pelvis")
     np.testing.assert_allclose([t.root_xyz[0, 2] for t in tracks], 2 * truths[:, pelvis, 2], atol=1e-4)

@@ -625,15 +625,16 @@ def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
-def make_stages(config: AnalyzeConfig) -> list[Stage]:
-    """The per-frame analysers ``config`` asks for, with their models loaded."""
+def make_stages(config: AnalyzeConfig, camera: Intrinsics | None = None) -> list[Stage]:
+    """The per-frame analysers ``config`` asks for, with their models loaded.  A 3D keypoint model places people
+    with ``camera``'s focal length (the Take's), or without one ``config.focal_px`` or the model's own guess."""
     stages = []
     if config.bodies and config.bottom_up:
         from ..models import make_keypoint_model
         from .bottomup import BottomUpAnalyzer, BottomUpConfig
 
         estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device,
-                                        focal_px=config.focal_px)
+                                        focal_px=config.focal_px if camera is None else camera.fx)
         analyzer = BottomUpAnalyzer(estimator, BottomUpConfig(max_people=config.max_people))
         joints = estimator.skeleton.num_joints
         stages.append(Stage("keypoints", analyzer, lambda r: r.track_id,
@@ -773,7 +774,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     with open_footage(source, start=config.start, end=config.end, fps=config.image_fps) as footage, \
             single_threaded_libraries():
         info = footage.info
-        stages = make_stages(config)
+        stages = make_stages(config, camera_for(info, config))
         job = {"cache_version": CACHE_VERSION, "rigcast": __version__, "source": _source_fingerprint(Path(source)),
                "options": config.result_key()}
         cache = ChunkCache(take_path, job)
