@@ -219,6 +219,9 @@ def test_preprocess_is_bgr_scaled_and_padded(tmp_path):
     expected_bgr = np.array([-128 / 255, -128 / 255, 127 / 255]).reshape(3, 1, 1)
     np.testing.assert_allclose(batch[0, :, :, :224], np.broadcast_to(expected_bgr, (3, 256, 224)), atol=1e-6)
     np.testing.assert_array_equal(batch[0, :, :, 224:], 0.0)
+    raw = Lightweight3DEstimator(model.runner, raw_pixels=True).preprocess(rgb)[0]  # normalisation built in
+    np.testing.assert_array_equal(raw[0, :, 0, 0], [0, 0, 255])
+    np.testing.assert_array_equal(raw[0, :, 0, 300], 128)
     assert model(rgb).xy.shape[1:] == (19, 2)  # random weights: whatever people, the right shapes
 
 

@@ -350,13 +350,16 @@ class Lightweight3DEstimator:
 
     The model must take one input (1, 3, H, W) and give ``features``, ``heatmaps`` and ``pafs`` (57, 19 and 38
     channels at stride 8).  ``fx``: the camera's focal length in frame px; None guesses 0.8 x frame width.
+    ``raw_pixels``: feed BGR 0..255 unnormalised, for a model with the normalisation built in (the seed's
+    OpenVINO engine feeds its IR so: Open Model Zoo converts it with mean 128 and scale 255 folded in).
     """
 
     skeleton = LW3D_19
 
-    def __init__(self, runner: Runner, fx: float | None = None):
+    def __init__(self, runner: Runner, fx: float | None = None, raw_pixels: bool = False):
         self.runner = runner
         self.fx = fx
+        self.raw_pixels = raw_pixels
         found = (f"inputs {[(s.name, s.shape) for s in runner.inputs]}, "
                  f"outputs {[(s.name, s.shape) for s in runner.outputs]}")
         expected = ("a lightweight 3D pose model with input data (1, 3, 256, 448) and outputs features (1, 57, 32, "
@@ -375,7 +378,8 @@ class Lightweight3DEstimator:
         self.model_wh = (shape[3], shape[2])
 
     def preprocess(self, rgb: np.ndarray) -> tuple[np.ndarray, InputPlan]:
-        """Frame (H, W, 3) uint8 RGB → model input (1, 3, h, w) float32 (BGR, (px - 128) / 255) and its plan."""
+        """Frame (H, W, 3) uint8 RGB → model input (1, 3, h, w) float32 (BGR, (px - 128) / 255, or px for
+        ``raw_pixels``) and its plan."""
         import cv2
 
         plan = input_plan((rgb.shape[1], rgb.shape[0]), self.model_wh)
@@ -383,7 +387,8 @@ class Lightweight3DEstimator:
         canvas = np.full((plan.input_wh[1], plan.input_wh[0], 3), PIXEL_MEAN, dtype=np.float32)
         rows = min(scaled.shape[0], plan.input_wh[1])
         canvas[:rows, :plan.content_w] = scaled[:rows, :plan.content_w, ::-1]  # RGB → BGR, as cv2 frames
-        return ((canvas - PIXEL_MEAN) * PIXEL_SCALE).transpose(2, 0, 1)[None].astype(np.float32), plan
+        normalised = canvas if self.raw_pixels else (canvas - PIXEL_MEAN) * PIXEL_SCALE
+        return normalised.transpose(2, 0, 1)[None].astype(np.float32), plan
 
     def __call__(self, rgb: np.ndarray) -> People3D:
         """The people in ``rgb`` (H, W, 3) uint8."""
