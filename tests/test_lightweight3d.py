@@ -233,6 +233,8 @@ def test_wrong_models_and_frames_are_refused(tmp_path):
     model = Lightweight3DEstimator(make_runner(lw3d_conv_model(tmp_path / "m.onnx"), device="cpu"))
     with pytest.raises(InputError, match=r"expected an RGB frame \(H, W, 3\) uint8, got \(10, 10\)"):
         model(np.zeros((10, 10), np.uint8))
+    with pytest.raises(InputError, match="expected a frame at least 8 px wide once scaled to 256 px high, got 2x720"):
+        model(np.zeros((720, 2, 3), np.uint8))
 
 
 def test_limb_tables_are_the_published_ones():

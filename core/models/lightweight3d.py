@@ -383,6 +383,9 @@ class Lightweight3DEstimator:
         import cv2
 
         plan = input_plan((rgb.shape[1], rgb.shape[0]), self.model_wh)
+        if plan.content_w < STRIDE:
+            raise InputError(f"expected a frame at least {STRIDE} px wide once scaled to {plan.input_wh[1]} px "
+                             f"high, got {rgb.shape[1]}x{rgb.shape[0]}")
         scaled = cv2.resize(rgb, None, fx=plan.scale, fy=plan.scale, interpolation=cv2.INTER_LINEAR)
         canvas = np.full((plan.input_wh[1], plan.input_wh[0], 3), PIXEL_MEAN, dtype=np.float32)
         rows = min(scaled.shape[0], plan.input_wh[1])
@@ -396,9 +399,6 @@ class Lightweight3DEstimator:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         batch, plan = self.preprocess(rgb)
-        if plan.content_w < STRIDE:
-            raise InputError(f"expected a frame at least {STRIDE} px wide once scaled to {plan.input_wh[1]} px "
-                             f"high, got {rgb.shape[1]}x{rgb.shape[0]}")
         out = self.runner({self._input.name: batch})
         fx = FX_OF_WIDTH * rgb.shape[1] if self.fx is None else float(self.fx)
         return decode(out["features"][0], out["heatmaps"][0], out["pafs"][0], plan, fx)
