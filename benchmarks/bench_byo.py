@@ -1,4 +1,4 @@
-"""Frames per second of the bring-your-own YOLO and ViTPose paths (preprocess → run → postprocess) on CPU.
+"""Frames per second of the bring-your-own YOLO, ViTPose and lightweight-3D paths (preprocess → run → postprocess).
 
     .venv/bin/python benchmarks/bench_byo.py [--frames N] [--people P] [--device cpu|cuda|tensorrt]
 
@@ -8,6 +8,11 @@ convolutions instead of the networks.  The figures therefore time rigcast's own 
 cheap model: they are an upper bound on the real models' speed and a measure of the overhead rigcast adds.
 Prints, per path, frames per second and milliseconds per frame (medians over the frames), and the split into
 pre-processing, model run and post-processing, on a 1280x720 frame; ViTPose reads 1 and ``--people`` boxes.
+
+Lightweight 3D (``data`` (1, 3, 256, 448) → ``features`` (1, 57, 32, 56), ``heatmaps`` (1, 19, ...), ``pafs``
+(1, 38, ...)) is timed twice: with stride-8 convolutions (random maps: a cheap run, but a decode of noise), and
+with planted outputs of ``--people`` (at most 3) people, whose decode (peaks, PAF grouping, 3D) is a real
+frame's work; its run is a constant.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from byo_models import vitpose_conv_model, yolo_conv_model  # noqa: E402
+from byo_models import lw3d_conv_model, planted_outputs_model, vitpose_conv_model, yolo_conv_model  # noqa: E402
 
 FRAME_WH = (1280, 720)
 
@@ -79,10 +84,37 @@ def main() -> None:
                       _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
             rows.append((f"vitpose-25 256x192, {people} person(s) a frame (one batch)",
                          _time(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
+        rows += _lw3d_rows(rgb, Path(tmp), args)
     print(f"frame {FRAME_WH[0]}x{FRAME_WH[1]}, median of {args.frames} frames, synthetic models (see docstring)")
     for name, seconds, (pre, run, post), provider in rows:
         print(f"{name:<60} {1.0 / seconds:7.1f} frames/s {1000 * seconds:7.2f} ms "
               f"(pre {1000 * pre:.2f} run {1000 * run:.2f} post {1000 * post:.2f})  [{provider}]")
+
+
+def _lw3d_rows(rgb: np.ndarray, tmp: Path, args) -> list:
+    from rigcast.models.lightweight3d import Lightweight3DEstimator, decode
+    from rigcast.runners import make_runner
+    from test_lightweight3d import person, plant_maps
+
+    heat, pafs = plant_maps([person((8 + 18 * i, 6)) for i in range(min(args.people, 3))])
+    features = np.full((57, 32, 56), 0.1, dtype=np.float32)
+    planted = planted_outputs_model(tmp / "lw3d_planted.onnx", "data", [1, 3, 256, 448],
+                                    {"features": features[None], "heatmaps": heat[None], "pafs": pafs[None]})
+    rows = []
+    for name, path in (("conv", lw3d_conv_model(tmp / "lw3d.onnx")), ("planted", planted)):
+        runner = make_runner(path, device=args.device, strict_device=True)
+        estimator = Lightweight3DEstimator(runner)
+        feed, plan = estimator.preprocess(rgb)
+        out = runner({"data": feed})
+        maps = (out["features"][0], out["heatmaps"][0], out["pafs"][0])
+        fx = 0.8 * rgb.shape[1]
+        stages = (_time(lambda: estimator.preprocess(rgb), args.frames),
+                  _time(lambda: runner({"data": feed}), args.frames),
+                  _time(lambda: decode(*maps, plan, fx), args.frames))
+        rows.append((f"lw3d 256x448 {name}, {len(estimator(rgb).scores)} people found",
+                     _time(lambda: estimator(rgb), args.frames), stages, runner.provider))
+    return rows
+
 
 if __name__ == "__main__":
     main()

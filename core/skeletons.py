@@ -12,6 +12,10 @@ derived from ``parents`` and never typed by hand elsewhere.
   point inserted at 5 and a ``hip`` (pelvis) point at 14, plus the six
   COCO-WholeBody foot points (big toe, small toe, heel per side), as listed
   in JunkyByte/easy_ViTPose ``vit_utils/visualization.py`` (``joints_dict``).
+* ``LW3D_19``: lightweight-human-pose-estimation-3d-demo's 19 joints, CMU
+  Panoptic's body order as that project's ``parse_poses`` packs them: its
+  2D keypoints (``Pose.kpt_names``) with the body centre (pelvis) at 2, which
+  only the 3D read-out gives.
 * ``HUMANOID``: rigcast's canonical humanoid, the middle layer of
   retargeting: joint *points* (bone heads and ends) plus the twist-reference
   points the rotation solve reads.  Its bones are listed in
@@ -154,6 +158,18 @@ VITPOSE_25 = Skeleton(
     parents=(5, 0, 0, 1, 2, 14, 5, 5, 6, 7, 8, 9, 14, 14, -1, 12, 13, 15, 16, 17, 19, 17, 18, 22, 18),
 )
 
+LW3D_19 = Skeleton(
+    name="lw3d19",
+    joint_names=(
+        "neck", "nose", "pelvis",
+        "left_shoulder", "left_elbow", "left_wrist", "left_hip", "left_knee", "left_ankle",
+        "right_shoulder", "right_elbow", "right_wrist", "right_hip", "right_knee", "right_ankle",
+        "right_eye", "left_eye", "right_ear", "left_ear",
+    ),
+    # The tree hangs from the pelvis: spine to the neck, the head from the nose.
+    parents=(2, 0, -1, 0, 3, 4, 2, 6, 7, 0, 9, 10, 2, 12, 13, 1, 1, 15, 16),
+)
+
 # Canonical humanoid points.  Core points are bone heads/ends (a clavicle's
 # inner end is its own point, as rigs hinge it there, off the neck); the
 # twist references (ears, index/pinky knuckles, heels) give bones a second axis.
@@ -179,7 +195,7 @@ HUMANOID = Skeleton(
     ),
 )
 
-_REGISTRY: dict[str, Skeleton] = {s.name: s for s in (BLAZEPOSE_33, COCO_17, H36M_17, VITPOSE_25, HUMANOID)}
+_REGISTRY: dict[str, Skeleton] = {s.name: s for s in (BLAZEPOSE_33, COCO_17, H36M_17, VITPOSE_25, LW3D_19, HUMANOID)}
 
 
 def joint_mapping(source: Skeleton, target: Skeleton) -> np.ndarray:

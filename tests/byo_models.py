@@ -98,3 +98,38 @@ def vitpose_conv_model(path: Path, joints: int = 25, seed: int = 0) -> Path:
         [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, ["batch_size", joints, 64, 48])],
         initializer=[numpy_helper.from_array(w, "w")])
     return _save(graph, path)
+
+
+def planted_outputs_model(path: Path, input_name: str, input_shape: list, outputs: dict[str, np.ndarray]) -> Path:
+    """A model whose outputs are the planted arrays of ``outputs`` (name → array) whatever the input: each is
+    planted + 0 x sum(input), so the input stays part of the graph."""
+    zero = numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero")
+    inits = [zero]
+    nodes = [helper.make_node("ReduceSum", [input_name], ["total"], keepdims=0),
+             helper.make_node("Mul", ["total", "zero"], ["nothing"])]
+    infos = []
+    for name, array in outputs.items():
+        inits.append(numpy_helper.from_array(np.asarray(array, dtype=np.float32), f"planted_{name}"))
+        nodes.append(helper.make_node("Add", [f"planted_{name}", "nothing"], [name]))
+        infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(np.shape(array))))
+    graph = helper.make_graph(
+        nodes, "planted", [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, input_shape)], infos,
+        initializer=inits)
+    return _save(graph, path)
+
+
+def lw3d_conv_model(path: Path, input_hw: tuple[int, int] = (256, 448), seed: int = 0) -> Path:
+    """A lightweight-3D-shaped model: stride-8 convolutions from ``data`` (1, 3, H, W) to ``features`` (1, 57,
+    H/8, W/8), ``heatmaps`` (1, 19, ...) and ``pafs`` (1, 38, ...), as its convert_to_onnx.py names them."""
+    rng = np.random.default_rng(seed)
+    h, w = input_hw
+    nodes, inits, infos = [], [], []
+    for name, channels in (("features", 57), ("heatmaps", 19), ("pafs", 38)):
+        weight = rng.normal(0, 0.05, (channels, 3, 8, 8)).astype(np.float32)
+        inits.append(numpy_helper.from_array(weight, f"w_{name}"))
+        nodes.append(helper.make_node("Conv", ["data", f"w_{name}"], [name], strides=[8, 8]))
+        infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, channels, h // 8, w // 8]))
+    graph = helper.make_graph(
+        nodes, "lw3d", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, h, w])], infos,
+        initializer=inits)
+    return _save(graph, path)

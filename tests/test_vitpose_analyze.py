@@ -297,7 +297,7 @@ def test_analyze_refuses_bad_pose_options(models, tmp_path):
 
     with pytest.raises(InputError, match="pose model file not found: .*missing.onnx"):
         AnalyzeConfig(pose=f"vitpose:{tmp_path / 'missing.onnx'}")
-    with pytest.raises(InputError, match="pose must be blazepose or vitpose:PATH, got 'openpose:x.onnx'"):
+    with pytest.raises(InputError, match="pose must be blazepose or vitpose:PATH or lw3d:PATH, got 'openpose:x.onnx'"):
         AnalyzeConfig(pose="openpose:x.onnx")
     with pytest.raises(InputError, match="expected --person-detector auto, nanodet or yolo:PATH, got blazepose"):
         AnalyzeConfig(pose=f"vitpose:{models['vitpose']}", person_detector="blazepose")
@@ -333,7 +333,7 @@ def test_cli_takes_pose_and_detect_every(capsys):
     assert build_parser().parse_args(["analyze", "c.mp4", "-o", "t.npz"]).pose == "blazepose"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["analyze", "c.mp4", "-o", "t.npz", "--pose", "vitpose:"])
-    assert "pose must be blazepose or vitpose:PATH, got 'vitpose:'" in capsys.readouterr().err
+    assert "pose must be blazepose or vitpose:PATH or lw3d:PATH, got 'vitpose:'" in capsys.readouterr().err
 
 
 def test_resume_replays_the_keypoint_tracker(models, carphone_path, tmp_path):

@@ -8,10 +8,12 @@ the next frame.
 
 Bring-your-own models, loaded by path: :class:`YoloPersonDetector` (ultralytics YOLOv5/YOLOv8 ONNX exports)
 gives person boxes like NanoDet's :class:`PersonDetector`; :class:`VitPoseEstimator` (easy_ViTPose ONNX
-exports) reads 17 or 25 keypoints per box.
+exports) reads 17 or 25 keypoints per box; :class:`Lightweight3DEstimator` (lightweight-human-pose-estimation-3d
+ONNX exports) finds people bottom-up with 19 joints in 2D and 3D.
 """
 
 from .anchors import POSE_DETECTOR_ANCHORS, SsdAnchorOptions, decode_boxes, ssd_anchors
+from .lightweight3d import Lightweight3DEstimator, People3D
 from .person_detector import PersonBox, PersonDetector
 from .pose import PERSON_DETECTORS, POSE_LANDMARK_MODELS, make_keypoint_model, make_person_detector, make_pose_models
 from .pose_detector import PersonDetection, PoseDetector, box_iou, merge_across_windows, plan_windows, weighted_nms
@@ -26,5 +28,5 @@ __all__ = [
     "PoseLandmarks", "Roi", "SsdAnchorOptions", "box_iou", "decode_boxes", "make_keypoint_model",
     "make_person_detector", "make_pose_models", "normalize_radians",
     "merge_across_windows", "plan_windows", "refine_landmarks_from_heatmap", "ssd_anchors", "weighted_nms",
-    "Keypoints2D", "VitPoseEstimator", "YoloPersonDetector",
+    "Keypoints2D", "Lightweight3DEstimator", "People3D", "VitPoseEstimator", "YoloPersonDetector",
 ]

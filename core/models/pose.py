@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ModelError
 from ..model_store import load_model
 from ..runners import make_runner
+from .lightweight3d import Lightweight3DEstimator
 from .person_detector import PersonDetector
 from .pose_detector import PoseDetector
 from .pose_landmarks import PoseLandmarker
@@ -42,9 +43,13 @@ def make_pose_models(model: str = "full", device: str = "auto", strict_device: b
     return finder, landmarker
 
 
-def make_keypoint_model(pose: str, device: str = "auto", strict_device: bool = False) -> VitPoseEstimator:
-    """A user's top-down 2D keypoint model, "vitpose:PATH" (an easy_ViTPose ONNX export), on ``device``."""
+def make_keypoint_model(pose: str, device: str = "auto", strict_device: bool = False, focal_px: float | None = None
+                        ) -> VitPoseEstimator | Lightweight3DEstimator:
+    """A user's keypoint model on ``device``: "vitpose:PATH" (an easy_ViTPose ONNX export, top-down 2D) or
+    "lw3d:PATH" (a lightweight-human-pose-estimation-3d ONNX export, bottom-up 2D + 3D, placed in the camera
+    with ``focal_px``, None for its guess)."""
     family, _, path = pose.partition(":")
-    if family != "vitpose" or not path:
-        raise ModelError(f"expected a keypoint model vitpose:PATH, got {pose!r}")
-    return VitPoseEstimator(make_runner(path, device=device, strict_device=strict_device))
+    if family not in ("vitpose", "lw3d") or not path:
+        raise ModelError(f"expected a keypoint model vitpose:PATH or lw3d:PATH, got {pose!r}")
+    runner = make_runner(path, device=device, strict_device=strict_device)
+    return VitPoseEstimator(runner) if family == "vitpose" else Lightweight3DEstimator(runner, fx=focal_px)

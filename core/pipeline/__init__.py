@@ -25,9 +25,13 @@ def split_person_detector(value: str) -> tuple[str, str | None]:
                      f"{' or '.join(f + ':PATH' for f in USER_PERSON_DETECTORS)}, got {value!r}")
 
 
-USER_POSE_MODELS = ("vitpose",)
-"""``--pose FAMILY:PATH``: a user's own 2D keypoint model file instead of the embedded BlazePose (``vitpose``: an
-easy_ViTPose ONNX export, 17 or 25 keypoints, see :mod:`rigcast.models.vitpose`)."""
+USER_POSE_MODELS = ("vitpose", "lw3d")
+"""``--pose FAMILY:PATH``: a user's own keypoint model file instead of the embedded BlazePose (``vitpose``: an
+easy_ViTPose ONNX export, 17 or 25 keypoints in person boxes, see :mod:`rigcast.models.vitpose`; ``lw3d``: a
+lightweight-human-pose-estimation-3d ONNX export, bottom-up, 19 joints in 2D and 3D, see
+:mod:`rigcast.models.lightweight3d`)."""
+BOTTOM_UP_POSE_MODELS = ("lw3d",)
+"""Of ``USER_POSE_MODELS``, those that find people themselves: no person detector runs."""
 
 
 def split_pose_model(value: str) -> tuple[str, str | None]:

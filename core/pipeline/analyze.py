@@ -32,7 +32,7 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
-from . import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
+from . import BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -56,6 +56,7 @@ class AnalyzeConfig:
     max_people: int = DEFAULT_MAX_PEOPLE
     person_detector: str = "auto"  # auto | nanodet | blazepose | yolo:PATH; auto: blazepose for 1 person, else nanodet
     pose: str = "blazepose"  # blazepose (embedded, 2D + 3D) | vitpose:PATH (the user's easy_ViTPose ONNX, 2D only)
+    #                          | lw3d:PATH (the user's lightweight-human-pose-estimation-3d ONNX, bottom-up, 2D + 3D)
     detect_every: int = 1  # --pose vitpose: frames between detector runs; in between, the tracked people's boxes
     start: str | None = None  # time spec: seconds, [hh:]mm:ss, or "<n>f" for a frame number
     end: str | None = None
@@ -92,7 +93,7 @@ class AnalyzeConfig:
             raise InputError(str(exc)) from None
         if pose_path is not None and not Path(pose_path).is_file():
             raise InputError(f"pose model file not found: {pose_path}")
-        if pose_path is not None and self.person_detector == "blazepose":
+        if pose_path is not None and self.person_detector == "blazepose" and not self.bottom_up:
             raise InputError(f"--pose {self.pose} reads people in person boxes: expected --person-detector auto, "
                              "nanodet or yolo:PATH, got blazepose (whose detector finds faces, not person boxes)")
         if self.detect_every < 1:
@@ -146,6 +147,11 @@ class AnalyzeConfig:
     def keypoint_model(self) -> bool:
         """Whether bodies are read by a user's top-down 2D keypoint model (``pose`` "vitpose:PATH")."""
         return self.pose != "blazepose"
+
+    @property
+    def bottom_up(self) -> bool:
+        """Whether the user's keypoint model finds people itself (``pose`` "lw3d:PATH"): no person detector runs."""
+        return split_pose_model(self.pose)[0] in BOTTOM_UP_POSE_MODELS
 
 
 def min_track_length(config: AnalyzeConfig, num_frames: int) -> int:
@@ -262,12 +268,16 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
     }
 
 
-def _keypoint_payload(records, joints: int) -> dict[str, np.ndarray]:
-    """Top-down keypoint records (:class:`~rigcast.pipeline.topdown.KeypointRecord`) of a ``joints``-joint model →
-    xy (P, J, 2), scores (P, J); (0, J, ...) for none, so that chunks without people concatenate with others."""
+def _keypoint_payload(records, joints: int, with_xyz: bool = False) -> dict[str, np.ndarray]:
+    """Keypoint records (:class:`~rigcast.pipeline.topdown.KeypointRecord`) of a ``joints``-joint model →
+    xy (P, J, 2), scores (P, J), and for a 3D model (``with_xyz``) xyz (P, J, 3) camera-space metres; (0, J, ...)
+    for none, so that chunks without people concatenate with others."""
     kps = [r.landmarks for r in records]
-    return {"xy": np.array([k.xy for k in kps], dtype=np.float32).reshape(len(kps), joints, 2),
-            "scores": np.array([k.scores for k in kps], dtype=np.float32).reshape(len(kps), joints)}
+    out = {"xy": np.array([k.xy for k in kps], dtype=np.float32).reshape(len(kps), joints, 2),
+           "scores": np.array([k.scores for k in kps], dtype=np.float32).reshape(len(kps), joints)}
+    if with_xyz:
+        out["xyz"] = np.array([k.xyz for k in kps], dtype=np.float32).reshape(len(kps), joints, 3)
+    return out
 
 
 def _face_payload(records) -> dict[str, np.ndarray]:
@@ -391,8 +401,10 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
 
 
 def assemble_keypoint_tracks(arrays: dict[str, np.ndarray], config: AnalyzeConfig, skeleton) -> list[Track]:
-    """Per-frame top-down keypoint records → 2D tracks of ``skeleton`` (VITPOSE_25 or COCO_17), smoothed in the
-    image like bodies' 2D keypoints.  They have no 3D: ``xyz`` and ``root_xyz`` are NaN (``Track.has_xyz``)."""
+    """Per-frame keypoint records → tracks of ``skeleton``, smoothed like bodies' keypoints.  A top-down 2D model's
+    (VITPOSE_25, COCO_17) have no 3D: ``xyz`` and ``root_xyz`` are NaN (``Track.has_xyz``).  A 3D model's
+    (LW3D_19, whose camera-space joints are recorded as ``keypoints/xyz``) have ``root_xyz`` the pelvis
+    joint's camera position and ``xyz`` the joints about it."""
     if "keypoints/id" not in arrays:
         return []
     frame_index, time_s = arrays["frame_index"], arrays["time_s"]
@@ -405,11 +417,18 @@ def assemble_keypoint_tracks(arrays: dict[str, np.ndarray], config: AnalyzeConfi
             continue
         fi = arrays["keypoints/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
-        fi, _, xy, _, conf = smooth_track_arrays(fi, ts, arrays["keypoints/xy"][m], None, arrays["keypoints/scores"][m],
-                                                 frame_index, time_s, smoother, max_gap=config.max_gap)
+        camera = arrays["keypoints/xyz"][m] if "keypoints/xyz" in arrays else None
+        fi, _, xy, camera, conf = smooth_track_arrays(fi, ts, arrays["keypoints/xy"][m], camera,
+                                                      arrays["keypoints/scores"][m], frame_index, time_s, smoother,
+                                                      max_gap=config.max_gap)
         frames, joints = xy.shape[:2]
-        tracks.append(Track(track_id=int(tid), skeleton=skeleton, frame_index=fi, xy=xy,
-                            xyz=np.full((frames, joints, 3), np.nan), conf=conf, root_xyz=np.full((frames, 3), np.nan)))
+        if camera is None:
+            xyz, root = np.full((frames, joints, 3), np.nan), np.full((frames, 3), np.nan)
+        else:
+            root = camera[:, skeleton.index("pelvis")]
+            xyz = camera - root[:, None]
+        tracks.append(Track(track_id=int(tid), skeleton=skeleton, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
+                            root_xyz=root))
     return tracks
 
 
@@ -606,10 +625,21 @@ def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
-def make_stages(config: AnalyzeConfig) -> list[Stage]:
-    """The per-frame analysers ``config`` asks for, with their models loaded."""
+def make_stages(config: AnalyzeConfig, camera: Intrinsics | None = None) -> list[Stage]:
+    """The per-frame analysers ``config`` asks for, with their models loaded.  A 3D keypoint model places people
+    with ``camera``'s focal length (the Take's), or without one ``config.focal_px`` or the model's own guess."""
     stages = []
-    if config.bodies and config.keypoint_model:
+    if config.bodies and config.bottom_up:
+        from ..models import make_keypoint_model
+        from .bottomup import BottomUpAnalyzer, BottomUpConfig
+
+        estimator = make_keypoint_model(config.pose, device=config.device, strict_device=config.strict_device,
+                                        focal_px=config.focal_px if camera is None else camera.fx)
+        analyzer = BottomUpAnalyzer(estimator, BottomUpConfig(max_people=config.max_people))
+        joints = estimator.skeleton.num_joints
+        stages.append(Stage("keypoints", analyzer, lambda r: r.track_id,
+                            lambda rs: _keypoint_payload(rs, joints, with_xyz=True)))
+    elif config.bodies and config.keypoint_model:
         from ..models import make_keypoint_model, make_person_detector
         from .topdown import TopDownAnalyzer, TopDownConfig
 
@@ -658,9 +688,9 @@ def _body_models_meta(config: AnalyzeConfig, stages: list[Stage]) -> dict:
     """meta["models"] for bodies: the detector ("yolo:PATH" for a user's file, described again under
     ``detector_file``), and the landmark model or, for a user's keypoint model, ``pose`` (file and skeleton)."""
     name = config.detector_name()
-    out = {"detector": PERSON_DETECTOR_MODELS.get(name, name)}
+    out = {"detector": None if config.bottom_up else PERSON_DETECTOR_MODELS.get(name, name)}
     family, detector_path = split_person_detector(name)
-    if detector_path is not None:
+    if detector_path is not None and not config.bottom_up:
         out["detector_file"] = user_model_meta(family, detector_path)
     if config.keypoint_model:
         family, pose_path = split_pose_model(config.pose)
@@ -744,7 +774,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     with open_footage(source, start=config.start, end=config.end, fps=config.image_fps) as footage, \
             single_threaded_libraries():
         info = footage.info
-        stages = make_stages(config)
+        stages = make_stages(config, camera_for(info, config))
         job = {"cache_version": CACHE_VERSION, "rigcast": __version__, "source": _source_fingerprint(Path(source)),
                "options": config.result_key()}
         cache = ChunkCache(take_path, job)
