@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = m.add_subparsers(dest="models_command", required=True)
     ml = msub.add_parser("list", help="list the embedded models and your own files, each opened and checked")
     ml.add_argument("--detector", type=_person_detector, metavar="yolo:PATH", help="your own person detector")
-    ml.add_argument("--pose", type=_pose_model, metavar="vitpose:PATH", help="your own 2D keypoint model")
+    ml.add_argument("--pose", type=_pose_model, metavar="vitpose:PATH|lw3d:PATH", help="your own keypoint model")
     ml.add_argument("--lift", metavar="videopose3d:PATH", help="your own lifting model")
     ml.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
                     help="the device to open them on (default auto: TensorRT, then CUDA, then CPU)")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from byo_models import vitpose_conv_model, yolo_conv_model
+from byo_models import lw3d_conv_model, vitpose_conv_model, yolo_conv_model
 from rigcast.cli import main
 from rigcast.model_store import models_dir
 from rigcast.models.videopose3d import TemporalModel
@@ -60,6 +60,11 @@ def test_your_own_files_are_opened_as_an_analysis_opens_them(tmp_path, monkeypat
     assert lift["inputs"] == "keypoints_2d 1x9x17x2 float32" and lift["outputs"] == "pose_3d 1x1x17x3 float32"
     assert main(["models", "list", "--no-embedded", "--lift", f"videopose3d:{onnx_lifter}"]) == 0
     assert blocks(capsys.readouterr().out)["lift: videopose3d"]["runs on"] == "CPUExecutionProvider"
+    lw3d = lw3d_conv_model(tmp_path / "human-pose-estimation-3d.onnx")
+    assert main(["models", "list", "--no-embedded", "--pose", f"lw3d:{lw3d}"]) == 0
+    block = blocks(capsys.readouterr().out)["pose: lw3d"]
+    assert block["inputs"] == "data 1x3x256x448 float32"
+    assert [t.split()[0] for t in block["outputs"].split(", ")] == ["features", "heatmaps", "pafs"]
 
 
 @pytest.mark.parametrize("flag, family", [("--pose", "vitpose"), ("--detector", "yolo"), ("--lift", "videopose3d")])

@@ -46,7 +46,7 @@ def embedded_models(device: str = "auto") -> list[ModelInfo]:
 
 def user_models(detector: str | None = None, pose: str | None = None, lift: str | None = None,
                 device: str = "auto") -> list[ModelInfo]:
-    """The user's own files as ``analyze`` takes them: ``detector`` "yolo:PATH", ``pose`` "vitpose:PATH", ``lift``
+    """The user's own files as ``analyze`` takes them: ``detector`` "yolo:PATH", ``pose`` "vitpose:PATH" or "lw3d:PATH", ``lift``
     "videopose3d:PATH"; each checked as an analysis checks it."""
     from ..lift.temporal import load_lifter
     from .pose import make_keypoint_model, make_person_detector
