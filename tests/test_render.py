@@ -24,7 +24,7 @@ from rigcast.composite import DEFAULT_SAMPLES, parse, parse_frames, parse_resolu
 from rigcast.errors import InputError
 from rigcast.formats.take import Take
 from rigcast.overlay import MaskAsset
-from rigcast.overlay.figures import Mannequin, bone_capsules, capsule
+from rigcast.overlay.figures import Mannequin, bone_capsules, capsule, track_rgb
 from rigcast.retarget import default_rig
 from rigcast.skeletons import BLAZEPOSE_33
 from rigcast.video import open_footage
@@ -68,7 +68,8 @@ def walkers(tmp_path_factory) -> tuple[Path, Path]:
     return clip, folder / "walkers.take.npz"
 
 
-def run(args: list[str], form: str = "python", env: dict | None = None) -> subprocess.CompletedProcess:
+def run(args: list[str], form: str = "python", env: dict | None = None,
+        cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run the renderer in a subprocess in one of its forms; returns the finished process (text output).
 
     ``blender``: the script as ``blender -b --python-exit-code 1 --python headless/render.py -- ARGS`` runs it
@@ -85,7 +86,7 @@ def run(args: list[str], form: str = "python", env: dict | None = None) -> subpr
         command = [sys.executable, str(SCRIPT), *args]
     else:
         command = [sys.executable, "-m", "rigcast.cli", "render", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=REPO,
+    return subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=cwd,
                           env=dict(os.environ, **(env or {})), stdin=subprocess.DEVNULL)
 
 
@@ -314,6 +315,17 @@ def test_cycles_skeleton_with_a_png_sequence(talk, tmp_path):
         assert abs(xs.mean() - track.xy[k][ok, 0].mean()) < 0.15 * 160
 
 
+def test_relative_output_and_png_paths_are_the_working_folders(talk, tmp_path):
+    """``-o out.mp4 --png-dir png`` from another folder: Blender's writer cannot create a bare relative name, so the
+    render resolves them against the working folder (it once wrote nothing and failed)."""
+    clip, take_path, _ = talk
+    rendered(run(["--footage", str(clip), "--take", str(take_path), "-o", "out.mp4", "--overlay", "mask",
+                  "--engine", "workbench", "--samples", "1", "--frames", "0:2", "--png-dir", "png"], cwd=tmp_path))
+    assert len(decode(tmp_path / "out.mp4")[0]) == 2
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["000000.png", "000001.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "png"]
+
+
 @pytest.mark.parametrize("case, match", [
     ("missing footage", "footage not found"),
     ("unknown overlay", "--overlay takes .* got bogus"),
@@ -503,6 +515,10 @@ def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
     arm = bpy.data.objects["talk_body0"]
     assert [m.type for m in bpy.data.objects["talk_face0_mesh"].modifiers] == ['WIREFRAME']
     assert scene.view_settings.view_transform == 'Standard'
+    # Capsules take their track's colour (the OpenCV overlay's), linear in Blender.
+    want = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in track_rgb(arm["rigcast_track_id"])]
+    assert list(bpy.data.objects["talk_body0_skeleton"].active_material.diffuse_color)[:3] == pytest.approx(want)
     for frame in (scene.frame_start, scene.frame_end):
         scene.frame_set(frame)
         depsgraph = bpy.context.evaluated_depsgraph_get()
