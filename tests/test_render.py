@@ -422,6 +422,31 @@ def test_rigcast_render_picks_blender_then_bpy_and_otherwise_says_how():
         render_command(args, None, False)
 
 
+FAKE_BLENDER = """#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/argv.txt"
+exit 3
+"""
+
+
+def test_rigcast_render_runs_the_blender_on_path_and_passes_its_exit_status_on(tmp_path):
+    """``rigcast render ARGS`` with a ``blender`` on PATH (a stand-in recording its arguments, exiting 3): that binary
+    runs headless/render.py after Blender's own options, gets ARGS after ``--``, and its status is rigcast's."""
+    source, take = tmp_path / "in.mp4", tmp_path / "in.take.npz"
+    source.write_bytes(b"0")
+    take.write_bytes(b"0")
+    fake = tmp_path / "bin" / "blender"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_BLENDER)
+    fake.chmod(0o755)
+    args = ["--footage", str(source), "--take", str(take), "-o", str(tmp_path / "out.mp4"), "--engine", "workbench"]
+    done = subprocess.run([sys.executable, "-m", "rigcast.cli", "render", *args], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}"),
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 3, done.stderr[-2000:]
+    argv = (fake.parent / "argv.txt").read_text().splitlines()
+    assert argv == ["-b", "--python-exit-code", "1", "--python", str(SCRIPT), "--", *args]
+
+
 @pytest.mark.parametrize("args, result", [
     (["--engine", "cycles"], {"engine": "cycles", "samples": DEFAULT_SAMPLES["cycles"]}),
     (["--overlay", "mask, skeleton", "--samples", "2"], {"overlays": ("mask", "skeleton"), "samples": 2}),
