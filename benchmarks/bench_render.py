@@ -23,7 +23,9 @@ and each figure is the best of R rounds: other processes on a shared CPU
 stretch wall times by up to 2x (while CPU seconds stay put), so the CPU
 seconds of each process (user + system, children included) are printed too:
 ``cpu`` is render.py's CPU overhead against plain's, a check on the wall
-figure that contention cannot inflate.  Prints figures; asserts nothing.
+figure that contention cannot inflate; ``paired`` is the median over rounds of
+each round's render.py / plain - 1 (the two ran back to back, so under much
+the same load).  Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,7 +95,7 @@ def main() -> None:
 
         print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
         print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'setup s':>8} "
-              f"{'loop':>7} {'cpu':>7} {'s/frame':>8}")
+              f"{'loop':>7} {'cpu':>7} {'paired':>7} {'s/frame':>8}")
         for engine in args.engines:
             for size in args.sizes:
                 name = f"{engine}_{size}"
@@ -114,9 +117,10 @@ def main() -> None:
                 (ours_s, ours_cpu, loop_s), (plain_s, plain_cpu, plain_loop_s) = (
                     [min(column) for column in zip(*runs[who])] for who in ("ours", "plain"))
                 setup_s = (ours_s - loop_s) - (plain_s - plain_loop_s)
+                paired = statistics.median(o[0] / p[0] - 1 for o, p in zip(runs["ours"], runs["plain"]))
                 print(f"{engine:<10} {size:>9} {ours_s:>12.1f} {plain_s:>9.1f} {ours_s / plain_s - 1:>8.1%} "
                       f"{setup_s:>8.1f} {loop_s / plain_loop_s - 1:>6.1%} {ours_cpu / plain_cpu - 1:>6.1%} "
-                      f"{loop_s / args.frames:>8.2f}", flush=True)
+                      f"{paired:>6.1%} {loop_s / args.frames:>8.2f}", flush=True)
 
 if __name__ == "__main__":
     main()
