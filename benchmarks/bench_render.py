@@ -18,13 +18,22 @@ rigcast (lite model).  For EEVEE (default settings) and Workbench, at
   seconds per frame from render.py's own progress lines.
 
 A first EEVEE render compiles its shaders; the untimed run that saves the
-scene comes first.  Prints figures; asserts nothing.
+scene comes first.  The two commands alternate, each round in the other order,
+and each figure is the best of R rounds: other processes on a shared CPU
+stretch wall times by up to 2x (while CPU seconds stay put), so the CPU
+seconds of each process (user + system, children included) are printed too:
+``cpu`` is render.py's CPU overhead against plain's, a check on the wall
+figure that contention cannot inflate; ``paired`` is the median over rounds of
+each round's render.py / plain - 1 (the two ran back to back, so under much
+the same load).  Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,19 +57,26 @@ PER_FRAME = re.compile(r"frame (\d+)/(\d+) .*?, ([0-9.]+) s/frame")
 LOOP = re.compile(r"^LOOP ([0-9.]+)$", re.M)
 
 
-def timed(command: list[str]) -> tuple[float, str]:
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, stdout) of ``command``, which must succeed."""
+    cpu = cpu_of_children()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
-    return wall, done.stdout
+    return wall, cpu_of_children() - cpu, done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
     parser.add_argument("--engines", nargs="+", choices=("eevee", "workbench"), default=["eevee", "workbench"])
     parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
@@ -79,28 +95,32 @@ def main() -> None:
 
         print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
         print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'setup s':>8} "
-              f"{'loop':>7} {'s/frame':>8}")
+              f"{'loop':>7} {'cpu':>7} {'paired':>7} {'s/frame':>8}")
         for engine in args.engines:
             for size in args.sizes:
                 name = f"{engine}_{size}"
                 blend = out_dir / f"{name}.blend"
                 ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,
                         "-o", str(out_dir / f"{name}.mp4")]
+                plain = [sys.executable, "-c", PLAIN, str(blend)]
                 timed([*ours, "--save-blend", str(blend)])  # the scene for plain; compiles EEVEE's shaders
-                walls, loops, plains, plain_loops = [], [], [], []
-                for _ in range(args.rounds):
-                    wall, stdout = timed(ours)
-                    _, total, per_frame = PER_FRAME.findall(stdout)[-1]
-                    walls.append(wall)
-                    loops.append(float(per_frame) * int(total))  # render.py's render call, as its progress saw it
-                    wall, stdout = timed([sys.executable, "-c", PLAIN, str(blend)])
-                    plains.append(wall)
-                    plain_loops.append(float(LOOP.findall(stdout)[-1]))
-                ours_s, plain_s, loop_s, plain_loop_s = min(walls), min(plains), min(loops), min(plain_loops)
+                runs = {"ours": [], "plain": []}  # (wall s, cpu s, render call s) per round
+                for round_ in range(args.rounds):
+                    for who in ("ours", "plain") if round_ % 2 == 0 else ("plain", "ours"):
+                        wall, cpu, stdout = timed(ours if who == "ours" else plain)
+                        if who == "ours":
+                            _, total, per_frame = PER_FRAME.findall(stdout)[-1]
+                            loop = float(per_frame) * int(total)  # render.py's render call, as its progress saw it
+                        else:
+                            loop = float(LOOP.findall(stdout)[-1])
+                        runs[who].append((wall, cpu, loop))
+                (ours_s, ours_cpu, loop_s), (plain_s, plain_cpu, plain_loop_s) = (
+                    [min(column) for column in zip(*runs[who])] for who in ("ours", "plain"))
                 setup_s = (ours_s - loop_s) - (plain_s - plain_loop_s)
+                paired = statistics.median(o[0] / p[0] - 1 for o, p in zip(runs["ours"], runs["plain"]))
                 print(f"{engine:<10} {size:>9} {ours_s:>12.1f} {plain_s:>9.1f} {ours_s / plain_s - 1:>8.1%} "
-                      f"{setup_s:>8.1f} {loop_s / plain_loop_s - 1:>6.1%} {loop_s / args.frames:>8.2f}", flush=True)
-
+                      f"{setup_s:>8.1f} {loop_s / plain_loop_s - 1:>6.1%} {ours_cpu / plain_cpu - 1:>6.1%} "
+                      f"{paired:>6.1%} {loop_s / args.frames:>8.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

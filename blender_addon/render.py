@@ -169,7 +169,7 @@ def _video_output(scene: bpy.types.Scene, path: Path, footage: Path, frame_offse
     ffmpeg.codec = 'H264'
     ffmpeg.constant_rate_factor = 'HIGH'
     ffmpeg.ffmpeg_preset = 'GOOD'
-    scene.render.filepath = str(path)
+    scene.render.filepath = str(path.resolve())  # Blender cannot write a bare relative name ("out.mp4")
     scene.render.use_file_extension = False
     has_audio = _audio_strip(scene, footage, frame_offset)
     ffmpeg.audio_codec = 'AAC' if has_audio else 'NONE'
@@ -260,19 +260,20 @@ def render(options, progress: Progress | None = None, report: importer.Report | 
     output = options.output
     output.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphaned_partials(output)
-    partial = _partial_path(output)
+    partial = _partial_path(output.resolve())
     scene.render.filepath = str(partial)
-    if options.png_dir is not None:
-        options.png_dir.mkdir(parents=True, exist_ok=True)
+    png_dir = None if options.png_dir is None else options.png_dir.resolve()
+    if png_dir is not None:
+        png_dir.mkdir(parents=True, exist_ok=True)
     total = last - first + 1
     started = time.monotonic()
     done = [0]
 
     def after_frame(bl_scene, *_):
-        if options.png_dir is not None:
+        if png_dir is not None:
             # The composited frame (footage included), through the scene's view transform.
             bpy.data.images["Render Result"].save_render(
-                str(options.png_dir / f"{bl_scene.frame_current - first:06d}.png"), scene=bl_scene)
+                str(png_dir / f"{bl_scene.frame_current - first:06d}.png"), scene=bl_scene)
         done[0] += 1
         if progress is not None:
             progress(done[0], total, time.monotonic() - started)

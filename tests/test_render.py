@@ -24,7 +24,7 @@ from rigcast.composite import DEFAULT_SAMPLES, parse, parse_frames, parse_resolu
 from rigcast.errors import InputError
 from rigcast.formats.take import Take
 from rigcast.overlay import MaskAsset
-from rigcast.overlay.figures import Mannequin, bone_capsules, capsule
+from rigcast.overlay.figures import Mannequin, bone_capsules, capsule, track_rgb
 from rigcast.retarget import default_rig
 from rigcast.skeletons import BLAZEPOSE_33
 from rigcast.video import open_footage
@@ -68,7 +68,8 @@ def walkers(tmp_path_factory) -> tuple[Path, Path]:
     return clip, folder / "walkers.take.npz"
 
 
-def run(args: list[str], form: str = "python", env: dict | None = None) -> subprocess.CompletedProcess:
+def run(args: list[str], form: str = "python", env: dict | None = None,
+        cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run the renderer in a subprocess in one of its forms; returns the finished process (text output).
 
     ``blender``: the script as ``blender -b --python-exit-code 1 --python headless/render.py -- ARGS`` runs it
@@ -85,7 +86,7 @@ def run(args: list[str], form: str = "python", env: dict | None = None) -> subpr
         command = [sys.executable, str(SCRIPT), *args]
     else:
         command = [sys.executable, "-m", "rigcast.cli", "render", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=REPO,
+    return subprocess.run(command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, cwd=cwd,
                           env=dict(os.environ, **(env or {})), stdin=subprocess.DEVNULL)
 
 
@@ -314,6 +315,17 @@ def test_cycles_skeleton_with_a_png_sequence(talk, tmp_path):
         assert abs(xs.mean() - track.xy[k][ok, 0].mean()) < 0.15 * 160
 
 
+def test_relative_output_and_png_paths_are_the_working_folders(talk, tmp_path):
+    """``-o out.mp4 --png-dir png`` from another folder: Blender's writer cannot create a bare relative name, so the
+    render resolves them against the working folder (it once wrote nothing and failed)."""
+    clip, take_path, _ = talk
+    rendered(run(["--footage", str(clip), "--take", str(take_path), "-o", "out.mp4", "--overlay", "mask",
+                  "--engine", "workbench", "--samples", "1", "--frames", "0:2", "--png-dir", "png"], cwd=tmp_path))
+    assert len(decode(tmp_path / "out.mp4")[0]) == 2
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["000000.png", "000001.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "png"]
+
+
 @pytest.mark.parametrize("case, match", [
     ("missing footage", "footage not found"),
     ("unknown overlay", "--overlay takes .* got bogus"),
@@ -410,6 +422,31 @@ def test_rigcast_render_picks_blender_then_bpy_and_otherwise_says_how():
         render_command(args, None, False)
 
 
+FAKE_BLENDER = """#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/argv.txt"
+exit 3
+"""
+
+
+def test_rigcast_render_runs_the_blender_on_path_and_passes_its_exit_status_on(tmp_path):
+    """``rigcast render ARGS`` with a ``blender`` on PATH (a stand-in recording its arguments, exiting 3): that binary
+    runs headless/render.py after Blender's own options, gets ARGS after ``--``, and its status is rigcast's."""
+    source, take = tmp_path / "in.mp4", tmp_path / "in.take.npz"
+    source.write_bytes(b"0")
+    take.write_bytes(b"0")
+    fake = tmp_path / "bin" / "blender"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_BLENDER)
+    fake.chmod(0o755)
+    args = ["--footage", str(source), "--take", str(take), "-o", str(tmp_path / "out.mp4"), "--engine", "workbench"]
+    done = subprocess.run([sys.executable, "-m", "rigcast.cli", "render", *args], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}"),
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 3, done.stderr[-2000:]
+    argv = (fake.parent / "argv.txt").read_text().splitlines()
+    assert argv == ["-b", "--python-exit-code", "1", "--python", str(SCRIPT), "--", *args]
+
+
 @pytest.mark.parametrize("args, result", [
     (["--engine", "cycles"], {"engine": "cycles", "samples": DEFAULT_SAMPLES["cycles"]}),
     (["--overlay", "mask, skeleton", "--samples", "2"], {"overlays": ("mask", "skeleton"), "samples": 2}),
@@ -503,6 +540,10 @@ def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
     arm = bpy.data.objects["talk_body0"]
     assert [m.type for m in bpy.data.objects["talk_face0_mesh"].modifiers] == ['WIREFRAME']
     assert scene.view_settings.view_transform == 'Standard'
+    # Capsules take their track's colour (the OpenCV overlay's), linear in Blender.
+    want = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in track_rgb(arm["rigcast_track_id"])]
+    assert list(bpy.data.objects["talk_body0_skeleton"].active_material.diffuse_color)[:3] == pytest.approx(want)
     for frame in (scene.frame_start, scene.frame_end):
         scene.frame_set(frame)
         depsgraph = bpy.context.evaluated_depsgraph_get()
