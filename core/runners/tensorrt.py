@@ -86,27 +86,29 @@ class TensorRTRunner:
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
-        staged = []  # the input buffers live until the stream is done
+        arrays = {}
         for spec in self.inputs:
             if spec.name not in feeds:
                 raise ModelError(f"{self.path.name} needs input {spec.name!r}, got {sorted(feeds)}")
-            array = np.ascontiguousarray(feeds[spec.name], dtype=spec.dtype)
+            arrays[spec.name] = array = np.ascontiguousarray(feeds[spec.name], dtype=spec.dtype)
             spec.check(array)
             if not self._context.set_input_shape(spec.name, array.shape):
                 raise ModelError(f"{self.path.name}: input {spec.name!r} shape {array.shape} is outside the "
                                  f"engine's optimisation profile")
-            buffer = torch.from_numpy(array).cuda()
-            staged.append(buffer)
-            self._context.set_tensor_address(spec.name, buffer.data_ptr())
-        results = {}
-        for spec in self.outputs:
-            shape = tuple(self._context.get_tensor_shape(spec.name))
-            buffer = torch.empty(shape, dtype=getattr(torch, spec.dtype), device="cuda")
-            results[spec.name] = buffer
-            self._context.set_tensor_address(spec.name, buffer.data_ptr())
-        if not self._context.execute_async_v3(self._stream.cuda_stream):
-            raise ModelError(f"{self.path.name}: TensorRT could not run the engine")
+        # Copies, allocations and the engine all on one stream, so the engine reads inputs already copied.
+        with torch.cuda.stream(self._stream):
+            staged = [torch.from_numpy(a).to("cuda", non_blocking=False) for a in arrays.values()]
+            for name, buffer in zip(arrays, staged):
+                self._context.set_tensor_address(name, buffer.data_ptr())
+            results = {}
+            for spec in self.outputs:
+                shape = tuple(self._context.get_tensor_shape(spec.name))
+                results[spec.name] = torch.empty(shape, dtype=getattr(torch, spec.dtype), device="cuda")
+                self._context.set_tensor_address(spec.name, results[spec.name].data_ptr())
+            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                raise ModelError(f"{self.path.name}: TensorRT could not run the engine")
         self._stream.synchronize()
+        del staged  # the inputs were needed until the engine finished
         return {name: buffer.cpu().numpy() for name, buffer in results.items()}
 
     def __repr__(self) -> str:
