@@ -253,20 +253,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     return subprocess.run(command, stdin=subprocess.DEVNULL).returncode
 
 
-def _person_detector(value: str) -> str:
-    try:
-        split_person_detector(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+def _checked_by(split):
+    """An argparse ``type`` that keeps a value ``split`` accepts and reports its ValueError as the usage error."""
+    def check(value: str) -> str:
+        try:
+            split(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    return check
 
 
-def _pose_model(value: str) -> str:
-    try:
-        split_pose_model(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+_person_detector = _checked_by(split_person_detector)
+_pose_model = _checked_by(split_pose_model)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -179,6 +179,16 @@ def decode_gfl(scores: np.ndarray, distances: np.ndarray, stride: int, grid_wh: 
     return boxes, cls[cells]
 
 
+def check_detector_options(min_score: float, nms_iou: float, max_people: int) -> None:
+    """The options every person detector takes: ValueError, one line, for one out of range."""
+    if not 0.0 <= min_score <= 1.0:
+        raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+    if not 0.0 < nms_iou <= 1.0:
+        raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
+    if max_people < 1:
+        raise ValueError(f"max_people must be at least 1, got {max_people}")
+
+
 class PersonDetector:
     """Finds people in an RGB frame with NanoDet; a pure function of the frame once built.
 
@@ -195,12 +205,7 @@ class PersonDetector:
 
     def __init__(self, runner: Runner, min_score: float = 0.2, nms_iou: float = 0.5, min_box_px: float = 16.0,
                  max_people: int = 100, min_person_frac: float = 0.1):
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
-        if not 0.0 < nms_iou <= 1.0:
-            raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
-        if max_people < 1:
-            raise ValueError(f"max_people must be at least 1, got {max_people}")
+        check_detector_options(min_score, nms_iou, max_people)
         if not 0.0 < min_person_frac <= 1.0:
             raise ValueError(f"min_person_frac must be in (0, 1], got {min_person_frac}")
         self.min_person_frac = float(min_person_frac)

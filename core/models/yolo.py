@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .person_detector import PersonBox, nms
+from .person_detector import PersonBox, check_detector_options, nms
 
 PERSON_CLASS = 0
 STRIDE = 32  # the coarsest YOLO head: a dynamic input must be a multiple of it
@@ -182,12 +182,7 @@ class YoloPersonDetector:
 
     def __init__(self, runner: Runner, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU,
                  max_people: int = 100, input_size: int = DEFAULT_INPUT_SIZE):
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
-        if not 0.0 < nms_iou <= 1.0:
-            raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
-        if max_people < 1:
-            raise ValueError(f"max_people must be at least 1, got {max_people}")
+        check_detector_options(min_score, nms_iou, max_people)
         if input_size < STRIDE or input_size % STRIDE:
             raise ValueError(f"input_size must be a positive multiple of {STRIDE}, got {input_size}")
         self.runner = runner

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..skeletons import Skeleton
-from .follow import FollowState, box_iou, completed, identify
-from .topdown import DUPLICATE_IOU, KeypointRecord, PersonKeypoints, keypoint_box
+from .follow import FollowState, completed
+from .topdown import KeypointRecord, PersonKeypoints, keypoint_box, track_people
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,14 +64,7 @@ class BottomUpAnalyzer:
             box = keypoint_box(xy, conf)
             if box is not None:
                 people.append(PersonKeypoints3D(xy=xy, scores=np.clip(conf, 0.0, 1.0), box=box, xyz=xyz))
-        kept: list[PersonKeypoints3D] = []
-        for person in sorted(people, key=lambda p: -p.score):
-            if len(kept) < self.config.max_people and all(box_iou(person.box, k.box) <= DUPLICATE_IOU for k in kept):
-                kept.append(person)
-        ids, tracked, appearance = identify(rgb, time_s, [(p, False) for p in kept], state.tracker)
-        state.hand_on({int(i): p.next_roi() for p, i in zip(kept, ids)})
-        records = [KeypointRecord(int(i), p, tracked[k], appearance[k]) for k, (p, i) in enumerate(zip(kept, ids))]
-        return records, True
+        return track_people(rgb, time_s, people, False, self.config.max_people, state), True
 
     def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
         """:meth:`process`, done in place, as a finished future (the analysers' common interface)."""

@@ -106,6 +106,20 @@ def keypoint_heads(records: list[KeypointRecord], skeleton: Skeleton) -> dict[in
     return heads
 
 
+def track_people(rgb: np.ndarray, time_s: float, people: list[PersonKeypoints], followed: bool,
+                 max_people: int, state: FollowState) -> list[KeypointRecord]:
+    """The best ``max_people`` of a frame's ``people`` (by score; one whose box overlaps a kept one by more than
+    ``DUPLICATE_IOU`` is that person again), identified by ``state``'s tracker and handed on as the next frame's
+    ROIs.  ``followed``: the people were read in boxes the tracker predicted, not in detections."""
+    kept: list[PersonKeypoints] = []
+    for person in sorted(people, key=lambda p: -p.score):
+        if len(kept) < max_people and all(box_iou(person.box, k.box) <= DUPLICATE_IOU for k in kept):
+            kept.append(person)
+    ids, tracked, appearance = identify(rgb, time_s, [(p, followed) for p in kept], state.tracker)
+    state.hand_on({int(i): p.next_roi() for p, i in zip(kept, ids)})
+    return [KeypointRecord(int(i), p, tracked[k], appearance[k]) for k, (p, i) in enumerate(zip(kept, ids))]
+
+
 @dataclass(frozen=True)
 class TopDownConfig:
     max_people: int = 16
@@ -160,15 +174,7 @@ class TopDownAnalyzer:
                     continue  # a predicted box that holds nobody: the tracker loses them
                 box = boxes[k]
             people_kp.append(PersonKeypoints(xy=xy, scores=np.clip(scores, 0.0, 1.0), box=box))
-        kept: list[PersonKeypoints] = []
-        for person in sorted(people_kp, key=lambda p: -p.score):
-            if len(kept) < cfg.max_people and all(box_iou(person.box, k.box) <= DUPLICATE_IOU for k in kept):
-                kept.append(person)
-        results = [(p, not detect) for p in kept]
-        ids, tracked, appearance = identify(rgb, time_s, results, state.tracker)
-        state.hand_on({int(i): p.next_roi() for p, i in zip(kept, ids)})
-        records = [KeypointRecord(int(i), p, tracked[k], appearance[k]) for k, (p, i) in enumerate(zip(kept, ids))]
-        return records, detect
+        return track_people(rgb, time_s, people_kp, not detect, cfg.max_people, state), detect
 
     def submit(self, rgb: np.ndarray, time_s: float, state: FollowState) -> Future:
         """:meth:`process`, done in place, as a finished future (the analysers' common interface)."""
