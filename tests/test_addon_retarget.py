@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
+from required import require
+
+bpy = require("bpy")
 
 from rigcast.retarget.cli import bvh_source, main  # noqa: E402
 from retarget_checks import LIMBS, LINES, canonical_dict, direction_errors, summary  # noqa: E402
 from test_blender_addon import addon, build_mixamo_armature  # noqa: E402,F401  (addon: the fixture)
-from test_retarget_rigify import DEF_BONES, evaluated_points, first_frames, rigify_blend  # noqa: E402,F401
+from test_retarget_rigify import (DEF_BONES, evaluated_points, first_frames, retarget_onto_rigify,  # noqa: E402,F401
+                                  rigify_blend)
 
 WALK = "cmu_02_01_walk.bvh"
 
@@ -194,12 +197,7 @@ def test_an_optitrack_export_moves_a_generated_rigify_rig(rigify_blend, tmp_path
     full = read_bvh(family_clip("optitrack_fbx", tmp_path))
     source = tmp_path / "optitrack_48.bvh"
     write_bvh(full.with_motion(full.motion[:48]), source)
-    out = tmp_path / "out.blend"
-    assert main([str(source), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
-    assert "rigify_control" in capsys.readouterr().out
-    pose, _ = bvh_source(source)
-    result = evaluated_points(out, pose.num_frames)
-    assert max(np.ptp(p, axis=0).max() for p in result.values()) > 0.1
+    pose, result = retarget_onto_rigify(source, rigify_blend, tmp_path, capsys)
     median, p95, worst = summary(direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES))
     print(f"\naccuracy optitrack_fbx {WALK} -> generated rigify (CLI): median {median:.3f} deg, p95 {p95:.3f} deg")
     assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
+from required import require
+
+bpy = require("bpy")
 import addon_utils  # noqa: E402  (bpy's own module path)
 
 from rigcast.retarget.cli import bvh_source, main  # noqa: E402
@@ -85,16 +87,22 @@ def first_frames(clip: str, tmp_path: Path, frames: int = MAX_FRAMES) -> Path:
     return path
 
 
-@pytest.mark.parametrize("clip", CLIPS)
-def test_real_mocap_moves_a_generated_rigify_rig(rigify_blend, clip, tmp_path, capsys):
-    source = first_frames(clip, tmp_path)
+def retarget_onto_rigify(source, rigify_blend, tmp_path, capsys):
+    """``rigcast retarget SOURCE --rig rigify.blend --foot-lock never``, checked to pick Rigify's control map and
+    to move the deform bones (the bug this guards against: 0.000 m; a point moving 10 cm is enough, as MocapBank's
+    dancer keeps her feet still).  Returns the source's pose and the rig's evaluated points."""
     out = tmp_path / "out.blend"
     assert main([str(source), "--rig", str(rigify_blend), "-o", str(out), "--foot-lock", "never"]) == 0
     assert "rigify_control" in capsys.readouterr().out
     pose, _ = bvh_source(source)
     result = evaluated_points(out, pose.num_frames)
-    # The deform bones move (the bug this guards against: 0.000 m); MocapBank's dancer keeps her feet still.
     assert max(np.ptp(p, axis=0).max() for p in result.values()) > 0.1
+    return pose, result
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_real_mocap_moves_a_generated_rigify_rig(rigify_blend, clip, tmp_path, capsys):
+    pose, result = retarget_onto_rigify(first_frames(clip, tmp_path), rigify_blend, tmp_path, capsys)
     arm = bpy.data.objects["rig"]
     assert arm.pose.bones["upper_arm_parent.L"]["IK_FK"] == pytest.approx(1.0)  # limbs switched to FK
     errors = direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES)
