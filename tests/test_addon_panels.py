@@ -12,7 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-bpy = pytest.importorskip("bpy")
+from required import require
+
+bpy = require("bpy")
 
 from test_blender_addon import MODULE, addon  # noqa: E402,F401  (the fixture: factory settings, add-on enabled)
 

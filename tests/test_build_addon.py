@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from required import require
+
 import footage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +84,7 @@ def test_the_zip_passes_its_check_and_blenders_own_validation(built):
 
 
 def _blenders_validation(path: Path) -> subprocess.CompletedProcess:
-    pytest.importorskip("bpy")
+    require("bpy")
     import addon_utils
 
     tool = Path(addon_utils.__file__).resolve().parent.parent / "addons_core/bl_pkg/cli/blender_ext.py"
@@ -356,7 +358,7 @@ def test_the_exports_read_back(session):
     rotations = clip.local_rotations()
     assert np.ptp(rotations, axis=0).max() > 1e-3  # the pose changes over the clip
 
-    bpy = pytest.importorskip("bpy")
+    bpy = require("bpy")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     assert bpy.ops.import_scene.fbx(filepath=str(out / "take.fbx")) == {'FINISHED'}
     (arm,) = [o for o in bpy.data.objects if o.type == 'ARMATURE']

@@ -117,7 +117,6 @@ def test_take_validates_its_lifts():
 
 
 def test_cli_lift_with_an_onnx_export(tmp_path, capsys):
-    pytest.importorskip("onnxruntime")
     model, take = lifter_and_take(tmp_path)
     onnx_path = model.to_onnx(tmp_path / "videopose3d.onnx")
     take_path = take.save(tmp_path / "in.take.npz")
@@ -193,7 +192,6 @@ def test_lifting_modules_import_without_torch_or_onnx():
 
 def test_analyze_lift_flag_lifts_the_new_take(tmp_path, monkeypatch, capsys):
     """``rigcast analyze --lift videopose3d:PATH`` (the analysis itself stubbed: it is tested elsewhere)."""
-    pytest.importorskip("onnxruntime")
     import rigcast.pipeline.analyze as analyze_module
 
     model, take = lifter_and_take(tmp_path)

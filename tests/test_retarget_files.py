@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-bpy = pytest.importorskip("bpy")
+from required import require
+
+bpy = require("bpy")
 
 from rigcast.retarget import RetargetOptions, default_rig, detect_bone_map, fk, retarget  # noqa: E402
 from rigcast.retarget.cli import bvh_source, main  # noqa: E402

@@ -13,8 +13,6 @@ from rigcast.models.videopose3d import RunnerTemporalModel, TemporalModel
 from rigcast.runners import make_runner
 from test_torch_checkpoint import videopose3d_state
 
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("widths,causal", [((3, 3, 3), False), ((3, 3, 3), True), ((3, 5), False), ((1,), False)])
