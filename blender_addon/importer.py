@@ -506,8 +506,8 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
     bodies = [plan_body(take, t, offset, options) for t in take.tracks] if options.bodies else []
     if options.faces and options.face_mesh and take.faces and take.face_landmarks_posed:
         # A pose-only face model measured no mesh; the head pose and the mask are still imported.
-        report({'INFO'}, f"faces from {take.meta['face_source'].get('name', '?')} have a head pose but no measured "
-                         "mesh: no face mesh drawn")
+        report({'WARNING'}, f"faces from {take.meta['face_source'].get('name', '?')} have a head pose but no measured "
+                            "mesh: no face mesh drawn")
         options = replace(options, face_mesh=False)
     mask = None
     if options.faces and take.faces and options.mask:
