@@ -132,8 +132,8 @@ def test_the_model_reads_the_seed_export_letterboxed(tmp_path):
 
 def test_a_dynamic_export_reads_the_frame_as_it_is(tmp_path):
     box = np.array([270.0, 190.0, 370.0, 290.0])  # centred on a 640 x 480 frame
-    model = open_img2pose(_planted_face_model(tmp_path / "d.onnx", box=box, input_shape=(1, 3, "height", "width"), focal=1120),
-                          device="cpu")
+    path = _planted_face_model(tmp_path / "d.onnx", box=box, input_shape=(1, 3, "height", "width"), focal=640 + 480)
+    model = open_img2pose(path, device="cpu")
     assert model.dynamic and model.batched
     frame = np.zeros((480, 640, 3), np.uint8)
     assert model.preprocess(frame)[0].shape == (1, 3, 480, 640)

@@ -31,6 +31,12 @@ add-on's importer and the headless render read them as they read MediaPipe's; th
 <rigcast.formats.take.Take.face_landmarks_posed>`), and the face-mesh overlays skip
 such faces instead of drawing the canonical mesh as if it had been measured.
 
+Adding a source: a module of :mod:`rigcast.models` with ``open_<family>(path, device, strict_device)`` returning a
+:class:`FaceSourceModel`, its branch in :func:`open_face_model`, and its family and path kind in
+:data:`rigcast.pipeline.USER_FACE_SOURCES`.  A dense source's ``mesh_xyz`` is moved into the Take's camera by
+:func:`to_camera` already; the chunk cache (:func:`source_face_payload`) and the Take (:func:`assemble_source_faces`,
+``Face``) do not carry it yet.
+
 Legend: N faces in a frame, V mesh vertices, T frames of one face.
 """
 
