@@ -167,10 +167,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
     detector = args.detector if args.detector and ":" in args.detector else None  # embedded ones are listed anyway
     pose = args.pose if args.pose and ":" in args.pose else None
-    infos = user_models(detector, pose, args.lift, device=args.device)
+    face = args.face if args.face and ":" in args.face else None
+    infos = user_models(detector, pose, args.lift, device=args.device, face=face)
     if args.embedded:
         infos += embedded_models(device=args.device)
-    print(format_models(infos) if infos else "no models (--no-embedded and none of --detector, --pose, --lift)")
+    print(format_models(infos) if infos else "no models (--no-embedded and none of --detector, --pose, --lift, --face)")
     return 0
 
 
@@ -419,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--detector", type=_person_detector, metavar="yolo:PATH", help="your own person detector")
     ml.add_argument("--pose", type=_pose_model, metavar="vitpose:PATH|lw3d:PATH", help="your own keypoint model")
     ml.add_argument("--lift", metavar="videopose3d:PATH", help="your own lifting model")
+    ml.add_argument("--face", type=_face_source, metavar="img2pose:FILE", help="your own face model")
     ml.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
                     help="the device to open them on (default auto: TensorRT, then CUDA, then CPU)")
     ml.add_argument("--no-embedded", dest="embedded", action="store_false", help="only your own files")

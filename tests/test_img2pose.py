@@ -333,3 +333,12 @@ def test_to_camera_keeps_a_pose_when_the_cameras_agree_and_reprojects_it_otherwi
     after = _project(canon @ moved.rotation.T + moved.translation, target.matrix)
     assert np.sqrt(np.mean(np.sum((after - before) ** 2, axis=1))) < 1.0  # px
     assert moved.translation[2] == pytest.approx(1.5 * target.fx / F, rel=0.05)
+
+
+def test_models_list_opens_the_face_model(tmp_path):
+    model = _planted_face_model(tmp_path / "i2p.onnx")
+    result = _cli("models", "list", "--no-embedded", "--face", f"img2pose:{model}", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == [
+        "face: img2pose", f"  file     {model}", "  inputs   images 3x720x1280 float32",
+        "  outputs  boxes 1x4 float32, labels 1 int64, scores 1 float32, dofs 1x6 float32"]
