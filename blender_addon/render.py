@@ -304,12 +304,18 @@ def print_progress(done: int, total: int, elapsed_s: float) -> None:
           f"ETA {int(eta // 60)}:{int(eta % 60):02d}", flush=True)
 
 
+def print_warnings(level: set, message: str) -> None:
+    """The import's warnings (a face mesh asked of posed faces, footage Blender cannot read), one stderr line each."""
+    if 'WARNING' in level:
+        print(f"rigcast render: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``headless/render.py``: arguments after ``--`` (or all of them); 0 on success, 2 with one line on error."""
     argv = sys.argv if argv is None else argv
     try:
         options = composite.parse(composite.script_args(argv))
-        out = render(options, progress=print_progress)
+        out = render(options, progress=print_progress, report=print_warnings)
     except RigcastError as e:
         print(f"rigcast: error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -6,7 +6,9 @@ outputs of the published shapes (for speed measurements of the full path).
 
 * ultralytics YOLOv8 export: input ``images`` (1, 3, 640, 640), output ``output0`` (1, 84, 8400);
 * ultralytics YOLOv5 export: input ``images`` (1, 3, 640, 640), output ``output0`` (1, 25200, 85);
-* easy_ViTPose export: input ``input_0`` (B, 3, 256, 192), output ``output_0`` (B, J, 64, 48), J 17 or 25.
+* easy_ViTPose export: input ``input_0`` (B, 3, 256, 192), output ``output_0`` (B, J, 64, 48), J 17 or 25;
+* img2pose "nopost" export (the seed's): input ``images`` (3, 720, 1280), outputs ``boxes``, ``labels``,
+  ``scores``, ``dofs``.
 """
 
 from __future__ import annotations
@@ -132,4 +134,82 @@ def lw3d_conv_model(path: Path, input_hw: tuple[int, int] = (256, 448), seed: in
     graph = helper.make_graph(
         nodes, "lw3d", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, h, w])], infos,
         initializer=inits)
+    return _save(graph, path)
+
+
+def img2pose_model(path: Path, boxes_xyxy: np.ndarray, scores: np.ndarray, dofs: np.ndarray,
+                   input_shape: list = (3, 720, 1280)) -> Path:
+    """An img2pose-shaped export with planted outputs, as the seed's ``img2pose_v1_ft_300w_lp_static_nopost.onnx``
+    names them: input ``images`` (3, 720, 1280) (or ``input_shape``, strings for dynamic axes), outputs ``boxes``
+    (N, 4) float, ``labels`` (N,) int64 (1: face), ``scores`` (N,) float and ``dofs`` (N, 6) float, whatever the
+    input (planted + 0 x sum(input))."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    n = len(boxes)
+    planted = {"boxes": boxes, "scores": np.asarray(scores, dtype=np.float32).reshape(n),
+               "dofs": np.asarray(dofs, dtype=np.float32).reshape(n, 6), "labels": np.ones(n, dtype=np.float32)}
+    inits = [numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero")]
+    nodes = [helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
+             helper.make_node("Mul", ["total", "zero"], ["nothing"])]
+    for name, array in planted.items():
+        inits.append(numpy_helper.from_array(array, f"planted_{name}"))
+        out = f"{name}_float" if name == "labels" else name
+        nodes.append(helper.make_node("Add", [f"planted_{name}", "nothing"], [out]))
+    nodes.append(helper.make_node("Cast", ["labels_float"], ["labels"], to=TensorProto.INT64))
+    outputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, 4]),
+               helper.make_tensor_value_info("labels", TensorProto.INT64, [n]),
+               helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n]),
+               helper.make_tensor_value_info("dofs", TensorProto.FLOAT, [n, 6])]
+    graph = helper.make_graph(nodes, "img2pose_planted",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, list(input_shape))],
+                              outputs, initializer=inits)
+    return _save(graph, path)
+
+
+def img2pose_resnet18_model(path: Path, boxes_xyxy: np.ndarray, scores: np.ndarray, dofs: np.ndarray,
+                            input_hw: tuple[int, int] = (720, 1280), seed: int = 0) -> Path:
+    """:func:`img2pose_model` whose input first runs through a ResNet-18 trunk with random weights (img2pose's
+    backbone: conv 7x7/2, max pool, four stages of two basic blocks, 64-512 channels; batch norm folded away as in
+    an inference export), so that the run costs what img2pose's backbone costs at ``input_hw``.  The FPN, region
+    proposals and the box and pose heads are left out: the outputs are the planted ones (+ 0 x the features)."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero"),
+             numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0")]
+    nodes = [helper.make_node("Unsqueeze", ["images", "axis0"], ["batch"])]
+
+    def conv(x: str, name: str, c_in: int, c_out: int, k: int, stride: int, relu: bool = True) -> str:
+        w = (rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2.0 / (c_in * k * k))).astype(np.float32)
+        inits.extend([numpy_helper.from_array(w, f"{name}_w"), numpy_helper.from_array(np.zeros(c_out, np.float32),
+                                                                                    f"{name}_b")])
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_conv"], strides=[stride] * 2,
+                                      pads=[k // 2] * 4, kernel_shape=[k, k]))
+        if not relu:
+            return f"{name}_conv"
+        nodes.append(helper.make_node("Relu", [f"{name}_conv"], [name]))
+        return name
+
+    x = conv("batch", "stem", 3, 64, 7, 2)
+    nodes.append(helper.make_node("MaxPool", [x], ["pool"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4))
+    x, c_in = "pool", 64
+    for stage, c_out in enumerate((64, 128, 256, 512)):
+        for block in range(2):
+            stride = 2 if stage and not block else 1
+            name = f"s{stage}b{block}"
+            y = conv(conv(x, f"{name}a", c_in, c_out, 3, stride), f"{name}c", c_out, c_out, 3, 1, relu=False)
+            skip = conv(x, f"{name}d", c_in, c_out, 1, stride, relu=False) if stride > 1 or c_in != c_out else x
+            nodes.extend([helper.make_node("Add", [y, skip], [f"{name}_sum"]),
+                          helper.make_node("Relu", [f"{name}_sum"], [f"{name}_out"])])
+            x, c_in = f"{name}_out", c_out
+    nodes.extend([helper.make_node("ReduceSum", [x], ["total"], keepdims=0),
+                  helper.make_node("Mul", ["total", "zero"], ["nothing"])])
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    n = len(boxes)
+    planted = {"boxes": boxes, "scores": np.asarray(scores, dtype=np.float32).reshape(n),
+               "dofs": np.asarray(dofs, dtype=np.float32).reshape(n, 6), "labels": np.ones(n, dtype=np.float32)}
+    for name, array in planted.items():
+        inits.append(numpy_helper.from_array(array, f"planted_{name}"))
+        nodes.append(helper.make_node("Add", [f"planted_{name}", "nothing"], [name]))
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(a.shape)) for name, a in planted.items()]
+    graph = helper.make_graph(nodes, "img2pose_resnet18_trunk",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [3, *input_hw])],
+                              outputs, initializer=inits)
     return _save(graph, path)

@@ -489,6 +489,27 @@ def test_faces_import_as_a_head_empty_with_an_animated_face_mesh_and_mask(addon,
         assert mask.parent == head and len(mask.data.materials) == 2
 
 
+def test_posed_faces_import_their_head_and_mask_but_no_face_mesh(addon, carphone_take, tmp_path):
+    """A pose-only face model's Take (``meta.face_source.landmarks == "posed"``, as img2pose's): the head empty and
+    the mask come in, the face mesh does not (it would be the canonical face passed off as measured), and the
+    import says so."""
+    from dataclasses import replace
+
+    from rigcast_blender import importer
+    from rigcast_blender.core_bridge import mask_module
+
+    take = Take.load(carphone_take)
+    face, topology = _synthetic_face(take, np.arange(5), np.random.default_rng(3))
+    meta = {**take.meta, "face_source": {"name": "img2pose", "file": "i2p.onnx", "landmarks": "posed"}}
+    path = tmp_path / "posed.take.npz"
+    replace(take, faces=(face,), face_topology=topology, meta=meta).save(path)
+    said = []
+    importer.load_take(bpy.context, path, report=lambda level, message: said.append((level, message)))
+    assert "posed_face0_head" in bpy.data.objects and "posed_face0_mesh" not in bpy.data.objects
+    assert ("posed_face0_mask" in bpy.data.objects) == (mask_module() is not None)
+    assert ({'WARNING'}, "faces from img2pose have a head pose but no measured mesh: no face mesh drawn") in said
+
+
 # --------------------------------------------------------------------------- background analysis
 
 

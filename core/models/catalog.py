@@ -45,9 +45,9 @@ def embedded_models(device: str = "auto") -> list[ModelInfo]:
 
 
 def user_models(detector: str | None = None, pose: str | None = None, lift: str | None = None,
-                device: str = "auto") -> list[ModelInfo]:
+                device: str = "auto", face: str | None = None) -> list[ModelInfo]:
     """The user's own files as ``analyze`` takes them: ``detector`` "yolo:PATH", ``pose`` "vitpose:PATH" or "lw3d:PATH", ``lift``
-    "videopose3d:PATH"; each checked as an analysis checks it."""
+    "videopose3d:PATH", ``face`` "img2pose:FILE"; each checked as an analysis checks it."""
     from ..lift.temporal import load_lifter
     from .pose import make_keypoint_model, make_person_detector
 
@@ -72,6 +72,11 @@ def user_models(detector: str | None = None, pose: str | None = None, lift: str 
             infos.append(ModelInfo("lift", family, Path(path),
                                    (TensorSpec("keypoints_2d", (1, frames, lifter.num_joints_in, 2)),),
                                    (TensorSpec("pose_3d", (1, 1, lifter.num_joints_out, 3)),), "numpy"))
+    if face:
+        from ..pipeline.face_sources import open_face_model
+
+        family, _, path = face.partition(":")
+        infos.append(_runner_info("face", family, path, open_face_model(face, device=device).runner))
     return infos
 
 
