@@ -1,0 +1,236 @@
+"""3DDFA_V2 (FaceBoxes, the 120 x 120 3DMM regressor, the BFM) and the restricted unpickler its files need."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from rigcast.camera import Intrinsics
+from rigcast.errors import InputError, ModelError
+from rigcast.formats.safe_pickle import load_numpy_pickle
+from rigcast.models.faceboxes import FaceBoxesDetector, decode_faceboxes, faceboxes_priors
+from rigcast.models.tddfa import (BFM_UNIT_M, FLIP_YZ, Bfm, Tddfa, camera_pose, canonical_in_bfm, find_files,
+                                  roi_from_box, roi_to_image)
+from rigcast.runners import make_runner
+from tddfa_models import (BFM_OFFSET_UM, bfm_head_model, encode_boxes, planted_faceboxes, regressor_output_for,
+                          synthetic_bfm, tddfa_folder, write_pickle)
+
+# -- the restricted unpickler ----------------------------------------------------------------------------------------
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_restricted_unpickler_refuses_a_pickle_that_would_run_code(tmp_path, protocol):
+    marker = tmp_path / "ran"
+    path = tmp_path / "bfm_noneck_v3.pkl"
+    path.write_bytes(pickle.dumps({"u": np.zeros(3, np.float32), "evil": _RunsCode(marker)}, protocol=protocol))
+    with pytest.raises(ModelError, match=r"refused to load global (posix|os|nt)\.system") as caught:
+        load_numpy_pickle(path)
+    assert "\n" not in str(caught.value)
+    assert not marker.exists()
+    pickle.loads(path.read_bytes())  # the same file through pickle.load does run it: the test can fail
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_restricted_unpickler_reads_numpy_arrays_in_plain_containers(tmp_path, protocol):
+    tri = np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4))
+    obj = {"mean": np.linspace(0, 1, 62, dtype=np.float32), "big": np.arange(6, dtype=">f8").reshape(2, 3),
+           "tri": tri, "meta": [1, 2.5, "x", (np.float64(3.5), None)]}
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    got = load_numpy_pickle(path)
+    for key in ("mean", "big", "tri"):
+        np.testing.assert_array_equal(got[key], obj[key])
+        assert got[key].dtype == obj[key].dtype.newbyteorder("=")
+    assert got["meta"] == [1, 2.5, "x", (3.5, None)]
+
+
+def test_restricted_unpickler_refuses_object_arrays(tmp_path):
+    path = tmp_path / "o.pkl"
+    path.write_bytes(pickle.dumps({"u": np.array([1, "a"], dtype=object)}, protocol=3))
+    with pytest.raises(ModelError, match="refused"):
+        load_numpy_pickle(path)
+
+
+def test_bfm_with_a_missing_key_is_named(tmp_path):
+    bfm = synthetic_bfm()
+    del bfm["w_exp"]
+    with pytest.raises(ModelError, match="w_exp"):
+        Bfm.load(write_pickle(tmp_path / "bfm_noneck_v3.pkl", bfm))
+
+
+# -- FaceBoxes -------------------------------------------------------------------------------------------------------
+
+
+def test_priors_follow_the_published_layout():
+    h, w = 100, 130  # feature maps ceil(h / step) x ceil(w / step): 4 x 5, 2 x 3, 1 x 2
+    priors = faceboxes_priors(h, w)
+    assert priors.shape == (21 * 4 * 5 + 2 * 3 + 1 * 2, 4)
+    # Cell (0, 0) of stride 32: 16 anchors of size 32 on a 4 x 4 grid at quarter cells, row by row...
+    first = priors[:16]
+    np.testing.assert_allclose(first[:4, 0] * w, [0, 8, 16, 24])
+    np.testing.assert_allclose(first[::4, 1] * h, [0, 8, 16, 24])
+    np.testing.assert_allclose(first[:, 2:] * [w, h], np.full((16, 2), 32.0))
+    # ... then 4 of size 64 at half cells, one of 128 at the cell centre; then cell (0, 1).
+    np.testing.assert_allclose(priors[16:20, :2] * [w, h], [[0, 0], [16, 0], [0, 16], [16, 16]])
+    np.testing.assert_allclose(priors[20] * [w, h, w, h], [16, 16, 128, 128])
+    np.testing.assert_allclose(priors[21, :2] * [w, h], [32, 0])
+    # The last stride-32 cell is row 3, column 4; then stride 64 (one anchor of 256), then 128 (512).
+    np.testing.assert_allclose(priors[21 * 20 - 1] * [w, h, w, h], [4.5 * 32, 3.5 * 32, 128, 128])
+    np.testing.assert_allclose(priors[21 * 20] * [w, h, w, h], [32, 32, 256, 256])
+    np.testing.assert_allclose(priors[-1] * [w, h, w, h], [1.5 * 128, 64, 512, 512])
+
+
+def test_decode_inverts_the_ssd_encoding():
+    rng = np.random.default_rng(3)
+    priors = faceboxes_priors(240, 320)
+    pick = rng.choice(len(priors), 50, replace=False)
+    x0y0 = rng.uniform(0, 0.6, (50, 2))
+    boxes = np.concatenate([x0y0, x0y0 + rng.uniform(0.05, 0.4, (50, 2))], 1)
+    np.testing.assert_allclose(decode_faceboxes(encode_boxes(boxes, priors[pick]), priors[pick]), boxes, atol=1e-12)
+
+
+@pytest.mark.parametrize("frame_hw, input_hw", [((360, 480), (360, 480)), ((1440, 1080), (720, 540)),
+                                                ((600, 2160), (300, 1080))])
+def test_planted_boxes_come_back_in_frame_px(tmp_path, frame_hw, input_hw):
+    boxes_in = [[40, 50, 120, 150], [200, 30, 260, 90], [205, 35, 262, 95], [10, 200, 60, 250]]
+    scores = [0.97, 0.9, 0.8, 0.3]  # the third overlaps the second (NMS), the fourth is under 0.5
+    path = planted_faceboxes(tmp_path / "FaceBoxesProd.onnx", input_hw, boxes_in, scores)
+    detector = FaceBoxesDetector(make_runner(path, device="cpu"))
+    assert detector.input_size(*frame_hw) == input_hw
+    faces = detector(np.zeros(frame_hw + (3,), np.uint8))
+    ratio = np.array([frame_hw[1] / input_hw[1], frame_hw[0] / input_hw[0]] * 2)
+    assert [round(f.score, 4) for f in faces] == [0.97, 0.9]
+    np.testing.assert_allclose(faces[0].box_xyxy, np.array(boxes_in[0]) * ratio, atol=1e-3)
+    np.testing.assert_allclose(faces[1].box_xyxy, np.array(boxes_in[1]) * ratio, atol=1e-3)
+
+
+def test_faceboxes_input_is_bgr_minus_the_published_mean(tmp_path):
+    path = planted_faceboxes(tmp_path / "f.onnx", (64, 64), [], [])
+    detector = FaceBoxesDetector(make_runner(path, device="cpu"))
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    x = detector.preprocess(rgb)
+    assert x.shape == (1, 3, 64, 64)
+    np.testing.assert_allclose(x[0, :, 0, 0], [0 - 104, 0 - 117, 200 - 123])
+
+
+# -- the 3DMM and the BFM --------------------------------------------------------------------------------------------
+
+
+def _pose(scale: float, rotation: np.ndarray, offset) -> np.ndarray:
+    return np.concatenate([scale * rotation, np.asarray(offset, float).reshape(3, 1)], axis=1)
+
+
+def _params(pose: np.ndarray, coefficients=None) -> np.ndarray:
+    return np.concatenate([pose.reshape(-1), np.zeros(50) if coefficients is None else coefficients])
+
+
+def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("yxz", [yaw_deg, pitch_deg, roll_deg], degrees=True).as_matrix()
+
+
+@pytest.mark.parametrize("bfm_head", [False, True])
+def test_mean_face_parameters_give_the_mean_bfm_mesh(tmp_path, bfm_head):
+    box = np.array([200.0, 150.0, 320.0, 290.0])
+    pose = _pose(4e-4, np.eye(3), [60.0, 70.0, -50.0])
+    folder = tddfa_folder(tmp_path, regressor_output=regressor_output_for(_params(pose)), faceboxes_hw=(480, 640),
+                          boxes_px=[box], scores=[0.95], bfm_head=bfm_head)
+    model = Tddfa.open(folder, device="cpu")
+    assert (model.bfm_runner is not None) == bfm_head
+    (face,) = model(np.zeros((480, 640, 3), np.uint8))
+    np.testing.assert_allclose(face.coefficients, 0, atol=1e-4)
+    np.testing.assert_allclose(face.box.box_xyxy, box, atol=1e-3)
+    # The mean mesh, scaled by the pose, moved to the ROI, y flipped, then to frame px (similar_transform).
+    mean = synthetic_bfm()["u"].reshape(-1, 3).astype(np.float64)
+    roi = face.roi
+    side = roi[2] - roi[0]
+    assert side == int(1.58 * 130) and roi[3] - roi[1] == pytest.approx(side)
+    np.testing.assert_allclose((roi[0] + roi[2]) / 2, 260)
+    np.testing.assert_allclose((roi[1] + roi[3]) / 2, 220 + 0.14 * 130)
+    expect_x = (4e-4 * mean[:, 0] + 60.0 - 1) * side / 120 + roi[0]
+    expect_y = (120 - (4e-4 * mean[:, 1] + 70.0)) * side / 120 + roi[1]
+    np.testing.assert_allclose(face.vertices_px[:, 0], expect_x, atol=0.02)  # float32 outputs
+    np.testing.assert_allclose(face.vertices_px[:, 1], expect_y, atol=0.02)
+
+
+def test_bfm_head_and_numpy_agree_on_any_parameters(tmp_path):
+    bfm = synthetic_bfm()
+    head = make_runner(bfm_head_model(tmp_path / "bfm.onnx", bfm), device="cpu")
+    folder = tddfa_folder(tmp_path / "d", bfm_head=False)
+    plain = Tddfa.open(folder, device="cpu")
+    with_head = Tddfa(plain.detector, plain.runner, plain.stats, plain.bfm, head)
+    params = _params(_pose(5e-4, _rotation(20, -10, 5), [55, 65, 0]), np.random.default_rng(0).normal(0, 3e4, 50))
+    a, b = plain.vertices_roi(params), with_head.vertices_roi(params)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    assert not np.allclose(a, plain.vertices_roi(_params(_pose(5e-4, _rotation(20, -10, 5), [55, 65, 0]))),
+                           atol=1e-2)  # the coefficients moved the mesh
+
+
+@pytest.mark.parametrize("ypr", [(0, 0, 0), (30, -15, 10), (-50, 20, -25)])
+def test_a_known_pose_reprojects_the_mesh_where_3ddfa_puts_it(ypr):
+    intrinsics = Intrinsics.from_fov(1280, 720)
+    bfm = Bfm(*(lambda d: (d["u"].reshape(-1, 3), np.concatenate([d["w_shp"], d["w_exp"]], 1).reshape(-1, 3, 50),
+                           d["tri"].T, d["keypoints"][0::3] // 3))(synthetic_bfm()))
+    rotation = _rotation(*ypr)
+    pose = _pose(4e-4, rotation, [58, 66, 10])
+    roi = roi_from_box(np.array([700.0, 200.0, 820.0, 340.0]))
+    r_cam, t_cam = camera_pose(pose, roi, intrinsics)
+    np.testing.assert_allclose(r_cam, FLIP_YZ @ rotation, atol=1e-12)
+    mesh = bfm.mean_xyz.astype(np.float64)
+    seen = roi_to_image(pose[:, :3] @ mesh.T + pose[:, 3:], roi)[:, :2]  # 3DDFA_V2's own vertices
+    xyz = mesh * BFM_UNIT_M @ r_cam.T + t_cam
+    xy = xyz[:, :2] / xyz[:, 2:] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
+    origin = t_cam[:2] / t_cam[2] * [intrinsics.fx, intrinsics.fy] + [intrinsics.cx, intrinsics.cy]
+    np.testing.assert_allclose(origin, roi_to_image(pose[:, 3:], roi)[0, :2], atol=1e-9)
+    # Weak perspective against perspective: a vertex at depth Z0 + dz is off by its distance from the principal
+    # point times |dz| / (Z0 + dz).
+    relief = np.abs(xyz[:, 2] - t_cam[2]) / xyz[:, 2]
+    spread = np.linalg.norm(seen - [intrinsics.cx, intrinsics.cy], axis=1)
+    assert np.all(np.linalg.norm(xy - seen, axis=1) <= 1.01 * relief * spread + 1e-6)
+    # The face is metric: at the depth where its BFM size (µm) spans the pixels the pose scale gives it.
+    side = roi[2] - roi[0]
+    np.testing.assert_allclose(t_cam[2], intrinsics.fx * BFM_UNIT_M / (4e-4 * side / 120), rtol=1e-9)
+
+
+def test_canonical_face_is_found_in_the_bfm():
+    bfm_dict = synthetic_bfm()
+    bfm = Bfm(bfm_dict["u"].reshape(-1, 3), np.zeros((468, 3, 50), np.float32), bfm_dict["tri"].T,
+              bfm_dict["keypoints"][0::3] // 3)
+    rotation, scale, offset = canonical_in_bfm(bfm)
+    np.testing.assert_allclose(rotation, np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(scale, 1.0, atol=1e-6)
+    np.testing.assert_allclose(offset, BFM_OFFSET_UM * BFM_UNIT_M, atol=1e-8)
+
+
+# -- the folder ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["flat", "checkout"])
+def test_folder_layouts_are_found(tmp_path, layout):
+    files = find_files(tddfa_folder(tmp_path, layout=layout))
+    assert files["regressor"].name == "mb1_120x120.onnx" and files["bfm_onnx"].name == "bfm_noneck_v3.onnx"
+    if layout == "checkout":
+        assert files["detector"].parent.name == "weights" and files["bfm"].parent.name == "configs"
+
+
+def test_a_folder_missing_a_file_is_named(tmp_path):
+    folder = tddfa_folder(tmp_path)
+    (folder / "param_mean_std_62d_120x120.pkl").unlink()
+    with pytest.raises(InputError, match="lacks param_mean_std_62d_120x120.pkl"):
+        find_files(folder)
+    with pytest.raises(InputError, match="does not exist"):
+        find_files(tmp_path / "nowhere")
