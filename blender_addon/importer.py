@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -504,6 +504,11 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
     # 1. Core: everything computed before Blender is touched.
     offset = scene_offset(take)
     bodies = [plan_body(take, t, offset, options) for t in take.tracks] if options.bodies else []
+    if options.faces and options.face_mesh and take.faces and take.face_landmarks_posed:
+        # A pose-only face model measured no mesh; the head pose and the mask are still imported.
+        report({'INFO'}, f"faces from {take.meta['face_source'].get('name', '?')} have a head pose but no measured "
+                         "mesh: no face mesh drawn")
+        options = replace(options, face_mesh=False)
     mask = None
     if options.faces and take.faces and options.mask:
         module = mask_module()

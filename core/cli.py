@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from .errors import RigcastError
 from .models.face_landmarks import FACE_LANDMARK_MODELS
-from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
+from .pipeline import DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector, split_pose_model
 from .smooth.kalman import SMOOTHING_LEVELS
 from .smooth.one_euro import ONE_EURO_LANDMARKS
 
@@ -51,7 +51,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            beta=args.beta,
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
                            max_faces=args.max_faces, face_detector=args.face_detector,
-                           face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight)
+                           face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight,
+                           face_source=args.face)
     out = Path(args.output)
     lifter = None
     if args.lift:  # loaded first, so that a bad model file fails before the analysis, not after it
@@ -103,7 +104,9 @@ def describe(take) -> str:
     for lf in take.lifts:
         lines.append(f"  #{lf.track_id:<3} {lf.source!r} lift: {lf.skeleton.name}, {lf.num_frames} frames "
                      f"({lf.model or '?'})")
-    lines.append(f"faces      {len(take.faces)}")
+    from .pipeline.face_sources import describe_face_source
+
+    lines.append(f"faces      {len(take.faces)}" + (f" from {describe_face_source(take.meta)}" if take.faces else ""))
     for f in take.faces:
         ypr = euler_ypr_deg_series(f.rotation)
         ok = np.isfinite(ypr[:, 0])
@@ -266,6 +269,7 @@ def _checked_by(split):
 
 _person_detector = _checked_by(split_person_detector)
 _pose_model = _checked_by(split_pose_model)
+_face_source = _checked_by(split_face_source)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--face-landmarks", choices=tuple(FACE_LANDMARK_MODELS), default="attention",
                    help="face landmark model: attention (default; MediaPipe's refined 478 points in one model), "
                         "mesh+iris (468-point mesh plus the iris model per eye) or mesh (468 points, no irises)")
+    a.add_argument("--face", type=_face_source, default="mediapipe", metavar="{mediapipe,img2pose:FILE,3ddfa:FOLDER}",
+                   help="where faces come from: mediapipe (default): the embedded face detector and mesh, 478 "
+                        "measured landmarks; img2pose:FILE: your own img2pose ONNX export, a box and 6DoF head pose "
+                        "per face (the landmarks are the canonical face placed by that pose); 3ddfa:FOLDER: your own "
+                        "3DDFA_V2 exports, a dense BFM mesh per face")
     a.add_argument("--face-frames-in-flight", type=int, choices=FRAMES_IN_FLIGHT, default=2,
                    help="frames whose faces are tracked at once: 2 (default) runs the face model on two frames "
                         "in parallel, each following the ROIs of two frames before; 1 follows the frame before, "

@@ -32,6 +32,10 @@ _TRACK_OPTIONAL = ("bone_length", "contact")  # added later: a Take without them
 _FACE_ARRAYS = ("frame_index", "xy", "xyz", "rotation", "translation", "conf", "scale")
 _TOPOLOGY_ARRAYS = ("triangles", "uv", "canonical_xyz")
 _LIFT_ARRAYS = ("frame_index", "xyz")
+LANDMARKS_MEASURED = "measured"
+LANDMARKS_POSED = "posed"
+"""meta["face_source"]["landmarks"]: the faces' landmarks were measured by a landmark model (MediaPipe), or are
+the canonical face placed by a head pose (a pose-only face model, see rigcast.pipeline.face_sources)."""
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple, owner: str) -> None:
@@ -253,6 +257,13 @@ class Take:
         for f in self.faces:
             if f.body_id != -1 and f.body_id not in ids:
                 raise TakeError(f"face {f.face_id} links to body {f.body_id}, but the tracks are {ids}")
+
+    @property
+    def face_landmarks_posed(self) -> bool:
+        """Whether the faces' landmarks are posed from a head pose, not measured (``meta["face_source"]``; a Take
+        from before face sources held MediaPipe's measured landmarks)."""
+        source = self.meta.get("face_source") or {}
+        return source.get("landmarks", LANDMARKS_MEASURED) == LANDMARKS_POSED
 
     def track(self, track_id: int) -> Track:
         for t in self.tracks:

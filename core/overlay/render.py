@@ -13,6 +13,9 @@ Drawing is OpenCV on RGB frames, per frame a pure function (:func:`draw_frame`):
   in canonical space) are hidden: the face mesh would not hide them.
 * ``mesh``: the face mesh as a wireframe of its triangle edges at the
   landmarks' pixels, or shaded (translucent grey, same painter as the mask).
+  Faces whose landmarks are posed from a head pose, not measured
+  (``Take.face_landmarks_posed``: a pose-only face model such as img2pose),
+  are skipped with a warning.
 * ``skeleton``: every track's bones between joints with conf > 0.5.
 * ``axes``: the head pose's x (red), y (green), z (blue) axes, 8 cm long, from
   the nose tip.  Canonical axes: x to the viewer's right, y up, z out of the face.
@@ -26,6 +29,7 @@ through, or re-encoded to AAC where the container cannot hold its codec.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -163,6 +167,11 @@ class FrameDrawer:
             raise InputError(f"draw layers must be among {list(LAYERS)}, got {unknown}")
         if mesh_style not in MESH_STYLES:
             raise InputError(f"mesh_style must be one of {list(MESH_STYLES)}, got {mesh_style!r}")
+        if "mesh" in draw and take.faces and take.face_landmarks_posed:
+            # A pose-only face model measured no mesh: drawing the canonical face would pass it off as one.
+            warnings.warn(f"the faces of this take come from {take.meta['face_source'].get('name', '?')}, "
+                          "which measures a head pose, not a mesh: the mesh layer skips them")
+            draw = tuple(d for d in draw if d != "mesh")
         self.take = take
         self.draw = frozenset(draw)
         self.mesh_style = mesh_style

@@ -44,3 +44,23 @@ def split_pose_model(value: str) -> tuple[str, str | None]:
         return value, None
     raise ValueError(f"pose must be blazepose or {' or '.join(f + ':PATH' for f in USER_POSE_MODELS)}, "
                      f"got {value!r}")
+
+
+FACE_SOURCES = ("mediapipe",)
+"""``--face`` values without a file: ``mediapipe``, the embedded BlazeFace and face mesh (:mod:`.faces`)."""
+USER_FACE_SOURCES = {"img2pose": "file", "3ddfa": "folder"}
+"""``--face FAMILY:PATH``: a user's own face model (:mod:`.face_sources`), by family, and whether PATH is a file or
+a folder (``img2pose``: an img2pose ONNX export, boxes and a 6DoF head pose per face, see
+:mod:`rigcast.models.img2pose`; ``3ddfa``: a folder of 3DDFA_V2 exports, a dense BFM mesh per face)."""
+
+
+def split_face_source(value: str) -> tuple[str, str | None]:
+    """A ``--face`` value → (family, path): ("mediapipe", None) for the embedded models, ("img2pose", "i.onnx") for
+    "img2pose:i.onnx".  Raises ValueError, one line, for anything else."""
+    family, sep, path = str(value).partition(":")
+    if sep and family in USER_FACE_SOURCES and path:
+        return family, path
+    if not sep and value in FACE_SOURCES:
+        return value, None
+    raise ValueError(f"face source must be {' or '.join(FACE_SOURCES)} or "
+                     f"{' or '.join(f'{f}:{k.upper()}' for f, k in USER_FACE_SOURCES.items())}, got {value!r}")

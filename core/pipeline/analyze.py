@@ -32,7 +32,8 @@ from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
-from . import BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
+from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
+               split_pose_model)
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
 
 NUM_FACE_LANDMARKS = 478
@@ -77,6 +78,7 @@ class AnalyzeConfig:
     face_detector: str = "auto"  # auto | short | full: BlazeFace range (auto runs both as face sizes need)
     face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see models.face_landmarks.FACE_LANDMARK_MODELS
     face_frames_in_flight: int = 2  # 1 | 2: frames whose faces are tracked at once, see pipeline.faces
+    face_source: str = "mediapipe"  # mediapipe (embedded) | img2pose:FILE | 3ddfa:FOLDER, see pipeline.face_sources
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
@@ -96,6 +98,14 @@ class AnalyzeConfig:
         if pose_path is not None and self.person_detector == "blazepose" and not self.bottom_up:
             raise InputError(f"--pose {self.pose} reads people in person boxes: expected --person-detector auto, "
                              "nanodet or yolo:PATH, got blazepose (whose detector finds faces, not person boxes)")
+        try:
+            face_family, face_path = split_face_source(self.face_source)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if face_path is not None:
+            from .face_sources import check_face_source_path
+
+            check_face_source_path(face_family, face_path)
         if self.detect_every < 1:
             raise InputError(f"detect_every must be at least 1 frame, got {self.detect_every}")
         if self.face_detector not in ("auto", "short", "full"):
@@ -133,7 +143,8 @@ class AnalyzeConfig:
         """The options that change per-frame results; a cache is reused only when these match."""
         return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "pose", "detect_every", "start",
                                               "end", "image_fps", "redetect_every", "bodies", "faces", "max_faces",
-                                              "face_detector", "face_landmarks", "face_frames_in_flight")}
+                                              "face_detector", "face_landmarks", "face_frames_in_flight",
+                                              "face_source")}
 
     def detector_name(self) -> str:
         """The person detector that runs: ``person_detector`` (a user's as "yolo:PATH"), or for "auto"
@@ -142,6 +153,11 @@ class AnalyzeConfig:
         if self.person_detector != "auto":
             return self.person_detector
         return "blazepose" if self.max_people == 1 and self.pose == "blazepose" else "nanodet"
+
+    @property
+    def face_model(self) -> bool:
+        """Whether faces come from a user's face model (``face_source`` "img2pose:FILE" ...), not MediaPipe's."""
+        return self.face_source != "mediapipe"
 
     @property
     def keypoint_model(self) -> bool:
@@ -656,7 +672,15 @@ def make_stages(config: AnalyzeConfig, camera: Intrinsics | None = None) -> list
         body = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
                                                              redetect_every=config.redetect_every))
         stages.append(Stage("body", body, lambda r: r.track_id, _body_payload))
-    if config.faces:
+    if config.faces and config.face_model:
+        from .face_sources import SourceFaceAnalyzer, open_face_model, source_face_payload
+
+        if camera is None:
+            raise ValueError("a face model needs the Take's camera: pass make_stages(config, camera)")
+        model = open_face_model(config.face_source, device=config.device, strict_device=config.strict_device)
+        faces = SourceFaceAnalyzer(model, camera, max_faces=config.max_faces)
+        stages.append(Stage("face", faces, lambda r: r.face_id, source_face_payload))
+    elif config.faces:
         from .faces import FaceAnalyzer, FaceConfig, make_face_models
 
         detector, landmarker = make_face_models(device=config.device, strict_device=config.strict_device,
@@ -698,6 +722,30 @@ def _body_models_meta(config: AnalyzeConfig, stages: list[Stage]) -> dict:
     else:
         out["landmarks"] = f"pose_landmark_{config.model}"
     return out
+
+
+def _face_models_meta(config: AnalyzeConfig, stages: list[Stage]) -> dict:
+    """meta["models"] for faces: MediaPipe's detector range and landmark models, or the user's face model
+    (``face``: family, path and sha256)."""
+    if not config.faces:
+        return {}
+    if config.face_model:
+        family, path = split_face_source(config.face_source)
+        if Path(path).is_dir():  # a folder of model files (3DDFA_V2's): recorded by path
+            return {"face": {"family": family, "path": str(Path(path).resolve())}}
+        return {"face": user_model_meta(family, path)}
+    return {"face_detector": config.face_detector,
+            "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])}
+
+
+def _face_source_meta(config: AnalyzeConfig, stages: list[Stage]) -> dict | None:
+    """meta["face_source"] (:func:`~rigcast.pipeline.face_sources.face_source_meta`); None without faces."""
+    if not config.faces:
+        return None
+    from .face_sources import face_source_meta
+
+    face = next((s.analyzer for s in stages if s.key == "face"), None)
+    return face_source_meta(config.face_source, getattr(getattr(face, "model", None), "mesh_topology", None))
 
 
 def _providers(stages: list[Stage]) -> str:
@@ -791,7 +839,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         # Decoded on a worker thread, a frame or two ahead of the analysis.
         frames_iter = prefetched(footage.frames(from_index=resume_from) if resume_from is not None else iter(footage))
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
-        poses = FacePoseStream(camera_for(info, config), config) if config.faces and not chunks else None
+        poses = (FacePoseStream(camera_for(info, config), config)
+                 if config.faces and not config.face_model and not chunks else None)
 
         if config.faces:
             from .faces import body_heads
@@ -849,13 +898,19 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
     streamed = None if merged.get("face") else streamed
-    faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
+    if config.face_model:
+        from .face_sources import assemble_source_faces
+
+        faces, topology = assemble_source_faces(arrays, intrinsics, landmark_euro(config),
+                                                min_track_length(config, len(arrays["frame_index"])),
+                                                {t.track_id for t in tracks})
+    else:
+        faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
-        "models": (_body_models_meta(config, stages) if config.bodies else {})
-        | ({"face_detector": config.face_detector,
-            "face_landmarks": "+".join(FACE_LANDMARK_MODELS[config.face_landmarks])} if config.faces else {}),
+        "models": (_body_models_meta(config, stages) if config.bodies else {}) | _face_models_meta(config, stages),
+        "face_source": _face_source_meta(config, stages),
         "provider": _providers(stages),
         "config": asdict(config),
         "smoothing": _smoothing_meta(config),
