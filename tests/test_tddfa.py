@@ -234,3 +234,128 @@ def test_a_folder_missing_a_file_is_named(tmp_path):
         find_files(folder)
     with pytest.raises(InputError, match="does not exist"):
         find_files(tmp_path / "nowhere")
+
+
+# -- through rigcast: analyze, the Take, info ------------------------------------------------------------------------
+
+ASTRONAUT_FACE = np.array([165.0, 75.0, 285.0, 205.0])  # a face box round the astronaut's face in the 512 x 512 photo
+
+
+def _photo_and_folder(tmp_path):
+    import cv2
+    from fixtures_images import astronaut
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), np.ascontiguousarray(astronaut()[..., ::-1]))
+    coefficients = np.random.default_rng(5).normal(0, 2e4, 50)
+    params = _params(_pose(5e-4, _rotation(15, -5, 3), [60.0, 72.0, 0.0]), coefficients)
+    folder = tddfa_folder(tmp_path / "3ddfa", regressor_output=regressor_output_for(params), faceboxes_hw=(512, 512),
+                          boxes_px=[ASTRONAUT_FACE], scores=[0.93], layout="checkout")
+    return photo, folder, params
+
+
+def test_analyze_face_3ddfa_on_a_photo(tmp_path):
+    import subprocess
+    import sys
+
+    from rigcast.formats.take import Take
+
+    photo, folder, params = _photo_and_folder(tmp_path)
+    out = tmp_path / "a.take.npz"
+    proc = subprocess.run([sys.executable, "-m", "rigcast", "analyze", photo, "-o", out, "--face", f"3ddfa:{folder}",
+                           "--no-bodies", "--device", "cpu"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    take = Take.load(out)
+    assert take.meta["face_source"] == {"name": "3ddfa", "file": "3ddfa", "landmarks": "posed", "mesh": "bfm"}
+    (face,) = take.faces
+    assert take.face_mesh is not None and take.face_mesh.name == "bfm" and take.face_mesh.num_vertices == 468
+    # The Take's dense mesh is the model's (3DDFA_V2's vertices in rigcast's camera, see
+    # test_a_known_pose_reprojects_the_mesh_where_3ddfa_puts_it), kept as coefficients of a float16 basis.
+    from rigcast.models.tddfa import TddfaSource
+
+    (obs,) = TddfaSource.open(folder, device="cpu")(np.ascontiguousarray(cv2_read_rgb(photo)))
+    xyz = face.mesh_xyz(take.face_mesh)[0]
+    assert np.abs(xyz - obs.mesh_xyz).max() < 2e-4  # metres
+    k = take.intrinsics
+    xy = xyz[:, :2] / xyz[:, 2:] * [k.fx, k.fy] + [k.cx, k.cy]
+    np.testing.assert_allclose(face.mesh_coefficients[0], obs.mesh_coefficients, rtol=1e-6)
+    # The synthetic BFM's mean is the canonical face moved: in the Take's canonical frame it is the canonical face
+    # again, so the posed landmarks are the mean BFM face's vertices (the mesh is that plus its coefficients).
+    np.testing.assert_allclose(take.face_mesh.mean_xyz, take.face_topology.canonical_xyz, atol=1e-6)
+    deformation = np.linalg.norm(xyz - face.xyz[0], axis=1)
+    np.testing.assert_allclose(deformation, np.linalg.norm(
+        (take.face_mesh.local_xyz(face.mesh_coefficients[:1])[0] - take.face_mesh.mean_xyz), axis=1), atol=1e-5)
+    assert np.all((xy > ASTRONAUT_FACE[:2] - 40) & (xy < ASTRONAUT_FACE[2:] + 40))
+    info = subprocess.run([sys.executable, "-m", "rigcast", "info", out], capture_output=True, text=True)
+    assert info.returncode == 0 and "dense bfm mesh" in info.stdout, info.stdout + info.stderr
+
+
+def cv2_read_rgb(path):
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def test_the_stored_mesh_is_the_models_mesh(tmp_path):
+    from rigcast.models.tddfa import TddfaSource
+
+    photo, folder, params = _photo_and_folder(tmp_path)
+    source = TddfaSource.open(folder, device="cpu")
+    (obs,) = source(np.ascontiguousarray(cv2_read_rgb(photo)))
+    mesh = source.face_mesh
+    local = mesh.local_xyz(obs.mesh_coefficients[None])[0]
+    posed = obs.scale * local @ obs.rotation.T + obs.translation
+    # The stored mesh (float16 basis, canonical frame) is the model's mesh to well under a millimetre ...
+    assert np.abs(posed - obs.mesh_xyz).max() < 1e-4
+    assert mesh.basis.dtype == np.float16 and np.abs(mesh.basis).max() == 1.0
+    # ... and the model's mesh is the regressor's: mean + basis @ coefficients, placed by its pose.
+    bfm = source.tddfa.bfm
+    np.testing.assert_allclose(obs.mesh_xyz[:, 2].mean(), obs.translation[2] + 0, rtol=0.5)
+    np.testing.assert_allclose(np.linalg.norm(np.diff(obs.mesh_xyz, axis=0), axis=1),
+                               np.linalg.norm(np.diff(bfm.mesh(params[12:]) * BFM_UNIT_M, axis=0), axis=1),
+                               rtol=1e-4, atol=1e-8)  # rigid: the same edge lengths as the BFM mesh in metres
+
+
+def _take_with_mesh(coefficients_k: int = 50, mesh_k: int = 50):
+    from dataclasses import replace
+
+    from rigcast.face.geometry import canonical_face
+    from rigcast.formats.take import Face, FaceMesh, FaceTopology
+    from test_take import make_take
+
+    rng = np.random.default_rng(2)
+    canon = canonical_face()
+    mesh, _ = FaceMesh.from_basis("bfm", canon.triangles, canon.xyz_m, rng.normal(0, 1e-3, (468, 3, mesh_k)))
+    t = 4
+    rotation = np.stack([_rotation(10 * i, 0, 0) @ FLIP_YZ for i in range(t)])
+    face = Face(face_id=1, body_id=-1, frame_index=np.arange(t), xy=np.zeros((t, 468, 2)),
+                xyz=np.zeros((t, 468, 3)), rotation=rotation, translation=np.tile([0.0, 0.0, 1.5], (t, 1)),
+                conf=np.ones(t), mesh_coefficients=rng.normal(0, 1, (t, coefficients_k)))
+    topology = FaceTopology(canon.triangles, canon.uv, canon.xyz_m)
+    return replace(make_take(num_tracks=0), faces=(face,), face_topology=topology, face_mesh=mesh)
+
+
+def test_a_take_with_a_dense_mesh_round_trips(tmp_path):
+    from rigcast.formats.take import Take
+
+    take = _take_with_mesh()
+    back = Take.load(take.save(tmp_path / "m.take.npz"))
+    assert back.face_mesh.name == "bfm" and back.face_mesh.basis.dtype == np.float16
+    np.testing.assert_array_equal(back.face_mesh.basis, take.face_mesh.basis)
+    np.testing.assert_array_equal(back.faces[0].mesh_coefficients, take.faces[0].mesh_coefficients)
+    np.testing.assert_allclose(back.faces[0].mesh_xyz(back.face_mesh), take.faces[0].mesh_xyz(take.face_mesh))
+    # Posed: frame 0 faces the camera, so the mesh is the local mesh flipped (y, z) and moved to z = 1.5 m.
+    local = take.face_mesh.local_xyz(take.faces[0].mesh_coefficients[:1])[0]
+    np.testing.assert_allclose(take.faces[0].mesh_xyz(take.face_mesh, slice(0, 1))[0],
+                               local * [1, -1, -1] + [0, 0, 1.5], atol=1e-9)
+    from test_take import make_take
+
+    old = Take.load(make_take().save(tmp_path / "old.take.npz"))  # a Take without a mesh has none
+    assert old.face_mesh is None and "face_mesh" not in old.header()
+
+
+def test_coefficients_must_match_the_mesh():
+    from rigcast.errors import TakeError
+
+    with pytest.raises(TakeError, match="has 40 mesh coefficients per frame, but the take has 50 coefficients"):
+        _take_with_mesh(coefficients_k=40)

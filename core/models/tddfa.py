@@ -367,3 +367,58 @@ class Tddfa:
             params = self.params(bgr, roi)
             faces.append(TddfaFace(box, roi, params, roi_to_image(self.vertices_roi(params), roi)))
         return faces
+
+
+# -- as a face source ------------------------------------------------------------------------------------------------
+
+
+class TddfaSource:
+    """3DDFA_V2 as a ``--face 3ddfa:FOLDER`` face model (:class:`rigcast.pipeline.face_sources.FaceSourceModel`).
+
+    Each face's pose places MediaPipe's canonical face (:func:`canonical_in_bfm` composed with
+    :func:`camera_pose`), in the camera :meth:`camera` (rigcast's default, 60 degrees horizontal); its BFM mesh
+    rides along as ``mesh_xyz`` (V, 3) metres and as ``mesh_coefficients`` (K,) of :attr:`face_mesh`, the BFM
+    in the canonical face's frame, which the Take stores once (:class:`rigcast.formats.take.FaceMesh`).
+    """
+
+    family = "3ddfa"
+
+    def __init__(self, tddfa: Tddfa):
+        from ..formats.take import FaceMesh
+        from ..pipeline.face_sources import MeshTopology
+
+        self.tddfa = tddfa
+        self.runner = tddfa.runner
+        bfm = tddfa.bfm
+        self.mesh_topology = MeshTopology("bfm", bfm.triangles, bfm.num_vertices)
+        self._align_r, self._align_s, self._align_t = canonical_in_bfm(bfm)
+        # x_canonical = R_a^T (x_bfm_m - t_a) / s_a, row-wise (x - t) @ R_a / s.
+        mean = (bfm.mean_xyz.astype(np.float64) * BFM_UNIT_M - self._align_t) @ self._align_r / self._align_s
+        basis = np.einsum("vck,cd->vdk", bfm.basis.astype(np.float64) * BFM_UNIT_M, self._align_r) / self._align_s
+        self.face_mesh, self._coefficient_scales = FaceMesh.from_basis("bfm", bfm.triangles, mean, basis)
+
+    @classmethod
+    def open(cls, folder: str | Path, device: str = "auto", strict_device: bool = False) -> "TddfaSource":
+        return cls(Tddfa.open(folder, device=device, strict_device=strict_device))
+
+    @property
+    def num_coefficients(self) -> int:
+        return self.face_mesh.num_coefficients
+
+    def camera(self, width: int, height: int) -> Intrinsics:
+        return Intrinsics.from_fov(width, height, source="default")
+
+    def observe(self, face: TddfaFace, camera: Intrinsics):
+        """One :class:`TddfaFace` → a :class:`~rigcast.pipeline.face_sources.FaceObservation` in ``camera``."""
+        from ..pipeline.face_sources import FaceObservation
+
+        pose, _, _ = split_params(face.params)
+        r_cam, t_cam = camera_pose(pose, face.roi, camera)
+        mesh = self.tddfa.bfm.mesh(face.coefficients).astype(np.float64) * BFM_UNIT_M @ r_cam.T + t_cam
+        return FaceObservation(face.box.box_xyxy, face.box.score, r_cam @ self._align_r,
+                               r_cam @ self._align_t + t_cam, self._align_s, mesh,
+                               mesh_coefficients=face.coefficients * self._coefficient_scales)
+
+    def __call__(self, rgb: np.ndarray) -> list:
+        camera = self.camera(rgb.shape[1], rgb.shape[0])
+        return [self.observe(face, camera) for face in self.tddfa(rgb)]
