@@ -286,6 +286,16 @@ def test_analyze_face_3ddfa_on_a_photo(tmp_path):
     np.testing.assert_allclose(deformation, np.linalg.norm(
         (take.face_mesh.local_xyz(face.mesh_coefficients[:1])[0] - take.face_mesh.mean_xyz), axis=1), atol=1e-5)
     assert np.all((xy > ASTRONAUT_FACE[:2] - 40) & (xy < ASTRONAUT_FACE[2:] + 40))
+    # The overlay's mesh layer draws that dense mesh: shaded pixels within its outline, none elsewhere.
+    from rigcast.overlay.render import FrameDrawer
+
+    rgb = np.ascontiguousarray(cv2_read_rgb(photo))
+    for style in ("shaded", "wire"):
+        drawn = FrameDrawer(take, draw=("mesh",), mesh_style=style)(rgb, int(face.frame_index[0]))
+        ys, xs = np.nonzero(np.any(drawn != rgb, axis=2))
+        assert len(xs) > 500
+        assert xs.min() >= xy[:, 0].min() - 2 and xs.max() <= xy[:, 0].max() + 2
+        assert ys.min() >= xy[:, 1].min() - 2 and ys.max() <= xy[:, 1].max() + 2
     info = subprocess.run([sys.executable, "-m", "rigcast", "info", out], capture_output=True, text=True)
     assert info.returncode == 0 and "dense bfm mesh" in info.stdout, info.stdout + info.stderr
 

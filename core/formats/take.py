@@ -17,7 +17,7 @@ frame and units; each face then keeps only its K coefficients per frame
 (:meth:`Face.mesh_xyz`).  Sizes for the BFM (K = 50): the basis is stored as
 float16 with every column scaled to a largest magnitude of 1 (the scale folded
 into the coefficients), 38365 x 3 x 50 x 2 bytes = 11.5 MB once per Take
-(about 10.6 MB compressed), against 0.46 MB per frame for the vertices as
+(10.6 MB compressed, measured on a random basis of that size), against 0.46 MB per frame for the vertices as
 float32 (0.23 MB as float16); a frame of a face adds 200 bytes.  The float16
 basis moves a vertex by at most 2^-11 of its deformation (under 0.02 mm for
 the BFM's centimetre-sized deformations).
