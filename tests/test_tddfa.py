@@ -92,6 +92,16 @@ def test_priors_follow_the_published_layout():
     np.testing.assert_allclose(priors[-1] * [w, h, w, h], [1.5 * 128, 64, 512, 512])
 
 
+@pytest.mark.parametrize("hw", [(100, 77), (720, 1080), (301, 403)])
+def test_the_faceboxes_network_gives_one_output_per_prior(tmp_path, hw):
+    from tddfa_models import faceboxes_net_model
+
+    runner = make_runner(faceboxes_net_model(tmp_path / "FaceBoxesProd.onnx"), device="cpu")
+    out = runner({"input": np.zeros((1, 3) + hw, np.float32)})
+    priors = len(faceboxes_priors(*hw))
+    assert out["output"].shape == (1, priors, 4) and out["scores"].shape == (1, priors, 2)
+
+
 def test_decode_inverts_the_ssd_encoding():
     rng = np.random.default_rng(3)
     priors = faceboxes_priors(240, 320)
