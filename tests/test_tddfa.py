@@ -379,3 +379,14 @@ def test_coefficients_must_match_the_mesh():
 
     with pytest.raises(TakeError, match="has 40 mesh coefficients per frame, but the take has 50 coefficients"):
         _take_with_mesh(coefficients_k=40)
+
+
+@pytest.mark.parametrize("frame_hw", [(64, 64), (1440, 1000)])
+def test_faceboxes_input_is_the_resized_bgr_frame_minus_the_mean(tmp_path, frame_hw):
+    import cv2
+
+    detector = FaceBoxesDetector(make_runner(planted_faceboxes(tmp_path / "f.onnx", (64, 64), [], []), device="cpu"))
+    rgb = np.random.default_rng(0).integers(0, 256, frame_hw + (3,), dtype=np.uint8)
+    h, w = detector.input_size(*frame_hw)
+    bgr = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (w, h)).astype(np.float32)
+    np.testing.assert_allclose(detector.preprocess(rgb)[0], (bgr - [104, 117, 123]).transpose(2, 0, 1), atol=1e-4)
