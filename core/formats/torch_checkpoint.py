@@ -78,8 +78,11 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
         if last >= flat.size:
             raise ModelError(f"torch checkpoint: tensor of size {size}, stride {stride} at offset {offset} needs "
                              f"{last + 1} elements, storage {storage.name!r} holds {flat.size}")
+        # Strides in the storage's own step, not its item size: the legacy reader's first pass stands in a
+        # storage by one zero repeated (step 0), which item-size strides would read far past (a segfault on
+        # 3DDFA_V2's 4 MB FaceBoxesProd.pth).
         view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
-                                               strides=tuple(s * flat.itemsize for s in stride), writeable=False)
+                                               strides=tuple(s * flat.strides[0] for s in stride), writeable=False)
         out = np.array(view)
     if storage.bfloat16:
         out = (out.astype(np.uint32) << 16).view(np.float32)
