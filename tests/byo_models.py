@@ -6,7 +6,9 @@ outputs of the published shapes (for speed measurements of the full path).
 
 * ultralytics YOLOv8 export: input ``images`` (1, 3, 640, 640), output ``output0`` (1, 84, 8400);
 * ultralytics YOLOv5 export: input ``images`` (1, 3, 640, 640), output ``output0`` (1, 25200, 85);
-* easy_ViTPose export: input ``input_0`` (B, 3, 256, 192), output ``output_0`` (B, J, 64, 48), J 17 or 25.
+* easy_ViTPose export: input ``input_0`` (B, 3, 256, 192), output ``output_0`` (B, J, 64, 48), J 17 or 25;
+* img2pose "nopost" export (the seed's): input ``images`` (3, 720, 1280), outputs ``boxes``, ``labels``,
+  ``scores``, ``dofs``.
 """
 
 from __future__ import annotations
@@ -132,4 +134,32 @@ def lw3d_conv_model(path: Path, input_hw: tuple[int, int] = (256, 448), seed: in
     graph = helper.make_graph(
         nodes, "lw3d", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, h, w])], infos,
         initializer=inits)
+    return _save(graph, path)
+
+
+def img2pose_model(path: Path, boxes_xyxy: np.ndarray, scores: np.ndarray, dofs: np.ndarray,
+                   input_shape: list = (3, 720, 1280)) -> Path:
+    """An img2pose-shaped export with planted outputs, as the seed's ``img2pose_v1_ft_300w_lp_static_nopost.onnx``
+    names them: input ``images`` (3, 720, 1280) (or ``input_shape``, strings for dynamic axes), outputs ``boxes``
+    (N, 4) float, ``labels`` (N,) int64 (1: face), ``scores`` (N,) float and ``dofs`` (N, 6) float, whatever the
+    input (planted + 0 x sum(input))."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    n = len(boxes)
+    planted = {"boxes": boxes, "scores": np.asarray(scores, dtype=np.float32).reshape(n),
+               "dofs": np.asarray(dofs, dtype=np.float32).reshape(n, 6), "labels": np.ones(n, dtype=np.float32)}
+    inits = [numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero")]
+    nodes = [helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
+             helper.make_node("Mul", ["total", "zero"], ["nothing"])]
+    for name, array in planted.items():
+        inits.append(numpy_helper.from_array(array, f"planted_{name}"))
+        out = f"{name}_float" if name == "labels" else name
+        nodes.append(helper.make_node("Add", [f"planted_{name}", "nothing"], [out]))
+    nodes.append(helper.make_node("Cast", ["labels_float"], ["labels"], to=TensorProto.INT64))
+    outputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, 4]),
+               helper.make_tensor_value_info("labels", TensorProto.INT64, [n]),
+               helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n]),
+               helper.make_tensor_value_info("dofs", TensorProto.FLOAT, [n, 6])]
+    graph = helper.make_graph(nodes, "img2pose_planted",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, list(input_shape))],
+                              outputs, initializer=inits)
     return _save(graph, path)

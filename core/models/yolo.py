@@ -100,8 +100,9 @@ def letterbox_plan(frame_wh: tuple[int, int], input_wh: tuple[int, int], stride_
                      input_wh=(new_w + pad_w, new_h + pad_h))
 
 
-def letterbox(rgb: np.ndarray, plan: Letterbox) -> np.ndarray:
-    """Frame (H, W, 3) uint8 → the letterboxed image (h, w, 3) uint8 of ``plan.input_wh``, grey 114 around."""
+def letterbox(rgb: np.ndarray, plan: Letterbox, pad_value: int = PAD_VALUE) -> np.ndarray:
+    """Frame (H, W, 3) uint8 → the letterboxed image (h, w, 3) uint8 of ``plan.input_wh``, ``pad_value`` around
+    (ultralytics' grey 114 by default)."""
     import cv2
 
     in_w, in_h = plan.input_wh
@@ -109,7 +110,7 @@ def letterbox(rgb: np.ndarray, plan: Letterbox) -> np.ndarray:
     new_h = int(round(rgb.shape[0] * plan.scale_xy[1]))
     resized = rgb if (new_w, new_h) == (rgb.shape[1], rgb.shape[0]) else cv2.resize(
         rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    out = np.full((in_h, in_w, 3), PAD_VALUE, dtype=np.uint8)
+    out = np.full((in_h, in_w, 3), pad_value, dtype=np.uint8)
     left, top = plan.pad_xy
     out[top:top + new_h, left:left + new_w] = resized
     return out
