@@ -233,7 +233,8 @@ class Bfm:
 
     def mesh(self, coefficients: np.ndarray) -> np.ndarray:
         """The BFM mesh (V, 3) micrometres, BFM axes, of 50 coefficients (40 shape, 10 expression)."""
-        return self.mean_xyz + self.basis @ np.asarray(coefficients, dtype=np.float32)
+        flat = self.basis.reshape(-1, self.basis.shape[2])  # (3V, K): one matrix-vector product
+        return self.mean_xyz + (flat @ np.asarray(coefficients, dtype=np.float32)).reshape(-1, 3)
 
 
 def canonical_in_bfm(bfm: Bfm) -> tuple[np.ndarray, float, np.ndarray]:
@@ -414,7 +415,10 @@ class TddfaSource:
 
         pose, _, _ = split_params(face.params)
         r_cam, t_cam = camera_pose(pose, face.roi, camera)
-        mesh = self.tddfa.bfm.mesh(face.coefficients).astype(np.float64) * BFM_UNIT_M @ r_cam.T + t_cam
+        # float32 (micrometres to metres folded into the rotation): a third of the time of float64, rounding at
+        # the micrometre.
+        mesh = self.tddfa.bfm.mesh(face.coefficients) @ (r_cam.T * BFM_UNIT_M).astype(np.float32) \
+            + t_cam.astype(np.float32)
         return FaceObservation(face.box.box_xyxy, face.box.score, r_cam @ self._align_r,
                                r_cam @ self._align_t + t_cam, self._align_s, mesh,
                                mesh_coefficients=face.coefficients * self._coefficient_scales)
