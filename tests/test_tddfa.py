@@ -390,3 +390,33 @@ def test_faceboxes_input_is_the_resized_bgr_frame_minus_the_mean(tmp_path, frame
     h, w = detector.input_size(*frame_hw)
     bgr = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (w, h)).astype(np.float32)
     np.testing.assert_allclose(detector.preprocess(rgb)[0], (bgr - [104, 117, 123]).transpose(2, 0, 1), atol=1e-4)
+
+
+def test_the_roi_crop_is_zero_outside_the_frame_and_normalised():
+    from rigcast.models.tddfa import crop_roi, regressor_input
+
+    image = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    crop = crop_roi(image, np.array([-4.4, 10.6, 6.0, 25.2]))  # corners round to (-4, 11) and (6, 25)
+    assert crop.shape == (14, 10, 3)
+    assert not crop[:, :4].any() and not crop[9:].any()  # left of and below the frame
+    np.testing.assert_array_equal(crop[:9, 4:], image[11:20, 0:6])
+    x = regressor_input(np.full((50, 50, 3), 255, np.uint8), np.array([0.0, 0.0, 50.0, 50.0]))
+    assert x.shape == (1, 3, 120, 120) and x.dtype == np.float32
+    np.testing.assert_allclose(x, (255 - 127.5) / 128)
+
+
+@pytest.mark.parametrize("which, message", [
+    ("regressor", r"gives one output \(1, 62\)"),
+    ("detector", r"two outputs, loc \(1, A, 4\) and conf \(1, A, 2\)"),
+])
+def test_a_model_of_the_wrong_shape_is_refused_in_one_line(tmp_path, which, message):
+    from byo_models import constant_model
+
+    folder = tddfa_folder(tmp_path, regressor_output=np.zeros(62), faceboxes_hw=(64, 64))
+    if which == "regressor":
+        constant_model(folder / "mb1_120x120.onnx", "input", [1, 3, 120, 120], "output", np.zeros((1, 60)))
+    else:
+        constant_model(folder / "FaceBoxesProd.onnx", "input", [1, 3, "h", "w"], "output", np.zeros((1, 10, 4)))
+    with pytest.raises(ModelError, match=message) as caught:
+        Tddfa.open(folder, device="cpu")
+    assert "\n" not in str(caught.value)
