@@ -169,6 +169,40 @@ def write_object_transforms(obj: bpy.types.Object, frames: np.ndarray, matrices:
     return writer.action
 
 
+def write_shape_key_weights(mesh_obj: bpy.types.Object, frames: np.ndarray, key_xyz: np.ndarray, weights: np.ndarray,
+                            action_name: str | None = None) -> bpy.types.Action:
+    """Animate a mesh as a linear model: K shape keys with vertex positions ``key_xyz`` (K, V, 3) (object space,
+    relative to the basis), their values keyed to ``weights`` (T, K) at ``frames`` (T,), linear in between.
+
+    The dense face meshes of face models (3DDFA_V2's BFM, 38365 vertices) are the mean plus a basis times K = 50
+    coefficients per frame: K keys and K curves of T keys, where :func:`write_shape_key_frames` would hold a full
+    copy of the mesh per frame.  Values may lie in [-1, 1] (the sliders are opened to that range).
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    keys = np.asarray(key_xyz, dtype=np.float32)
+    weights = np.asarray(weights, dtype=np.float64)
+    mesh = mesh_obj.data
+    if keys.ndim != 3 or keys.shape[1:] != (len(mesh.vertices), 3):
+        raise ValueError(f"key_xyz must be (K, V, 3) with V={len(mesh.vertices)}, got {keys.shape}")
+    if weights.shape != (len(frames), len(keys)):
+        raise ValueError(f"weights must be (T, K) = ({len(frames)}, {len(keys)}), got {weights.shape}")
+    if mesh.shape_keys is None:
+        mesh_obj.shape_key_add(name="Basis", from_mix=False)
+    names = []
+    for k in range(len(keys)):
+        block = mesh_obj.shape_key_add(name=f"coefficient {k:02d}", from_mix=False)
+        block.points.foreach_set("co", keys[k].ravel())
+        block.slider_min, block.slider_max = -1.0, 1.0
+        names.append(block.name)
+    key = mesh.shape_keys
+    key.use_relative = True
+    writer = ActionWriter(key, action_name or f"{mesh_obj.name} coefficients")
+    for k, name in enumerate(names):
+        writer.write(f'key_blocks["{bpy.utils.escape_identifier(name)}"].value', frames, weights[:, k:k + 1],
+                     group="Coefficients")
+    return writer.action
+
+
 def write_shape_key_frames(mesh_obj: bpy.types.Object, frames: np.ndarray, vertex_xyz: np.ndarray,
                            action_name: str | None = None) -> bpy.types.Action:
     """Animate a mesh through per-frame vertex positions (T, V, 3) (object space) at ``frames`` (T,).

@@ -22,7 +22,10 @@ Faces.  An empty carries the head pose (world <- canonical face, keyed per
 frame); the face mesh (the take's topology) and the fitted mask are its
 children with vertices in the canonical face frame, and per-frame shape keys
 (``animation.write_shape_key_frames``) carry what the rigid pose does not:
-expression, and the mask's non-rigid fit.
+expression, and the mask's non-rigid fit.  A face model's dense mesh (the
+Take's ``face_mesh``, 3DDFA_V2's BFM) is built instead of the landmark mesh:
+its mean, one shape key per basis column and the face's coefficients keyed
+as their values (``animation.write_shape_key_weights``).
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ class FacePlan:
     uv: np.ndarray  # (468, 2)
     mask: object | None  # core MaskAsset
     mask_local: np.ndarray | None  # (T, V, 3)
+    # A face model's dense mesh (the Take's FaceMesh, D vertices), as a linear model in the canonical face frame:
+    # mean (D, 3), K shape keys (K, D, 3), their weights (T, K) in [-1, 1], and its triangles (G, 3).
+    dense: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def scene_offset(take) -> np.ndarray:
@@ -193,8 +199,26 @@ def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> F
     if mask is not None:
         fitted = mask_module().fit_masks(mask, rot, trans, face.xyz.astype(np.float64))
         mask_local = to_local(fitted.astype(np.float64))
+    dense = None
+    if take.face_mesh is not None and face.mesh_coefficients is not None:
+        dense = plan_dense_mesh(take.face_mesh, face)
     return FacePlan(face.face_id, options.frame_offset + face.frame_index.astype(np.float64), head, basis, local,
-                    topology.triangles, topology.uv, mask, mask_local)
+                    topology.triangles, topology.uv, mask, mask_local, dense)
+
+
+def plan_dense_mesh(mesh, face) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A face's dense mesh as shape keys: in the head empty's frame (the canonical face's, unscaled) the mesh is
+    ``scale * (mean + basis @ c)``; key k is ``mean + basis_k * span_k`` times the face's (median) scale, with
+    ``span_k`` the largest |c_k| of the face, so that its weights ``c_k / span_k`` lie in [-1, 1]."""
+    coefficients = face.mesh_coefficients.astype(np.float64)
+    finite = np.all(np.isfinite(coefficients), axis=1)
+    coefficients = np.where(finite[:, None], coefficients, 0.0)
+    span = np.abs(coefficients).max(axis=0)
+    span = np.where(span > 0, span, 1.0)
+    scale = float(np.median(face.scale)) if np.all(np.isfinite(face.scale)) else 1.0
+    mean = scale * mesh.mean_xyz.astype(np.float64)
+    keys = mean[None] + scale * np.moveaxis(mesh.basis.astype(np.float64), 2, 0) * span[:, None, None]
+    return mean, keys, coefficients / span, mesh.triangles
 
 
 # --------------------------------------------------------------------------- building
@@ -368,7 +392,19 @@ def _build_face(build: _Build, plan: FacePlan, prefix: str, collection, options:
     collection.objects.link(head)
     build.add(animation.write_object_transforms(head, plan.frames, plan.head_matrix, f"{name}_head"))
 
-    if options.face_mesh:
+    if options.face_mesh and plan.dense is not None:
+        mean, keys, weights, triangles = plan.dense
+        mesh = _mesh(build, f"{name}_mesh", mean, triangles)
+        mesh.materials.append(_material(build, f"{name}_mesh", FACE_MESH_RGB))
+        face_obj = build.add(bpy.data.objects.new(f"{name}_mesh", mesh))
+        collection.objects.link(face_obj)
+        face_obj.parent = head
+        if options.face_mesh_style == "wire":
+            wire = face_obj.modifiers.new("wire", 'WIREFRAME')
+            wire.thickness = WIRE_THICKNESS_M
+            wire.use_even_offset = False
+        build.add(animation.write_shape_key_weights(face_obj, plan.frames, keys, weights, f"{name}_mesh"))
+    elif options.face_mesh:
         mesh = _mesh(build, f"{name}_mesh", plan.face_basis, plan.triangles, plan.uv)
         mesh.materials.append(_material(build, f"{name}_mesh", FACE_MESH_RGB))
         face_obj = build.add(bpy.data.objects.new(f"{name}_mesh", mesh))
@@ -504,7 +540,7 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
     # 1. Core: everything computed before Blender is touched.
     offset = scene_offset(take)
     bodies = [plan_body(take, t, offset, options) for t in take.tracks] if options.bodies else []
-    if options.faces and options.face_mesh and take.faces and take.face_landmarks_posed:
+    if options.faces and options.face_mesh and take.faces and take.face_landmarks_posed and take.face_mesh is None:
         # A pose-only face model measured no mesh; the head pose and the mask are still imported.
         report({'WARNING'}, f"faces from {take.meta['face_source'].get('name', '?')} have a head pose but no measured "
                             "mesh: no face mesh drawn")

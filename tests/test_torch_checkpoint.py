@@ -481,3 +481,21 @@ def test_a_checkpoint_without_model_pos_is_named(tmp_path, monkeypatch):
                             monkeypatch)
     with pytest.raises(ModelError, match="expected a VideoPose3D checkpoint with 'model_pos'"):
         TemporalModel.from_checkpoint(path)
+
+
+def test_a_repeated_storage_is_read_by_its_own_step():
+    # The legacy reader's first pass stands in each storage by one value repeated (step 0); strides in item sizes
+    # read past that one value (here into the rest of its buffer; on 3DDFA_V2's 4 MB FaceBoxesProd.pth, a
+    # segfault).
+    from rigcast.formats.torch_checkpoint import _rebuild_tensor, _Storage
+
+    backing = np.arange(1, 1001, dtype=np.float32)
+    repeated = np.lib.stride_tricks.as_strided(backing[:1], (1000,), (0,), writeable=False)
+    out = _rebuild_tensor(_Storage("k", repeated), 0, (10, 100), (100, 1))
+    np.testing.assert_array_equal(out, np.ones((10, 100), np.float32))
+
+
+def test_a_large_legacy_checkpoint_reads(tmp_path, monkeypatch):
+    weights = {"conv.weight": np.arange(4_000_000, dtype=np.float32).reshape(2000, 2000).T}
+    path = write_checkpoint(tmp_path / "big.pth", weights, monkeypatch, legacy=True)
+    np.testing.assert_array_equal(load_torch_checkpoint(path)["conv.weight"], weights["conv.weight"])

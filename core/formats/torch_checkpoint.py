@@ -10,10 +10,10 @@
 In ``data.pkl`` a tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
 requires_grad, backward_hooks[, metadata])`` and its storage a persistent id
 ``('storage', torch.FloatStorage, key, location, numel)``.  numpy arrays and scalars of numeric dtypes
-(a training checkpoint's random state) are read too.  A general ``pickle.load`` of a user's file
-runs whatever callable the file names, so this reader resolves only the globals in
-``_ALLOWED_GLOBALS`` (each mapped to a stand-in of ours, never to torch's or the named object) and refuses
-any other before it is called.
+(a training checkpoint's random state) are read too.  The object tree is read by
+:mod:`.safe_pickle`'s restricted unpickler, which resolves only the globals in ``_ALLOWED_GLOBALS`` (each
+mapped to a stand-in of ours, never to torch's or the named object) and refuses any other before it is
+called.
 
 torch's legacy format (torch < 1.6: five pickles, then the raw storages) is read too: VideoPose3D's
 published checkpoints (2018-2019, torch 0.4-1.0) predate the zip.  Its tar variant (torch < 0.4) is not.
@@ -21,10 +21,8 @@ published checkpoints (2018-2019, torch 0.4-1.0) predate the zip.  Its tar varia
 
 from __future__ import annotations
 
-import _compat_pickle
 import collections
 import io
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .safe_pickle import NUMPY_GLOBALS, RestrictedUnpickler, StandIn, unpickle
 
 # torch's typed storage names → numpy dtypes.  BFloat16 has no numpy dtype: it is read as uint16 bit
 # patterns and widened to float32 (bfloat16 is the top half of a float32).
@@ -46,22 +45,7 @@ _STORAGE_DTYPES = {
 MAX_TENSOR_ELEMENTS = 2**31
 
 
-class _Global:
-    """What a global of the pickle resolves to: our stand-in, which a pickle's BUILD may not modify."""
-
-    __slots__ = ("target", "name")
-
-    def __init__(self, target, name: str):
-        self.target, self.name = target, name
-
-    def __call__(self, *args):
-        return self.target(*args)
-
-    def __setstate__(self, state):
-        raise ModelError(f"torch checkpoint: refused to set state on {self.name}")
-
-
-class _StorageType(_Global):
+class _StorageType(StandIn):
     """Stands in for ``torch.<Name>Storage`` while unpickling."""
 
 
@@ -94,8 +78,11 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
         if last >= flat.size:
             raise ModelError(f"torch checkpoint: tensor of size {size}, stride {stride} at offset {offset} needs "
                              f"{last + 1} elements, storage {storage.name!r} holds {flat.size}")
+        # Strides in the storage's own step, not its item size: the legacy reader's first pass stands in a
+        # storage by one zero repeated (step 0), which item-size strides would read far past (a segfault on
+        # 3DDFA_V2's 4 MB FaceBoxesProd.pth).
         view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size,
-                                               strides=tuple(s * flat.itemsize for s in stride), writeable=False)
+                                               strides=tuple(s * flat.strides[0] for s in stride), writeable=False)
         out = np.array(view)
     if storage.bfloat16:
         out = (out.astype(np.uint32) << 16).view(np.float32)
@@ -107,98 +94,8 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None) -> np.nda
     return data
 
 
-# numpy arrays and scalars, as numpy pickles them (protocol 2): VideoPose3D's checkpoints hold the training
-# generator's RandomState, a tuple with a (624,) uint32 array.  An array is
-# ``_reconstruct(ndarray, (0,), b'b')`` then BUILD (version, shape, dtype, fortran, raw bytes); its dtype
-# ``dtype('u4', False, True)`` then BUILD (3, byteorder, ...); bytes ``_codecs.encode(text, 'latin1')``.
-# numpy's own __setstate__ would take a crafted state (a dtype flagged as holding objects reads bytes as
-# pointers), so BUILD lands on placeholders of ours, which check it; arrays replace them after loading.
-class _NumpyArrayType(_Global):
-    """Stands in for ``numpy.ndarray`` as the first argument of ``_reconstruct``."""
-
-
-class _NumpyDtype:
-    """A numeric numpy dtype being unpickled; BUILD may set only its byte order."""
-
-    def __init__(self, spec, align=False, copy=True):
-        if not isinstance(spec, str):
-            raise ModelError(f"torch checkpoint: a numpy dtype must be named by a string, got {type(spec).__name__}")
-        try:
-            self.dtype = np.dtype(spec)
-        except (TypeError, ValueError):
-            self.dtype = None
-        if self.dtype is None or self.dtype.kind not in "biufc" or self.dtype.fields is not None:
-            raise ModelError(f"torch checkpoint: refused numpy dtype {spec!r:.20}; only numeric dtypes are read")
-
-    def __setstate__(self, state):
-        if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
-            raise ModelError(f"torch checkpoint: unexpected numpy dtype state {state!r:.60}")
-        self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" else self.dtype
-
-
-class _NumpyArray:
-    """A numpy array being unpickled; BUILD gives (version, shape, _NumpyDtype, fortran, raw bytes)."""
-
-    array: np.ndarray | None = None
-
-    def __setstate__(self, state):
-        if not (isinstance(state, tuple) and len(state) == 5):
-            raise ModelError(f"torch checkpoint: unexpected numpy array state {state!r:.60}")
-        _version, shape, dtype, fortran, raw = state
-        if not (isinstance(dtype, _NumpyDtype) and isinstance(raw, bytes) and isinstance(shape, tuple)
-                and all(isinstance(n, int) and n >= 0 for n in shape)):
-            raise ModelError("torch checkpoint: a numpy array's state must be a shape, a numeric dtype and bytes")
-        count = int(np.prod(shape, dtype=np.float64))
-        if count * dtype.dtype.itemsize != len(raw):
-            raise ModelError(f"torch checkpoint: numpy array of shape {shape} {dtype.dtype} needs "
-                             f"{count * dtype.dtype.itemsize} bytes, has {len(raw)}")
-        flat = np.frombuffer(raw, dtype.dtype).astype(dtype.dtype.newbyteorder("="))
-        self.array = flat.reshape(shape, order="F" if fortran else "C")
-
-
-def _numpy_reconstruct(cls, shape, typecode) -> _NumpyArray:
-    if not isinstance(cls, _NumpyArrayType):
-        raise ModelError(f"torch checkpoint: numpy _reconstruct may build only numpy.ndarray, got {cls!r:.40}")
-    return _NumpyArray()
-
-
-def _numpy_scalar(dtype, raw) -> np.generic:
-    if not isinstance(dtype, _NumpyDtype) or not isinstance(raw, bytes) or len(raw) != dtype.dtype.itemsize:
-        raise ModelError("torch checkpoint: a numpy scalar must be a numeric dtype and its bytes")
-    return np.frombuffer(raw, dtype.dtype)[0]
-
-
-def _latin1_encode(text, encoding="utf-8") -> bytes:
-    if not isinstance(text, str) or encoding != "latin1":
-        raise ModelError(f"torch checkpoint: _codecs.encode is read only as (str, 'latin1'), got {encoding!r:.20}")
-    return text.encode("latin1")
-
-
-def _with_arrays(obj, seen: dict):
-    """``obj`` with every _NumpyArray replaced by its array (containers edited in place, tuples rebuilt)."""
-    if isinstance(obj, _NumpyArray):
-        if obj.array is None:
-            raise ModelError("torch checkpoint: a numpy array was never given its data")
-        return obj.array
-    if isinstance(obj, _NumpyDtype):
-        return obj.dtype
-    if id(obj) in seen:
-        return seen[id(obj)]
-    if isinstance(obj, dict):
-        seen[id(obj)] = obj
-        for key, value in obj.items():
-            obj[key] = _with_arrays(value, seen)
-        if isinstance(getattr(obj, "__dict__", None), dict):  # a state dict's _metadata
-            for key, value in vars(obj).items():
-                setattr(obj, key, _with_arrays(value, seen))
-    elif isinstance(obj, list):
-        seen[id(obj)] = obj
-        obj[:] = [_with_arrays(value, seen) for value in obj]
-    elif isinstance(obj, tuple):
-        rebuilt = tuple(_with_arrays(value, seen) for value in obj)
-        seen[id(obj)] = rebuilt
-        return rebuilt
-    return obj
+# numpy arrays and scalars (VideoPose3D's checkpoints hold the training generator's RandomState, a tuple with
+# a (624,) uint32 array) are read by the stand-ins of .safe_pickle.
 
 
 # (module, name) as written in the pickle → what this reader builds in its place.
@@ -208,36 +105,17 @@ _ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{("torch", name): _StorageType for name in _STORAGE_DTYPES},
-    ("numpy", "ndarray"): _NumpyArrayType,
-    ("numpy", "dtype"): _NumpyDtype,
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-    ("_codecs", "encode"): _latin1_encode,
+    **NUMPY_GLOBALS,
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(RestrictedUnpickler):
     """Unpickles only ``_ALLOWED_GLOBALS``; ``storage_for(key, storage type name, numel)`` gives storages."""
 
     def __init__(self, stream, storage_for, path: Path):
-        super().__init__(stream)
-        self._storage_for, self._path = storage_for, path
+        super().__init__(stream, path, _ALLOWED_GLOBALS, "a torch checkpoint")
+        self._storage_for = storage_for
         self._storages: dict[str, _Storage] = {}
-
-    def find_class(self, module: str, name: str):
-        # Protocol 2 (torch.save's) writes Python 2 names (__builtin__, copy_reg); name the Python 3 ones.
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        target = _ALLOWED_GLOBALS.get((module, name))
-        if target is None:
-            raise ModelError(f"{self._path.name}: refused to load global {module}.{name}; a torch checkpoint may "
-                             f"hold only tensors, numeric numpy arrays and plain containers")
-        if target in (_StorageType, _NumpyArrayType):
-            return target(None, name)
-        return _Global(target, f"{module}.{name}")
 
     def persistent_load(self, pid):
         # zip: ('storage', type, key, location, numel); legacy: the same and view_metadata, None or
@@ -273,17 +151,6 @@ def _storage(key: str, type_name: str, raw: bytes, numel: int, byteorder: str, p
     return _Storage(key, flat, type_name == "BFloat16Storage")
 
 
-def _unpickle(unpickler: _RestrictedUnpickler, path: Path, what: str):
-    """The unpickler's object, numpy placeholders resolved; any failure as a one-line ModelError."""
-    try:
-        return _with_arrays(unpickler.load(), {})
-    except ModelError:
-        raise
-    except Exception as exc:  # whatever a malformed pickle makes the unpickler or a stand-in raise
-        detail = " ".join(str(exc).split())[:200]
-        raise ModelError(f"{path.name}: malformed {what} ({type(exc).__name__}: {detail})") from exc
-
-
 def load_torch_checkpoint(path: str | Path):
     """Read a ``torch.save`` file into nested dicts/lists/tuples of numpy arrays, without torch.
 
@@ -317,7 +184,7 @@ def load_torch_checkpoint(path: str | Path):
             return _storage(name, type_name, raw, numel, byteorder, path)
 
         unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storage_for, path)
-        return _unpickle(unpickler, path, "data.pkl")
+        return unpickle(unpickler, path, "data.pkl")
 
 
 # torch < 1.6 wrote five pickles in a row, then the storages' bytes:
@@ -344,8 +211,8 @@ def _load_legacy(path: Path):
     if magic != LEGACY_MAGIC_NUMBER:
         raise ModelError(f"{path.name}: expected a torch checkpoint (a zip, or torch < 1.6's legacy pickles), "
                          f"found neither")
-    version = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
-    info = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
+    version = unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
+    info = unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy header")
     if version != LEGACY_PROTOCOL_VERSION or not isinstance(info, dict):
         raise ModelError(f"{path.name}: legacy torch protocol must be {LEGACY_PROTOCOL_VERSION} with a sys_info "
                          f"dict, got {version!r:.20}")
@@ -359,8 +226,8 @@ def _load_legacy(path: Path):
         zero = np.zeros(1, _STORAGE_DTYPES[type_name])
         return _Storage(key, np.lib.stride_tricks.as_strided(zero, (numel,), (0,), writeable=False))
 
-    _unpickle(_RestrictedUnpickler(stream, zero_storage, path), path, "legacy object tree")
-    keys = _unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy storage keys")
+    unpickle(_RestrictedUnpickler(stream, zero_storage, path), path, "legacy object tree")
+    keys = unpickle(_RestrictedUnpickler(stream, no_storages, path), path, "legacy storage keys")
     if not (isinstance(keys, list) and set(map(str, keys)) == set(types)):
         raise ModelError(f"{path.name}: legacy storage keys {keys!r:.60} do not match the tree's {sorted(types)}")
     storages: dict[str, _Storage] = {}
@@ -373,4 +240,4 @@ def _load_legacy(path: Path):
         at += 8 + size
 
     stream.seek(tree_at)
-    return _unpickle(_RestrictedUnpickler(stream, lambda key, *_: storages[key], path), path, "legacy object tree")
+    return unpickle(_RestrictedUnpickler(stream, lambda key, *_: storages[key], path), path, "legacy object tree")

@@ -15,7 +15,8 @@ Drawing is OpenCV on RGB frames, per frame a pure function (:func:`draw_frame`):
   landmarks' pixels, or shaded (translucent grey, same painter as the mask).
   Faces whose landmarks are posed from a head pose, not measured
   (``Take.face_landmarks_posed``: a pose-only face model such as img2pose),
-  are skipped with a warning.
+  are skipped with a warning; a face model's dense mesh (``Take.face_mesh``,
+  3DDFA_V2's BFM) is drawn instead of the landmarks' where a face has one.
 * ``skeleton``: every track's bones between joints with conf > 0.5.
 * ``axes``: the head pose's x (red), y (green), z (blue) axes, 8 cm long, from
   the nose tip.  Canonical axes: x to the viewer's right, y up, z out of the face.
@@ -167,7 +168,7 @@ class FrameDrawer:
             raise InputError(f"draw layers must be among {list(LAYERS)}, got {unknown}")
         if mesh_style not in MESH_STYLES:
             raise InputError(f"mesh_style must be one of {list(MESH_STYLES)}, got {mesh_style!r}")
-        if "mesh" in draw and take.faces and take.face_landmarks_posed:
+        if "mesh" in draw and take.faces and take.face_landmarks_posed and take.face_mesh is None:
             # A pose-only face model measured no mesh: drawing the canonical face would pass it off as one.
             warnings.warn(f"the faces of this take come from {take.meta['face_source'].get('name', '?')}, "
                           "which measures a head pose, not a mesh: the mesh layer skips them")
@@ -182,6 +183,8 @@ class FrameDrawer:
             self._loop_faces = self.mask.part == PART_LOOP
         topo = take.face_topology
         self._edges = _unique_edges(topo.triangles) if topo is not None else np.zeros((0, 2), np.int64)
+        dense = take.face_mesh
+        self._dense_edges = _unique_edges(dense.triangles) if dense is not None else None
         self._nose = (topo.canonical_xyz[NOSE_TIP].astype(np.float64) if topo is not None else np.zeros(3))
         size = max(take.video.width, take.video.height)
         self._thick = max(1, round(size / 480))
@@ -211,13 +214,17 @@ class FrameDrawer:
     def _draw_mesh(self, out: np.ndarray, face: Face, row: int) -> None:
         import cv2
 
-        xy = face.xy[row, :468].astype(np.float64)
-        if self.mesh_style == "shaded":
+        if face.mesh_coefficients is not None and self.take.face_mesh is not None:
+            # A face model's dense mesh (the BFM of 3DDFA_V2), placed by the face's pose.
+            xyz = face.mesh_xyz(self.take.face_mesh, [row])[0]
+            xy, tris, edges = project(xyz, self.take.intrinsics), self.take.face_mesh.triangles, self._dense_edges
+        else:
+            xy, tris, edges = face.xy[row, :468].astype(np.float64), self.take.face_topology.triangles, self._edges
             xyz = face.xyz[row, :468].astype(np.float64)
-            tris = self.take.face_topology.triangles
+        if self.mesh_style == "shaded":
             paint_triangles(out, xy, xyz, tris, np.tile(SHADED_MESH_RGB, (len(tris), 1)), alpha=SHADED_MESH_ALPHA)
             return
-        segments = xy[self._edges]
+        segments = xy[edges]
         segments = segments[np.all(np.isfinite(segments), axis=(1, 2))]
         if not len(segments):
             return

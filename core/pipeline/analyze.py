@@ -679,7 +679,8 @@ def make_stages(config: AnalyzeConfig, camera: Intrinsics | None = None) -> list
             raise ValueError("a face model needs the Take's camera: pass make_stages(config, camera)")
         model = open_face_model(config.face_source, device=config.device, strict_device=config.strict_device)
         faces = SourceFaceAnalyzer(model, camera, max_faces=config.max_faces)
-        stages.append(Stage("face", faces, lambda r: r.face_id, source_face_payload))
+        k = getattr(model, "num_coefficients", 0)
+        stages.append(Stage("face", faces, lambda r: r.face_id, lambda rs: source_face_payload(rs, k)))
     elif config.faces:
         from .faces import FaceAnalyzer, FaceConfig, make_face_models
 
@@ -918,8 +919,12 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    face_stage = next((s.analyzer for s in stages if s.key == "face"), None)
+    face_mesh = getattr(getattr(face_stage, "model", None), "face_mesh", None)
+    if not any(f.mesh_coefficients is not None for f in faces):
+        face_mesh = None
     take = Take(video=info, intrinsics=intrinsics, frame_indices=arrays["frame_index"], timestamps_s=arrays["time_s"],
-                tracks=tuple(tracks), faces=tuple(faces), face_topology=topology, meta=meta)
+                tracks=tuple(tracks), faces=tuple(faces), face_topology=topology, meta=meta, face_mesh=face_mesh)
     take.save(take_path)
     if not keep_cache:
         cache.remove()

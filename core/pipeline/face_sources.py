@@ -85,7 +85,9 @@ class MeshTopology:
 class FaceObservation:
     """One face a face model found in one frame: ``box_xyxy`` (4,) px, ``score`` in [0, 1], ``rotation`` (3, 3)
     camera <- canonical and ``translation`` (3,) metres placing MediaPipe's canonical face in the model's camera
-    (OpenCV axes) scaled by ``scale``, and for a dense model ``mesh_xyz`` (V, 3) camera-space metres."""
+    (OpenCV axes) scaled by ``scale``, and for a dense model ``mesh_xyz`` (V, 3) camera-space metres and, when the
+    model's mesh is linear (3DDFA_V2's BFM), ``mesh_coefficients`` (K,) of its ``face_mesh``
+    (:class:`~rigcast.formats.take.FaceMesh`), which is what the Take stores."""
 
     box_xyxy: np.ndarray
     score: float
@@ -93,6 +95,7 @@ class FaceObservation:
     translation: np.ndarray
     scale: float = 1.0
     mesh_xyz: np.ndarray | None = None
+    mesh_coefficients: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         box = np.array(self.box_xyxy, dtype=np.float64).reshape(-1)
@@ -112,6 +115,9 @@ class FaceObservation:
             if mesh.ndim != 2 or mesh.shape[1] != 3:
                 raise ValueError(f"mesh_xyz must be (V, 3) metres, got {mesh.shape}")
             object.__setattr__(self, "mesh_xyz", mesh)
+        if self.mesh_coefficients is not None:
+            coefficients = np.array(self.mesh_coefficients, dtype=np.float32).reshape(-1)
+            object.__setattr__(self, "mesh_coefficients", coefficients)
         object.__setattr__(self, "box_xyxy", box)
         object.__setattr__(self, "rotation", rotation)
         object.__setattr__(self, "translation", translation)
@@ -146,6 +152,10 @@ def open_face_model(face_source: str, device: str = "auto", strict_device: bool 
         from ..models.img2pose import open_img2pose
 
         return open_img2pose(path, device=device, strict_device=strict_device)
+    if family == "3ddfa":
+        from ..models.tddfa import TddfaSource
+
+        return TddfaSource.open(path, device=device, strict_device=strict_device)
     raise InputError(f"--face {family}:PATH is not available in this build of rigcast")
 
 
@@ -218,7 +228,8 @@ def to_camera(observation: FaceObservation, source: Intrinsics, target: Intrinsi
     mesh = observation.mesh_xyz
     if mesh is not None:  # rigidly along: into the canonical frame with the old pose, out with the new one
         mesh = (mesh - observation.translation) @ observation.rotation @ rotation.T + translation
-    return FaceObservation(observation.box_xyxy, observation.score, rotation, translation, observation.scale, mesh)
+    return FaceObservation(observation.box_xyxy, observation.score, rotation, translation, observation.scale, mesh,
+                           observation.mesh_coefficients)
 
 
 def posed_landmarks(rotation: np.ndarray, translation: np.ndarray, scale: np.ndarray, intrinsics: Intrinsics
@@ -319,12 +330,14 @@ class SourceFaceAnalyzer:
         pass
 
 
-def source_face_payload(records: list[SourceFaceRecord]) -> dict[str, np.ndarray]:
+def source_face_payload(records: list[SourceFaceRecord], num_coefficients: int = 0) -> dict[str, np.ndarray]:
     """Records → the chunk cache's face arrays: rotation (N, 3, 3), translation (N, 3), scale (N,), conf (N,),
-    body (N,)."""
+    body (N,); for a model with ``num_coefficients`` K > 0 mesh coefficients, coefficients (N, K) too."""
     obs = [r.observation for r in records]
     n = len(obs)
-    return {"rotation": np.array([o.rotation for o in obs], dtype=np.float64).reshape(n, 3, 3),
+    extra = ({"coefficients": np.array([o.mesh_coefficients for o in obs],
+                                       dtype=np.float32).reshape(n, num_coefficients)} if num_coefficients else {})
+    return extra | {"rotation": np.array([o.rotation for o in obs], dtype=np.float64).reshape(n, 3, 3),
             "translation": np.array([o.translation for o in obs], dtype=np.float64).reshape(n, 3),
             "scale": np.array([o.scale for o in obs], dtype=np.float64),
             "conf": np.array([o.score for o in obs], dtype=np.float32),
@@ -363,11 +376,13 @@ def assemble_source_faces(arrays: dict[str, np.ndarray], intrinsics: Intrinsics,
         ts = time_s[np.searchsorted(frame_index, fi)]
         rotation, translation = arrays["face/rotation"][m][order], arrays["face/translation"][m][order]
         scale, conf = arrays["face/scale"][m][order], arrays["face/conf"][m][order]
+        coefficients = arrays["face/coefficients"][m][order] if "face/coefficients" in arrays else None
         if euro is not None:
             poses = [HeadPose(r, t, canon.xyz_m, 1.0, 0.0) for r, t in zip(rotation, translation)]
             rotation, translation = smooth_head_poses(poses, ts)
         xyz, xy = posed_landmarks(rotation, translation, scale, intrinsics)
         faces.append(Face(face_id=int(fid), body_id=links[int(fid)], frame_index=fi, xy=xy, xyz=xyz,
-                          rotation=rotation, translation=translation, conf=conf, scale=scale))
+                          rotation=rotation, translation=translation, conf=conf, scale=scale,
+                          mesh_coefficients=coefficients))
     topology = FaceTopology(triangles=canon.triangles, uv=canon.uv, canonical_xyz=canon.xyz_m) if faces else None
     return faces, topology
