@@ -61,7 +61,7 @@ class RigcastPreferences(bpy.types.AddonPreferences):
                     "yolo:PATH); empty for the embedded NanoDet / BlazePose detectors")
     vitpose_path: StringProperty(
         name="ViTPose pose model", subtype='FILE_PATH',
-        description="Your own easy_ViTPose ONNX export for 2D keypoints (rigcast analyze --pose vitpose:PATH); its "
+        description="Your own easy_ViTPose ONNX export or .pth checkpoint for 2D keypoints (rigcast analyze --pose vitpose:PATH); its "
                     "tracks are 2D only.  Empty for the embedded BlazePose models")
     videopose3d_path: StringProperty(
         name="VideoPose3D lifter", subtype='FILE_PATH',
