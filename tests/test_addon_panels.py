@@ -137,8 +137,8 @@ def test_the_preferences_draw_every_setting(addon):
     layout = RecordingLayout()
     type(preferences).draw(PreferencesProxy(preferences, layout), bpy.context)
     drawn = {call[2] for call in layout.calls if call[0] == "prop"}
-    assert drawn == {"device", "model", "models_dir", "yolo_path", "vitpose_path", "videopose3d_path", "cache_dir",
-                     "rigcast_command", "python_path"}
+    assert drawn == {"device", "model", "models_dir", "yolo_path", "vitpose_path", "lw3d_path", "videopose3d_path",
+                     "cache_dir", "rigcast_command", "python_path"}
     assert drawn == {p.identifier for p in preferences.bl_rna.properties if p.identifier not in {"rna_type", "bl_idname"}}
 
 
@@ -185,7 +185,8 @@ def test_the_preferences_reach_the_analysis(addon, tmp_path):
                 time.sleep(0.1)
         assert background.current() is None
     finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
-        for name in ("device", "model", "models_dir", "cache_dir", "yolo_path", "vitpose_path", "videopose3d_path"):
+        for name in ("device", "model", "models_dir", "cache_dir", "yolo_path", "vitpose_path", "lw3d_path",
+                     "videopose3d_path"):
             preferences.property_unset(name)
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
 
@@ -219,6 +220,40 @@ def test_your_own_models_become_the_clis_options(addon, tmp_path):
         assert background.current() is None and props.take_path == ""
     finally:
         for name in files:
+            preferences.property_unset(name)
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+
+
+def test_a_lightweight_3d_model_becomes_the_pose_option_and_excludes_vitpose(addon, tmp_path):
+    """The lightweight 3D model path becomes ``--pose lw3d:PATH``, which the CLI parses and the analysis config
+    takes as a bottom-up model; set beside a ViTPose model (both choose --pose), Analyse stops in one line."""
+    from rigcast.cli import build_parser
+    from rigcast.pipeline.analyze import AnalyzeConfig
+    from rigcast_blender import background, prefs
+
+    from byo_models import lw3d_conv_model
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    lw3d = lw3d_conv_model(tmp_path / "human-pose-estimation-3d.onnx")
+    vitpose = tmp_path / "vitpose-s-coco_25.pth"
+    vitpose.write_bytes(b"model")
+    try:
+        preferences.lw3d_path = str(lw3d)
+        extra, _ = prefs.analysis_options(bpy.context)
+        assert extra == ("--device", "auto", "--model", "full", "--pose", f"lw3d:{lw3d}")
+        args = build_parser().parse_args(["analyze", "clip.mp4", "-o", "clip.take.npz", *extra])
+        assert args.pose == f"lw3d:{lw3d}" and AnalyzeConfig(pose=args.pose).bottom_up
+
+        preferences.vitpose_path = str(vitpose)
+        props = bpy.context.scene.rigcast
+        props.footage_path, props.take_path = str(lw3d), ""
+        with pytest.raises(RuntimeError, match=r"the ViTPose pose model and the lightweight 3D pose model are both "
+                                               r"set \(add-on preferences\), and an analysis runs one --pose model: "
+                                               r"clear one of them"):
+            bpy.ops.rigcast.analyse()
+        assert background.current() is None and props.take_path == ""
+    finally:
+        for name in ("lw3d_path", "vitpose_path"):
             preferences.property_unset(name)
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
 
