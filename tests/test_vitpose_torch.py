@@ -92,6 +92,8 @@ def _numpy_vitpose(s: dict, image: np.ndarray, heads: int) -> np.ndarray:
         x = x + h @ s[p + "mlp.fc2.weight"].T + s[p + "mlp.fc2.bias"]
         block += 1
     fmap = _layer_norm(x, s["backbone.last_norm.weight"], s["backbone.last_norm.bias"]).T.reshape(d, 16, 12)
+    if "keypoint_head.deconv_layers.0.weight" not in s:  # ViTPose's simple head
+        return _numpy_simple_head(s, fmap)
     for conv, norm in ((0, 1), (3, 4)):
         w = s[f"keypoint_head.deconv_layers.{conv}.weight"]  # (in, out, 4, 4)
         _, rows, cols = fmap.shape
@@ -109,6 +111,18 @@ def _numpy_vitpose(s: dict, image: np.ndarray, heads: int) -> np.ndarray:
     return np.tensordot(final, fmap, axes=([1], [0])) + s["keypoint_head.final_layer.bias"][:, None, None]
 
 
+def _numpy_simple_head(s: dict, fmap: np.ndarray) -> np.ndarray:
+    """ViTPose's simple head: ReLU, bilinear x4 (half-px centres, as align_corners=False and OpenCV's resize), a 3x3
+    convolution with 1 px of zero padding: (D, 16, 12) → (J, 64, 48)."""
+    import cv2
+    from scipy.signal import correlate
+
+    up = np.stack([cv2.resize(np.maximum(c, 0.0), (48, 64), interpolation=cv2.INTER_LINEAR) for c in fmap])
+    padded = np.pad(up, ((0, 0), (1, 1), (1, 1)))
+    weight, bias = s["keypoint_head.final_layer.weight"], s["keypoint_head.final_layer.bias"]
+    return np.stack([correlate(padded, w, mode="valid")[0] for w in weight]) + bias[:, None, None]
+
+
 def test_heatmaps_match_a_numpy_forward_pass(tmp_path):
     # Two blocks of ViTPose-s (the loader reads the depth off the keys), so numpy's pass stays quick.
     path = vitpose_checkpoint(tmp_path / "vitpose-s2-coco.pth", "s", 17, depth=2, seed=3)
@@ -123,6 +137,26 @@ def test_heatmaps_match_a_numpy_forward_pass(tmp_path):
     np.testing.assert_allclose(found, expected, atol=2e-4 * np.abs(expected).max())
 
 
+def test_the_simple_head_is_read_from_its_shapes_and_matches_numpy(tmp_path):
+    # ViTPose's *_simple_* configs: no deconvolutions; the final layer is a 3x3 conv from the backbone's width.
+    state = vitpose_state_dict("s", 17, depth=1, seed=5)
+    for key in [k for k in state if ".deconv_layers." in k]:
+        del state[key]
+    generator = torch.Generator().manual_seed(6)
+    state["keypoint_head.final_layer.weight"] = torch.randn(17, 384, 3, 3, generator=generator) * 0.01
+    path = tmp_path / "vitpose-s-simple.pth"
+    torch.save({"state_dict": state}, str(path))
+    estimator = make_keypoint_model(f"vitpose:{path}", device="cpu")
+    assert estimator.runner._module.config.head == "simple" and estimator.skeleton is COCO_17
+    image = np.random.default_rng(2).normal(size=(1, 3, 256, 192)).astype(np.float32)
+    found = estimator.runner({"input_0": image})["output_0"][0]
+    numpy_state = {k: v.double().numpy() for k, v in state.items()}
+    expected = _numpy_vitpose(numpy_state, image[0].astype(np.float64), heads=12)
+    assert found.shape == expected.shape == (17, 64, 48) and np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(found, expected, atol=2e-4 * np.abs(expected).max())
+
+
+@pytest.mark.slow  # exports and opens the 97 MB network: 2 to 13 s here
 def test_checkpoint_and_its_onnx_export_give_the_same_heatmaps_and_keypoints(checkpoint_s, tmp_path):
     by_torch = make_keypoint_model(f"vitpose:{checkpoint_s}", device="cpu")
     onnx_path = _export_onnx(by_torch.runner, tmp_path / "vitpose-s-coco_25.onnx")
@@ -155,7 +189,6 @@ def test_planted_weights_put_the_peaks_where_the_architecture_says(tmp_path):
     assert (scores > 0.6).all()
 
 
-@pytest.mark.slow
 def test_analyze_runs_the_checkpoint_on_real_footage_as_its_onnx_export(carphone_path, tmp_path):
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
@@ -223,6 +256,16 @@ def test_a_checkpoint_of_another_shape_is_refused_in_one_line(tmp_path, edit, me
     edit(state)
     path = _save(tmp_path / "vitpose-s-custom.pth", {"state_dict": state})
     with pytest.raises(ModelError, match=f"^vitpose-s-custom.pth: {message}") as info:
+        make_keypoint_model(f"vitpose:{path}", device="cpu")
+    assert "\n" not in str(info.value)
+
+
+def test_a_wholebody_checkpoint_is_refused_naming_its_joints(tmp_path):
+    # easy_ViTPose also publishes wholebody (133), mpii (16), aic (14) and animal models: rigcast reads bodies of
+    # 17 (COCO) or 25 (coco_25) joints.
+    state = {k: torch.zeros(v.shape) for k, v in vitpose_state_dict("s", 133, depth=1, device="meta").items()}
+    path = _save(tmp_path / "vitpose-s-wholebody.pth", {"state_dict": state})
+    with pytest.raises(ModelError, match=r"J 17 or 25, found .*\('output_0', \(None, 133, 64, 48\)\)") as info:
         make_keypoint_model(f"vitpose:{path}", device="cpu")
     assert "\n" not in str(info.value)
 
