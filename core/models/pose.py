@@ -47,10 +47,9 @@ def make_pose_models(model: str = "full", device: str = "auto", strict_device: b
 
 def make_keypoint_model(pose: str, device: str = "auto", strict_device: bool = False, focal_px: float | None = None
                         ) -> VitPoseEstimator | Lightweight3DEstimator:
-    """A user's keypoint model on ``device``: "vitpose:PATH" (an easy_ViTPose ONNX export or torch checkpoint,
-    top-down 2D) or
-    "lw3d:PATH" (a lightweight-human-pose-estimation-3d ONNX export, bottom-up 2D + 3D, placed in the camera
-    with ``focal_px``, None for its guess)."""
+    """A user's keypoint model on ``device``: "vitpose:PATH" (an easy_ViTPose ONNX export, or its torch checkpoint
+    run on torch; top-down 2D) or "lw3d:PATH" (a lightweight-human-pose-estimation-3d ONNX export, bottom-up 2D +
+    3D, placed in the camera with ``focal_px``, None for its guess)."""
     family, _, path = pose.partition(":")
     if family not in ("vitpose", "lw3d") or not path:
         raise ModelError(f"expected a keypoint model vitpose:PATH or lw3d:PATH, got {pose!r}")
