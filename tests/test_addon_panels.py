@@ -297,6 +297,50 @@ def test_the_analysis_runs_your_own_detector(addon, tmp_path):
     assert ((nose >= person_xyxy[:2]) & (nose <= person_xyxy[2:])).all()
 
 
+def test_the_analysis_runs_your_own_lightweight_3d_model(addon, tmp_path):
+    """A lightweight 3D export (built here, its outputs planted: one person) set in the preferences is the pose
+    model the background analysis ran: the Take records it, with that person's 19 joints in 2D and 3D."""
+    import cv2
+    import numpy as np
+    from byo_models import planted_outputs_model
+    from fixtures_images import astronaut
+    from rigcast.camera import Intrinsics
+    from rigcast.formats.take import Take
+    from rigcast.skeletons import LW3D_19
+    from test_blender_addon import _run_ticks
+    from test_lightweight3d import H, W, fronto_parallel, person, plant_maps
+
+    neck = (16, 6)  # feature px: the 512 px photo is 256 px wide at the model's 256 px height, 32 feature px
+    heat, pafs = plant_maps([person(neck)])
+    features = np.zeros((57, H, W), dtype=np.float32)
+    focal = Intrinsics.from_fov(512, 512, source="default").fx * 0.5 / 8  # the Take's focal, in feature px
+    features[:, :, neck[0] - 6:neck[0] + 7] = fronto_parallel(neck, 300.0, focal, (16.0, 16.0))[1].reshape(57, 1, 1)
+    model = planted_outputs_model(tmp_path / "human-pose-estimation-3d.onnx", "data", [1, 3, 256, 448],
+                                  {"features": features[None], "heatmaps": heat[None], "pafs": pafs[None]})
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), np.ascontiguousarray(astronaut()[..., ::-1]))
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    props = bpy.context.scene.rigcast
+    try:
+        preferences.lw3d_path, preferences.device = str(model), 'cpu'
+        props.footage_path, props.take_path = str(photo), str(tmp_path / "astronaut.take.npz")
+        assert bpy.ops.rigcast.analyse() == {'FINISHED'}
+        _run_ticks()
+    finally:
+        for name in ("lw3d_path", "device"):
+            preferences.property_unset(name)
+    status = bpy.context.window_manager.rigcast_job.status
+    assert status.startswith("analysed astronaut.png"), status
+    take = Take.load(tmp_path / "astronaut.take.npz")
+    assert take.meta["models"]["pose"]["family"] == "lw3d" and take.meta["models"]["pose"]["path"] == str(model)
+    (track,) = take.tracks
+    assert track.skeleton is LW3D_19 and np.isfinite(track.xyz).all()
+    # The planted neck (feature px centres at +0.5, 8 input px each, the photo at half scale), 3 m away.
+    np.testing.assert_allclose(track.xy[0, LW3D_19.index("neck")], (np.array(neck) + 0.5) * 8 * 2, atol=0.5)
+    assert track.root_xyz[0, 2] == pytest.approx(3.0, rel=1e-3)
+
+
 def test_the_fallback_runners_come_in_the_preferences_order(monkeypatch, addon):
     """When Blender's Python cannot run rigcast: the rigcast command first, then the Python with rigcast; with
     neither working, each one tried is named."""
