@@ -72,6 +72,23 @@ def test_the_lw3d_take_holds_the_planted_3d_person(lw3d_take):
     assert np.isfinite(source.xyz[0, [P[a] for pair in SEGMENTS for a in pair]]).all()
 
 
+def test_the_head_is_read_from_the_3d_face_in_panoptic_order():
+    # A head in a Z-up world facing -Y (left = +X): Panoptic's 3D face channels 15 l_eye, 16 l_ear, 17 r_eye,
+    # 18 r_ear (the seed's read chains ear-eye-nose), whatever the 2D names of those channels.
+    xyz = np.zeros((1, 19, 3))
+    j = LW3D_19.index
+    for name, point in (("neck", (0, 0, 1.5)), ("pelvis", (0, 0, 1.0)), ("nose", (0, -0.10, 1.65)),
+                        ("left_shoulder", (0.2, 0, 1.45)), ("right_shoulder", (-0.2, 0, 1.45)),
+                        ("left_hip", (0.1, 0, 1.0)), ("right_hip", (-0.1, 0, 1.0))):
+        xyz[0, j(name)] = point
+    xyz[0, 15:19] = [(0.03, -0.08, 1.68), (0.08, 0.0, 1.66), (-0.03, -0.08, 1.68), (-0.08, 0.0, 1.66)]
+    pose = from_lw3d19(xyz)
+    np.testing.assert_allclose(pose.xyz[0, P["left_ear"]], [0.08, 0.0, 1.66])
+    np.testing.assert_allclose(pose.xyz[0, P["right_ear"]], [-0.08, 0.0, 1.66])
+    head_up = pose.xyz[0, P["head_end"]] - pose.xyz[0, P["head"]]
+    assert angle_deg(head_up, np.array([0.0, 0.0, 1.0])) < 20.0  # up the head, not out of the face or down
+
+
 @pytest.mark.parametrize("rig", ["rigcast", "mixamo"])
 def test_an_lw3d_take_retargets_and_the_bones_follow_its_3d(lw3d_take, tmp_path, capsys, rig):
     path, truth_world = lw3d_take

@@ -383,15 +383,23 @@ def from_h36m17(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPos
     return CanonicalPose(out, derived=derived, source=H36M_17.name, fps=fps)
 
 
-def from_lw3d19(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
-    """Canonical points from lightweight-human-pose-estimation-3d's 19 joints (T, 19, 3), Z-up world.
+LW3D_PANOPTIC_FACE = {"left_eye": 15, "left_ear": 16, "right_eye": 17, "right_ear": 18}
+"""Channels of the lightweight 3D model's face joints in its 3D, CMU Panoptic's order.  ``LW3D_19`` names
+15-18 as the seed's 2D repacking does (right eye, left eye, right ear, left ear), but its 3D follows Panoptic:
+the seed re-reads the 3D along the chains ear, eye, nose ``[18, 17, 1]`` and ``[16, 15, 1]``
+(``parse_poses.py``'s ``limbs``) and draws nose-15-16 and nose-17-18, which are chains only in Panoptic's order."""
 
-    No hands or feet beyond wrists and ankles.  The model's own ``neck`` and ``pelvis`` (CMU Panoptic's neck
-    and body centre) stand in where a shoulder or a hip is missing; the head runs from the ears' midpoint to
-    the point the ears and nose give, as for the other detectors.
+
+def from_lw3d19(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from lightweight-human-pose-estimation-3d's 19 joints in 3D (T, 19, 3), Z-up world.
+
+    Body joints map by name; the ears are read at their Panoptic channels (:data:`LW3D_PANOPTIC_FACE`).  No
+    hands or feet beyond wrists and ankles.  The model's own ``neck`` and ``pelvis`` (Panoptic's neck and body
+    centre) stand in where a shoulder or a hip is missing; the head runs from the ears' midpoint to the point the
+    ears and nose give, as for the other detectors.
     """
     src = _check_source(xyz, LW3D_19)
-    get = lambda n: src[:, LW3D_19.index(n)]  # noqa: E731
+    get = lambda n: src[:, LW3D_PANOPTIC_FACE.get(n, LW3D_19.index(n))]  # noqa: E731
     out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
     _body_and_face(out, get, get("nose"))
     for point in ("pelvis", "neck"):
