@@ -13,6 +13,10 @@ Lightweight 3D (``data`` (1, 3, 256, 448) → ``features`` (1, 57, 32, 56), ``he
 (1, 38, ...)) is timed twice: with stride-8 convolutions (random maps: a cheap run, but a decode of noise), and
 with planted outputs of ``--people`` (at most 3) people, whose decode (peaks, PAF grouping, 3D) is a real
 frame's work; its run is a constant.
+
+``--vitpose-s`` also times the real ViTPose-s network (24 M parameters, random weights: the speed does not
+depend on them) at 256x192, one box a frame, from an easy_ViTPose-layout ``.pth`` on torch and from its ONNX
+export on onnxruntime, through the same estimator (crop, normalise, run, DARK decode), frame by frame in turn.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--people", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "tensorrt"))
+    parser.add_argument("--vitpose-s", action="store_true", help="also time ViTPose-s on torch and onnxruntime")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch's CPU threads (default: torch's own)")
     args = parser.parse_args()
 
     from rigcast.models.vitpose import VitPoseEstimator, crop_plan
@@ -85,6 +91,8 @@ def main() -> None:
             rows.append((f"vitpose-25 256x192, {people} person(s) a frame (one batch)",
                          _time(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
         rows += _lw3d_rows(rgb, Path(tmp), args)
+        if args.vitpose_s:
+            rows += _vitpose_s_rows(rgb, boxes[:1], Path(tmp), args)
     print(f"frame {FRAME_WH[0]}x{FRAME_WH[1]}, median of {args.frames} frames, synthetic models (see docstring)")
     for name, seconds, (pre, run, post), provider in rows:
         print(f"{name:<60} {1.0 / seconds:7.1f} frames/s {1000 * seconds:7.2f} ms "
@@ -115,6 +123,45 @@ def _lw3d_rows(rgb: np.ndarray, tmp: Path, args) -> list:
                      _time(lambda: estimator(rgb), args.frames), stages, runner.provider))
     return rows
 
+
+def _vitpose_s_rows(rgb: np.ndarray, boxes: np.ndarray, tmp: Path, args) -> list:
+    import torch
+
+    from byo_models import vitpose_checkpoint
+    from rigcast.models import make_keypoint_model
+    from rigcast.models.vitpose import crop_plan
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    checkpoint = vitpose_checkpoint(tmp / "vitpose-s-coco_25.pth", "s", 25)
+    device = "cuda" if args.device != "cpu" else "cpu"
+    by_torch = make_keypoint_model(f"vitpose:{checkpoint}", device=device, strict_device=True)
+    onnx_path = tmp / "vitpose-s-coco_25.onnx"
+    torch.onnx.export(by_torch.runner._module.cpu(), (torch.randn(1, 3, 256, 192),), str(onnx_path), dynamo=False,
+                      input_names=["input_0"], output_names=["output_0"],
+                      dynamic_axes={"input_0": {0: "batch_size"}, "output_0": {0: "batch_size"}})
+    by_torch = make_keypoint_model(f"vitpose:{checkpoint}", device=device, strict_device=True)
+    by_onnx = make_keypoint_model(f"vitpose:{onnx_path}", device=args.device, strict_device=True)
+    estimators = {"torch .pth": by_torch, "onnx export": by_onnx}
+    # The full path interleaved, torch then onnxruntime each frame, so that a shared machine's load falls on both.
+    full = {name: [] for name in estimators}
+    for _ in range(args.frames + 1):
+        for name, estimator in estimators.items():
+            start = time.perf_counter()
+            estimator(rgb, boxes)
+            full[name].append(time.perf_counter() - start)
+    rows = []
+    for name, estimator in estimators.items():
+        plans = [crop_plan(b, FRAME_WH) for b in boxes]
+        feed = estimator.preprocess(rgb, plans)
+        heatmaps = estimator.runner({"input_0": feed})["output_0"]
+        stages = (_time(lambda: estimator.preprocess(rgb, plans), args.frames),
+                  _time(lambda: estimator.runner({"input_0": feed}), args.frames),
+                  _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
+        threads = f"{torch.get_num_threads()} threads" if name.startswith("torch") else "default threads"
+        rows.append((f"vitpose-s 256x192 {name} ({threads}), 1 person", float(np.median(full[name][1:])), stages,
+                     estimator.runner.provider))
+    return rows
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,9 @@ STORED_MAP_KEY = "rigcast_bone_map"
 
 MAP_AUTO, MAP_STORED, MAP_FILE = "AUTO", "STORED", "FILE"
 PRESET_PREFIX = "PRESET:"
+POINTS_TRACK = "track"
+"""``ApplyConfig.points``: a Take track's own 3D points; any other value names a lift stored in the Take, as
+``rigcast retarget --source`` does."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class ApplyConfig:
     ``--target-rest`` (``zero``, ``tpose`` or a frame number; a target frame
     is one of the armature's current action).  ``bake``: the CLI's
     ``--bake``: key the deform bones' evaluated pose instead of the controls.
+    ``points``: the CLI's ``--source``: ``track`` (a Take track's own 3D) or
+    a lift stored in the Take (``lift``, what ``rigcast lift`` writes).
     """
 
     take_path: str
@@ -49,14 +54,40 @@ class ApplyConfig:
     source_rest: str = "zero"
     target_rest: str = "zero"
     bake: bool = False
+    points: str = POINTS_TRACK
 
     @classmethod
     def from_props(cls, props) -> "ApplyConfig":
-        return cls(take_path=bpy.path.abspath(props.take_path), track_id=props.track_id, map_source=props.bone_map,
+        take_path = bpy.path.abspath(props.take_path)
+        # The panel offers a lift only for a Take that has it; a choice left from another Take is not shown,
+        # so it is not used either.
+        points = props.points if props.points in take_lift_sources(take_path) else POINTS_TRACK
+        return cls(take_path=take_path, track_id=props.track_id, map_source=props.bone_map,
                    map_path=bpy.path.abspath(props.map_path), foot_lock=props.foot_lock.lower(),
                    frame_offset=props.frame_offset, use_face=props.use_face,
                    source_rest=props.source_rest.strip() or "zero", target_rest=props.target_rest.strip() or "zero",
-                   bake=props.bake)
+                   bake=props.bake, points=points)
+
+
+_LIFT_SOURCES: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {}
+
+
+def take_lift_sources(path: str) -> tuple[str, ...]:
+    """The names of the lifts stored in the Take at ``path`` (``("lift",)`` after ``rigcast lift``), sorted; ()
+    for a Take without any, or a file that is no Take.  Read once per version of the file: panels redraw often."""
+    file = Path(path) if path else None
+    if file is None or not file.name.endswith(".npz") or not file.is_file():
+        return ()
+    stat = file.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _LIFT_SOURCES.get(str(file))
+    if cached is None or cached[0] != stamp:
+        try:
+            sources = tuple(sorted({lf.source for lf in core_take.Take.load(file).lifts}))
+        except RigcastError:  # an AMASS archive, or a broken file (Apply says why when it is used)
+            sources = ()
+        cached = _LIFT_SOURCES[str(file)] = (stamp, sources)
+    return cached[1]
 
 
 # --------------------------------------------------------------------------- bone maps
@@ -138,9 +169,12 @@ def load_source(config: ApplyConfig) -> Source:
                            f"frames, got Source rest {config.source_rest}")
     take = core_take.Take.load(path)
     pose, track = retarget_cli.take_source(take, None if config.track_id < 0 else config.track_id,
-                                           use_face=config.use_face)
+                                           use_face=config.use_face, points=config.points)
     frames = config.frame_offset + track.frame_index.astype(np.float64)
-    return Source(pose, frames, take.video.fps, track.track_id, stem, f"take {path.name}: track {track.track_id}")
+    text = f"take {path.name}: track {track.track_id}"
+    if config.points != POINTS_TRACK:
+        text += f", points from its {config.points!r} lift"
+    return Source(pose, frames, take.video.fps, track.track_id, stem, text)
 
 
 @dataclass

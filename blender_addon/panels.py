@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from . import background, prefs
-from .apply import MAP_FILE, MAP_STORED, stored_map
+from .apply import MAP_FILE, MAP_STORED, stored_map, take_lift_sources
 
 
 class _RigcastPanel:
@@ -75,6 +75,8 @@ class RIGCAST_PT_retarget(_RigcastPanel, bpy.types.Panel):
         if props.bone_map != MAP_FILE:
             layout.prop(props, "map_path")
         layout.prop(props, "track_id")
+        if take_lift_sources(bpy.path.abspath(props.take_path)):
+            layout.prop(props, "points")
         layout.prop(props, "foot_lock")
         layout.prop(props, "use_face")
         layout.prop(props, "source_rest")

@@ -36,6 +36,7 @@ MODEL_ITEMS = [
 OWN_MODELS = (
     ("yolo_path", "--detector", "yolo", "the YOLO person detector"),
     ("vitpose_path", "--pose", "vitpose", "the ViTPose pose model"),
+    ("lw3d_path", "--pose", "lw3d", "the lightweight 3D pose model"),
     ("videopose3d_path", "--lift", "videopose3d", "the VideoPose3D lifter"),
 )
 
@@ -61,8 +62,13 @@ class RigcastPreferences(bpy.types.AddonPreferences):
                     "yolo:PATH); empty for the embedded NanoDet / BlazePose detectors")
     vitpose_path: StringProperty(
         name="ViTPose pose model", subtype='FILE_PATH',
-        description="Your own easy_ViTPose ONNX export for 2D keypoints (rigcast analyze --pose vitpose:PATH); its "
-                    "tracks are 2D only.  Empty for the embedded BlazePose models")
+        description="Your own easy_ViTPose ONNX export or .pth checkpoint for 2D keypoints (rigcast analyze "
+                    "--pose vitpose:PATH); its tracks are 2D only.  Empty for the embedded BlazePose models")
+    lw3d_path: StringProperty(
+        name="Lightweight 3D pose model", subtype='FILE_PATH',
+        description="Your own lightweight-human-pose-estimation-3d ONNX export: every person's 19 joints in 2D "
+                    "and 3D, found without a person detector (rigcast analyze --pose lw3d:PATH).  Empty for the "
+                    "embedded BlazePose models; set it or the ViTPose model, not both")
     videopose3d_path: StringProperty(
         name="VideoPose3D lifter", subtype='FILE_PATH',
         description="Your own VideoPose3D checkpoint (.bin) or ONNX export, lifting every track to 3D after the "
@@ -121,16 +127,22 @@ def cache_dir(context) -> Path:
 def analysis_options(context) -> tuple[tuple[str, ...], dict[str, str]]:
     """The preferences as ``rigcast analyze`` arguments and environment: ``(extra argv, extra env)``.
 
-    Raises RigcastError when a bring-your-own model path is set but is not a file: said before the analysis
-    starts, in the panel, rather than by the process that would fail on it."""
+    Raises RigcastError when a bring-your-own model path is set but is not a file, or when two set paths choose
+    the same option (a ViTPose and a lightweight 3D model): said before the analysis starts, in the panel, rather
+    than by the process that would fail on it."""
     preferences = get(context)
     if preferences is None:
         return (), {}
     argv = ("--device", preferences.device, "--model", preferences.model)
+    chosen_for: dict[str, str] = {}  # option → what chose it: ViTPose and lightweight 3D both choose --pose
     for name, option, family, what in OWN_MODELS:
         chosen = getattr(preferences, name)
         if not chosen:
             continue
+        if option in chosen_for:
+            raise RigcastError(f"{chosen_for[option]} and {what} are both set (add-on preferences), and an analysis "
+                               f"runs one {option} model: clear one of them")
+        chosen_for[option] = what
         path = Path(bpy.path.abspath(chosen)).resolve()  # the analysis runs in the take's folder
         if not path.is_file():
             raise RigcastError(f"{what} must be a model file (add-on preferences), got {path} (not found)")

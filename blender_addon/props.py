@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty)
 
-from .apply import MAP_AUTO, MAP_FILE, MAP_STORED, PRESET_PREFIX
+from .apply import MAP_AUTO, MAP_FILE, MAP_STORED, POINTS_TRACK, PRESET_PREFIX, take_lift_sources
 from .core_bridge import one_euro, retarget
 
 DEFAULT_MIN_CUTOFF = float(one_euro.ONE_EURO_LANDMARKS.min_cutoff)
@@ -25,6 +25,20 @@ def bone_map_items(self, context):
         _MAP_ITEMS.extend((f"{PRESET_PREFIX}{n}", n.replace("_", " ").title(), f"Preset {n}")
                           for n in retarget.preset_names())
     return _MAP_ITEMS
+
+
+# One list per set of lift names, kept for the session (the same reason as _MAP_ITEMS).
+_POINTS_ITEMS: dict[tuple[str, ...], list[tuple[str, str, str]]] = {}
+
+
+def points_items(self, context):
+    """The track's own 3D points, then each lift the chosen Take stores (``rigcast lift``)."""
+    sources = take_lift_sources(bpy.path.abspath(self.take_path))
+    if sources not in _POINTS_ITEMS:
+        _POINTS_ITEMS[sources] = [(POINTS_TRACK, "Track's own", "The 3D points the analysis found for the track")]
+        _POINTS_ITEMS[sources] += [(s, f"Lift '{s}'", f"The track's 2D lifted to 3D, stored as {s!r} (rigcast "
+                                                      f"lift; rigcast retarget --source {s})") for s in sources]
+    return _POINTS_ITEMS[sources]
 
 
 def _is_armature(self, obj) -> bool:
@@ -57,6 +71,9 @@ class RigcastSceneProps(bpy.types.PropertyGroup):
                         description="One Euro speed coefficient: higher lags less on fast moves")
     foot_lock: EnumProperty(name="Foot lock", items=FOOT_LOCK_ITEMS, default='AUTO')
     track_id: IntProperty(name="Track", default=-1, min=-1, description="Track id to apply; -1 for the longest track")
+    points: EnumProperty(name="3D points", items=points_items,
+                         description="Which 3D points of the Take's track to apply: its own, or a lift of its 2D "
+                                     "stored in the Take (rigcast retarget --source)")
     use_face: BoolProperty(name="Head from face", default=True,
                            description="Turn the head with a face tracked on this body, when the take has one")
     source_rest: StringProperty(name="Source rest", default="zero",

@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "otherwise; yolo:PATH: your own ultralytics YOLOv5/v8 or end-to-end ONNX export")
     a.add_argument("--pose", type=_pose_model, default="blazepose", metavar="{blazepose,vitpose:PATH,lw3d:PATH}",
                    help="blazepose (default): the embedded 2D + 3D landmark models; vitpose:PATH: your own "
-                        "easy_ViTPose ONNX export, 2D keypoints (17 or 25) read in the person detector's boxes; "
+                        "easy_ViTPose ONNX export or .pth checkpoint (torch), 2D keypoints (17 or 25) read in the "
+                        "person detector's boxes; "
                         "lw3d:PATH: your own lightweight-human-pose-estimation-3d ONNX export, every person's 19 "
                         "joints in 2D and 3D, no person detector")
     a.add_argument("--detect-every", type=int, default=1,

@@ -213,3 +213,105 @@ def img2pose_resnet18_model(path: Path, boxes_xyxy: np.ndarray, scores: np.ndarr
                               [helper.make_tensor_value_info("images", TensorProto.FLOAT, [3, *input_hw])],
                               outputs, initializer=inits)
     return _save(graph, path)
+
+VITPOSE_SIZES = {"s": (384, 12), "b": (768, 12), "l": (1024, 24), "h": (1280, 32)}  # width D, blocks L
+"""easy_ViTPose's ``model_small`` ... ``model_huge`` backbones (configs/ViTPose_common.py)."""
+
+
+def vitpose_shapes(size: str = "s", joints: int = 25, depth: int | None = None) -> dict[str, tuple[int, ...]]:
+    """The state dict keys and shapes of easy_ViTPose's ViTPose-``size`` at 256x192 (``depth`` blocks, default the
+    size's), written out from its vit.py and topdown_heatmap_simple_head.py (the classic head of every published
+    size: two 256-filter 4x4 deconvolutions, each + BatchNorm + ReLU, then a 1x1 conv to J maps)."""
+    width, blocks = VITPOSE_SIZES[size]
+    d = width
+    shapes = {"backbone.pos_embed": (1, 16 * 12 + 1, d), "backbone.patch_embed.proj.weight": (d, 3, 16, 16),
+              "backbone.patch_embed.proj.bias": (d,)}
+    for i in range(blocks if depth is None else depth):
+        b = f"backbone.blocks.{i}."
+        shapes |= {b + "norm1.weight": (d,), b + "norm1.bias": (d,), b + "attn.qkv.weight": (3 * d, d),
+                   b + "attn.qkv.bias": (3 * d,), b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,),
+                   b + "norm2.weight": (d,), b + "norm2.bias": (d,), b + "mlp.fc1.weight": (4 * d, d),
+                   b + "mlp.fc1.bias": (4 * d,), b + "mlp.fc2.weight": (d, 4 * d), b + "mlp.fc2.bias": (d,)}
+    shapes |= {"backbone.last_norm.weight": (d,), "backbone.last_norm.bias": (d,)}
+    h = "keypoint_head."
+    for conv, norm, in_dim in ((0, 1, d), (3, 4, 256)):
+        shapes[f"{h}deconv_layers.{conv}.weight"] = (in_dim, 256, 4, 4)  # ConvTranspose2d: (in, out, kh, kw)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{h}deconv_layers.{norm}.{name}"] = (256,)
+        shapes[f"{h}deconv_layers.{norm}.num_batches_tracked"] = ()
+    shapes |= {f"{h}final_layer.weight": (joints, 256, 1, 1), f"{h}final_layer.bias": (joints,)}
+    return shapes
+
+
+def vitpose_state_dict(size: str = "s", joints: int = 25, depth: int | None = None, seed: int = 0,
+                       device: str = "cpu") -> dict:
+    """Random weights in :func:`vitpose_shapes`' layout (torch tensors; ``device="meta"`` gives shapes only):
+    norms' scales about 1, variances positive, the final layer scaled so that heatmaps peak about 0.5 to 1."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in vitpose_shapes(size, joints, depth).items():
+        if device == "meta" or key.endswith("num_batches_tracked"):
+            state[key] = torch.zeros(shape, dtype=torch.int64) if not shape else torch.empty(shape, device=device)
+        elif key.endswith("running_var") or (key.endswith(".weight") and len(shape) == 1):  # norm scales
+            state[key] = 0.5 + torch.rand(shape, generator=generator)
+        else:
+            std = 0.5 if key == "backbone.pos_embed" else 0.01 if "final_layer" in key else 0.05
+            state[key] = torch.randn(shape, generator=generator) * std
+    return state
+
+
+def vitpose_checkpoint(path: Path, size: str = "s", joints: int = 25, depth: int | None = None,
+                       seed: int = 0) -> Path:
+    """:func:`vitpose_state_dict` saved as easy_ViTPose's published ``vitpose-<size>-<dataset>.pth`` are: ViTPose's
+    training checkpoint, ``{"state_dict": ..., "meta": ...}`` (torch.save's zip)."""
+    import collections
+
+    import torch
+
+    state = collections.OrderedDict(vitpose_state_dict(size, joints, depth, seed))
+    torch.save({"meta": {"epoch": 210, "iter": 0, "mmcv_version": "1.3.9"}, "state_dict": state}, str(path))
+    return Path(path)
+
+
+def vitpose_planted_checkpoint(path: Path, grid_yx: np.ndarray, depth: int = 1, peak: float = 0.9) -> Path:
+    """A ViTPose-s checkpoint (:func:`vitpose_shapes`' layout, J = len(grid_yx)) whose heatmaps are smooth peaks at
+    known places, whatever the image: heatmap px (4 y + 1.5, 4 x + 1.5) for each joint's ``grid_yx`` (J, 2) on the
+    16 x 12 patch grid, about ``peak`` high.
+
+    Hand-set: the patch embedding is 0, so token (r, c) is ``pos_embed``'s: channel j holds a Gaussian
+    (sigma 1 patch) about joint j's grid point, channel J + j its negative, and two more channels +-f pad each
+    token's variance to one constant, so that the LayerNorms are linear; every block adds 0 (its attention and
+    MLP outputs are 0); each deconvolution is the x2 bilinear kernel (0.25, 0.75, 0.75, 0.25)^2 on channel j,
+    which puts input px i at output 2 i + 0.5, with identity batch norms; the final 1x1 conv picks channel j.
+    """
+    import collections
+
+    import torch
+
+    joints = len(grid_yx)
+    shapes = vitpose_shapes("s", joints, depth)
+    state = {k: torch.zeros(shape, dtype=torch.int64 if not shape else torch.float32) for k, shape in shapes.items()}
+    for key in shapes:
+        if key.endswith(("norm1.weight", "norm2.weight", "last_norm.weight", "layers.1.weight", "layers.4.weight")):
+            state[key][:] = 1.0
+        if key.endswith("running_var"):
+            state[key][:] = 1.0 - 1e-5  # + eps = 1: the batch norms pass their input through
+    rows, cols = np.mgrid[0:16, 0:12]
+    bumps = np.stack([np.exp(-((rows - y) ** 2 + (cols - x) ** 2) / 2.0) for y, x in grid_yx]).reshape(joints, -1)
+    energy = (bumps ** 2).sum(axis=0)
+    fill = np.sqrt(energy.max() + 1.0 - energy)
+    tokens = np.zeros((192, 384))
+    tokens[:, :joints], tokens[:, joints:2 * joints] = bumps.T, -bumps.T
+    tokens[:, 2 * joints], tokens[:, 2 * joints + 1] = fill, -fill
+    state["backbone.pos_embed"][0, 1:] = torch.from_numpy(tokens)
+    sigma = np.sqrt(2 * (energy.max() + 1.0) / 384)  # every token's std over its channels
+    kernel = np.array([0.25, 0.75, 0.75, 0.25])
+    for conv in (0, 3):
+        for j in range(joints):
+            state[f"keypoint_head.deconv_layers.{conv}.weight"][j, j] = torch.from_numpy(np.outer(kernel, kernel))
+    for j in range(joints):
+        state["keypoint_head.final_layer.weight"][j, j] = float(peak * sigma)
+    torch.save({"meta": {"epoch": 0}, "state_dict": collections.OrderedDict(state)}, str(path))
+    return Path(path)

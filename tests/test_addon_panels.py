@@ -137,8 +137,8 @@ def test_the_preferences_draw_every_setting(addon):
     layout = RecordingLayout()
     type(preferences).draw(PreferencesProxy(preferences, layout), bpy.context)
     drawn = {call[2] for call in layout.calls if call[0] == "prop"}
-    assert drawn == {"device", "model", "models_dir", "yolo_path", "vitpose_path", "videopose3d_path", "cache_dir",
-                     "rigcast_command", "python_path"}
+    assert drawn == {"device", "model", "models_dir", "yolo_path", "vitpose_path", "lw3d_path", "videopose3d_path",
+                     "cache_dir", "rigcast_command", "python_path"}
     assert drawn == {p.identifier for p in preferences.bl_rna.properties if p.identifier not in {"rna_type", "bl_idname"}}
 
 
@@ -185,7 +185,8 @@ def test_the_preferences_reach_the_analysis(addon, tmp_path):
                 time.sleep(0.1)
         assert background.current() is None
     finally:  # preferences outlive factory resets in this process: later tests analyse with the defaults
-        for name in ("device", "model", "models_dir", "cache_dir", "yolo_path", "vitpose_path", "videopose3d_path"):
+        for name in ("device", "model", "models_dir", "cache_dir", "yolo_path", "vitpose_path", "lw3d_path",
+                     "videopose3d_path"):
             preferences.property_unset(name)
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
 
@@ -219,6 +220,40 @@ def test_your_own_models_become_the_clis_options(addon, tmp_path):
         assert background.current() is None and props.take_path == ""
     finally:
         for name in files:
+            preferences.property_unset(name)
+    assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
+
+
+def test_a_lightweight_3d_model_becomes_the_pose_option_and_excludes_vitpose(addon, tmp_path):
+    """The lightweight 3D model path becomes ``--pose lw3d:PATH``, which the CLI parses and the analysis config
+    takes as a bottom-up model; set beside a ViTPose model (both choose --pose), Analyse stops in one line."""
+    from rigcast.cli import build_parser
+    from rigcast.pipeline.analyze import AnalyzeConfig
+    from rigcast_blender import background, prefs
+
+    from byo_models import lw3d_conv_model
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    lw3d = lw3d_conv_model(tmp_path / "human-pose-estimation-3d.onnx")
+    vitpose = tmp_path / "vitpose-s-coco_25.pth"
+    vitpose.write_bytes(b"model")
+    try:
+        preferences.lw3d_path = str(lw3d)
+        extra, _ = prefs.analysis_options(bpy.context)
+        assert extra == ("--device", "auto", "--model", "full", "--pose", f"lw3d:{lw3d}")
+        args = build_parser().parse_args(["analyze", "clip.mp4", "-o", "clip.take.npz", *extra])
+        assert args.pose == f"lw3d:{lw3d}" and AnalyzeConfig(pose=args.pose).bottom_up
+
+        preferences.vitpose_path = str(vitpose)
+        props = bpy.context.scene.rigcast
+        props.footage_path, props.take_path = str(lw3d), ""
+        with pytest.raises(RuntimeError, match=r"the ViTPose pose model and the lightweight 3D pose model are both "
+                                               r"set \(add-on preferences\), and an analysis runs one --pose model: "
+                                               r"clear one of them"):
+            bpy.ops.rigcast.analyse()
+        assert background.current() is None and props.take_path == ""
+    finally:
+        for name in ("lw3d_path", "vitpose_path"):
             preferences.property_unset(name)
     assert prefs.analysis_options(bpy.context) == (("--device", "auto", "--model", "full"), {})
 
@@ -260,6 +295,50 @@ def test_the_analysis_runs_your_own_detector(addon, tmp_path):
     (track,) = take.tracks
     nose = track.xy[0, track.skeleton.joint_names.index("nose")]
     assert ((nose >= person_xyxy[:2]) & (nose <= person_xyxy[2:])).all()
+
+
+def test_the_analysis_runs_your_own_lightweight_3d_model(addon, tmp_path):
+    """A lightweight 3D export (built here, its outputs planted: one person) set in the preferences is the pose
+    model the background analysis ran: the Take records it, with that person's 19 joints in 2D and 3D."""
+    import cv2
+    import numpy as np
+    from byo_models import planted_outputs_model
+    from fixtures_images import astronaut
+    from rigcast.camera import Intrinsics
+    from rigcast.formats.take import Take
+    from rigcast.skeletons import LW3D_19
+    from test_blender_addon import _run_ticks
+    from test_lightweight3d import H, W, fronto_parallel, person, plant_maps
+
+    neck = (16, 6)  # feature px: the 512 px photo is 256 px wide at the model's 256 px height, 32 feature px
+    heat, pafs = plant_maps([person(neck)])
+    features = np.zeros((57, H, W), dtype=np.float32)
+    focal = Intrinsics.from_fov(512, 512, source="default").fx * 0.5 / 8  # the Take's focal, in feature px
+    features[:, :, neck[0] - 6:neck[0] + 7] = fronto_parallel(neck, 300.0, focal, (16.0, 16.0))[1].reshape(57, 1, 1)
+    model = planted_outputs_model(tmp_path / "human-pose-estimation-3d.onnx", "data", [1, 3, 256, 448],
+                                  {"features": features[None], "heatmaps": heat[None], "pafs": pafs[None]})
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), np.ascontiguousarray(astronaut()[..., ::-1]))
+
+    preferences = bpy.context.preferences.addons[MODULE].preferences
+    props = bpy.context.scene.rigcast
+    try:
+        preferences.lw3d_path, preferences.device = str(model), 'cpu'
+        props.footage_path, props.take_path = str(photo), str(tmp_path / "astronaut.take.npz")
+        assert bpy.ops.rigcast.analyse() == {'FINISHED'}
+        _run_ticks()
+    finally:
+        for name in ("lw3d_path", "device"):
+            preferences.property_unset(name)
+    status = bpy.context.window_manager.rigcast_job.status
+    assert status.startswith("analysed astronaut.png"), status
+    take = Take.load(tmp_path / "astronaut.take.npz")
+    assert take.meta["models"]["pose"]["family"] == "lw3d" and take.meta["models"]["pose"]["path"] == str(model)
+    (track,) = take.tracks
+    assert track.skeleton is LW3D_19 and np.isfinite(track.xyz).all()
+    # The planted neck (feature px centres at +0.5, 8 input px each, the photo at half scale), 3 m away.
+    np.testing.assert_allclose(track.xy[0, LW3D_19.index("neck")], (np.array(neck) + 0.5) * 8 * 2, atol=0.5)
+    assert track.root_xyz[0, 2] == pytest.approx(3.0, rel=1e-3)
 
 
 def test_the_fallback_runners_come_in_the_preferences_order(monkeypatch, addon):

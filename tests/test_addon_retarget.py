@@ -17,7 +17,7 @@ bpy = require("bpy")
 
 from rigcast.retarget.cli import bvh_source, main  # noqa: E402
 from retarget_checks import LIMBS, LINES, canonical_dict, direction_errors, summary  # noqa: E402
-from test_blender_addon import addon, build_mixamo_armature  # noqa: E402,F401  (addon: the fixture)
+from test_blender_addon import addon, build_mixamo_armature, synthetic_take  # noqa: E402,F401  (fixtures)
 from test_retarget_rigify import (DEF_BONES, evaluated_points, first_frames, retarget_onto_rigify,  # noqa: E402,F401
                                   rigify_blend)
 
@@ -201,3 +201,72 @@ def test_an_optitrack_export_moves_a_generated_rigify_rig(rigify_blend, tmp_path
     median, p95, worst = summary(direction_errors(canonical_dict(pose.xyz), result, LIMBS + LINES))
     print(f"\naccuracy optitrack_fbx {WALK} -> generated rigify (CLI): median {median:.3f} deg, p95 {p95:.3f} deg")
     assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+def _with_lift(take_path: Path, tmp_path: Path) -> Path:
+    """``take_path``'s Take with a 'lift' of its first track: the track's own 3D in H36M-17 order, root at 0, with
+    the left wrist moved 10 cm along camera x (a lift that differs from the track where it can be seen)."""
+    from rigcast.formats.take import Lift, Take
+    from rigcast.skeletons import H36M_17, h36m17_from
+
+    take = Take.load(take_path)
+    track = take.tracks[0]
+    xyz = h36m17_from(track.xyz, track.skeleton)
+    xyz -= xyz[:, :1]
+    xyz[:, H36M_17.index("left_wrist"), 0] += 0.1
+    lift = Lift("lift", track.track_id, H36M_17, track.frame_index, xyz.astype(np.float32), model="videopose3d")
+    return take.with_lifts((lift,)).save(tmp_path / "lifted.take.npz")
+
+
+def test_apply_offers_and_uses_a_takes_lift_as_the_cli_does(addon, synthetic_take, tmp_path):
+    """For a Take with lifts the panel offers the 3D points to apply; Apply with the 'lift' gives the pose
+    ``rigcast retarget --source lift`` writes, and a pose other than the track's own (the moved wrist)."""
+    from test_addon_panels import draw_panel
+
+    from rigcast_blender.apply import take_lift_sources
+
+    plain, _ = synthetic_take
+    lifted = _with_lift(plain, tmp_path)
+    assert take_lift_sources(str(lifted)) == ("lift",) and take_lift_sources(str(plain)) == ()
+    build_mixamo_armature()
+    rig_blend = saved(tmp_path, "mixamo.blend")
+    out = tmp_path / "cli.blend"
+    assert main([str(lifted), "--rig", str(rig_blend), "-o", str(out), "--foot-lock", "never",
+                 "--source", "lift"]) == 0
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    arm = next(o for o in bpy.data.objects if o.type == 'ARMATURE')
+    want, arm_name = evaluated_matrices(arm, 24), arm.name
+
+    bpy.ops.wm.open_mainfile(filepath=str(rig_blend))
+    props = bpy.context.scene.rigcast
+    props.take_path = str(plain)
+    points = ("prop", "RigcastSceneProps", "points")
+    assert points not in draw_panel(addon.panels.RIGCAST_PT_retarget)  # nothing to choose from
+    props.take_path = str(lifted)
+    assert points in draw_panel(addon.panels.RIGCAST_PT_retarget)
+    props.points = "lift"
+    result, arm = apply(None, lifted, arm_name=arm_name)
+    assert result == {'FINISHED'}
+    got = evaluated_matrices(arm, 24)
+    assert np.abs(got - want).max() < 1e-4
+
+    props.points = "track"
+    result, arm = apply(None, lifted, arm_name=arm_name)
+    own = evaluated_matrices(arm, 24)
+    left_forearm = [b.name for b in arm.pose.bones].index("mixamorig:LeftForeArm")
+    assert np.abs(own[:, left_forearm, :3, :3] - want[:, left_forearm, :3, :3]).max() > 0.05
+    right_leg = [b.name for b in arm.pose.bones].index("mixamorig:RightLeg")
+    assert np.abs(own[:, right_leg, :3, :3] - want[:, right_leg, :3, :3]).max() < 1e-3  # the wrist moved, not the leg
+
+
+def test_a_lift_chosen_for_another_take_is_not_applied(addon, synthetic_take, tmp_path):
+    from rigcast_blender.apply import ApplyConfig
+
+    plain, _ = synthetic_take
+    lifted = _with_lift(plain, tmp_path)
+    props = bpy.context.scene.rigcast
+    props.take_path = str(lifted)
+    props.points = "lift"
+    assert ApplyConfig.from_props(props).points == "lift"
+    props.take_path = str(plain)  # no lifts: the panel shows no choice, and Apply uses the track's own points
+    assert ApplyConfig.from_props(props).points == "track"

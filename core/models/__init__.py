@@ -8,7 +8,8 @@ the next frame.
 
 Bring-your-own models, loaded by path: :class:`YoloPersonDetector` (ultralytics YOLOv5/YOLOv8 ONNX exports)
 gives person boxes like NanoDet's :class:`PersonDetector`; :class:`VitPoseEstimator` (easy_ViTPose ONNX
-exports) reads 17 or 25 keypoints per box; :class:`Lightweight3DEstimator` (lightweight-human-pose-estimation-3d
+exports, or its torch checkpoints through :mod:`.vitpose_torch`, imported only for them) reads 17 or 25 keypoints
+per box; :class:`Lightweight3DEstimator` (lightweight-human-pose-estimation-3d
 ONNX exports) finds people bottom-up with 19 joints in 2D and 3D.
 """
 

@@ -35,7 +35,11 @@ seed, 2D keypoints stay sub-pixel (it truncates them to whole frame px).
 The seed's face joints 15-18 are named by its 2D repacking (``Pose.kpt_names``:
 r_eye, l_eye, r_ear, l_ear); its 3D plot joins them nose-15-16 and
 nose-17-18 as CMU Panoptic's own order (l_eye, l_ear, r_eye, r_ear) would: the
-features' channels for these four may follow Panoptic's order.
+features' channels for these four may follow Panoptic's order.  Its 3D read
+chains (ear, eye, nose: ``[18, 17, 1]``, ``[16, 15, 1]``) say they do, so
+retargeting reads the 3D face in Panoptic's order
+(:data:`rigcast.retarget.canonical.LW3D_PANOPTIC_FACE`); the Track keeps the
+channels as the seed outputs them.
 
 Legend: N persons, J = 19 joints, K peaks of one keypoint type, h x w the
 output maps' size (input / 8).

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import ModelError
+from pathlib import Path
+
+from ..errors import DeviceError, ModelError
 from ..model_store import load_model
-from ..runners import make_runner
+from ..runners import TORCH_SUFFIXES, make_runner
 from .lightweight3d import Lightweight3DEstimator
 from .person_detector import PersonDetector
 from .pose_detector import PoseDetector
@@ -45,11 +47,36 @@ def make_pose_models(model: str = "full", device: str = "auto", strict_device: b
 
 def make_keypoint_model(pose: str, device: str = "auto", strict_device: bool = False, focal_px: float | None = None
                         ) -> VitPoseEstimator | Lightweight3DEstimator:
-    """A user's keypoint model on ``device``: "vitpose:PATH" (an easy_ViTPose ONNX export, top-down 2D) or
-    "lw3d:PATH" (a lightweight-human-pose-estimation-3d ONNX export, bottom-up 2D + 3D, placed in the camera
-    with ``focal_px``, None for its guess)."""
+    """A user's keypoint model on ``device``: "vitpose:PATH" (an easy_ViTPose ONNX export, or its torch checkpoint
+    run on torch; top-down 2D) or "lw3d:PATH" (a lightweight-human-pose-estimation-3d ONNX export, bottom-up 2D +
+    3D, placed in the camera with ``focal_px``, None for its guess)."""
     family, _, path = pose.partition(":")
     if family not in ("vitpose", "lw3d") or not path:
         raise ModelError(f"expected a keypoint model vitpose:PATH or lw3d:PATH, got {pose!r}")
+    if family == "vitpose" and Path(path).suffix.lower() in TORCH_SUFFIXES:
+        return VitPoseEstimator(_vitpose_checkpoint(Path(path), device, strict_device))
     runner = make_runner(path, device=device, strict_device=strict_device)
     return VitPoseEstimator(runner) if family == "vitpose" else Lightweight3DEstimator(runner, fx=focal_px)
+
+
+def _vitpose_checkpoint(path: Path, device: str, strict_device: bool):
+    """easy_ViTPose's torch checkpoint ``path`` as a runner (torch, imported only here); ``device`` "tensorrt"
+    is refused: a TensorRT engine is built from the ONNX export."""
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if device == "tensorrt":
+        raise DeviceError(f"{path.name} is a torch checkpoint, run on cpu or cuda; for TensorRT, export it to "
+                          f"ONNX (easy_ViTPose's export.py) and build an engine")
+    from ..runners.torch import is_torchscript
+
+    if is_torchscript(path):
+        raise ModelError(f"{path.name}: expected easy_ViTPose's checkpoint (a state dict), found a TorchScript "
+                         f"archive; pass the .pth checkpoint or its ONNX export")
+    try:
+        from .vitpose_torch import open_vitpose_checkpoint
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ModelError(f"{path.name} is a torch checkpoint, which needs torch (not installed): install torch, "
+                         f"or run easy_ViTPose's ONNX export of it") from None
+    return open_vitpose_checkpoint(path, device=device, strict_device=strict_device)

@@ -19,6 +19,9 @@ feet); the joint names are the ``COCO_17`` and ``VITPOSE_25`` skeletons of
    padded crop by UDP's scale (crop size / (heatmap size - 1)) about the
    crop's centre; the score is the heatmap's maximum.
 
+easy_ViTPose's torch checkpoints (``.pth``) run through the same estimator: :mod:`rigcast.models.vitpose_torch`
+builds the network in torch behind a runner with these tensor names.
+
 Legend: N persons, J joints, h x w heatmap size.
 """
 
@@ -177,7 +180,8 @@ class Keypoints2D:
 
 
 class VitPoseEstimator:
-    """Reads 2D keypoints of people in their boxes with a user's easy_ViTPose ONNX export.
+    """Reads 2D keypoints of people in their boxes with a user's easy_ViTPose ONNX export (or any runner with its
+    tensors, such as a torch checkpoint's from :func:`rigcast.models.vitpose_torch.open_vitpose_checkpoint`).
 
     The input size and the joint set (17: ``COCO_17``, 25: ``VITPOSE_25``) are
     read from the model; a dynamic input size reads easy_ViTPose's 256x192.

@@ -27,7 +27,7 @@ def split_person_detector(value: str) -> tuple[str, str | None]:
 
 USER_POSE_MODELS = ("vitpose", "lw3d")
 """``--pose FAMILY:PATH``: a user's own keypoint model file instead of the embedded BlazePose (``vitpose``: an
-easy_ViTPose ONNX export, 17 or 25 keypoints in person boxes, see :mod:`rigcast.models.vitpose`; ``lw3d``: a
+easy_ViTPose ONNX export or torch checkpoint, 17 or 25 keypoints in person boxes, see :mod:`rigcast.models.vitpose`; ``lw3d``: a
 lightweight-human-pose-estimation-3d ONNX export, bottom-up, 19 joints in 2D and 3D, see
 :mod:`rigcast.models.lightweight3d`)."""
 BOTTOM_UP_POSE_MODELS = ("lw3d",)

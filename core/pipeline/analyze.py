@@ -56,7 +56,7 @@ class AnalyzeConfig:
     strict_device: bool = False
     max_people: int = DEFAULT_MAX_PEOPLE
     person_detector: str = "auto"  # auto | nanodet | blazepose | yolo:PATH; auto: blazepose for 1 person, else nanodet
-    pose: str = "blazepose"  # blazepose (embedded, 2D + 3D) | vitpose:PATH (the user's easy_ViTPose ONNX, 2D only)
+    pose: str = "blazepose"  # blazepose (embedded, 2D + 3D) | vitpose:PATH (the user's easy_ViTPose ONNX/.pth, 2D only)
     #                          | lw3d:PATH (the user's lightweight-human-pose-estimation-3d ONNX, bottom-up, 2D + 3D)
     detect_every: int = 1  # --pose vitpose: frames between detector runs; in between, the tracked people's boxes
     start: str | None = None  # time spec: seconds, [hh:]mm:ss, or "<n>f" for a frame number

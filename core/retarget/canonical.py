@@ -2,8 +2,8 @@
 
 Legend: T frames, K canonical points (``HUMANOID.num_joints`` = 34), B bones.
 
-Sources (BlazePose-33, COCO-17, ViTPose-25, Human3.6M-17, or a rig driven by
-a BVH clip) become :class:`CanonicalPose`: per frame, the positions of the
+Sources (BlazePose-33, COCO-17, ViTPose-25, Human3.6M-17, lightweight 3D's
+19 joints, or a rig driven by a BVH clip) become :class:`CanonicalPose`: per frame, the positions of the
 canonical *points* (``rigcast.skeletons.HUMANOID``) in a Z-up world,
 metres.  Target rigs get the same points in their rest pose
 (:func:`rig_markers`).  The rotation solve then compares, bone by bone, the
@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..frames import CV_TO_BLENDER, cv_to_blender
-from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, VITPOSE_25, Skeleton
+from ..skeletons import BLAZEPOSE_33, COCO_17, H36M_17, HUMANOID, LW3D_19, VITPOSE_25, Skeleton
 from .fingers import FINGER_NAMES, finger_rest_directions, finger_rotations, rotations_since_rest
 from .rig import Rig, RetargetError
 from .rotations import normalize
@@ -383,11 +383,38 @@ def from_h36m17(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPos
     return CanonicalPose(out, derived=derived, source=H36M_17.name, fps=fps)
 
 
+LW3D_PANOPTIC_FACE = {"left_eye": 15, "left_ear": 16, "right_eye": 17, "right_ear": 18}
+"""Channels of the lightweight 3D model's face joints in its 3D, CMU Panoptic's order.  ``LW3D_19`` names
+15-18 as the seed's 2D repacking does (right eye, left eye, right ear, left ear), but its 3D follows Panoptic:
+the seed re-reads the 3D along the chains ear, eye, nose ``[18, 17, 1]`` and ``[16, 15, 1]``
+(``parse_poses.py``'s ``limbs``) and draws nose-15-16 and nose-17-18, which are chains only in Panoptic's order."""
+
+
+def from_lw3d19(xyz: np.ndarray, *, fps: Fraction | None = None) -> CanonicalPose:
+    """Canonical points from lightweight-human-pose-estimation-3d's 19 joints in 3D (T, 19, 3), Z-up world.
+
+    Body joints map by name; the ears are read at their Panoptic channels (:data:`LW3D_PANOPTIC_FACE`).  No
+    hands or feet beyond wrists and ankles.  The model's own ``neck`` and ``pelvis`` (Panoptic's neck and body
+    centre) stand in where a shoulder or a hip is missing; the head runs from the ears' midpoint to the point the
+    ears and nose give, as for the other detectors.
+    """
+    src = _check_source(xyz, LW3D_19)
+    get = lambda n: src[:, LW3D_PANOPTIC_FACE.get(n, LW3D_19.index(n))]  # noqa: E731
+    out = np.full((src.shape[0], NUM_POINTS, 3), np.nan)
+    _body_and_face(out, get, get("nose"))
+    for point in ("pelvis", "neck"):
+        gap = ~np.all(np.isfinite(out[:, P[point]]), axis=1)
+        out[gap, P[point]] = get(point)[gap]
+    out[:] = apply_rules(out, ("spine", "chest"), SHARED_RULES)
+    return CanonicalPose(out, derived=_DETECTOR_DERIVED, source=LW3D_19.name, fps=fps)
+
+
 SOURCE_CONVERTERS: dict[str, Callable[..., CanonicalPose]] = {
     BLAZEPOSE_33.name: from_blazepose33,
     COCO_17.name: from_coco17,
     VITPOSE_25.name: from_vitpose25,
     H36M_17.name: from_h36m17,
+    LW3D_19.name: from_lw3d19,
 }
 
 
