@@ -362,7 +362,7 @@ BRANCH_CHILDREN = {
 """Per branching canonical bone: candidate (left, right) pairs of side children, then its upward children; the
 first usable of each is taken.  The chest prefers the clavicle roots, which ride on it, to the upper-arm roots,
 which the clavicles move."""
-BRANCH_WEIGHTS = (1.0, 1.0)
+BRANCH_WEIGHTS = (100.0, 1.0)
 """Least-squares weights of a branching bone's two directions: the line across its side children (right ->
 left) and the direction to its upward child.  Lines across, not each child's own offset, are compared: a
 rig's thigh or clavicle roots sit forward, back or below its hips/chest by amounts that differ from rig to
