@@ -177,7 +177,7 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
     return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
                   f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
                   f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: "
-                  f"{rest_found}")
+                  f"{rest_found}" + "".join(f"\n  note: {n}" for n in report.notes))
 
 
 def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero",

@@ -1,0 +1,113 @@
+"""Source skeletons other than the files': made from real mocap (tests/mocap_variants.py), read by shape.
+
+Each variant moves as the real clip did: a 15- or 13-joint skeleton named for segments (DeepMimic), a 78-joint
+one with twist, roll and face joints, a ``Beta:`` namespace, scrambled joint frames, and a Bandai-Namco-style
+rest (every offset on its joint's local +x) with names that say nothing.  Each is retargeted onto the preset
+rigs with ``foot_lock="never"`` and its world directions compared with its own (limbs, hip and chest lines).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rigcast.formats.bvh import read_bvh, write_bvh
+from rigcast.retarget import RetargetOptions, detect_bone_map, fk, retarget
+from rigcast.retarget.cli import bvh_source, main
+from mocap_variants import keep_joints, renamed, trimmed, with_extra_joints
+from retarget_checks import clip_path, summary
+from test_retarget_mocap import RIGS, retarget_errors
+
+DEEPMIMIC = {  # CMU joint (MotionBuilder release, 3dsMax release) -> DeepMimic's humanoid name
+    "root": ("Hips", "Hips"), "chest": ("Spine1", "Chest2"), "neck": ("Neck1", "Neck"),
+    **{f"{side}_{joint}": (f"{s}{mb}", f"{s}{mx}") for side, s in (("left", "Left"), ("right", "Right"))
+       for joint, mb, mx in (("shoulder", "Arm", "Shoulder"), ("elbow", "ForeArm", "Elbow"),
+                             ("wrist", "Hand", "Wrist"), ("hip", "UpLeg", "Hip"), ("knee", "Leg", "Knee"),
+                             ("ankle", "Foot", "Ankle"))},
+}
+"""DeepMimic's 15 joints, named for where a segment starts (``left_shoulder`` is the upper arm's joint,
+``left_hip`` the thigh's); no clavicles, no toes, the neck joint carries the head."""
+
+
+def deepmimic_clip(clip_name: str, joints: int = 15):
+    """A real CMU clip cut down to DeepMimic's skeleton (``joints`` 15, or 13 without the wrists: the forearm
+    then ends at the elbow's End Site, on the wrist), first 120 frames."""
+    column = 0 if "walk" in clip_name else 1
+    keep = {cmu[column]: name for name, cmu in DEEPMIMIC.items()
+            if joints == 15 or not name.endswith("wrist")}
+    return keep_joints(trimmed(read_bvh(clip_path(clip_name))), keep)
+
+
+@pytest.mark.parametrize("joints", [15, 13])
+@pytest.mark.parametrize("clip", ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh"])
+def test_a_deepmimic_skeleton_maps_by_shape_onto_every_rig(clip, joints, tmp_path, capsys):
+    """No clavicles, limb joints named for segments: the shoulder joint drives the upper arm (its child is the
+    elbow), and every rig follows the skeleton's own directions."""
+    path = tmp_path / f"deepmimic_{joints}.bvh"
+    write_bvh(deepmimic_clip(clip, joints), path)
+    source, _ = read_bvh(path).to_rig_motion()
+    assert source.num_bones == joints
+    bone_map, report = detect_bone_map(source)
+    assert bone_map.bones["upper_arm.L"] == "left_shoulder" and bone_map.bones["lower_arm.R"] == "right_elbow"
+    assert bone_map.bones["thigh.L"] == "left_hip" and bone_map.bones["shin.R"] == "right_knee"
+    assert "shoulder.L" not in bone_map.bones and "toes.L" not in bone_map.bones
+    assert main([str(path), "-o", str(tmp_path / "out.bvh"), "--foot-lock", "never"]) == 0
+    printed = capsys.readouterr().out
+    assert "guessed from the hierarchy" in printed and "left_shoulder" in printed, printed  # says what it guessed
+    pose, _ = bvh_source(path)
+    for rig_name, build in RIGS.items():
+        median, p95, worst = summary(retarget_errors(pose, build()))
+        assert median <= 1.0 and p95 <= 3.0, f"{rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+FACE = ("Jaw", "LeftEyelid", "RightEyelid", "LeftEyebrow", "RightEyebrow", "Nose", "LeftCheek", "RightCheek",
+        "UpperLip", "LeftEar", "RightEar")
+
+
+def crowded_clip():
+    """The Mixamo clip with fingers (55 joints with its eyes) and 23 more: a twist helper beside every upper arm, forearm,
+    thigh and shin (leaves, half way down), a roll joint in each wrist and ankle chain (the hand and foot then
+    start at it, zero length), eleven face joints under the head: 78 joints that move as the 55 did."""
+    clip = read_bvh(clip_path("freebvh_mixamo_fingers.bvh"))
+    m = "mixamorig:"
+    off = {n: clip.offsets[i] for i, n in enumerate(clip.joint_names)}
+    extras = []
+    for side in ("Left", "Right"):
+        for seg, child in (("Arm", "ForeArm"), ("ForeArm", "Hand"), ("UpLeg", "Leg"), ("Leg", "Foot")):
+            extras.append((f"{m}{side}{seg}Twist", f"{m}{side}{seg}", tuple(0.5 * off[f"{m}{side}{child}"]), None))
+        extras.append((f"{m}{side}WristRoll", f"{m}{side}ForeArm", tuple(off[f"{m}{side}Hand"]), f"{m}{side}Hand"))
+        extras.append((f"{m}{side}AnkleRoll", f"{m}{side}Leg", tuple(off[f"{m}{side}Foot"]), f"{m}{side}Foot"))
+    rng = np.random.default_rng(2)
+    extras += [(f"{m}{face}", f"{m}Head", tuple(rng.uniform(-4, 4, 3) + (0, 6, 6)), None) for face in FACE]
+    return with_extra_joints(clip, extras)
+
+
+def test_a_78_joint_skeleton_is_not_confused_by_its_extras(tmp_path):
+    path = tmp_path / "crowded.bvh"
+    write_bvh(crowded_clip(), path)
+    source, _ = read_bvh(path).to_rig_motion()
+    plain, _ = read_bvh(clip_path("freebvh_mixamo_fingers.bvh")).to_rig_motion()
+    assert source.num_bones == plain.num_bones + 23 == 78
+    assert detect_bone_map(source)[0].bones == detect_bone_map(plain)[0].bones  # the same 21 joints
+    pose, text = bvh_source(path)
+    assert "78 joints" in text and "21/21 canonical bones, 30 finger bones" in text, text
+    for rig_name in ("mixamo", "unreal", "odd"):
+        median, p95, worst = summary(retarget_errors(pose, RIGS[rig_name]()))
+        assert median <= 1.0 and p95 <= 3.0, f"{rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+@pytest.mark.parametrize("prefix", ["Beta:", "Beta:mixamorig:"])
+def test_a_beta_namespace_reads_like_mixamo(prefix, tmp_path):
+    """Mixamo names its Beta character's joints ``Beta:Hips`` ...: read as the Mixamo preset, fingers too."""
+    path = tmp_path / "beta.bvh"
+    write_bvh(renamed(read_bvh(clip_path("freebvh_mixamo_fingers.bvh")),
+                      lambda n: prefix + n.split(":")[-1]), path)
+    pose, text = bvh_source(path)
+    assert "preset:mixamo" in text and "21/21 canonical bones, 30 finger bones" in text, text
+    rig, _ = read_bvh(path).to_rig_motion()
+    assert detect_bone_map(rig)[0].bones["upper_arm.L"] == f"{prefix}LeftArm"
+    median, p95, worst = summary(retarget_errors(pose, RIGS["unreal"]()))
+    assert median <= 1.0 and p95 <= 3.0, f"median {median:.2f}, p95 {p95:.2f}, worst {worst}"
