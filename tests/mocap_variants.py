@@ -169,3 +169,23 @@ def renamed(clip: BvhClip, rename) -> BvhClip:
 def trimmed(clip: BvhClip, frames: int = 120) -> BvhClip:
     """The first ``frames`` frames of ``clip``."""
     return clip.with_motion(clip.motion[:frames])
+
+
+def with_twist(clip: BvhClip, twists: dict[str, np.ndarray]) -> BvhClip:
+    """``clip`` with joints turned further about their own bone: joint name -> (T,) degrees about the rest
+    direction to its first child (or, where that sits on the joint, its first child's) (``L @ R(axis, angle)``), so the joint and everything below it turn about the
+    bone as it lies on each frame.  Offsets are unchanged."""
+    local = clip.local_rotations()
+    for name, degrees in twists.items():
+        j = clip.joint_names.index(name)
+        rest = clip.rest_positions()
+        down = j  # follow first children to the first one apart from the joint (CMU's Neck sits on Spine1)
+        while np.linalg.norm(rest[down] - rest[j]) < 1e-6:
+            down = next(c for c, p in enumerate(clip.parents) if p == down)
+        axis = (rest[down] - rest[j]) / np.linalg.norm(rest[down] - rest[j])
+        local[:, j] = local[:, j] @ Rotation.from_rotvec(np.radians(degrees)[:, None] * axis).as_matrix()
+    world = np.empty_like(local)
+    for j, p in enumerate(clip.parents):
+        world[:, j] = local[:, j] if p < 0 else world[:, p] @ local[:, j]
+    return clip_from_world(clip.joint_names, clip.parents, clip.offsets, world, _root_xyz(clip), clip.end_sites,
+                           clip.frame_time)
