@@ -133,7 +133,7 @@ def load_source(config: ApplyConfig) -> Source:
         pose, text = retarget_cli.load_source(path, None, config.source_rest)
         frames = config.frame_offset + np.arange(pose.num_frames, dtype=np.float64)
         return Source(pose, frames, pose.fps, -1, stem, text)
-    if retarget_cli.parse_rest(config.source_rest, "Source rest") != "zero":
+    if retarget_cli.parse_rest(config.source_rest, "Source rest") not in ("auto", "zero"):
         raise RigcastError(f"Source rest applies to mocap clips (.bvh, AMASS .npz); a Take's points have no joint "
                            f"frames, got Source rest {config.source_rest}")
     take = core_take.Take.load(path)

@@ -135,7 +135,7 @@ def reframed(clip: BvhClip, frames: np.ndarray) -> BvhClip:
     world, _ = clip.world_transforms()
     q = np.asarray(frames, dtype=np.float64)
     offsets = np.array([o if p < 0 else q[p].T @ o for o, p in zip(clip.offsets, clip.parents)])
-    ends = np.einsum("jik,jk->ji", q, np.nan_to_num(clip.end_sites))  # Q^T e (q[j].T @ e)
+    ends = np.einsum("jki,jk->ji", q, np.nan_to_num(clip.end_sites))  # Q^T e (q[j].T @ e)
     ends[~np.all(np.isfinite(clip.end_sites), axis=1)] = np.nan
     return clip_from_world(clip.joint_names, clip.parents, offsets, world @ q, _root_xyz(clip), ends,
                            clip.frame_time)
