@@ -210,3 +210,40 @@ def test_scrambled_source_joint_frames_change_nothing(clip, tmp_path):
         pose, _ = bvh_source(scrambled)
         median, p95, worst = summary(retarget_errors(pose, rig))
         assert median <= 1.0 and p95 <= 3.0, f"{rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"
+
+
+@pytest.mark.parametrize("clip", ["cmu_02_01_walk.bvh", "cmu_131_03_hop.bvh", "freebvh_mixamo_fingers.bvh",
+                                  "mocapbank.bvh"])
+def test_a_rest_along_x_with_meaningless_names_is_read_from_the_motion(clip, tmp_path):
+    """Bandai-Namco-style: every joint's offset on its own local +x (the rest a zigzag, no pose) and joints named
+    ``j00`` ...: nothing in the names or the rest says which joint is which.  The mapper finds the skeleton in the
+    clip's median pose (left and right from where the feet point, arms hanging or out), maps the joints the
+    real names map, and the retarget follows the clip as well as the real one does."""
+    from mocap_variants import offsets_along_x, reframed
+
+    real = trimmed(read_bvh(clip_path(clip)))
+    path = tmp_path / "along_x.bvh"
+    write_bvh(renamed(reframed(real, offsets_along_x(real)), lambda n: f"j{real.joint_names.index(n):02d}"), path)
+    rig, motion = read_bvh(path).to_rig_motion()
+    rest = rig.tail_xyz - rig.head_xyz
+    assert np.median(np.abs(rest[:, 0]) / np.linalg.norm(rest, axis=1)) > 0.99  # bones along X: no pose
+    assert detect_bone_map(rig)[0].missing()  # the rest alone does not map it
+    bone_map, report = detect_bone_map(rig, motion=motion)
+    assert "+motion" in report.method and "median pose" in report.notes[-1], str(report)
+    want, _ = detect_bone_map(read_bvh(clip_path(clip)).to_rig())
+    expect = {c: f"j{real.joint_names.index(b):02d}" for c, b in want.bones.items()}
+    # Limbs, hips and chest as the names say.  Where the spine or neck has more joints than canonical bones
+    # (CMU: LowerBack, Spine; lowerneck, Neck) shape cannot tell which one the names pick: any joint of the
+    # torso chain, in order, will do.
+    torso = ("spine", "neck", "head")
+    assert {c: b for c, b in bone_map.bones.items() if c not in torso} == \
+        {c: b for c, b in expect.items() if c not in torso}
+    chain = [rig.index(bone_map.bones["chest"])] + rig.ancestors(rig.index(bone_map.bones["chest"]))
+    assert rig.index(bone_map.bones["spine"]) in chain[1:-1]
+    head = rig.index(bone_map.bones["head"])
+    assert rig.index(bone_map.bones["neck"]) in rig.ancestors(head) and chain[0] in rig.ancestors(head)
+    pose, text = bvh_source(path)
+    assert "no standing pose" in text, text
+    for rig_name in ("mixamo", "odd"):
+        median, p95, worst = summary(retarget_errors(pose, RIGS[rig_name]()))
+        assert median <= 1.0 and p95 <= 3.0, f"{rig_name}: median {median:.2f}, p95 {p95:.2f}, worst {worst}"

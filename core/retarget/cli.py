@@ -169,7 +169,7 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
     rig's own), ``tpose`` or a frame number: the rest
     its joint frames (``segment_rotation``) are measured from.
     """
-    bone_map, report = detect_bone_map(rig)
+    bone_map, report = detect_bone_map(rig, motion=motion)
     if "hips" not in bone_map.bones:
         raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
     indices = bone_map.indices(rig)
