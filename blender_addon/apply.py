@@ -34,8 +34,8 @@ class ApplyConfig:
     ``FILE`` (``map_path``) or ``PRESET:<name>``.  ``track_id`` -1: the take's
     longest track.  ``frame_offset``: the scene frame of source frame 0.
     ``source_rest`` / ``target_rest``: the CLI's ``--source-rest`` /
-    ``--target-rest`` (``zero``, ``tpose`` or a frame number; a target frame
-    is one of the armature's current action).  ``bake``: the CLI's
+    ``--target-rest`` (``auto`` for the source only, ``zero``, ``tpose`` or a
+    frame number; a target frame is one of the armature's current action).  ``bake``: the CLI's
     ``--bake``: key the deform bones' evaluated pose instead of the controls.
     """
 
@@ -46,7 +46,7 @@ class ApplyConfig:
     foot_lock: str = "auto"
     frame_offset: int = 1
     use_face: bool = True
-    source_rest: str = "zero"
+    source_rest: str = "auto"
     target_rest: str = "zero"
     bake: bool = False
 
@@ -55,7 +55,7 @@ class ApplyConfig:
         return cls(take_path=bpy.path.abspath(props.take_path), track_id=props.track_id, map_source=props.bone_map,
                    map_path=bpy.path.abspath(props.map_path), foot_lock=props.foot_lock.lower(),
                    frame_offset=props.frame_offset, use_face=props.use_face,
-                   source_rest=props.source_rest.strip() or "zero", target_rest=props.target_rest.strip() or "zero",
+                   source_rest=props.source_rest.strip() or "auto", target_rest=props.target_rest.strip() or "zero",
                    bake=props.bake)
 
 
