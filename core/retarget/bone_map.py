@@ -8,7 +8,9 @@ exactly first, then ignoring namespaces (``mixamorig:``, ``mixamorig1:``,
 :func:`detect_bone_map` tries, in order: the presets (scored by how many of
 their bones the rig has); bone names, normalised (prefixes, sides and
 synonyms); and the rig's hierarchy and rest geometry.  Each later stage only
-fills what the earlier ones left missing.
+fills what the earlier ones left missing.  Given the rig's motion, a rest that
+is no pose (bones missing, or legs not down and torso not up) is replaced by
+the clip's median pose and the stages run again on it.
 """
 
 from __future__ import annotations
@@ -585,8 +587,9 @@ def _geometry_leg(rig: Rig, root: int, s: str, height: float, found: dict[str, i
 
 
 def _geometry_arm(rig: Rig, root: int, s: str, chest: int, height: float, found: dict[str, int],
-                  left: np.ndarray = np.array([1.0, 0.0, 0.0])) -> None:
-    # Follow the child reaching farthest out to this side (``left`` for the left).
+                  left: np.ndarray | None = None) -> None:
+    # Follow the child reaching farthest out to this side (``left``, +X by default, for the left).
+    left = np.array([1.0, 0.0, 0.0]) if left is None else left
     sign = 1.0 if s == "L" else -1.0
     chain = _main_chain(rig, root, lambda c: (sign * _subtree_points(rig, c) @ left).max())
     start = 0
