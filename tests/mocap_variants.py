@@ -173,8 +173,8 @@ def trimmed(clip: BvhClip, frames: int = 120) -> BvhClip:
 
 def with_twist(clip: BvhClip, twists: dict[str, np.ndarray]) -> BvhClip:
     """``clip`` with joints turned further about their own bone: joint name -> (T,) degrees about the rest
-    direction to its first child (or, where that sits on the joint, its first child's) (``L @ R(axis, angle)``), so the joint and everything below it turn about the
-    bone as it lies on each frame.  Offsets are unchanged."""
+    direction to its first child (or, where that sits on the joint, its first child's): ``L @ R(axis, angle)``,
+    so the joint and everything below it turn about the bone as it lies on each frame.  Offsets are unchanged."""
     local = clip.local_rotations()
     for name, degrees in twists.items():
         j = clip.joint_names.index(name)

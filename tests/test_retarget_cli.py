@@ -250,7 +250,8 @@ def test_real_mocap_onto_a_mixamo_fbx_evaluated_in_blender(blender, tmp_path, ca
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.render.fps = 60  # the clip's rate, which the FBX's key times are in
-    assert bpy.ops.import_scene.fbx(filepath=str(out), automatic_bone_orientation=False, anim_offset=0.0) == {'FINISHED'}
+    done = bpy.ops.import_scene.fbx(filepath=str(out), automatic_bone_orientation=False, anim_offset=0.0)
+    assert done == {'FINISHED'}
     back = next(o for o in bpy.data.objects if o.type == 'ARMATURE')
     heads = {"shoulder": "Arm", "elbow": "ForeArm", "wrist": "Hand", "hip": "UpLeg", "knee": "Leg", "ankle": "Foot",
              "toe": "ToeBase"}

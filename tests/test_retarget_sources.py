@@ -68,8 +68,8 @@ FACE = ("Jaw", "LeftEyelid", "RightEyelid", "LeftEyebrow", "RightEyebrow", "Nose
 
 
 def crowded_clip():
-    """The Mixamo clip with fingers (55 joints with its eyes) and 23 more: a twist helper beside every upper arm, forearm,
-    thigh and shin (leaves, half way down), a roll joint in each wrist and ankle chain (the hand and foot then
+    """The Mixamo clip with fingers (55 joints with its eyes) and 23 more: a twist helper beside every upper arm,
+    forearm, thigh and shin (leaves, half way down), a roll joint in each wrist and ankle chain (the hand and foot then
     start at it, zero length), eleven face joints under the head: 78 joints that move as the 55 did."""
     clip = read_bvh(clip_path("freebvh_mixamo_fingers.bvh"))
     m = "mixamorig:"
