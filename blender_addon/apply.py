@@ -37,8 +37,8 @@ class ApplyConfig:
     ``FILE`` (``map_path``) or ``PRESET:<name>``.  ``track_id`` -1: the take's
     longest track.  ``frame_offset``: the scene frame of source frame 0.
     ``source_rest`` / ``target_rest``: the CLI's ``--source-rest`` /
-    ``--target-rest`` (``zero``, ``tpose`` or a frame number; a target frame
-    is one of the armature's current action).  ``bake``: the CLI's
+    ``--target-rest`` (``auto`` for the source only, ``zero``, ``tpose`` or a
+    frame number; a target frame is one of the armature's current action).  ``bake``: the CLI's
     ``--bake``: key the deform bones' evaluated pose instead of the controls.
     ``points``: the CLI's ``--source``: ``track`` (a Take track's own 3D) or
     a lift stored in the Take (``lift``, what ``rigcast lift`` writes).
@@ -51,7 +51,7 @@ class ApplyConfig:
     foot_lock: str = "auto"
     frame_offset: int = 1
     use_face: bool = True
-    source_rest: str = "zero"
+    source_rest: str = "auto"
     target_rest: str = "zero"
     bake: bool = False
     points: str = POINTS_TRACK
@@ -65,7 +65,7 @@ class ApplyConfig:
         return cls(take_path=take_path, track_id=props.track_id, map_source=props.bone_map,
                    map_path=bpy.path.abspath(props.map_path), foot_lock=props.foot_lock.lower(),
                    frame_offset=props.frame_offset, use_face=props.use_face,
-                   source_rest=props.source_rest.strip() or "zero", target_rest=props.target_rest.strip() or "zero",
+                   source_rest=props.source_rest.strip() or "auto", target_rest=props.target_rest.strip() or "zero",
                    bake=props.bake, points=points)
 
 
@@ -164,7 +164,7 @@ def load_source(config: ApplyConfig) -> Source:
         pose, text = retarget_cli.load_source(path, None, config.source_rest)
         frames = config.frame_offset + np.arange(pose.num_frames, dtype=np.float64)
         return Source(pose, frames, pose.fps, -1, stem, text)
-    if retarget_cli.parse_rest(config.source_rest, "Source rest") != "zero":
+    if retarget_cli.parse_rest(config.source_rest, "Source rest") not in ("auto", "zero"):
         raise RigcastError(f"Source rest applies to mocap clips (.bvh, AMASS .npz); a Take's points have no joint "
                            f"frames, got Source rest {config.source_rest}")
     take = core_take.Take.load(path)

@@ -76,9 +76,10 @@ class RigcastSceneProps(bpy.types.PropertyGroup):
                                      "stored in the Take (rigcast retarget --source)")
     use_face: BoolProperty(name="Head from face", default=True,
                            description="Turn the head with a face tracked on this body, when the take has one")
-    source_rest: StringProperty(name="Source rest", default="zero",
-                                description="The rest a BVH / AMASS clip's joint frames are measured from: zero (the "
-                                            "file's own), tpose (arms out, legs down) or a frame number")
+    source_rest: StringProperty(name="Source rest", default="auto",
+                                description="The rest a BVH / AMASS clip's joint frames are measured from: auto (the "
+                                            "file's own, or its median pose where that is no standing pose), zero "
+                                            "(the file's own), tpose (arms out, legs down) or a frame number")
     target_rest: StringProperty(name="Target rest", default="zero",
                                 description="The rest the armature's rotations are solved from: zero (its own), tpose "
                                             "or a frame of its current action; the keys stay on its own rest")

@@ -19,7 +19,7 @@ PACKAGE_MOCAP = {
                       "bvhtoolbox-0.1.3/tests/example_files/test_mocapbank.bvh"),
 }
 """Real mocap inside a registry package (bvhtoolbox's sdist, MIT), fetched at test setup, never committed:
-a Mixamo-rigged clip (``mixamorig:`` names, five fingers of three segments, 54 joints, 69 frames) and a
+a Mixamo-rigged clip (``mixamorig:`` names, five fingers of three segments, 55 joints with its eyes, 69 frames) and a
 MocapBank clip, a third naming family (``Chest``/``Chest2``, ``LeftCollar``, ``LeftShoulder`` for the upper arm,
 ``LeftHip``/``LeftKnee``/``LeftAnkle``; 19 joints, 455 frames)."""
 CLIPS = CMU_CLIPS + list(PACKAGE_MOCAP)

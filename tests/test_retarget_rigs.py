@@ -202,6 +202,42 @@ def unreal_rig(arm_down_deg: float = 30.0, scale: float = 1.1) -> Rig:
     return build("manny", spec, pts)
 
 
+def unreal_mannequin_rig(arm_down_deg: float = 45.0) -> Rig:
+    """Unreal's UE4 Mannequin: spine_01..03, neck_01, clavicles on spine_03, twist bones beside the chain, an
+    ``ik_foot_root``/``ik_hand_root`` helper tree under ``root``; an A-pose rest."""
+    pts = body_points(scale=1.03, arm_down_deg=arm_down_deg)
+    z = np.linspace(pts["spine1"][2], pts["neck"][2], 4)
+    for i in range(3):
+        pts[f"sp{i + 1}"] = np.array([0.0, 0.01, z[i]])
+    floor = ("pelvis", (0, 0, -pts["pelvis"][2]))
+    spec = [("root", None, floor, ("pelvis", (0, 0.2, -pts["pelvis"][2]))),
+            ("pelvis", "root", "pelvis", "sp1"),
+            ("spine_01", "pelvis", "sp1", "sp2"), ("spine_02", "spine_01", "sp2", "sp3"),
+            ("spine_03", "spine_02", "sp3", "neck"), ("neck_01", "spine_03", "neck", "head"),
+            ("head", "neck_01", "head", "head_top"),
+            ("ik_foot_root", "root", floor, ("pelvis", (0, 0, 0.1 - pts["pelvis"][2]))),
+            ("ik_hand_root", "root", floor, ("pelvis", (0, 0, 0.1 - pts["pelvis"][2]))),
+            ("ik_hand_gun", "ik_hand_root", "wrist.R", "knuckle.R")]
+    for s, _ in SIDES:
+        x = s.lower()
+        spec += [
+            (f"clavicle_{x}", "spine_03", f"clavicle.{s}", f"shoulder.{s}"),
+            (f"upperarm_{x}", f"clavicle_{x}", f"shoulder.{s}", f"elbow.{s}"),
+            (f"upperarm_twist_01_{x}", f"upperarm_{x}", f"shoulder.{s}", f"elbow.{s}"),
+            (f"lowerarm_{x}", f"upperarm_{x}", f"elbow.{s}", f"wrist.{s}"),
+            (f"lowerarm_twist_01_{x}", f"lowerarm_{x}", f"elbow.{s}", f"wrist.{s}"),
+            (f"hand_{x}", f"lowerarm_{x}", f"wrist.{s}", f"knuckle.{s}"),
+            (f"thigh_{x}", "pelvis", f"hip.{s}", f"knee.{s}"),
+            (f"thigh_twist_01_{x}", f"thigh_{x}", f"hip.{s}", f"knee.{s}"),
+            (f"calf_{x}", f"thigh_{x}", f"knee.{s}", f"ankle.{s}"),
+            (f"calf_twist_01_{x}", f"calf_{x}", f"knee.{s}", f"ankle.{s}"),
+            (f"foot_{x}", f"calf_{x}", f"ankle.{s}", f"ball.{s}"),
+            (f"ball_{x}", f"foot_{x}", f"ball.{s}", f"toe_tip.{s}"),
+            (f"ik_foot_{x}", "ik_foot_root", f"ankle.{s}", f"ball.{s}"),
+        ]
+    return build("mannequin", spec, pts)
+
+
 def smpl_rig() -> Rig:
     spec = [("Pelvis", None, "pelvis", "spine1"), ("Spine1", "Pelvis", "spine1", "spine2"),
             ("Spine2", "Spine1", "spine2", "spine3"), ("Spine3", "Spine2", "spine3", "neck"),
@@ -484,6 +520,7 @@ def test_default_rig_is_a_standing_t_pose():
 
 
 def test_builders_make_valid_rigs():
-    for rig in (mixamo_rig(), metarig_rig(), rigify_deform_rig(), unreal_rig(), smpl_rig(), odd_rig()):
+    for rig in (mixamo_rig(), metarig_rig(), rigify_deform_rig(), unreal_rig(), unreal_mannequin_rig(), smpl_rig(),
+                odd_rig()):
         assert rig.num_bones > 20
     assert mixamo_rig().num_bones == 55

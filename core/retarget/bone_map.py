@@ -8,14 +8,16 @@ exactly first, then ignoring namespaces (``mixamorig:``, ``mixamorig1:``,
 :func:`detect_bone_map` tries, in order: the presets (scored by how many of
 their bones the rig has); bone names, normalised (prefixes, sides and
 synonyms); and the rig's hierarchy and rest geometry.  Each later stage only
-fills what the earlier ones left missing.
+fills what the earlier ones left missing.  Given the rig's motion, a rest that
+is no pose (bones missing, or legs not down and torso not up) is replaced by
+the clip's median pose and the stages run again on it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -451,8 +453,30 @@ def _pick_head(rig: Rig, chain: list[int]) -> int:
 # --------------------------------------------------------------------------- geometry
 
 
+def _left_axis(rig: Rig, legs: list[int]) -> np.ndarray:
+    """The character's left (unit, horizontal) from where its feet point: Z up, left = up x forward.
+
+    Forward is the horizontal part of the last bone of each leg (the foot or toes, down the lowest-reaching
+    chain), summed over both legs: the feet point forward in any standing pose.  Without a clear answer the
+    rest's usual facing (-Y, so left is +X) is kept.
+    """
+    forward = np.zeros(3)
+    for root in legs:
+        chain = _main_chain(rig, root, lambda c: -_subtree_points(rig, c)[:, 2].min())
+        last = max((b for b in chain if rig.length[b] > 1e-6), key=chain.index, default=None)
+        if last is not None:
+            forward += (rig.tail_xyz[last] - rig.head_xyz[last]) / rig.length[last]
+    forward[2] = 0.0
+    if np.linalg.norm(forward) < 0.5:
+        return np.array([1.0, 0.0, 0.0])
+    return np.cross([0.0, 0.0, 1.0], forward / np.linalg.norm(forward))
+
+
 def _detect_by_geometry(rig: Rig) -> tuple[dict[str, int], list[str]]:
-    """Bones from the hierarchy and rest shape alone: Z up, character facing -Y, left = +X."""
+    """Bones from the hierarchy and rest shape alone: Z up, left from where the feet point (+X facing -Y).
+
+    Arms are the two large side branches of the spine, out to the sides or hanging down (a median pose),
+    each segment found by length along the chain, so bent elbows do not matter."""
     notes: list[str] = []
     all_pts = np.concatenate([rig.head_xyz, rig.tail_xyz])
     height = float(np.ptp(all_pts[:, 2])) or 1.0
@@ -467,19 +491,24 @@ def _detect_by_geometry(rig: Rig) -> tuple[dict[str, int], list[str]]:
             return "up"
         return "other"
 
-    hips = None
-    for b in sorted(range(rig.num_bones), key=lambda b: -len(rig.ancestors(b))):
-        kinds = [kind(b, c) for c in rig.children(b)]
-        if kinds.count("down") >= 2 and kinds.count("up") >= 1:
-            hips = b
-            break
+    # The hips: two branches down and one up.  Of several such bones (arms hanging in a motion frame make the
+    # chest one), the one whose branches reach lowest, the floor; then the deepest.
+    candidates = [b for b in range(rig.num_bones)
+                  if [kind(b, c) for c in rig.children(b)].count("down") >= 2
+                  and [kind(b, c) for c in rig.children(b)].count("up") >= 1]
+
+    def reach_down(b: int) -> float:
+        return min(_subtree_points(rig, c)[:, 2].min() for c in rig.children(b) if kind(b, c) == "down")
+
+    hips = min(candidates, key=lambda b: (round(reach_down(b) / height, 2), -len(rig.ancestors(b))), default=None)
     if hips is None:
         notes.append("geometry: no bone with two legs below and a spine above; nothing found")
         return found, notes
     found["hips"] = hips
     legs = sorted([c for c in rig.children(hips) if kind(hips, c) == "down"],
                   key=lambda c: _subtree_points(rig, c)[:, 2].min())[:2]
-    legs.sort(key=lambda c: -_subtree_points(rig, c)[:, 0].mean())  # left (+X) first
+    left = _left_axis(rig, legs)
+    legs.sort(key=lambda c: -(_subtree_points(rig, c) @ left).mean())  # left first
     for s, root in zip(("L", "R"), legs):
         _geometry_leg(rig, root, s, height, found)
 
@@ -492,15 +521,15 @@ def _detect_by_geometry(rig: Rig) -> tuple[dict[str, int], list[str]]:
         for c in rig.children(b):
             if c in up:
                 continue
-            pts = _subtree_points(rig, c)
-            reach = pts[:, 0] - rig.head_xyz[b, 0]
-            if np.abs(reach).max() > 0.2 * height:
-                side_kids.append((c, reach[np.argmax(np.abs(reach))]))
-        if len(side_kids) >= 2:
+            pts = _subtree_points(rig, c) - rig.head_xyz[b]
+            # An arm reaches far from the chest, out to its side or hanging down beside the body.
+            if np.linalg.norm(pts, axis=1).max() > 0.2 * height:
+                side_kids.append((c, float((pts @ left).mean())))
+        side_kids.sort(key=lambda cr: -cr[1])
+        if len(side_kids) >= 2 and side_kids[0][1] > 0 > side_kids[-1][1]:
             chest = b
-            arms = sorted(side_kids, key=lambda cr: -cr[1])
-            _geometry_arm(rig, arms[0][0], "L", b, height, found)
-            _geometry_arm(rig, arms[-1][0], "R", b, height, found)
+            _geometry_arm(rig, side_kids[0][0], "L", b, height, found, left)
+            _geometry_arm(rig, side_kids[-1][0], "R", b, height, found, left)
             break
     if chest is None:
         notes.append("geometry: no bone with arms branching sideways")
@@ -528,10 +557,19 @@ def _main_chain(rig: Rig, root: int, score) -> list[int]:
 def _geometry_leg(rig: Rig, root: int, s: str, height: float, found: dict[str, int]) -> None:
     chain = _main_chain(rig, root, lambda c: -_subtree_points(rig, c)[:, 2].min())
     direction = (rig.tail_xyz[chain] - rig.head_xyz[chain]) / rig.length[chain, None]
-    thigh = next((i for i, b in enumerate(chain) if direction[i, 2] < -0.7 and rig.length[b] > 0.1 * height), None)
+    # The thigh: the first long bone pointing down (about 0.25 x stature; CMU's LHipJoint, 0.1, runs from the
+    # hips' centre down to the hip joint); a thigh split in two twist halves is found at 0.1.
+    thigh = next((i for i, b in enumerate(chain) if direction[i, 2] < -0.7 and rig.length[b] > 0.15 * height),
+                 None)
+    if thigh is None:
+        thigh = next((i for i, b in enumerate(chain) if direction[i, 2] < -0.7 and rig.length[b] > 0.1 * height),
+                     None)
     if thigh is None:
         return
-    foot = next((i for i in range(thigh + 1, len(chain)) if abs(direction[i, 2]) < 0.8), None)
+    # The foot: past the shin, the first short bone (under 0.15 x stature) that does not point down, so a
+    # knee bent in a motion frame is not taken for it.
+    foot = next((i for i in range(thigh + 2, len(chain))
+                 if abs(direction[i, 2]) < 0.8 and rig.length[chain[i]] < 0.15 * height), None)
     found[f"thigh.{s}"] = chain[thigh]
     if foot is None:
         return
@@ -548,21 +586,25 @@ def _geometry_leg(rig: Rig, root: int, s: str, height: float, found: dict[str, i
                                  / rig.length[c])
 
 
-def _geometry_arm(rig: Rig, root: int, s: str, chest: int, height: float, found: dict[str, int]) -> None:
-    # Follow the child reaching farthest out to this side (+X for the left).
+def _geometry_arm(rig: Rig, root: int, s: str, chest: int, height: float, found: dict[str, int],
+                  left: np.ndarray | None = None) -> None:
+    # Follow the child reaching farthest out to this side (``left``, +X by default, for the left).
+    left = np.array([1.0, 0.0, 0.0]) if left is None else left
     sign = 1.0 if s == "L" else -1.0
-    chain = _main_chain(rig, root, lambda c: (sign * _subtree_points(rig, c)[:, 0]).max())
+    chain = _main_chain(rig, root, lambda c: (sign * _subtree_points(rig, c) @ left).max())
     start = 0
-    if abs(rig.head_xyz[chain[0], 0] - rig.head_xyz[chest, 0]) < 0.07 * height and len(chain) > 1:
+    if abs((rig.head_xyz[chain[0]] - rig.head_xyz[chest]) @ left) < 0.07 * height and len(chain) > 1:
         found[f"shoulder.{s}"] = chain[0]
         start = 1
     # The hand is the bone the fingers branch from (3+ children); without
     # fingers, the bone starting nearest 0.32 x stature from the shoulder
-    # (upper arm + forearm, Drillis-Contini).
+    # along the chain (upper arm + forearm, Drillis-Contini), so a bent elbow
+    # does not shorten the reach.
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(rig.head_xyz[chain], axis=0), axis=1))])
+    along = along - along[start]
     hand = next((i for i in range(start + 1, len(chain)) if len(rig.children(chain[i])) >= 3), None)
     if hand is None:
-        reach = np.linalg.norm(rig.head_xyz[chain] - rig.head_xyz[chain[start]], axis=1)
-        hand = start + 1 + int(np.argmin(np.abs(reach[start + 1:] - 0.32 * height))) if len(chain) > start + 1 \
+        hand = start + 1 + int(np.argmin(np.abs(along[start + 1:] - 0.32 * height))) if len(chain) > start + 1 \
             else start
     if hand <= start:
         return
@@ -571,22 +613,50 @@ def _geometry_arm(rig: Rig, root: int, s: str, chest: int, height: float, found:
     between = range(start + 1, hand)
     if between:
         # The elbow sits 56 % of the way from shoulder to wrist (upper arm 0.186,
-        # forearm 0.146 of stature, Drillis-Contini).
-        a, w = rig.head_xyz[chain[start]], rig.head_xyz[chain[hand]]
-        target = a + 0.56 * (w - a)
-        found[f"lower_arm.{s}"] = chain[min(between, key=lambda i: np.linalg.norm(rig.head_xyz[chain[i]] - target))]
+        # forearm 0.146 of stature, Drillis-Contini), along the chain.
+        found[f"lower_arm.{s}"] = chain[min(between, key=lambda i: abs(along[i] - 0.56 * along[hand]))]
 
 
 # --------------------------------------------------------------------------- detection
 
 
-def detect_bone_map(rig: Rig, presets: tuple[BoneMap, ...] | None = None) -> tuple[BoneMap, DetectReport]:
+def detect_bone_map(rig: Rig, presets: tuple[BoneMap, ...] | None = None, motion=None
+                    ) -> tuple[BoneMap, DetectReport]:
     """Find the bone map of ``rig``: presets first, then names, then hierarchy and rest geometry.
+
+    ``motion`` (a :class:`~rigcast.retarget.rig.Motion` of ``rig``, optional): the motion is a cue where the
+    rest is none: when bones are missing, or the bones found do not stand (legs down, torso up) in the rest,
+    as in exports whose offsets all lie along each joint's local x, detection runs again on the clip's median
+    pose (:func:`rigcast.retarget.rest.median_pose_frame`) and keeps whichever finds more.
 
     Returns the map (names as spelled in the rig) and a report of what was
     found by which method and which canonical bones are missing.
     """
     presets = load_presets() if presets is None else presets
+    bone_map, report = _detect(rig, presets)
+    if motion is None or motion.num_frames == 0:
+        return bone_map, report
+    from .rest import median_pose_frame, rest_not_standing, rig_with_rest
+    from .rig import fk
+
+    indices = bone_map.indices(rig)
+    reason = "no hips found" if "hips" not in indices else rest_not_standing(rig, indices)
+    if reason is None and not report.missing:
+        return bone_map, report
+    reason = reason or f"{len(report.missing)} canonical bones not found"
+    frame = median_pose_frame(rig, motion)
+    posed = rig_with_rest(rig, fk(rig, motion.select(slice(frame, frame + 1)))[0])
+    again, again_report = _detect(posed, presets)
+    if len(again.bones) <= len(bone_map.bones):
+        return bone_map, report
+    note = (f"the rest gave {len(bone_map.bones)} canonical bones ({reason}): bones found in the clip's median "
+            f"pose, frame {frame}, instead")
+    return again, replace(again_report, rig=rig.name, method=again_report.method + "+motion",
+                          notes=again_report.notes + (note,))
+
+
+def _detect(rig: Rig, presets: tuple[BoneMap, ...]) -> tuple[BoneMap, DetectReport]:
+    """:func:`detect_bone_map` on the rest alone."""
     notes: list[str] = []
     if rig.driven:
         notes.append(f"{len(rig.driven)} bones are driven by constraints (their own keys would move nothing) and "

@@ -96,8 +96,9 @@ _HIP_LINE = ("right_hip", ("left_hip",))
 _EAR_LINE = ("right_ear", ("left_ear",))
 
 CANONICAL_BONES: tuple[CanonicalBone, ...] = (
-    CanonicalBone("hips", None, "pelvis", ("spine",), (_HIP_LINE,), "left"),
-    CanonicalBone("spine", "hips", "spine", ("chest",), (_HIP_LINE, _SHOULDER_LINE), "left"),
+    # Where a skeleton has no spine joint (DeepMimic: root -> chest), the hips run to the chest or neck.
+    CanonicalBone("hips", None, "pelvis", ("spine", "chest", "neck"), (_HIP_LINE,), "left"),
+    CanonicalBone("spine", "hips", "spine", ("chest", "neck"), (_HIP_LINE, _SHOULDER_LINE), "left"),
     CanonicalBone("chest", "spine", "chest", ("neck",), (_SHOULDER_LINE,), "left"),
     CanonicalBone("neck", "chest", "neck", ("head",), (_SHOULDER_LINE, _EAR_LINE), "left"),
     CanonicalBone("head", "neck", "head", ("head_end",), (_EAR_LINE,), "left"),
@@ -603,7 +604,7 @@ def rig_markers(rig: Rig, bone_indices: dict[str, int]) -> RigMarkers:
     at_head("spine", "spine")
     at_head("chest", "chest")
     at_head("neck", "neck")
-    at_head("head", "head")
+    at_head("head", "head") or at_tail("head", "neck")  # a neck joint that carries the head ends at it
     at_tail("head_end", "head")
     for side, s in (("left", "L"), ("right", "R")):
         at_head(f"{side}_clavicle", f"shoulder.{s}")

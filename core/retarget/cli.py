@@ -2,7 +2,7 @@
 
     rigcast retarget INPUT -o OUT [--rig RIG] [--map PRESET|auto|MAP.json] [--track ID]
                      [--foot-lock auto|always|never|grounding]
-                     [--source-rest zero|tpose|FRAME] [--target-rest zero|tpose|FRAME] [--bake]
+                     [--source-rest auto|zero|tpose|FRAME] [--target-rest zero|tpose|FRAME] [--bake]
 
 INPUT is a Take (``.npz``), a BVH clip, an AMASS/SMPL ``.npz`` or an animated
 ``.fbx``/``.blend``; RIG a ``.bvh``, ``.fbx`` or ``.blend`` whose rest pose is
@@ -31,7 +31,7 @@ from .bone_map import BoneMap, detect_bone_map, load_preset, preset_names
 from .canonical import (BONE_NAMES, CanonicalPose, canonical_from_track, head_rotation_from_face, rest_pose_kind,
                         rig_markers)
 from .contact import FOOT_LOCK_MODES
-from .rest import motion_onto_rig, parse_rest, rest_matrices, rig_with_rest
+from .rest import motion_onto_rig, parse_rest, resolve_rest, rest_matrices, rig_with_rest
 from .rig import Motion, Rig, default_rig
 from .solve import RetargetOptions, RetargetWarning, retarget, source_from_rig
 
@@ -127,7 +127,7 @@ def in_armature_space(pose: CanonicalPose, matrix_world: np.ndarray | None) -> C
     return out
 
 
-def bvh_source(path: str | Path, rest: str | int | None = "zero") -> tuple[CanonicalPose, str]:
+def bvh_source(path: str | Path, rest: str | int | None = "auto") -> tuple[CanonicalPose, str]:
     """The retarget source of a BVH clip: its rig's canonical points through FK, and a description.
 
     ``rest``: the rest its joint frames are measured from (see :func:`rigcast.retarget.rest.parse_rest`).
@@ -149,23 +149,27 @@ def rested_rig(rig: Rig, indices: dict[str, int], rest: str | int | None, motion
                option: str) -> tuple[Rig, str]:
     """``rig`` resting where ``rest`` says, and a description of the rest found and the rest used."""
     found = rest_text(rig, indices)
-    rest = parse_rest(rest, option)
+    rest, reason = resolve_rest(rig, indices, parse_rest(rest, option), motion)
     chosen = rest_matrices(rig, indices, rest, motion, option)
     if chosen is None:
         return rig, found
     rested = rig_with_rest(rig, chosen)
     what = "a T-pose" if rest == "tpose" else f"frame {rest}"
+    if reason is not None:
+        return rested, (f"{found}, no standing pose ({reason}); joint frames measured from {what}, the clip's "
+                        f"median pose, instead: {rest_text(rested, indices)}")
     return rested, f"{found}; {option} measures from {what} instead: {rest_text(rested, indices)}"
 
 
 def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | None = None,
-               rest: str | int | None = "zero") -> tuple[CanonicalPose, str]:
+               rest: str | int | None = "auto") -> tuple[CanonicalPose, str]:
     """The retarget source of an animated rig (its bone map detected), in world space, and a description.
 
-    ``rest``: ``zero`` (the rig's own), ``tpose`` or a frame number: the rest
+    ``rest``: ``auto`` (the rig's own, or its median pose where that is no standing pose), ``zero`` (the
+    rig's own), ``tpose`` or a frame number: the rest
     its joint frames (``segment_rotation``) are measured from.
     """
-    bone_map, report = detect_bone_map(rig)
+    bone_map, report = detect_bone_map(rig, motion=motion)
     if "hips" not in bone_map.bones:
         raise InputError(f"{what}: cannot tell which joint is the hips; found {report.method}")
     indices = bone_map.indices(rig)
@@ -177,10 +181,10 @@ def rig_source(rig: Rig, motion: Motion, what: str, matrix_world: np.ndarray | N
     return pose, (f"{what}: {rig.num_bones} joints, {motion.num_frames} frames"
                   f"{f' @ {float(motion.fps):.3f} fps' if motion.fps else ''}, read through {report.method} "
                   f"({len(bone_map.bones)}/{len(BONE_NAMES)} canonical bones, {fingers} finger bones); rest: "
-                  f"{rest_found}")
+                  f"{rest_found}" + "".join(f"\n  note: {n}" for n in report.notes))
 
 
-def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "zero",
+def load_source(path: str | Path, track_id: int | None = None, rest: str | int | None = "auto",
                 points: str = "track") -> tuple[CanonicalPose, str]:
     """A retarget source from a Take, a BVH clip, an AMASS/SMPL .npz or an animated .fbx/.blend, with a description.
 
@@ -211,7 +215,7 @@ def load_source(path: str | Path, track_id: int | None = None, rest: str | int |
             raise InputError("--track applies to Takes, not AMASS/SMPL archives")
         rig, motion, info = read_amass(path)
         return rig_source(rig, motion, f"AMASS/SMPL {path.name} ({info})", rest=rest)
-    if parse_rest(rest) != "zero":
+    if parse_rest(rest) not in ("auto", "zero"):
         raise InputError(f"--source-rest applies to animation files (.bvh, .fbx, .blend, AMASS .npz); a Take's "
                          f"points have no joint frames, got --source-rest {rest}")
     from ..formats.take import Take
@@ -356,9 +360,10 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
                    help="a Take track's 3D points: track (its own, default) or a stored lift's name, e.g. lift "
                         "(from `rigcast lift`)")
     r.add_argument("--foot-lock", choices=FOOT_LOCK_MODES, default="auto", help="foot contact handling (default auto)")
-    r.add_argument("--source-rest", default="zero",
-                   help="the rest the source's joint frames are measured from: zero (the file's own, default), "
-                        "tpose (arms out, legs down) or a frame number")
+    r.add_argument("--source-rest", default="auto",
+                   help="the rest the source's joint frames are measured from: auto (the file's own, or its median "
+                        "pose where that is no standing pose; default), zero (the file's own), tpose (arms out, "
+                        "legs down) or a frame number")
     r.add_argument("--target-rest", default="zero",
                    help="the rest the rig's rotations are solved from: zero (its own, default), tpose or a frame "
                         "number of the --rig file's animation; the output is keyed on the rig's own rest")

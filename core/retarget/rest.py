@@ -6,6 +6,10 @@ A rig's rest (``rest_matrix``) is where its rotations start.  Files whose own
 rest is not a usable pose (frame 0 of a clip, or OFFSETs that describe no
 particular pose) can take instead:
 
+* ``auto`` (the source's default): the file's own rest where it is a standing
+  pose, else (scrambled joint frames, Bandai-Namco-style exports whose
+  offsets all lie along each joint's local x) the clip's median pose, the
+  frame nearest every joint's median position (:func:`median_pose_frame`);
 * ``zero``: the file's own rest, unchanged;
 * ``tpose``: the own rest with arms, forearms and hands turned straight out
   along the body's left/right and thighs and shins straight down (each by the
@@ -27,14 +31,14 @@ from .canonical import BONES, P, body_axes, rig_markers
 from .rig import Motion, Rig, fk, motion_from_pose
 from .rotations import shortest_arc
 
-REST_CHOICES = ("zero", "tpose")
+REST_CHOICES = ("auto", "zero", "tpose")
 """Named rests; any frame number is accepted too."""
 
 _TPOSE_LIMBS = (("upper_arm", "side"), ("lower_arm", "side"), ("hand", "side"), ("thigh", "down"), ("shin", "down"))
 
 
 def parse_rest(value: str | int | None, option: str = "--source-rest") -> str | int:
-    """``zero``, ``tpose`` or a frame number (int) from a command-line value; None means ``zero``."""
+    """``auto``, ``zero``, ``tpose`` or a frame number (int) from a command-line value; None means ``zero``."""
     if value is None:
         return "zero"
     text = str(value).strip().lower().replace("-", "")
@@ -43,7 +47,50 @@ def parse_rest(value: str | int | None, option: str = "--source-rest") -> str | 
     try:
         return int(text)
     except ValueError:
-        raise InputError(f"{option} must be zero, tpose or a frame number, got {value!r}") from None
+        raise InputError(f"{option} must be auto, zero, tpose or a frame number, got {value!r}") from None
+
+
+STANDING_MIN_COS = 0.5
+"""A standing rest's thighs and shins point within 60 deg of straight down and its pelvis -> neck (or chest)
+within 60 deg of up; T-, A- and arms-down rests all do, a rest whose joint frames are scrambled or whose
+offsets all lie along one axis does not."""
+
+
+def rest_not_standing(rig: Rig, bone_indices: dict[str, int]) -> str | None:
+    """Why ``rig``'s rest is no standing pose (legs not down, torso not up), or None when it is one (Z up)."""
+    pts = rig_markers(rig, bone_indices).rest_xyz(rig)
+    wrong = []
+    for a, b, sign, what in [(f"{s}_{a}", f"{s}_{b}", -1.0, f"{s} {a} -> {b}") for s in ("left", "right")
+                             for a, b in (("hip", "knee"), ("knee", "ankle"))] + [
+                                 ("pelvis", "neck", 1.0, "pelvis -> neck")]:
+        d = pts[P[b]] - pts[P[a]]
+        if what.startswith("pelvis") and not np.all(np.isfinite(d)):
+            d = pts[P["chest"]] - pts[P["pelvis"]]
+        n = np.linalg.norm(d)
+        if np.isfinite(n) and n > 1e-9 and sign * d[2] / n < STANDING_MIN_COS:
+            wrong.append(f"{what} {np.degrees(np.arcsin(np.clip(d[2] / n, -1, 1))):+.0f} deg from level")
+    return "; ".join(wrong) if wrong else None
+
+
+def median_pose_frame(rig: Rig, motion: Motion) -> int:
+    """The frame of ``motion`` nearest the clip's median pose: bone heads relative to the root bone's, in its
+    frame (so heading and travel do not count), summed distance to each head's median over the frames."""
+    pose = fk(rig, motion)
+    root = motion.root_bone
+    rel = np.einsum("tji,tbj->tbi", pose[:, root, :3, :3], pose[:, :, :3, 3] - pose[:, root, None, :3, 3])
+    return int(np.argmin(np.linalg.norm(rel - np.median(rel, axis=0), axis=-1).sum(axis=1)))
+
+
+def resolve_rest(rig: Rig, bone_indices: dict[str, int], rest: str | int, motion: Motion | None = None
+                 ) -> tuple[str | int, str | None]:
+    """``rest`` with ``auto`` resolved: ``zero`` where the rest is a standing pose (or there is no motion),
+    else the median pose's frame; and why the own rest was set aside (None when it was not)."""
+    if rest != "auto":
+        return rest, None
+    reason = rest_not_standing(rig, bone_indices)
+    if reason is None or motion is None or motion.num_frames == 0:
+        return "zero", None
+    return median_pose_frame(rig, motion), reason
 
 
 def tpose_matrices(rig: Rig, bone_indices: dict[str, int]) -> np.ndarray:
@@ -101,7 +148,7 @@ def rest_matrices(rig: Rig, bone_indices: dict[str, int], rest: str | int, motio
 
     A frame number needs the rig's ``motion``.
     """
-    rest = parse_rest(rest, option)
+    rest, _ = resolve_rest(rig, bone_indices, parse_rest(rest, option), motion)
     if rest == "zero":
         return None
     if rest == "tpose":

@@ -362,11 +362,18 @@ BRANCH_CHILDREN = {
 """Per branching canonical bone: candidate (left, right) pairs of side children, then its upward children; the
 first usable of each is taken.  The chest prefers the clavicle roots, which ride on it, to the upper-arm roots,
 which the clavicles move."""
-BRANCH_WEIGHTS = (1.0, 1.0)
+BRANCH_WEIGHTS = (100.0, 1.0)
 """Least-squares weights of a branching bone's two directions: the line across its side children (right ->
 left) and the direction to its upward child.  Lines across, not each child's own offset, are compared: a
 rig's thigh or clavicle roots sit forward, back or below its hips/chest by amounts that differ from rig to
-rig, while the line between them is the body's left in every rest pose."""
+rig, while the line between them is the body's left in every rest pose.
+
+The line weighs 100 to the upward direction's 1, so it is kept nearly exactly and the upward child sets the
+rotation about it: a source's hip and chest lines ride on its pelvis and ribcage, while the way up from them
+runs through joints that move on their own (CMU's ``LowerBack``, ``LHipJoint``), and the bone above re-aims
+at its own points anyway.  With equal weights the hip line of real CMU clips was off by up to 2.7 deg (walk)
+and 4.6 deg (hop) on every preset rig; at 100:1 by 0.05 and 0.09 deg, and a round trip BVH -> rig -> BVH keeps
+it within 0.16 deg."""
 
 
 def _branch_directions(xyz: np.ndarray, head: int, fit: list[int]) -> np.ndarray:
