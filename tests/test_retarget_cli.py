@@ -4,6 +4,7 @@ directions the output's bones take against the source's."""
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from fractions import Fraction
@@ -80,6 +81,18 @@ def test_bvh_onto_a_bvh_rig_with_other_names_and_rest_pose(source_bvh, manny_bvh
     assert max(errors.values()) < 2.0, errors
     clip = read_bvh(out)
     assert clip.num_frames == FRAMES and "upperarm_l" in clip.joint_names
+
+
+def test_the_detected_map_is_saved_and_gives_the_same_result_when_read_back(source_bvh, manny_bvh, tmp_path, capsys):
+    detected, reread, saved = tmp_path / "detected.bvh", tmp_path / "reread.bvh", tmp_path / "map.json"
+    assert main([str(source_bvh), "-o", str(detected), "--rig", str(manny_bvh), "--save-map", str(saved)]) == 0
+    assert f"wrote the bone map to {saved}" in capsys.readouterr().out
+    assert json.loads(saved.read_text())["bones"]["upper_arm.L"] == "upperarm_l"
+    assert main([str(source_bvh), "-o", str(reread), "--rig", str(manny_bvh), "--map", str(saved)]) == 0
+    assert f"bone map file {saved}" in capsys.readouterr().out
+    np.testing.assert_allclose(read_bvh(reread).motion, read_bvh(detected).motion, atol=1e-6)
+    assert main([str(source_bvh), "-o", str(reread), "--save-map", str(tmp_path / "no" / "map.json")]) == 2
+    assert "--save-map: cannot write" in capsys.readouterr().err
 
 
 def test_a_take_onto_rigcasts_default_armature(tmp_path, capsys):

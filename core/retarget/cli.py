@@ -355,6 +355,8 @@ def add_retarget_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--rig", help="target rig: .fbx, .blend or .bvh (its rest pose); default: rigcast's armature")
     r.add_argument("--map", default="auto",
                    help="bone map: auto (detect), a preset name or a .json map file (default auto)")
+    r.add_argument("--save-map", metavar="MAP.json",
+                   help="also write the bone map used (detected, preset or file) as JSON, for --map or the add-on")
     r.add_argument("--track", type=int, help="track id of a Take (default: its longest track)")
     r.add_argument("--source", default="track",
                    help="a Take track's 3D points: track (its own, default) or a stored lift's name, e.g. lift "
@@ -387,6 +389,12 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     print(f"rig: {rig_text}; rest: {rig_rest}")
     print(f"bone map: {how.splitlines()[0] if args.map in (None, 'auto') else how}")
     print(describe_map(bone_map, rig))
+    if args.save_map:
+        try:
+            bone_map.save(args.save_map)
+        except OSError as e:
+            raise InputError(f"--save-map: cannot write {args.save_map}: {e.strerror or e}") from None
+        print(f"wrote the bone map to {args.save_map}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RetargetWarning)
         motion, report = retarget(in_armature_space(pose, world), solve_rig, bone_map,
