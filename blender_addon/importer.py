@@ -490,14 +490,15 @@ def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spe
 
 
 def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOptions = ImportOptions(),
-              report: Report | None = None) -> bpy.types.Collection:
+              report: Report | None = None, take=None) -> bpy.types.Collection:
     """Import the Take at ``path`` into ``context.scene``; returns the new collection (named after the take).
 
+    ``take``: the Take already loaded from ``path``, when the caller has it (the renderer), so it is read once.
     Raises ``RigcastError`` (a bad take, a failed retarget) with the scene unchanged.
     """
     report = _quiet(report)
     path = Path(path)
-    take = core_take.Take.load(path)
+    take = core_take.Take.load(path) if take is None else take
     name = take_name(path)
     scene = context.scene
 
