@@ -107,6 +107,8 @@ def _footage_facts(path: Path) -> tuple[int, int, int, float]:
     if len(bpy.data.movieclips) != 1:  # Import Take reports why (as a warning) and goes on without footage
         raise RigcastError(f"Blender cannot read the footage {path.name}")
     clip = bpy.data.movieclips[0]
+    if clip.frame_duration <= 0 or clip.fps <= 0:  # not a video: Blender makes a 256x256 placeholder of it
+        raise RigcastError(f"Blender cannot read the footage {path.name}: it finds no video frames in it")
     return int(clip.size[0]), int(clip.size[1]), int(clip.frame_duration), float(clip.fps)
 
 

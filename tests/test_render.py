@@ -390,6 +390,49 @@ def test_relative_output_and_png_paths_are_the_working_folders(talk, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "png"]
 
 
+def demo_render_args() -> list[str]:
+    """The arguments of the README demo's render step: the ``rigcast render`` line of ``tools/dev.sh demo``."""
+    import shlex
+
+    script = (REPO / "tools" / "dev.sh").read_text().replace("\\\n", " ")
+    lines = [line for line in script.splitlines() if '/bin/rigcast" render ' in line]
+    assert len(lines) == 1, f"tools/dev.sh should render once in its demo, found {len(lines)} render lines"
+    return shlex.split(lines[0].split('/bin/rigcast" render ', 1)[1])
+
+
+@pytest.mark.slow
+def test_the_demo_render_step_runs_on_a_short_cut_of_the_demo_clip(tmp_path):
+    """``tools/dev.sh demo``'s ``rigcast render`` command line, as written there (EEVEE, mask, face mesh and
+    character, 12 frames, 1 sample), on the first 12 frames of the demo clip analysed by rigcast: 12 frames at the
+    clip's size and rate, and the face drawn over (the mask and face mesh regions projected in core, changed)."""
+    from rigcast.overlay import draw_frame
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    source, _, facts = decode(footage.carphone())
+    clip = footage.write_video(tmp_path / "carphone12.mp4", source[:12], fps=facts["rate"])
+    take = analyze(clip, tmp_path / "carphone.take.npz", AnalyzeConfig())
+    out = tmp_path / "carphone_composite.mp4"
+    paths = {"$clip": str(clip), "out/carphone.take.npz": str(tmp_path / "carphone.take.npz"),
+             "out/carphone_composite.mp4": str(out)}
+    args = [paths.get(a, a) for a in demo_render_args()]
+    assert not [a for a in args if "$" in a or a.startswith("out/")], f"unknown paths in the demo's render: {args}"
+    done = run(args, form="cli")
+    rendered(done)
+    assert "frame 12/12 (100%)" in done.stdout
+    frames, _, got = decode(out)
+    assert len(frames) == 12 and frames[0].shape == source[0].shape and got["rate"] == facts["rate"]
+    h, w = frames[0].shape[:2]
+    for k in (0, 11):
+        face = np.zeros((h, w), bool)
+        for layers, style in ((("mask",), "shaded"), (("mesh",), "shaded")):
+            black, white = (draw_frame(np.full((h, w, 3), v, np.uint8), take, k, layers, mesh_style=style)
+                            for v in (0, 255))
+            face |= black.any(axis=2) | (white.min(axis=2) < 255)
+        assert face.sum() > 100, f"frame {k}: no face projected"
+        drawn = changed(frames[k], source[k]) & face
+        assert drawn.sum() >= 0.7 * face.sum(), f"frame {k}: {drawn.sum() / face.sum():.0%} of the face drawn over"
+
+
 @pytest.mark.parametrize("case, match", [
     ("missing footage", "footage not found"),
     ("unknown overlay", "--overlay takes .* got bogus"),
@@ -402,6 +445,8 @@ def test_relative_output_and_png_paths_are_the_working_folders(talk, tmp_path):
     ("rig of another kind", r"a character rig is a \.fbx, \.blend, \.glb, \.gltf file, got .*rig\.obj"),
     ("frames outside", "--frames must lie within the footage's 0:8"),
     ("no OpenGL", "eevee needs OpenGL.*--engine workbench or --engine cycles"),
+    ("no OpenGL for Workbench", r"workbench needs OpenGL.*--engine cycles \(CPU\)"),
+    ("unreadable footage", "Blender cannot read the footage garbage.mp4"),
 ])
 def test_bad_input_fails_in_one_line_and_writes_nothing(talk, tmp_path, case, match):
     import re
@@ -434,6 +479,11 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(talk, tmp_path, case, ma
         args += ["--overlay", "character", "--character", str(rig)]
     elif case == "frames outside":
         args += ["--frames", "4:12"]
+    elif case == "unreadable footage":
+        args[1] = str(tmp_path / "garbage.mp4")
+        Path(args[1]).write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video at all" * 40)
+    elif case == "no OpenGL for Workbench":
+        env = {"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")}
     else:  # no EGL vendor driver: Blender itself would abort here
         args[args.index("workbench")] = "eevee"
         env = {"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")}
@@ -441,7 +491,8 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(talk, tmp_path, case, ma
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     errors = [line for line in done.stderr.splitlines() if line.startswith("rigcast: error:")]
     assert len(errors) == 1 and re.search(match, errors[0]), done.stderr[-2000:]
-    assert [p.name for p in tmp_path.glob("*.mp4") if p.name != "short.mp4"] == [], "a failed render left a video"
+    assert [p.name for p in tmp_path.glob("*.mp4") if p.name not in ("short.mp4", "garbage.mp4")] == [], \
+        "a failed render left a video"
     assert not list(tmp_path.glob(".*partial*")), "a failed render left its hidden video behind"
 
 
