@@ -186,6 +186,30 @@ def test_a_mask_lands_on_each_of_two_faces(two_faces, tmp_path):
         assert error < CODEC_NOISE, f"frame {k}: pixels far from both masks differ by {error:.1f} on average"
 
 
+PREPARE_ONLY = """
+import sys
+import bpy
+from rigcast_blender import render
+from rigcast.composite import parse
+render.prepare(parse(sys.argv[1:]))
+print("IMPORTED", ",".join(sorted({m.split(".")[0] for m in sys.modules} & {"scipy", "onnxruntime", "av", "cv2"})))
+"""
+
+
+def test_a_mask_and_face_mesh_scene_is_built_without_scipy_or_inference_libraries(talk, tmp_path):
+    """Start-up cost: preparing a mask and face mesh render imports neither SciPy (0.25-0.3 s, needed only to
+    retarget bodies) nor onnxruntime, PyAV or OpenCV; a skeleton's retargeting does import SciPy."""
+    clip, take_path, _ = talk
+    imported = {}
+    for overlay in ("mask,facemesh", "skeleton"):
+        done = subprocess.run([sys.executable, "-c", PREPARE_ONLY, "--footage", str(clip), "--take", str(take_path),
+                               "-o", str(tmp_path / "out.mp4"), "--overlay", overlay, "--engine", "cycles"],
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr[-2000:]
+        imported[overlay] = done.stdout.split("IMPORTED")[-1].strip()
+    assert imported == {"mask,facemesh": "", "skeleton": "scipy"}
+
+
 def face_mesh_region(take: Take, frame_index: int) -> np.ndarray:
     """(H, W) pixels core's shaded face mesh covers on ``frame_index``, found by drawing on black and on white."""
     from rigcast.overlay import draw_frame
