@@ -1,36 +1,45 @@
 """Headless composite speed: headless/render.py against plain Blender rendering the same prepared scene.
 
-    .venv/bin/python benchmarks/bench_render.py [--frames N] [--rounds R] [--keep DIR] [--engines E..] [--sizes WxH..]
+    .venv/bin/python benchmarks/bench_render.py [--frames N [N ...]] [--rounds R] [--engines E ..] [--sizes WxH ..]
+                                                [--overlay LIST] [--keep DIR]
 
-Carphone upscaled to 1280x720 (bench_overlay's clip), N frames, analysed by
-rigcast (lite model).  For EEVEE (default settings) and Workbench, at
-640x360 and 1280x720, with the mask, face mesh and character overlays:
+Carphone upscaled to 1280x720 (bench_overlay's clip), analysed by rigcast
+(lite model), rendered with the overlays ``--overlay`` (default mask, face
+mesh and character) for N frames, per engine (EEVEE and Workbench, default
+settings) and output size (640x360 and 1280x720):
 
 * ``render.py``: the wall time of ``python headless/render.py ...`` (start-up,
   Take, scene building, render loop, rename);
 * ``plain``: the wall time of a Python that only opens the scene render.py
-  built (saved by an untimed run with ``--save-blend``) and calls
-  ``bpy.ops.render.render(animation=True)``: Blender alone, no rigcast code;
-* overhead = render.py / plain - 1 (target: at most 10 %), best of R rounds
-  each; split into ``setup`` (render.py's seconds before its render loop,
-  minus plain's before its render call) and the ``loop`` overhead (render.py's
-  render call against plain's: what rigcast's per-frame work adds), and
-  seconds per frame from render.py's own progress lines.
+  built (saved by an untimed run with ``--save-blend``, which also compiles
+  EEVEE's shaders and writes the bytecode caches) and calls
+  ``bpy.ops.render.render(animation=True)``: Blender alone, no rigcast code.
 
-A first EEVEE render compiles its shaders; the untimed run that saves the
-scene comes first.  The two commands alternate, each round in the other order,
-and each figure is the best of R rounds: other processes on a shared CPU
-stretch wall times by up to 2x (while CPU seconds stay put), so the CPU
-seconds of each process (user + system, children included) are printed too:
-``cpu`` is render.py's CPU overhead against plain's, a check on the wall
-figure that contention cannot inflate; ``paired`` is the median over rounds of
-each round's render.py / plain - 1 (the two ran back to back, so under much
-the same load).  Prints figures; asserts nothing.
+Each round runs the two back to back, in alternating order, so a pair shares
+the machine's load of the moment (other processes on a shared CPU stretch wall
+times by up to 2x from one minute to the next).  Printed per configuration, as
+the median over R rounds with the spread (lowest and highest) of the paired
+figure:
+
+* ``overhead``: each round's render.py / plain - 1 (target: at most 10 %);
+* ``cpu``: the same ratio of CPU seconds (user + system, children included),
+  a check that contention cannot inflate;
+* ``setup s``: render.py's seconds outside its render loop minus plain's
+  outside its render call (start-up, Take, scene building: a fixed cost);
+* ``loop``: render.py's render loop (from its progress lines) against plain's
+  render call: what rigcast adds per frame (it should add nothing);
+* seconds per frame of render.py's loop.
+
+The subprocesses run without ``PYTHONDONTWRITEBYTECODE``: an installed
+rigcast has its bytecode compiled (pip does it; a checkout writes it on first
+use), and compiling core and the add-on from source on every start would add
+about 0.1 s that no user pays.  Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import statistics
@@ -55,6 +64,7 @@ print(f"LOOP {time.monotonic() - started:.3f}")
 """
 PER_FRAME = re.compile(r"frame (\d+)/(\d+) .*?, ([0-9.]+) s/frame")
 LOOP = re.compile(r"^LOOP ([0-9.]+)$", re.M)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def cpu_of_children() -> float:
@@ -66,20 +76,53 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     """(wall seconds, CPU seconds, stdout) of ``command``, which must succeed."""
     cpu = cpu_of_children()
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
     return wall, cpu_of_children() - cpu, done.stdout
 
 
+def loop_seconds(who: str, stdout: str) -> float:
+    """The render call's seconds: render.py's from its last progress line, plain's as it printed them."""
+    if who == "ours":
+        _, total, per_frame = PER_FRAME.findall(stdout)[-1]
+        return float(per_frame) * int(total)
+    return float(LOOP.findall(stdout)[-1])
+
+
+def spread(values: list[float]) -> str:
+    """``median [lowest, highest]`` as percentages."""
+    return f"{statistics.median(values):+.1%} [{min(values):+.1%}, {max(values):+.1%}]"
+
+
+def measure(ours: list[str], plain: list[str], rounds: int) -> dict[str, list[float]]:
+    """Per round: the paired wall, CPU and loop ratios, the setup difference, render.py's loop and both walls."""
+    out = {k: [] for k in ("overhead", "cpu", "loop", "setup", "ours_loop", "ours", "plain")}
+    for round_ in range(rounds):
+        runs = {}
+        for who in ("ours", "plain") if round_ % 2 == 0 else ("plain", "ours"):
+            wall, cpu, stdout = timed(ours if who == "ours" else plain)
+            runs[who] = (wall, cpu, loop_seconds(who, stdout))
+        (o_wall, o_cpu, o_loop), (p_wall, p_cpu, p_loop) = runs["ours"], runs["plain"]
+        out["overhead"].append(o_wall / p_wall - 1)
+        out["cpu"].append(o_cpu / p_cpu - 1)
+        out["loop"].append(o_loop / p_loop - 1)
+        out["setup"].append((o_wall - o_loop) - (p_wall - p_loop))
+        out["ours_loop"].append(o_loop)
+        out["ours"].append(o_wall)
+        out["plain"].append(p_wall)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--frames", type=int, nargs="+", default=[8], help="frame counts N to render (default 8)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
     parser.add_argument("--engines", nargs="+", choices=("eevee", "workbench"), default=["eevee", "workbench"])
     parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"])
+    parser.add_argument("--overlay", default="mask,facemesh,character")
     args = parser.parse_args()
 
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
@@ -88,39 +131,29 @@ def main() -> None:
         tmp = Path(tmp)
         out_dir = args.keep or tmp
         out_dir.mkdir(parents=True, exist_ok=True)
-        clip = clip_720p(tmp, args.frames)
+        clip = clip_720p(tmp, max(args.frames))
         take = tmp / "carphone_720p.take.npz"
         analyze(clip, take, AnalyzeConfig(model="lite"))
-        base = ["--footage", str(clip), "--take", str(take), "--overlay", "mask,facemesh,character"]
+        base = ["--footage", str(clip), "--take", str(take), "--overlay", args.overlay]
 
-        print(f"{args.frames} frames, mask + face mesh + character, best of {args.rounds}")
-        print(f"{'engine':<10} {'size':>9} {'render.py s':>12} {'plain s':>9} {'overhead':>9} {'setup s':>8} "
-              f"{'loop':>7} {'cpu':>7} {'paired':>7} {'s/frame':>8}")
+        print(f"overlays {args.overlay}; medians of {args.rounds} paired rounds, [lowest, highest]")
+        print(f"{'engine':<10} {'size':>9} {'N':>4} {'render.py s':>11} {'plain s':>8} {'overhead':>26} "
+              f"{'cpu':>26} {'setup s':>8} {'loop':>7} {'s/frame':>8}")
         for engine in args.engines:
             for size in args.sizes:
-                name = f"{engine}_{size}"
-                blend = out_dir / f"{name}.blend"
-                ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,
-                        "-o", str(out_dir / f"{name}.mp4")]
-                plain = [sys.executable, "-c", PLAIN, str(blend)]
-                timed([*ours, "--save-blend", str(blend)])  # the scene for plain; compiles EEVEE's shaders
-                runs = {"ours": [], "plain": []}  # (wall s, cpu s, render call s) per round
-                for round_ in range(args.rounds):
-                    for who in ("ours", "plain") if round_ % 2 == 0 else ("plain", "ours"):
-                        wall, cpu, stdout = timed(ours if who == "ours" else plain)
-                        if who == "ours":
-                            _, total, per_frame = PER_FRAME.findall(stdout)[-1]
-                            loop = float(per_frame) * int(total)  # render.py's render call, as its progress saw it
-                        else:
-                            loop = float(LOOP.findall(stdout)[-1])
-                        runs[who].append((wall, cpu, loop))
-                (ours_s, ours_cpu, loop_s), (plain_s, plain_cpu, plain_loop_s) = (
-                    [min(column) for column in zip(*runs[who])] for who in ("ours", "plain"))
-                setup_s = (ours_s - loop_s) - (plain_s - plain_loop_s)
-                paired = statistics.median(o[0] / p[0] - 1 for o, p in zip(runs["ours"], runs["plain"]))
-                print(f"{engine:<10} {size:>9} {ours_s:>12.1f} {plain_s:>9.1f} {ours_s / plain_s - 1:>8.1%} "
-                      f"{setup_s:>8.1f} {loop_s / plain_loop_s - 1:>6.1%} {ours_cpu / plain_cpu - 1:>6.1%} "
-                      f"{paired:>6.1%} {loop_s / args.frames:>8.2f}", flush=True)
+                for frames in args.frames:
+                    name = f"{engine}_{size}_{frames}"
+                    blend = out_dir / f"{name}.blend"
+                    ours = [sys.executable, str(SCRIPT), *base, "--engine", engine, "--resolution", size,
+                            "--frames", f"0:{frames}", "-o", str(out_dir / f"{name}.mp4")]
+                    plain = [sys.executable, "-c", PLAIN, str(blend)]
+                    timed([*ours, "--save-blend", str(blend)])  # plain's scene; shaders and bytecode compiled
+                    m = measure(ours, plain, args.rounds)
+                    med = {k: statistics.median(v) for k, v in m.items()}
+                    print(f"{engine:<10} {size:>9} {frames:>4} {med['ours']:>11.2f} {med['plain']:>8.2f} "
+                          f"{spread(m['overhead']):>26} {spread(m['cpu']):>26} {med['setup']:>8.2f} "
+                          f"{med['loop']:>+7.1%} {med['ours_loop'] / frames:>8.3f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

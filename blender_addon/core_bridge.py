@@ -27,19 +27,25 @@ def _core(name: str):
     return importlib.import_module(f"{rigcast.__name__}.{name}")
 
 
-errors = _core("errors")
-frames = _core("frames")
-retarget = _core("retarget")
-retarget_cli = _core("retarget.cli")
-take = _core("formats.take")
-bvh = _core("formats.bvh")
-amass = _core("formats.amass")
-rotations = _core("retarget.rotations")
-one_euro = _core("smooth.one_euro")
-composite = _core("composite")
-model_store = _core("model_store")
+_MODULES = {
+    "errors": "errors", "frames": "frames", "retarget": "retarget", "retarget_cli": "retarget.cli",
+    "take": "formats.take", "bvh": "formats.bvh", "amass": "formats.amass", "rotations": "retarget.rotations",
+    "one_euro": "smooth.one_euro", "composite": "composite", "model_store": "model_store",
+}
+"""The core modules this door opens, by the name the add-on uses.  Each is imported on first use (PEP 562
+``__getattr__``), not here: a headless render of masks loads neither SciPy (through ``formats.bvh``) nor the
+runners (through ``model_store``), which would add about 0.3 s to its start-up."""
 
-RigcastError = errors.RigcastError
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _core(_MODULES[name])
+    globals()[name] = module
+    return module
+
+
+RigcastError = _core("errors").RigcastError
 
 
 def mask_module():

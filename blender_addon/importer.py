@@ -149,23 +149,57 @@ def scene_offset(take) -> np.ndarray:
     return np.median(shift, axis=0) if len(shift) else np.zeros(3)
 
 
+def measured_height(pose) -> float:
+    """The person's height in metres as ``pose`` measures them: rigcast's default armature's height scaled by their
+    leg length (else torso) against its own; NaN when the pose has neither."""
+    rig = retarget.default_rig()
+    indices = retarget.load_preset("rigcast").indices(rig)
+    rest = retarget.rig_markers(rig, indices).rest_xyz(rig)
+    factor = retarget.source_scale(rest, np.asarray(pose.xyz))
+    return DEFAULT_HEIGHT_M / factor if factor > 0 else float("nan")
+
+
 def default_rig_for(pose) -> tuple[object, float]:
     """rigcast's default armature scaled to the person in ``pose`` (their leg length), and its height in metres.
 
     Sized to the person, the armature needs no source scaling, so its root
     moves as the person does in the footage and it overlays them through the
-    matched camera.
+    matched camera.  A height outside ``HEIGHT_RANGE_M`` is clamped (the
+    armature then no longer matches the pose: ``plan_body`` scales the pose
+    first so that it does).
     """
-    rig = retarget.default_rig()
-    indices = retarget.load_preset("rigcast").indices(rig)
-    rest = retarget.rig_markers(rig, indices).rest_xyz(rig)
-    factor = retarget.source_scale(rest, np.asarray(pose.xyz))
-    height = float(np.clip(DEFAULT_HEIGHT_M / factor, *HEIGHT_RANGE_M)) if factor > 0 else DEFAULT_HEIGHT_M
+    height = measured_height(pose)
+    height = float(np.clip(height, *HEIGHT_RANGE_M)) if np.isfinite(height) else DEFAULT_HEIGHT_M
     return retarget.default_rig(height), height
+
+
+def depth_scale(take, track, raw, offset: np.ndarray) -> float:
+    """The factor by which ``raw`` (``track``'s pose in the camera's world, camera at the origin) is scaled about the
+    camera to stand on the scene's floor at a height within ``HEIGHT_RANGE_M``.
+
+    One view cannot tell a small near person from a large far one: scaling a
+    pose about the camera keeps every joint's projection.  The lift's depth for
+    a person goes wrong where another walks in front of them, and retargeting,
+    which grounds the feet on the rig's floor (foot contact), then pulls them
+    off their image: a second walker's character once stood 70 % of the frame
+    height away from them.  So each person is scaled until their own floor
+    (``canonical_from_track``'s grounding) is the scene's, the main track's
+    (``offset``'s height is the camera's above it), and then, if their height
+    is still out of range, to the nearest height in range.
+    """
+    placed = retarget.canonical_from_track(track, fps=take.video.fps, centre=False)
+    lift = (placed.xyz - raw.xyz)[..., 2]
+    own_camera_height = float(np.median(lift[np.isfinite(lift)])) if np.isfinite(lift).any() else float("nan")
+    scale = offset[2] / own_camera_height if own_camera_height > 0 and offset[2] > 0 else 1.0
+    height = measured_height(raw) * scale
+    if np.isfinite(height) and not HEIGHT_RANGE_M[0] <= height <= HEIGHT_RANGE_M[1]:
+        scale *= float(np.clip(height, *HEIGHT_RANGE_M)) / height
+    return float(scale)
 
 
 def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPlan:
     raw = retarget.canonical_from_track(track, fps=take.video.fps, ground=False, centre=False)
+    raw = raw.with_xyz(raw.xyz * depth_scale(take, track, raw, offset))
     pose = raw.with_xyz(raw.xyz + offset)
     head = retarget_cli.head_rotation_for_track(take, track)
     if head is not None:
@@ -526,14 +560,15 @@ def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spe
 
 
 def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOptions = ImportOptions(),
-              report: Report | None = None) -> bpy.types.Collection:
+              report: Report | None = None, take=None) -> bpy.types.Collection:
     """Import the Take at ``path`` into ``context.scene``; returns the new collection (named after the take).
 
+    ``take``: the Take already loaded from ``path``, when the caller has it (the renderer), so it is read once.
     Raises ``RigcastError`` (a bad take, a failed retarget) with the scene unchanged.
     """
     report = _quiet(report)
     path = Path(path)
-    take = core_take.Take.load(path)
+    take = core_take.Take.load(path) if take is None else take
     name = take_name(path)
     scene = context.scene
 

@@ -25,7 +25,6 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from .canonical import P, RigMarkers, body_axes
 from .rig import Motion, RetargetError, Rig, fk
@@ -132,6 +131,8 @@ def _jitter(xyz: np.ndarray) -> float:
 
 def _slerp_to(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Rotations (N, 3, 3) a fraction ``weight`` (N,) of the way from ``current`` to ``target``."""
+    from scipy.spatial.transform import Rotation  # here, not at the top: see rotations.py
+
     step = Rotation.from_matrix(target @ np.swapaxes(current, -1, -2)).as_rotvec() * weight[:, None]
     return Rotation.from_rotvec(step).as_matrix() @ current
 
@@ -160,6 +161,8 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     toe pivot).  A source foot that jitters (more than
     ``options.follow_jitter``), or no source, is held still like ``always``.
     """
+    from scipy.spatial.transform import Rotation  # here, not at the top: see rotations.py
+
     if mode not in FOOT_LOCK_MODES:
         raise RetargetError(f"foot_lock must be one of {FOOT_LOCK_MODES}, got {mode!r}")
     notes: list[str] = []

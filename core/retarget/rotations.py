@@ -4,12 +4,16 @@ Rotations are (..., 3, 3) matrices acting on column vectors (``v' = R @ v``);
 quaternions cross module boundaries w-first (``quat_wxyz``) and are converted
 with :class:`scipy.spatial.transform.Rotation`.  NaN inputs give NaN outputs
 rather than raising: a joint missing from a frame must not stop a take.
+
+SciPy is imported inside the functions that convert: ``scipy.spatial`` takes
+0.25-0.3 s to import (its ``__init__`` loads distance, qhull and kd-trees
+too), which a headless render of masks or face meshes, which never converts a
+rotation, would otherwise pay at start-up.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 _EPS = 1e-9
 
@@ -95,6 +99,8 @@ def matrix_to_quat_wxyz(m: np.ndarray, *, orthonormal: bool = False) -> np.ndarr
     out = np.full((flat.shape[0], 4), np.nan)
     ok = np.all(np.isfinite(flat), axis=(1, 2))
     if np.any(ok):
+        from scipy.spatial.transform import Rotation
+
         out[ok] = Rotation.from_matrix(flat[ok], assume_valid=orthonormal).as_quat(scalar_first=True)
     return out.reshape(shape + (4,))
 
@@ -111,6 +117,8 @@ def twist_angle(r: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) of quaternions (..., 4) w-first (normalised on the way)."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     shape = q.shape[:-1]
     return Rotation.from_quat(q.reshape(-1, 4), scalar_first=True).as_matrix().reshape(shape + (3, 3))
