@@ -35,6 +35,7 @@ from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_person_detector, split_pose_model
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
+from .follow import anchor_of
 
 NUM_FACE_LANDMARKS = 478
 
@@ -260,7 +261,10 @@ class Stage:
                 rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
                         for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
                 if getattr(state, "roi_filter", None) is not None:  # steadied ROIs: the filter replays with times
-                    state.hand_on(rois, float(t))
+                    # and bodies' anchors (follow.body_anchor, from the landmarks as cached)
+                    anchors = ({int(i): anchor_of(xy) for i, xy in zip(c[f"{k}/id"][m], c[f"{k}/xy"][m])}
+                               if k == "body" else None)
+                    state.hand_on(rois, float(t), anchors)
                 else:
                     state.hand_on(rois)
         return state
