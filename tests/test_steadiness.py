@@ -70,10 +70,10 @@ HEAD_XY = np.array([[0, 0], [-8, -6], [-12, -6], [-16, -6], [8, -6], [12, -6], [
 
 
 def _steadied_centres(path_xy: np.ndarray, anchor_noise: float, roi_noise: float, anchors: bool = True,
-                      seed: int = 0) -> np.ndarray:
+                      seed: int = 0, beside: np.ndarray | None = None) -> np.ndarray:
     """The centres (T, 2) a body's FollowState hands on when the person (a 600 px ROI whose centre is 150 px
     below the nose) is at ``path_xy`` (T, 2): its landmarks' ROI and head points (given to the state only with
-    ``anchors``) with noise of those stds."""
+    ``anchors``) with noise of those stds; ``beside`` (2,): another person's ROI centre, held there."""
     from rigcast.models.roi import Roi
     from rigcast.pipeline.follow import ROI_BAND, ROI_CREEP_SPEED, ROI_SHAPE_BAND, ROI_STEADYING, FollowState
 
@@ -84,7 +84,8 @@ def _steadied_centres(path_xy: np.ndarray, anchor_noise: float, roi_noise: float
     for t, nose in enumerate(path_xy):
         roi = Roi(center_xy=nose + [0.0, 150.0] + rng.normal(0, roi_noise, 2), size=600.0, rotation=0.0)
         head = nose + HEAD_XY + rng.normal(0, anchor_noise, HEAD_XY.shape)
-        state.hand_on({0: roi}, t / FPS, {0: head} if anchors else None)
+        rois = {0: roi} if beside is None else {0: roi, 1: Roi(center_xy=beside, size=600.0, rotation=0.0)}
+        state.hand_on(rois, t / FPS, {0: head} if anchors else None)
         out.append(state.rois[0].center_xy.copy())
     return np.array(out)
 
@@ -105,6 +106,10 @@ def test_a_held_roi_goes_along_with_a_moving_person_and_stays_put_for_a_still_on
     assert carried_rms < 0.5 * held_rms, figures
     still = _steadied_centres(np.full((90, 2), [320.0, 100.0]), anchor_noise=0.3, roi_noise=2.0)
     assert np.ptp(still[5:], axis=0).max() == 0.0  # held exactly: the crop does not wander with the noise
+    # Beside another person (a crossing), it is not carried: held as before.
+    crowded = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, beside=np.array([600.0, 250.0]))
+    held = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, anchors=False)
+    np.testing.assert_array_equal(crowded, held)
 
 
 def test_a_noisy_head_does_not_carry_a_held_roi():

@@ -75,9 +75,9 @@ centre is carried instead, by the move of the body's head and shoulders (:data:`
 of those points, One Euro filtered with :data:`ANCHOR_STEADYING`), on the frames where that centre moves
 (filtered speed over ``ROI_CREEP_SPEED`` sides per second) and its step stands out of its own noise
 (:data:`ANCHOR_MIN_SNR` times the noise std its second differences give).  The crop goes along with the
-person; a still person's stays exactly held (still jitter unchanged); and a hard read whose head points
+person; a still person's stays exactly held (still jitter unchanged); a hard read whose head points
 scatter is not carried (the half-hidden man of the pan above, whose crop, carried by such noise, slid until
-he was found twice).  benchmarks/bench_steadiness.py, 90 frames, path error rigcast | MediaPipe, % of the
+he was found twice); nor is a crop that touches another person's (:func:`_touch`).  benchmarks/bench_steadiness.py, 90 frames, path error rigcast | MediaPipe, % of the
 frame height: astronaut 0.70 | 0.87 (2x: 0.64 | 0.92; held: 1.57 | 1.05 and 0.75 | 0.92), bus.jpg man
 0.37 | 0.53 and 0.40 | 0.75 (held 0.38, 0.39); lag within 0.6 frame; still clips as before.
 How much of that is the crop: the figure is the median over the joints both call visible, and for the
@@ -132,6 +132,7 @@ class FollowState:
             return
         filters, out = {}, {}
         for key, roi in rois.items():
+            crowded = any(_touch(roi, other) for k, other in rois.items() if k != key)
             old = self._filters.get(key)
             filt = old.filter if old is not None else OneEuroFilter(self.roi_filter, (4,))
             scale = roi.size if old is None else float(old.value[2])  # the steadied size: the raw one flickers
@@ -143,7 +144,8 @@ class FollowState:
             if old is not None and self.roi_band > 0:
                 side = old.held[2]
                 carried = old.held.copy()
-                carried[:2] += anchor_shift
+                if not crowded:  # near someone else, a read can slide onto them: a carried crop would follow
+                    carried[:2] += anchor_shift
                 d, speed = np.abs(value - carried), np.abs(filt.speed)
                 # Within the band, or creeping within twice the band: held (see ROI_STEADYING).
                 creep = self.roi_creep_speed
@@ -167,9 +169,18 @@ ANCHOR_NOISE_MEMORY = 0.1  # weight of the newest squared second difference in t
 ANCHOR_MIN_SNR = 1.0  # see _AnchorTrack.step
 
 
+def _touch(a: Roi, b: Roi) -> bool:
+    """Whether two ROIs come within half their summed sides of each other (centre to centre).  A held ROI
+    touching another person's is not carried: as a person goes behind another, their landmarks slide onto
+    the one in front, and a crop carried by them slid along (tests/test_multiperson.py's crossing: 37 px
+    off him, against 21 px held)."""
+    return float(np.hypot(*(a.center_xy - b.center_xy))) < 0.5 * (a.size + b.size)
+
+
 def body_anchor(lm) -> np.ndarray | None:
-    """(J', 2) px a body's :data:`ANCHOR_JOINTS`, or None for landmarks without them (faces).  The points are
-    rounded to float32, as the chunk cache stores them, so a resumed run replays the same."""
+    """(J', 2) px a body's :data:`ANCHOR_JOINTS` (:func:`anchor_of`), or None for landmarks without them
+    (faces).  The points are rounded to float32, as the chunk cache stores them, so a resumed run replays the
+    same."""
     lm = getattr(lm, "landmarks", lm)  # a person just found in a box (body._TrackedBox)
     xy = getattr(lm, "xy", None)
     if xy is None or getattr(lm, "visibility", None) is None or len(xy) < len(ANCHOR_JOINTS):
@@ -269,7 +280,7 @@ def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: Fol
     ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, appearance_scale)
     keyed = {int(i): lm for (lm, _), i in zip(results, ids)}
     state.hand_on({i: lm.next_roi() for i, lm in keyed.items()}, time_s,
-                  {i: a for i, lm in keyed.items() if (a := body_anchor(lm)) is not None})
+                  {i: body_anchor(lm) for i, lm in keyed.items()})
     return ids, boxes, appearance
 
 
