@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,17 @@ class Intrinsics:
     @classmethod
     def from_focal(cls, width: int, height: int, focal_px: float) -> "Intrinsics":
         return cls(float(focal_px), float(focal_px), width / 2.0, height / 2.0, int(width), int(height), "focal")
+
+    def scaled(self, factor: int) -> "Intrinsics":
+        """The same camera for its image resized by the whole ``factor`` (an enhanced frame, ``rigcast.enhance``).
+
+        Pixel coordinates here put the image's corners at 0 and ``width`` (MediaPipe's, see ``models.roi``), so a
+        point at x in the image is at ``factor * x`` in the resized one: fx, fy, cx, cy and the size all scale.
+        """
+        if not (isinstance(factor, int) and factor >= 1):
+            raise ValueError(f"factor must be a whole number >= 1, got {factor!r}")
+        return replace(self, fx=self.fx * factor, fy=self.fy * factor, cx=self.cx * factor, cy=self.cy * factor,
+                       width=self.width * factor, height=self.height * factor)
 
     @property
     def matrix(self) -> np.ndarray:

@@ -52,7 +52,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            max_gap=args.max_gap, chunk_frames=args.chunk_frames, bodies=args.bodies, faces=args.faces,
                            max_faces=args.max_faces, face_detector=args.face_detector,
                            face_landmarks=args.face_landmarks, face_frames_in_flight=args.face_frames_in_flight,
-                           face_source=args.face)
+                           face_source=args.face,
+                           enhance=args.enhance, enhance_tile=args.enhance_tile, enhance_overlap=args.enhance_overlap)
     out = Path(args.output)
     lifter = None
     if args.lift:  # loaded first, so that a bad model file fails before the analysis, not after it
@@ -62,7 +63,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if kind != "videopose3d" or not model_path:
             raise RigcastError(f"--lift must be videopose3d:PATH, got {args.lift!r}")
         lifter = load_lifter(model_path, device="cpu" if args.device == "tensorrt" else args.device)
-    bar, update = _progress_bar(Path(args.input).name)
+    name = Path(args.input).name
+    bar, update = _progress_bar(name if args.enhance is None else f"{name} (enhanced by {Path(args.enhance).name})")
     with bar:
         take = analyze(args.input, out, config, progress=update, restart=args.restart)
     if lifter is not None:
@@ -93,6 +95,10 @@ def describe(take) -> str:
         f"models     {take.meta.get('models', {})} on {take.meta.get('provider', '?')}",
         f"tracks     {len(take.tracks)}",
     ]
+    enhanced = take.meta.get("enhance")
+    if enhanced:
+        lines.insert(-1, f"enhanced   x{enhanced['scale']} by {Path(enhanced['path']).name} before analysis "
+                         f"(coordinates in the footage's pixels)")
     for t in take.tracks:
         visible = np.isfinite(t.xy[..., 0]) & (t.conf > 0.5)
         root = t.root_xyz[np.isfinite(t.root_xyz).all(axis=1)]
@@ -341,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--lift", metavar="videopose3d:PATH",
                    help="also lift every track with a VideoPose3D model (H36M-17 layout, non-causal), stored "
                         "under 'lift' as `rigcast lift` does")
+    a.add_argument("--enhance", metavar="SR.onnx",
+                   help="upscale every frame with this super-resolution model (as `rigcast enhance`, on the fly: "
+                        "no video is written) before analysing it, for small faces and people; the Take stays in "
+                        "the footage's pixels")
+    a.add_argument("--enhance-tile", type=int, default=256,
+                   help="with --enhance: tile side in footage pixels (default 256; a fixed-size model uses its own)")
+    a.add_argument("--enhance-overlap", type=int, default=16,
+                   help="with --enhance: least overlap between tiles in footage pixels (default 16)")
     a.add_argument("--restart", action="store_true", help="discard a partial analysis instead of resuming it")
     a.add_argument("--chunk-frames", type=int, default=64, help="frames per resumable cache chunk (default 64)")
     a.set_defaults(func=cmd_analyze)

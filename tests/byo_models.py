@@ -9,6 +9,8 @@ outputs of the published shapes (for speed measurements of the full path).
 * easy_ViTPose export: input ``input_0`` (B, 3, 256, 192), output ``output_0`` (B, J, 64, 48), J 17 or 25;
 * img2pose "nopost" export (the seed's): input ``images`` (3, 720, 1280), outputs ``boxes``, ``labels``,
   ``scores``, ``dofs``.
+* super-resolution (ESRGAN, Real-ESRGAN) export: input ``input`` (1, 3, H, W), output ``output`` (1, 3, sH, sW):
+  exact nearest-neighbour upsampling, an SR-shaped net, and two that are not upscalers.
 """
 
 from __future__ import annotations
@@ -315,3 +317,67 @@ def vitpose_planted_checkpoint(path: Path, grid_yx: np.ndarray, depth: int = 1, 
         state["keypoint_head.final_layer.weight"][j, j] = float(peak * sigma)
     torch.save({"meta": {"epoch": 0}, "state_dict": collections.OrderedDict(state)}, str(path))
     return Path(path)
+# -- super-resolution models (the enhance stage): ESRGAN exports' layout, input "input" (1, 3, H, W) float32 RGB
+# in [0, 1], output "output" (1, 3, sH, sW), H and W dynamic unless fixed ----------------------------------------
+
+def _save_sr(path: Path, nodes, initializers, in_hw=("height", "width"), out_shape=(1, 3, None, None),
+             half: bool = False) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    dtype = TensorProto.FLOAT16 if half else TensorProto.FLOAT
+    inp = helper.make_tensor_value_info("input", dtype, [1, 3, *in_hw])
+    out = helper.make_tensor_value_info("output", dtype, list(out_shape))
+    graph = helper.make_graph(nodes, path.stem, [inp], [out], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # onnxruntime of any recent version reads it
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def nearest_model(path: Path, scale: int = 2, fixed_hw: tuple[int, int] | None = None, half: bool = False) -> Path:
+    """Exact nearest-neighbour upsampling by ``scale`` (ONNX Resize, half-pixel centres, round_prefer_floor).
+
+    Output pixel u samples input (u + 0.5) / s - 0.5 rounded half down = floor(u / s), as cv2's INTER_NEAREST does.
+    """
+    from onnx import TensorProto, helper
+
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, float(scale), float(scale)])
+    node = helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")
+    return _save_sr(path, [node], [scales], in_hw=fixed_hw or ("height", "width"), half=half)
+
+
+def sr_model(path: Path, scale: int = 4, features: int = 16, seed: int = 0) -> Path:
+    """An SR-shaped net: conv 3x3 (3 → F), ReLU, conv 3x3 (F → 3 s²), DepthToSpace(s), random weights."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = (rng.standard_normal((features, 3, 3, 3)) * 0.3).astype(np.float32)
+    b1 = (rng.standard_normal(features) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((3 * scale * scale, features, 3, 3)) * 0.1).astype(np.float32)
+    b2 = np.full(3 * scale * scale, 0.5, np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
+    nodes = [helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("DepthToSpace", ["c2"], ["output"], blocksize=scale, mode="CRD")]
+    return _save_sr(path, nodes, inits)
+
+
+def padding_model(path: Path) -> Path:
+    """Not a super-resolution model: its output is its input padded by one pixel (H + 2, W + 2)."""
+    from onnx import TensorProto, helper
+
+    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1])
+    return _save_sr(path, [helper.make_node("Pad", ["input", "pads"], ["output"])], [pads])
+
+
+def grey_model(path: Path) -> Path:
+    """Not an RGB model: one output channel (the mean of the input's), upsampled x2."""
+    from onnx import TensorProto, helper
+
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1),
+             helper.make_node("Resize", ["mean", "", "scales"], ["output"], mode="nearest")]
+    return _save_sr(path, nodes, [scales], out_shape=(1, 1, None, None))

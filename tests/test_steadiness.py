@@ -63,6 +63,62 @@ def test_kalman_config_says_what_is_wrong(kwargs, message):
         KalmanConfig(**kwargs)
 
 
+# -- ROI steadying: a held ROI carried along by the head and shoulders ---------------------------------------
+
+HEAD_XY = np.array([[0, 0], [-8, -6], [-12, -6], [-16, -6], [8, -6], [12, -6], [16, -6], [-28, -2], [28, -2],
+                    [-8, 14], [8, 14], [-70, 60], [70, 60]], dtype=np.float64)  # a head and shoulders, px
+
+
+def _steadied_centres(path_xy: np.ndarray, anchor_noise: float, roi_noise: float, anchors: bool = True,
+                      seed: int = 0, beside: np.ndarray | None = None) -> np.ndarray:
+    """The centres (T, 2) a body's FollowState hands on when the person (a 600 px ROI whose centre is 150 px
+    below the nose) is at ``path_xy`` (T, 2): its landmarks' ROI and head points (given to the state only with
+    ``anchors``) with noise of those stds; ``beside`` (2,): another person's ROI centre, held there."""
+    from rigcast.models.roi import Roi
+    from rigcast.pipeline.follow import ROI_BAND, ROI_CREEP_SPEED, ROI_SHAPE_BAND, ROI_STEADYING, FollowState
+
+    rng = np.random.default_rng(seed)
+    state = FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND,
+                        roi_creep_speed=ROI_CREEP_SPEED)
+    out = []
+    for t, nose in enumerate(path_xy):
+        roi = Roi(center_xy=nose + [0.0, 150.0] + rng.normal(0, roi_noise, 2), size=600.0, rotation=0.0)
+        head = nose + HEAD_XY + rng.normal(0, anchor_noise, HEAD_XY.shape)
+        rois = {0: roi} if beside is None else {0: roi, 1: Roi(center_xy=beside, size=600.0, rotation=0.0)}
+        state.hand_on(rois, t / FPS, {0: head} if anchors else None)
+        out.append(state.rois[0].center_xy.copy())
+    return np.array(out)
+
+
+def test_a_held_roi_goes_along_with_a_moving_person_and_stays_put_for_a_still_one():
+    """A person swaying 60 px at 0.4 Hz: a held centre left behind, then released, steps by up to 23 px (14
+    steps over 6 px in 80 frames, 9.5 px RMS from the person); carried along by the head, none (3.3 px RMS)."""
+    t = np.arange(90) / FPS
+    moving = np.stack([320 + 60 * np.sin(2 * np.pi * 0.4 * t), 100 + 20 * np.sin(2 * np.pi * 0.27 * t + 1)], 1)
+    truth = (moving + [0.0, 150.0])[10:]
+    figures = []
+    for anchors in (True, False):
+        centres = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, anchors=anchors)[10:]
+        steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+        figures.append(((steps > 6.0).sum(), np.sqrt(np.mean(np.sum((centres - truth) ** 2, axis=1)))))
+    (carried_steps, carried_rms), (held_steps, held_rms) = figures
+    assert held_steps >= 5 and carried_steps <= 1, figures
+    assert carried_rms < 0.5 * held_rms, figures
+    still = _steadied_centres(np.full((90, 2), [320.0, 100.0]), anchor_noise=0.3, roi_noise=2.0)
+    assert np.ptp(still[5:], axis=0).max() == 0.0  # held exactly: the crop does not wander with the noise
+    # Beside another person (a crossing), it is not carried: held as before.
+    crowded = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, beside=np.array([600.0, 250.0]))
+    held = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, anchors=False)
+    np.testing.assert_array_equal(crowded, held)
+
+
+def test_a_noisy_head_does_not_carry_a_held_roi():
+    """A still person whose head points scatter by 5 px (a hard read, as t1.jpg's half-hidden man in
+    test_body_faces' pan, whose crop, carried by such noise, slid and had him found twice): held exactly."""
+    centres = _steadied_centres(np.full((90, 2), [900.0, 150.0]), anchor_noise=5.0, roi_noise=2.0)
+    assert np.ptp(centres[5:], axis=0).max() == 0.0
+
+
 # -- bone lengths --------------------------------------------------------------------------------------------
 
 def test_held_bone_lengths_are_constant_and_directions_kept():
@@ -148,11 +204,20 @@ def test_still_subject_bone_lengths_held_and_feet_planted(still_run):
 
 
 @requires_models
-def test_moving_subject_lags_at_most_a_frame_and_tracks_like_mediapipe(busman_image, tmp_path):
-    clip, maps = S.moving_clip(tmp_path / "moving.mp4", busman_image, 60)
+@pytest.mark.parametrize("subject, frames", [("busman", 60), ("astronaut", 90)])
+def test_moving_subject_lags_at_most_a_frame_and_tracks_like_mediapipe(subject, frames, busman_image, tmp_path):
+    """The astronaut (benchmarks/bench_steadiness.py's clip): a held ROI that stood still while she moved, then
+    jumped, gave 1.57 % against MediaPipe's 1.05 %; carried along with her head and shoulders
+    (follow.ROI_STEADYING), 0.74 % against 0.89 %.  (Her hips and legs are guesses; on 60 frames more of them
+    count as seen and the median joint is one of them, whose error both methods share: there the lag and error
+    figures say more about the guesses than about the tracking.)"""
+    from fixtures_images import astronaut
+
+    image = busman_image if subject == "busman" else S.on_canvas(astronaut())
+    clip, maps = S.moving_clip(tmp_path / "moving.mp4", image, frames)
     ours, ref = S.run_rigcast(clip, tmp_path / "moving.take.npz"), S.run_mediapipe(clip)
     joints = S.visible_joints(ours, ref)
-    h = busman_image.shape[0]
+    h = image.shape[0]
     lag = S.lag_frames(ours.xy, maps, joints)
     error = (S.path_error_pct(ours.xy, maps, joints, h), S.path_error_pct(ref.xy, maps, joints, h))
     assert abs(lag) <= 1.25, f"lag {lag:.2f} frames"

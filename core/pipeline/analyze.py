@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..camera import Intrinsics
+from ..enhance import DEFAULT_OVERLAP, DEFAULT_TILE
 from ..errors import InputError
 from ..fileio import write_atomic
 from ..formats.take import Face, FaceTopology, Take, Track
@@ -35,6 +36,7 @@ from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
                split_pose_model)
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
+from .follow import anchor_of
 
 NUM_FACE_LANDMARKS = 478
 
@@ -79,6 +81,9 @@ class AnalyzeConfig:
     face_landmarks: str = "attention"  # attention | mesh+iris | mesh, see models.face_landmarks.FACE_LANDMARK_MODELS
     face_frames_in_flight: int = 2  # 1 | 2: frames whose faces are tracked at once, see pipeline.faces
     face_source: str = "mediapipe"  # mediapipe (embedded) | img2pose:FILE | 3ddfa:FOLDER, see pipeline.face_sources
+    enhance: str | None = None  # a super-resolution model file: frames upscaled before analysis (see analyze)
+    enhance_tile: int = DEFAULT_TILE  # its tiles and their least overlap, in footage pixels (rigcast.enhance)
+    enhance_overlap: int = DEFAULT_OVERLAP
 
     def __post_init__(self) -> None:
         if self.model not in ("lite", "full", "heavy"):
@@ -118,6 +123,11 @@ class AnalyzeConfig:
                              f"got {self.face_frames_in_flight!r}")
         if self.smoothing not in SMOOTHING_LEVELS:
             raise InputError(f"smoothing must be one of {', '.join(SMOOTHING_LEVELS)}, got {self.smoothing!r}")
+        if self.enhance is not None and not Path(self.enhance).is_file():
+            raise InputError(f"super-resolution model file not found: {self.enhance}")
+        if self.enhance_overlap < 0 or self.enhance_tile <= 2 * self.enhance_overlap:
+            raise InputError(f"enhance_tile must be larger than twice enhance_overlap (and overlap >= 0), got tile "
+                             f"{self.enhance_tile} and overlap {self.enhance_overlap}")
         if self.chunk_frames < 1:
             raise InputError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
         if self.max_gap < 0:
@@ -144,7 +154,7 @@ class AnalyzeConfig:
         return {k: getattr(self, k) for k in ("model", "max_people", "person_detector", "pose", "detect_every", "start",
                                               "end", "image_fps", "redetect_every", "bodies", "faces", "max_faces",
                                               "face_detector", "face_landmarks", "face_frames_in_flight",
-                                              "face_source")}
+                                              "face_source", "enhance", "enhance_tile", "enhance_overlap")}
 
     def detector_name(self) -> str:
         """The person detector that runs: ``person_detector`` (a user's as "yolo:PATH"), or for "auto"
@@ -266,7 +276,10 @@ class Stage:
                 rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
                         for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
                 if getattr(state, "roi_filter", None) is not None:  # steadied ROIs: the filter replays with times
-                    state.hand_on(rois, float(t))
+                    # and bodies' anchors (follow.body_anchor, from the landmarks as cached)
+                    anchors = ({int(i): anchor_of(xy) for i, xy in zip(c[f"{k}/id"][m], c[f"{k}/xy"][m])}
+                               if k == "body" else None)
+                    state.hand_on(rois, float(t), anchors)
                 else:
                     state.hand_on(rois)
         return state
@@ -759,6 +772,34 @@ def _providers(stages: list[Stage]) -> str:
     return ",".join(found) or "unknown"
 
 
+def _open_enhancer(config: AnalyzeConfig):
+    """(the :class:`~rigcast.enhance.Enhancer` of ``config.enhance``, what the Take's meta records of it), or
+    (None, None) without one.  Opened before any footage is read, so a file that is not an upscaler fails first."""
+    if config.enhance is None:
+        return None, None
+    from ..enhance import open_enhancer
+
+    enhancer = open_enhancer(config.enhance, tile=config.enhance_tile, overlap=config.enhance_overlap,
+                             device=config.device, strict_device=config.strict_device)
+    meta = user_model_meta("super_resolution", config.enhance) | {
+        "scale": enhancer.scale, "tile": list(enhancer.tile_hw), "overlap": enhancer.overlap,
+        "provider": enhancer.runner.provider}
+    log.info("frames upscaled x%d by %s before analysis", enhancer.scale, Path(config.enhance).name)
+    return enhancer, meta
+
+
+def enhanced_frames(frames: Iterator, enhancer) -> Iterator:
+    """``frames`` (:class:`~rigcast.video.Frame`) with each picture upscaled by ``enhancer``; closing this
+    closes ``frames``."""
+    try:
+        for frame in frames:
+            yield replace(frame, rgb=enhancer(frame.rgb))
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
 SUBMIT_AHEAD = 2
 """Frames :func:`analyze` submits beyond the one whose results it is waiting for (:func:`submit_ahead`)."""
 
@@ -817,18 +858,32 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
 
     Resumes from ``<take_path>.parts/`` when a previous run of the same job
     was interrupted.
+
+    With ``config.enhance`` (a super-resolution model, :mod:`rigcast.enhance`)
+    every frame is upscaled on the fly, on the decoding thread, and the
+    analysers see only the upscaled frames, through the same camera scaled
+    alike (:meth:`Intrinsics.scaled`): small faces and people get the pixels
+    their models need, and no upscaled video is written.  The Take is then
+    put back in the footage's own pixels (2D divided by the scale; 3D, in
+    metres, is the same in both), so overlays and renders match the footage;
+    its meta names the model and its scale under ``enhance``.
     """
     take_path = Path(take_path)
     t0 = time.perf_counter()
+    enhancer, enhance_meta = _open_enhancer(config)
+    scale = 1 if enhancer is None else enhancer.scale
     with open_footage(source, start=config.start, end=config.end, fps=config.image_fps) as footage, \
             single_threaded_libraries():
         info = footage.info
-        stages = make_stages(config, camera_for(info, config))
+        seen = camera_for(info, config).scaled(scale)  # the camera of the frames the analysers see
+        stages = make_stages(config, seen)
         job = {"cache_version": CACHE_VERSION, "rigcast": __version__, "source": _source_fingerprint(Path(source)),
                "options": config.result_key()}
+        if enhance_meta is not None:
+            job["enhance_sha256"] = enhance_meta["sha256"]
         cache = ChunkCache(take_path, job)
         chunks = cache.open(restart)
-        states = {stage.key: stage.restore(chunks, (info.width, info.height)) for stage in stages}
+        states = {stage.key: stage.restore(chunks, (info.width * scale, info.height * scale)) for stage in stages}
         done = sum(len(c["frame_index"]) for c in chunks)
         resume_from = int(chunks[-1]["frame_index"][-1]) + 1 if chunks else None
         if chunks:
@@ -838,9 +893,10 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             progress(done, total)
         pending: list = []
         # Decoded on a worker thread, a frame or two ahead of the analysis.
-        frames_iter = prefetched(footage.frames(from_index=resume_from) if resume_from is not None else iter(footage))
+        frames = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+        frames_iter = prefetched(frames if enhancer is None else enhanced_frames(frames, enhancer))
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
-        poses = (FacePoseStream(camera_for(info, config), config)
+        poses = (FacePoseStream(seen, config)
                  if config.faces and not config.face_model and not chunks else None)
 
         if config.faces:
@@ -894,19 +950,23 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
-    tracks, ground = _assemble_tracks(arrays, intrinsics, config)
+    seen = intrinsics.scaled(scale)
+    tracks, ground = _assemble_tracks(arrays, seen, config)
     tracks += assemble_keypoint_tracks(arrays, config, _keypoint_skeleton(stages))
     # The streamed head poses followed each face id as first given; merged faces are filtered again.
-    streamed = poses.result() if poses is not None and poses.intrinsics == intrinsics else None
+    streamed = poses.result() if poses is not None and poses.intrinsics == seen else None
     streamed = None if merged.get("face") else streamed
     if config.face_model:
         from .face_sources import assemble_source_faces
 
-        faces, topology = assemble_source_faces(arrays, intrinsics, landmark_euro(config),
+        faces, topology = assemble_source_faces(arrays, seen, landmark_euro(config),
                                                 min_track_length(config, len(arrays["frame_index"])),
                                                 {t.track_id for t in tracks})
     else:
-        faces, topology = assemble_faces(arrays, intrinsics, config, {t.track_id for t in tracks}, streamed)
+        faces, topology = assemble_faces(arrays, seen, config, {t.track_id for t in tracks}, streamed)
+    if scale != 1:  # back in the footage's pixels
+        tracks = [replace(t, xy=t.xy / np.float32(scale)) for t in tracks]
+        faces = [replace(f, xy=f.xy / np.float32(scale)) for f in faces]
     meta = {
         "rigcast_version": __version__,
         "created_unix": time.time(),
@@ -916,6 +976,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         "config": asdict(config),
         "smoothing": _smoothing_meta(config),
         "ground": ground,
+        **({"enhance": enhance_meta} if enhance_meta is not None else {}),
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
         "seconds": round(time.perf_counter() - t0, 3),
     }
