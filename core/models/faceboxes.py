@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .person_detector import nms
+from .person_detector import checked_box_xyxy, nms
 
 MEAN_BGR = (104.0, 117.0, 123.0)
 MAX_HEIGHT, MAX_WIDTH = 720, 1080
@@ -64,12 +64,7 @@ class FaceBox:
     score: float
 
     def __post_init__(self) -> None:
-        box = np.array(self.box_xyxy, dtype=np.float64).reshape(-1)
-        if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
-            raise ValueError(f"box_xyxy must be 4 finite numbers [x0, y0, x1, y1] with x0 <= x1, y0 <= y1, "
-                             f"got {np.asarray(self.box_xyxy).tolist()!r}")
-        box.setflags(write=False)
-        object.__setattr__(self, "box_xyxy", box)
+        object.__setattr__(self, "box_xyxy", checked_box_xyxy(self.box_xyxy))
         object.__setattr__(self, "score", float(self.score))
 
 

@@ -73,6 +73,17 @@ TILE_SURE = 0.3
 TILE_INSIDE = 0.8
 
 
+
+def checked_box_xyxy(value) -> np.ndarray:
+    """``value`` as a read-only (4,) float64 box [x0, y0, x1, y1] in px; ValueError unless it is 4 finite numbers
+    with x0 <= x1 and y0 <= y1 (a detection's box, whatever detected it)."""
+    box = np.array(value, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
+        raise ValueError(f"box_xyxy must be 4 finite numbers [x0, y0, x1, y1] with x0 <= x1, y0 <= y1, "
+                         f"got {np.asarray(value).tolist()!r}")
+    box.setflags(write=False)
+    return box
+
 @dataclass(frozen=True, eq=False)  # arrays: compare fields explicitly
 class PersonBox:
     """One detected person: ``box_xyxy`` (4,) tight around the visible body in frame px, and its ``score``."""
@@ -89,12 +100,7 @@ class PersonBox:
     aligned = False
 
     def __post_init__(self) -> None:
-        box = np.array(self.box_xyxy, dtype=np.float64).reshape(-1)
-        if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
-            raise ValueError(f"box_xyxy must be 4 finite numbers [x0, y0, x1, y1] with x0 <= x1, y0 <= y1, "
-                             f"got {np.asarray(self.box_xyxy).tolist()!r}")
-        box.setflags(write=False)
-        object.__setattr__(self, "box_xyxy", box)
+        object.__setattr__(self, "box_xyxy", checked_box_xyxy(self.box_xyxy))
         if not 0.0 <= float(self.score) <= 1.0:
             raise ValueError(f"score must lie in [0, 1], got {self.score!r}")
         object.__setattr__(self, "score", float(self.score))

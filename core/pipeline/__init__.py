@@ -13,16 +13,24 @@ USER_PERSON_DETECTORS = ("yolo",)
 YOLOv8 ONNX export, see :mod:`rigcast.models.yolo`)."""
 
 
+def _split(value: str, option: str, builtin: tuple[str, ...], user: dict[str, str]) -> tuple[str, str | None]:
+    """A model choice ``value`` → (name, path): (name, None) for one of ``builtin``, (family, PATH) for
+    "family:PATH" with a family of ``user`` (family → what PATH names, e.g. "path").  Raises ValueError, one line,
+    naming ``option`` and what it accepts, for anything else."""
+    family, sep, path = str(value).partition(":")
+    if sep and family in user and path:
+        return family, path
+    if not sep and value in builtin:
+        return value, None
+    accepted = (f"one of {', '.join(builtin)}" if len(builtin) > 1 else builtin[0])
+    raise ValueError(f"{option} must be {accepted} or {' or '.join(f'{f}:{k.upper()}' for f, k in user.items())}, "
+                     f"got {value!r}")
+
+
 def split_person_detector(value: str) -> tuple[str, str | None]:
     """A ``--person-detector`` value → (name, path): ("nanodet", None) for an embedded one, ("yolo", "x.onnx")
     for "yolo:x.onnx".  Raises ValueError, one line, for anything else."""
-    family, sep, path = str(value).partition(":")
-    if sep and family in USER_PERSON_DETECTORS and path:
-        return family, path
-    if not sep and value in PERSON_DETECTOR_CHOICES:
-        return value, None
-    raise ValueError(f"person_detector must be one of {', '.join(PERSON_DETECTOR_CHOICES)} or "
-                     f"{' or '.join(f + ':PATH' for f in USER_PERSON_DETECTORS)}, got {value!r}")
+    return _split(value, "person_detector", PERSON_DETECTOR_CHOICES, dict.fromkeys(USER_PERSON_DETECTORS, "path"))
 
 
 USER_POSE_MODELS = ("vitpose", "lw3d")
@@ -37,13 +45,7 @@ BOTTOM_UP_POSE_MODELS = ("lw3d",)
 def split_pose_model(value: str) -> tuple[str, str | None]:
     """A ``--pose`` value → (family, path): ("blazepose", None) for the embedded models, ("vitpose", "v.onnx") for
     "vitpose:v.onnx".  Raises ValueError, one line, for anything else."""
-    family, sep, path = str(value).partition(":")
-    if sep and family in USER_POSE_MODELS and path:
-        return family, path
-    if not sep and value == "blazepose":
-        return value, None
-    raise ValueError(f"pose must be blazepose or {' or '.join(f + ':PATH' for f in USER_POSE_MODELS)}, "
-                     f"got {value!r}")
+    return _split(value, "pose", ("blazepose",), dict.fromkeys(USER_POSE_MODELS, "path"))
 
 
 FACE_SOURCES = ("mediapipe",)
@@ -57,10 +59,4 @@ a folder (``img2pose``: an img2pose ONNX export, boxes and a 6DoF head pose per 
 def split_face_source(value: str) -> tuple[str, str | None]:
     """A ``--face`` value → (family, path): ("mediapipe", None) for the embedded models, ("img2pose", "i.onnx") for
     "img2pose:i.onnx".  Raises ValueError, one line, for anything else."""
-    family, sep, path = str(value).partition(":")
-    if sep and family in USER_FACE_SOURCES and path:
-        return family, path
-    if not sep and value in FACE_SOURCES:
-        return value, None
-    raise ValueError(f"face source must be {' or '.join(FACE_SOURCES)} or "
-                     f"{' or '.join(f'{f}:{k.upper()}' for f, k in USER_FACE_SOURCES.items())}, got {value!r}")
+    return _split(value, "face source", FACE_SOURCES, USER_FACE_SOURCES)
