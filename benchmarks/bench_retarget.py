@@ -98,7 +98,7 @@ def accuracy_table() -> None:
     from test_retarget_mocap import RIGS
 
     print("\naccuracy, foot_lock=never: median / p95 deg over limbs, hip and chest lines")
-    print(f"{'clip':<28}" + "".join(f"{name:>15}" for name in RIGS))
+    print(f"{'clip':<28}" + "".join(f"{name:>17}" for name in RIGS))
     rigs = {name: build() for name, build in RIGS.items()}
     for clip in CLIPS:
         pose, _ = bvh_source(clip_path(clip))
@@ -112,7 +112,7 @@ def accuracy_table() -> None:
             median, p95, _ = summary(direction_errors(canonical_dict(pose.xyz), canonical_dict(result),
                                                       LIMBS + LINES))
             cells.append(f"{median:.2f} / {p95:.2f}")
-        print(f"{clip:<28}" + "".join(f"{c:>15}" for c in cells))
+        print(f"{clip:<28}" + "".join(f"{c:>17}" for c in cells))
 
 
 if __name__ == "__main__":
