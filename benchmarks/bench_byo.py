@@ -35,7 +35,7 @@ from byo_models import lw3d_conv_model, planted_outputs_model, vitpose_conv_mode
 FRAME_WH = (1280, 720)
 
 
-def _time(call, frames: int) -> float:
+def median_seconds(call, frames: int) -> float:
     """Median seconds of ``call()`` over ``frames`` calls, after one warm-up call."""
     call()
     times = []
@@ -72,11 +72,11 @@ def main() -> None:
             feed = detector.preprocess(rgb, plan)
             raw = runner({"images": feed})["output0"]
             candidates = len(decode_yolo(raw, layout, min_score=detector.min_score)[1])
-            stages = (_time(lambda: detector.preprocess(rgb, plan), args.frames),
-                      _time(lambda: runner({"images": feed}), args.frames),
-                      _time(lambda: detector.postprocess(raw, plan, FRAME_WH), args.frames))
+            stages = (median_seconds(lambda: detector.preprocess(rgb, plan), args.frames),
+                      median_seconds(lambda: runner({"images": feed}), args.frames),
+                      median_seconds(lambda: detector.postprocess(raw, plan, FRAME_WH), args.frames))
             rows.append((f"{layout} 640x640 {runner.outputs[0].shape}, {candidates} candidates, "
-                         f"{len(detector(rgb))} boxes", _time(lambda: detector(rgb), args.frames), stages,
+                         f"{len(detector(rgb))} boxes", median_seconds(lambda: detector(rgb), args.frames), stages,
                          runner.provider))
         runner = make_runner(vitpose_conv_model(Path(tmp) / "vitpose.onnx", joints=25), device=args.device,
                              strict_device=True)
@@ -85,11 +85,11 @@ def main() -> None:
             plans = [crop_plan(b, FRAME_WH) for b in boxes[:people]]
             feed = estimator.preprocess(rgb, plans)
             heatmaps = runner({"input_0": feed})["output_0"]
-            stages = (_time(lambda: estimator.preprocess(rgb, plans), args.frames),
-                      _time(lambda: runner({"input_0": feed}), args.frames),
-                      _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
+            stages = (median_seconds(lambda: estimator.preprocess(rgb, plans), args.frames),
+                      median_seconds(lambda: runner({"input_0": feed}), args.frames),
+                      median_seconds(lambda: estimator.postprocess(heatmaps, plans), args.frames))
             rows.append((f"vitpose-25 256x192, {people} person(s) a frame (one batch)",
-                         _time(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
+                         median_seconds(lambda: estimator(rgb, boxes[:people]), args.frames), stages, runner.provider))
         rows += _lw3d_rows(rgb, Path(tmp), args)
         if args.vitpose_s:
             rows += _vitpose_s_rows(rgb, boxes[:1], Path(tmp), args)
@@ -116,11 +116,11 @@ def _lw3d_rows(rgb: np.ndarray, tmp: Path, args) -> list:
         out = runner({"data": feed})
         maps = (out["features"][0], out["heatmaps"][0], out["pafs"][0])
         fx = 0.8 * rgb.shape[1]
-        stages = (_time(lambda: estimator.preprocess(rgb), args.frames),
-                  _time(lambda: runner({"data": feed}), args.frames),
-                  _time(lambda: decode(*maps, plan, fx), args.frames))
+        stages = (median_seconds(lambda: estimator.preprocess(rgb), args.frames),
+                  median_seconds(lambda: runner({"data": feed}), args.frames),
+                  median_seconds(lambda: decode(*maps, plan, fx), args.frames))
         rows.append((f"lw3d 256x448 {name}, {len(estimator(rgb).scores)} people found",
-                     _time(lambda: estimator(rgb), args.frames), stages, runner.provider))
+                     median_seconds(lambda: estimator(rgb), args.frames), stages, runner.provider))
     return rows
 
 
@@ -155,9 +155,9 @@ def _vitpose_s_rows(rgb: np.ndarray, boxes: np.ndarray, tmp: Path, args) -> list
         plans = [crop_plan(b, FRAME_WH) for b in boxes]
         feed = estimator.preprocess(rgb, plans)
         heatmaps = estimator.runner({"input_0": feed})["output_0"]
-        stages = (_time(lambda: estimator.preprocess(rgb, plans), args.frames),
-                  _time(lambda: estimator.runner({"input_0": feed}), args.frames),
-                  _time(lambda: estimator.postprocess(heatmaps, plans), args.frames))
+        stages = (median_seconds(lambda: estimator.preprocess(rgb, plans), args.frames),
+                  median_seconds(lambda: estimator.runner({"input_0": feed}), args.frames),
+                  median_seconds(lambda: estimator.postprocess(heatmaps, plans), args.frames))
         threads = f"{torch.get_num_threads()} threads" if name.startswith("torch") else "default threads"
         rows.append((f"vitpose-s 256x192 {name} ({threads}), 1 person", float(np.median(full[name][1:])), stages,
                      estimator.runner.provider))

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,18 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from byo_models import img2pose_model, img2pose_resnet18_model  # noqa: E402
 
+from bench_byo import median_seconds  # noqa: E402  (benchmarks/ is the script's own folder)
+
 FRAME_WH = (1280, 720)
-
-
-def _time(call, frames: int) -> float:
-    """Median seconds of ``call()`` over ``frames`` calls, after one warm-up call."""
-    call()
-    times = []
-    for _ in range(frames):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def bench_img2pose(frames: int, faces: int, device: str) -> None:
@@ -80,10 +70,10 @@ def bench_img2pose(frames: int, faces: int, device: str) -> None:
 
                 tensor, plan = model.preprocess(rgb)
                 raw = model.runner({model._input.name: tensor})
-                total = _time(frame, frames)
-                stages = (_time(lambda: model.preprocess(rgb), frames),
-                          _time(lambda: model.runner({model._input.name: tensor}), frames),
-                          _time(lambda: model.postprocess(raw, plan), frames))
+                total = median_seconds(frame, frames)
+                stages = (median_seconds(lambda: model.preprocess(rgb), frames),
+                          median_seconds(lambda: model.runner({model._input.name: tensor}), frames),
+                          median_seconds(lambda: model.postprocess(raw, plan), frames))
                 found = len(frame()[0])
                 print(f"{kind:8s} {width}x{height}: {1 / total:6.2f} fps, {1e3 * total:7.1f} ms/frame "
                       f"(pre {1e3 * stages[0]:.1f}, run {1e3 * stages[1]:.1f}, decode {1e3 * stages[2]:.1f}, "
@@ -139,19 +129,19 @@ def bench_tddfa(frames: int, faces: int, device: str) -> list[str]:
             params = model.params(bgr, roi)
             (face,) = model(rgb)[:1]
             camera = source.camera(*FRAME_WH)
-            stages = {"crop + normalise": _time(lambda: regressor_input(bgr, roi), frames),
-                      "regressor run": _time(lambda: regressor({"input": feed}), frames),
-                      "dense vertices": _time(lambda: model.vertices_roi(params), frames),
-                      "face record": _time(lambda: source.observe(face, camera), frames)}
+            stages = {"crop + normalise": median_seconds(lambda: regressor_input(bgr, roi), frames),
+                      "regressor run": median_seconds(lambda: regressor({"input": feed}), frames),
+                      "dense vertices": median_seconds(lambda: model.vertices_roi(params), frames),
+                      "face record": median_seconds(lambda: source.observe(face, camera), frames)}
             per_face[name] = stages
             full = {}
             for f in sorted({1, faces}):
                 path = TddfaSource(Tddfa(_FirstFaces(detector, f), regressor, stats, bfm, bfm_runner))
-                full[f] = _time(lambda: path(rgb), frames)
+                full[f] = median_seconds(lambda: path(rgb), frames)
             lines.append(f"3ddfa ({name}), {FRAME_WH[0]}x{FRAME_WH[1]}, {regressor.provider}: " + ", ".join(
                 f"{f} face{'s' if f > 1 else ''} {1 / s:.1f} fps ({1000 * s:.0f} ms)" for f, s in full.items()))
-        detect = (_time(lambda: detector.preprocess(rgb), frames), _time(lambda: net.runner({"input": image}), frames),
-                  _time(lambda: detector.postprocess(outputs["output"], outputs[planted.outputs[1].name], input_hw,
+        detect = (median_seconds(lambda: detector.preprocess(rgb), frames), median_seconds(lambda: net.runner({"input": image}), frames),
+                  median_seconds(lambda: detector.postprocess(outputs["output"], outputs[planted.outputs[1].name], input_hw,
                                                      rgb.shape[:2]), frames))
         lines.append(f"  FaceBoxes at {input_hw[1]}x{input_hw[0]}: preprocess {1000 * detect[0]:.1f} ms, "
                      f"run {1000 * detect[1]:.1f} ms, decode {1000 * detect[2]:.1f} ms")

@@ -418,6 +418,18 @@ def test_an_import_failing_midway_removes_what_it_built(addon, carphone_take):
     assert (scene.render.fps, scene.render.fps_base) == fps and scene.compositing_node_group is None
 
 
+def world_vertices(obj) -> np.ndarray:
+    """World positions (V, 3) of ``obj``'s vertices as Blender evaluates them (shape keys, parents)."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", co)
+    evaluated.to_mesh_clear()
+    m = np.array(evaluated.matrix_world)
+    return co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3]
+
+
 def _synthetic_face(take: Take, frames: np.ndarray, rng) -> tuple[Face, FaceTopology]:
     with np.load(Path(__file__).resolve().parent.parent / "assets/models/canonical_face.npz") as d:
         canonical = d["xyz"].astype(np.float64) / 100.0
@@ -460,16 +472,6 @@ def test_faces_import_as_a_head_empty_with_an_animated_face_mesh_and_mask(addon,
     from rigcast_blender.core_bridge import mask_module
 
     assert has_mask == (mask_module() is not None)
-
-    def world_vertices(obj) -> np.ndarray:
-        depsgraph = bpy.context.evaluated_depsgraph_get()
-        evaluated = obj.evaluated_get(depsgraph)
-        mesh = evaluated.to_mesh()
-        co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-        mesh.vertices.foreach_get("co", co)
-        evaluated.to_mesh_clear()
-        m = np.array(evaluated.matrix_world)
-        return co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3]
 
     for i, f in enumerate(frames):
         scene.frame_set(1 + int(f))

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..runners import Runner
-from .person_detector import checked_box_xyxy, nms
+from .person_detector import check_detector_options, checked_box_xyxy, nms
 
 MEAN_BGR = (104.0, 117.0, 123.0)
 MAX_HEIGHT, MAX_WIDTH = 720, 1080
@@ -111,12 +111,7 @@ class FaceBoxesDetector:
 
     def __init__(self, runner: Runner, min_score: float = MIN_SCORE, nms_iou: float = NMS_IOU,
                  max_faces: int = 100):
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
-        if not 0.0 < nms_iou <= 1.0:
-            raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
-        if max_faces < 1:
-            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
+        check_detector_options(min_score, nms_iou, max_faces, most="max_faces")
         self.runner, self.min_score, self.nms_iou, self.max_faces = runner, float(min_score), float(nms_iou), max_faces
         if len(runner.inputs) != 1 or len(runner.inputs[0].shape) != 4 or runner.inputs[0].shape[1] not in (3, None):
             raise ModelError(f"FaceBoxes takes one input (1, 3, H, W), got "

@@ -185,14 +185,15 @@ def decode_gfl(scores: np.ndarray, distances: np.ndarray, stride: int, grid_wh: 
     return boxes, cls[cells]
 
 
-def check_detector_options(min_score: float, nms_iou: float, max_people: int) -> None:
-    """The options every person detector takes: ValueError, one line, for one out of range."""
+def check_detector_options(min_score: float, nms_iou: float, max_people: int, most: str = "max_people") -> None:
+    """The options every box detector takes (people's, and FaceBoxes' with ``most`` "max_faces"): ValueError, one
+    line, for one out of range."""
     if not 0.0 <= min_score <= 1.0:
         raise ValueError(f"min_score must be in [0, 1], got {min_score}")
     if not 0.0 < nms_iou <= 1.0:
         raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
     if max_people < 1:
-        raise ValueError(f"max_people must be at least 1, got {max_people}")
+        raise ValueError(f"{most} must be at least 1, got {max_people}")
 
 
 class PersonDetector:
