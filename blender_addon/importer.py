@@ -119,6 +119,7 @@ class BodyPlan:
     height_m: float
     report: str
     pose: object  # core CanonicalPose in the scene's world, what a character rig is retargeted from
+    anchor: str = "pelvis"  # what the root follows: core retarget's anchor (the shoulders when no hips are seen)
 
 
 @dataclass
@@ -149,18 +150,20 @@ def scene_offset(take) -> np.ndarray:
     return np.median(shift, axis=0) if len(shift) else np.zeros(3)
 
 
-def measured_height(pose) -> float:
+def measured_height(pose, anchor: str = "pelvis") -> float:
     """The person's height in metres as ``pose`` measures them: rigcast's default armature's height scaled by their
-    leg length (else torso) against its own; NaN when the pose has neither."""
+    leg length (with ``anchor="shoulders"`` their shoulder width; else torso) against its own; NaN when the pose
+    has neither."""
     rig = retarget.default_rig()
     indices = retarget.load_preset("rigcast").indices(rig)
     rest = retarget.rig_markers(rig, indices).rest_xyz(rig)
-    factor = retarget.source_scale(rest, np.asarray(pose.xyz))
+    factor = retarget.source_scale(rest, np.asarray(pose.xyz), anchor)
     return DEFAULT_HEIGHT_M / factor if factor > 0 else float("nan")
 
 
-def default_rig_for(pose) -> tuple[object, float]:
-    """rigcast's default armature scaled to the person in ``pose`` (their leg length), and its height in metres.
+def default_rig_for(pose, anchor: str = "pelvis") -> tuple[object, float]:
+    """rigcast's default armature scaled to the person in ``pose`` (their leg length, or shoulder width for
+    ``anchor="shoulders"``), and its height in metres.
 
     Sized to the person, the armature needs no source scaling, so its root
     moves as the person does in the footage and it overlays them through the
@@ -168,12 +171,12 @@ def default_rig_for(pose) -> tuple[object, float]:
     armature then no longer matches the pose: ``plan_body`` scales the pose
     first so that it does).
     """
-    height = measured_height(pose)
+    height = measured_height(pose, anchor)
     height = float(np.clip(height, *HEIGHT_RANGE_M)) if np.isfinite(height) else DEFAULT_HEIGHT_M
     return retarget.default_rig(height), height
 
 
-def depth_scale(take, track, raw, offset: np.ndarray) -> float:
+def depth_scale(take, track, raw, offset: np.ndarray, anchor: str = "pelvis") -> float:
     """The factor by which ``raw`` (``track``'s pose in the camera's world, camera at the origin) is scaled about the
     camera to stand on the scene's floor at a height within ``HEIGHT_RANGE_M``.
 
@@ -185,33 +188,44 @@ def depth_scale(take, track, raw, offset: np.ndarray) -> float:
     height away from them.  So each person is scaled until their own floor
     (``canonical_from_track``'s grounding) is the scene's, the main track's
     (``offset``'s height is the camera's above it), and then, if their height
-    is still out of range, to the nearest height in range.
+    is still out of range, to the nearest height in range (measured as ``anchor`` says: see
+    ``measured_height``).
     """
     placed = retarget.canonical_from_track(track, fps=take.video.fps, centre=False)
     lift = (placed.xyz - raw.xyz)[..., 2]
     own_camera_height = float(np.median(lift[np.isfinite(lift)])) if np.isfinite(lift).any() else float("nan")
     scale = offset[2] / own_camera_height if own_camera_height > 0 and offset[2] > 0 else 1.0
-    height = measured_height(raw) * scale
+    height = measured_height(raw, anchor) * scale
     if np.isfinite(height) and not HEIGHT_RANGE_M[0] <= height <= HEIGHT_RANGE_M[1]:
         scale *= float(np.clip(height, *HEIGHT_RANGE_M)) / height
     return float(scale)
 
 
 def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPlan:
+    """``track``'s armature and motion.  A person whose hips the footage does not show (``track_anchor``) is sized
+    by shoulder width and followed by the shoulders, not by the guessed legs and pelvis; their feet are guesses
+    too, so they get no foot contact."""
+    anchor = retarget.track_anchor(track)
     raw = retarget.canonical_from_track(track, fps=take.video.fps, ground=False, centre=False)
-    raw = raw.with_xyz(raw.xyz * depth_scale(take, track, raw, offset))
+    raw = raw.with_xyz(raw.xyz * depth_scale(take, track, raw, offset, anchor))
     pose = raw.with_xyz(raw.xyz + offset)
     head = retarget_cli.head_rotation_for_track(take, track)
     if head is not None:
         pose = pose.with_head_rotation(head)
-    rig, height = default_rig_for(pose)
+    rig, height = default_rig_for(pose, anchor)
     bone_map = retarget.load_preset("rigcast").resolve(rig)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", retarget.RetargetWarning)
-        motion, report = retarget.retarget(pose, rig, bone_map, options=retarget.RetargetOptions(
-            foot_lock=options.foot_lock), fps=take.video.fps, return_report=True)
+        motion, report = retarget.retarget(pose, rig, bone_map, options=_retarget_options(options.foot_lock, anchor),
+                                           fps=take.video.fps, return_report=True)
     return BodyPlan(track.track_id, rig, motion, options.frame_offset + track.frame_index.astype(np.float64), height,
-                    str(report), pose)
+                    str(report), pose, anchor)
+
+
+def _retarget_options(foot_lock: str, anchor: str):
+    """Core's retarget options for a body followed by ``anchor``: with the shoulders the feet are guesses, so no
+    foot contact."""
+    return retarget.RetargetOptions(foot_lock=foot_lock if anchor == "pelvis" else "never", anchor=anchor)
 
 
 def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> FacePlan:
@@ -546,7 +560,7 @@ def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spe
     # Scale the object so the rig is the person's size (legs, else torso): retargeting then needs no source
     # scaling and the root follows the person's own trajectory, as rigcast's armature sized by default_rig_for does.
     rest = retarget.rig_markers(rig, bone_map.indices(rig)).rest_xyz(rig)
-    factor = retarget.source_scale(rest, np.asarray(body.pose.xyz))
+    factor = retarget.source_scale(rest, np.asarray(body.pose.xyz), body.anchor)
     arm.location = (0.0, 0.0, 0.0)
     arm.scale = (1.0 / factor,) * 3 if factor > 0 else (1.0, 1.0, 1.0)
     context.view_layer.update()
@@ -554,7 +568,7 @@ def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", retarget.RetargetWarning)
         motion = retarget.retarget(pose, rig, bone_map, fps=take.video.fps,
-                                   options=retarget.RetargetOptions(foot_lock=foot_lock))
+                                   options=_retarget_options(foot_lock, body.anchor))
     build.add(animation.write_bone_motion(arm, rig, motion, frames=body.frames, action_name=f"{name}_action"))
     return arm
 
@@ -611,6 +625,7 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
             arm["rigcast_take"] = str(path)
             arm["rigcast_track_id"] = body.track_id
             arm["rigcast_height_m"] = body.height_m
+            arm["rigcast_anchor"] = body.anchor
             build.add(animation.write_bone_motion(arm, body.rig, body.motion, action_name=f"{name}_track{body.track_id}",
                                                   frames=body.frames))
             report({'INFO'}, f"track {body.track_id}: {body.report.splitlines()[0]}")

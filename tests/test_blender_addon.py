@@ -308,7 +308,7 @@ def test_import_take_builds_camera_footage_and_an_armature_per_track(addon, carp
     from bpy_extras.object_utils import world_to_camera_view
 
     take = Take.load(carphone_take)
-    bpy.context.scene.rigcast.foot_lock = 'NEVER'  # no grounding: the pelvis follows the track exactly
+    bpy.context.scene.rigcast.foot_lock = 'NEVER'  # no grounding: the anchor follows the track exactly
     assert bpy.ops.rigcast.import_take(filepath=str(carphone_take)) == {'FINISHED'}
     scene = bpy.context.scene
     collection = bpy.data.collections["carphone"]
@@ -341,18 +341,20 @@ def test_import_take_builds_camera_footage_and_an_armature_per_track(addon, carp
     for arm in arms:
         assert arm.animation_data.action is not None
 
-    # Seen through the camera, the armature's pelvis lands where the track's root projects in the footage.
+    # Seen through the camera, the armature's anchor lands where the track's projects in the footage: the carphone
+    # man's hips are below the frame (guessed), so the armature follows his shoulders, not his pelvis.
     track = take.tracks[0]
     arm = bpy.data.objects["carphone_body0"]
+    assert arm["rigcast_anchor"] == "shoulders"
     k = take.intrinsics
-    hips = 0.5 * (track.xyz[:, BLAZEPOSE_33.index("left_hip")] + track.xyz[:, BLAZEPOSE_33.index("right_hip")])
-    pelvis_cam = track.root_xyz + hips
-    expected = pelvis_cam[:, :2] / pelvis_cam[:, 2:] * [k.fx, k.fy] + [k.cx, k.cy]
+    joints = [BLAZEPOSE_33.index("left_shoulder"), BLAZEPOSE_33.index("right_shoulder")]
+    anchor_cam = track.root_xyz + track.xyz[:, joints].mean(axis=1)
+    expected = anchor_cam[:, :2] / anchor_cam[:, 2:] * [k.fx, k.fy] + [k.cx, k.cy]
     for i, f in enumerate(track.frame_index):
         scene.frame_set(1 + int(f))
-        # rigcast's pelvis point is the hip joints' midpoint: the thighs' heads.
-        hip_joints = 0.5 * (arm.pose.bones["thigh.L"].head + arm.pose.bones["thigh.R"].head)
-        ndc = world_to_camera_view(scene, cam, arm.matrix_world @ hip_joints)
+        # rigcast's shoulder points are the upper arms' heads.
+        shoulders = 0.5 * (arm.pose.bones["upper_arm.L"].head + arm.pose.bones["upper_arm.R"].head)
+        ndc = world_to_camera_view(scene, cam, arm.matrix_world @ shoulders)
         pixel = np.array([ndc.x * k.width, (1.0 - ndc.y) * k.height])
         np.testing.assert_allclose(pixel, expected[i], atol=0.05)
 

@@ -341,6 +341,56 @@ def test_root_motion_is_scaled_and_can_ride_on_a_root_bone():
         retarget(source, odd, bone_map, options=RetargetOptions(foot_lock="never", root_bone="chr:L_knee_jnt"))
 
 
+def test_a_shoulders_anchor_holds_the_shoulders_whatever_the_guessed_pelvis_and_legs():
+    """A source whose pelvis and legs are wrong (as a pose model's guesses for hips out of frame are): anchored on
+    the shoulders, the rig's shoulder midpoint is the source's times the shoulder-width scale on every frame, while
+    the pelvis anchor puts it elsewhere."""
+    source_rig = default_rig()
+    sidx = load_preset("rigcast").indices(source_rig)
+    motion = random_motion(source_rig, list(sidx.values()), 20, max_deg=30, seed=5, translation=0.5)
+    source = pose_from_rig(source_rig, sidx, fk(source_rig, motion))
+    xyz = np.array(source.xyz)
+    lower = [P[n] for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                            "right_ankle", "left_heel", "right_heel", "left_toe", "right_toe", "left_toe_end",
+                            "right_toe_end")]
+    xyz[:, lower] += [0.0, 0.1, -0.25]  # guessed too low and too far
+    xyz[:, lower, 2] = 0.6 * xyz[:, lower, 2] + 0.2  # and legs too short
+    guessed = source.with_xyz(xyz)
+    target = default_rig(height=2.1)
+    markers = rig_markers(target, load_preset("rigcast").indices(target))
+    shoulders = [P["left_shoulder"], P["right_shoulder"]]
+    got, scale = {}, {}
+    for anchor in ("shoulders", "pelvis"):
+        out, report = retarget(guessed, target, load_preset("rigcast"), return_report=True,
+                               options=RetargetOptions(foot_lock="never", anchor=anchor))
+        got[anchor], scale[anchor] = markers.posed_xyz(fk(target, out))[:, shoulders].mean(axis=1), report.scale
+    # Shoulder widths: a 2.1 m rig over a 1.75 m source, within what the clavicles' random turns change.
+    assert scale["shoulders"] == pytest.approx(1.2, rel=0.05) and scale["pelvis"] > 1.5  # legs 0.6 x as long
+    want = xyz[:, shoulders].mean(axis=1) * scale["shoulders"]
+    np.testing.assert_allclose(got["shoulders"], want, atol=1e-9)
+    assert np.linalg.norm(got["pelvis"] - want, axis=1).min() > 0.1
+
+
+def test_a_track_without_seen_hips_is_anchored_on_its_shoulders():
+    from rigcast.formats.take import Track
+    from rigcast.retarget import track_anchor
+
+    conf = np.ones((8, 33))
+    hips = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
+
+    def track(conf):
+        return Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(8), xy=np.zeros((8, 33, 2)),
+                     xyz=np.zeros((8, 33, 3)), conf=conf, root_xyz=np.zeros((8, 3)))
+
+    assert track_anchor(track(conf)) == "pelvis"
+    conf[:, hips] = 0.0
+    assert track_anchor(track(conf)) == "shoulders"
+    conf[:2, hips[0]] = conf[:2, hips[1]] = 0.9  # both hips seen on a quarter of the frames
+    assert track_anchor(track(conf)) == "pelvis"
+    conf[:2, hips[1]] = 0.1  # one hip alone is not enough
+    assert track_anchor(track(conf)) == "shoulders"
+
+
 def test_head_rotation_from_a_face_tracker_overrides_the_ears():
     rig = default_rig()
     bone_map = load_preset("rigcast")
@@ -470,6 +520,7 @@ def test_detect_contact(height, speed, expected):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(foot_lock="sometimes"), "foot_lock"), (dict(root_motion="fly"), "root_motion"),
     (dict(scale=-1.0), "scale"), (dict(twist_min_deg=30, twist_full_deg=20), "twist_min_deg"),
+    (dict(anchor="knees"), "anchor"),
 ])
 def test_options_are_validated(kwargs, message):
     with pytest.raises(RetargetError, match=message):

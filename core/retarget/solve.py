@@ -23,12 +23,19 @@ its twist reference (a second, non-parallel direction):
   about the upper arm's twist) or missing, 1 when it is well defined.
 
 Nothing assumes a T- or A-pose: only rest-to-frame differences are used.
+
+Anchor.  The root follows the source's pelvis (``anchor="pelvis"``, scaled
+by leg length), or, for a person whose lower body the footage does not
+show (seated at a desk, framed from the chest up: the pose model then
+guesses hips, legs and feet), the midpoint of the shoulders
+(``anchor="shoulders"``, scaled by shoulder width): the guessed pelvis once
+put a character's head at the person's chin, 32 % of the frame height low.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -44,6 +51,9 @@ from .rotations import (axis_angle_matrix, frame_from_axes, matrix_to_quat_wxyz,
                         smoothstep_weight, twist_angle)
 
 ROOT_MOTION_MODES = ("full", "in_place", "none")
+ANCHORS = ("pelvis", "shoulders")
+"""What a rig's root follows: the source's pelvis, or its shoulders (when the lower body is not seen)."""
+SHOULDERS = ("left_shoulder", "right_shoulder")
 DEFAULT_FPS = 30.0
 
 
@@ -58,8 +68,10 @@ class RetargetOptions:
     ``root_motion``: ``full`` (the source's trajectory, scaled), ``in_place``
     (height only) or ``none``.  ``root_bone``: the bone whose location carries
     it, the mapped hips by default, or an ancestor of the hips (a separate
-    root bone).  ``scale``: source-to-rig length factor; by default rig leg
-    length / source leg length.  ``foot_lock``: ``auto``, ``always``,
+    root bone).  ``anchor``: ``pelvis`` or ``shoulders``, the source point the
+    root puts the rig's own on (see the module docstring).  ``scale``:
+    source-to-rig length factor; by default rig / source leg length (shoulder
+    width with the shoulders anchor).  ``foot_lock``: ``auto``, ``always``,
     ``never`` or ``grounding`` (see :mod:`rigcast.retarget.contact`).
     Twist references weigh 0 below ``twist_min_deg`` of angle to their
     segment and 1 above ``twist_full_deg``; a rest reference closer than
@@ -68,6 +80,7 @@ class RetargetOptions:
 
     root_motion: str = "full"
     root_bone: str | None = None
+    anchor: str = "pelvis"
     scale: float | None = None
     foot_lock: str = "auto"
     contact: ContactOptions = field(default_factory=ContactOptions)
@@ -78,6 +91,8 @@ class RetargetOptions:
     def __post_init__(self) -> None:
         if self.root_motion not in ROOT_MOTION_MODES:
             raise RetargetError(f"root_motion must be one of {ROOT_MOTION_MODES}, got {self.root_motion!r}")
+        if self.anchor not in ANCHORS:
+            raise RetargetError(f"anchor must be one of {ANCHORS}, got {self.anchor!r}")
         if self.foot_lock not in FOOT_LOCK_MODES:
             raise RetargetError(f"foot_lock must be one of {FOOT_LOCK_MODES}, got {self.foot_lock!r}")
         if self.scale is not None and not (self.scale > 0 and np.isfinite(self.scale)):
@@ -129,13 +144,22 @@ def _leg_length(xyz: np.ndarray) -> np.ndarray:
         return np.nanmean(np.stack(legs), axis=0)
 
 
-def source_scale(rest_xyz: np.ndarray, source_xyz: np.ndarray) -> float:
-    """Rig-over-source length factor: leg lengths (rest (K, 3) vs median over frames of (T, K, 3)), else torso."""
+def _shoulder_width(xyz: np.ndarray) -> np.ndarray:
+    """(...,) distance between the shoulder points of (..., K, 3) (NaN where missing)."""
+    return np.linalg.norm(xyz[..., P["left_shoulder"], :] - xyz[..., P["right_shoulder"], :], axis=-1)
+
+
+def source_scale(rest_xyz: np.ndarray, source_xyz: np.ndarray, anchor: str = "pelvis") -> float:
+    """Rig-over-source length factor from rest (K, 3) and the median over frames of (T, K, 3): leg lengths, else
+    torso; with ``anchor="shoulders"`` (a source whose legs are guesses) shoulder widths, else torso."""
+    if anchor not in ANCHORS:
+        raise RetargetError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
+    span = _leg_length if anchor == "pelvis" else _shoulder_width
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rig_leg, src_leg = float(_leg_length(rest_xyz)), float(np.nanmedian(_leg_length(source_xyz)))
-        if np.isfinite(rig_leg) and np.isfinite(src_leg) and src_leg > 1e-6:
-            return rig_leg / src_leg
+        rig_span, src_span = float(span(rest_xyz)), float(np.nanmedian(span(source_xyz)))
+        if np.isfinite(rig_span) and np.isfinite(src_span) and src_span > 1e-6:
+            return rig_span / src_span
         torso = lambda x: np.linalg.norm(x[..., P["neck"], :] - x[..., P["pelvis"], :], axis=-1)  # noqa: E731
         rig_t, src_t = float(torso(rest_xyz)), float(np.nanmedian(torso(source_xyz)))
     if np.isfinite(rig_t) and np.isfinite(src_t) and src_t > 1e-6:
@@ -196,7 +220,7 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
     solved += _solve_fingers(rig, indices, pose, world, notes)
     local = world_to_local_rotations(rig, world)
 
-    scale = options.scale or source_scale(rest_xyz, src_xyz)
+    scale = options.scale or source_scale(rest_xyz, src_xyz, options.anchor)
     hips = indices["hips"]
     carrier = hips if options.root_bone is None else rig.index(options.root_bone)
     if carrier != hips and carrier not in rig.ancestors(hips):
@@ -216,6 +240,8 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
                                                    options.contact, source_xyz=src_xyz, scale=scale,
                                                    contact=pose.contact)
         notes += contact_notes
+    if options.anchor == "shoulders" and options.root_motion == "full":
+        motion = _anchored(rig, motion, markers, src_xyz * scale, SHOULDERS, notes)
     if return_report:
         return motion, RetargetReport(solved=tuple(solved), skipped=tuple(skipped), scale=float(scale),
                                       notes=tuple(notes))
@@ -454,6 +480,26 @@ def _root_translation(rig: Rig, hips: int, carrier: int, world: np.ndarray, rest
     offset = rig.rest_matrix[hips, :3, :3].T @ (rest_pelvis - rig.head_xyz[hips])
     head_target = pelvis - world[:, hips] @ offset
     return (head_target - rig.head_xyz[hips]) @ rig.rest_matrix[carrier, :3, :3]
+
+
+def _anchored(rig: Rig, motion: Motion, markers, target_xyz: np.ndarray, points: tuple[str, ...],
+              notes: list[str]) -> Motion:
+    """``motion`` with its root moved per frame so the midpoint of the rig's ``points`` lands on the midpoint of
+    ``target_xyz``'s (T, K, 3) ones (frames without them interpolated).
+
+    The rig's points come from FK of ``motion``; a shift d (armature space) of the root's head is the location
+    ``R_root^T d`` in the root's rest frame, as in :func:`_root_translation` (nothing above the root is posed).
+    """
+    from .rig import fk
+
+    ids = [P[n] for n in points]
+    got = markers.posed_xyz(fk(rig, motion))[:, ids].mean(axis=1)
+    shift = _fill_missing_frames(np.asarray(target_xyz)[:, ids].mean(axis=1) - got)
+    if not np.all(np.isfinite(shift)):
+        notes.append(f"root not anchored on the {' and '.join(points)}: the rig or the source lacks them")
+        return motion
+    translation = motion.root_translation + shift @ rig.rest_matrix[motion.root_bone, :3, :3]
+    return replace(motion, root_translation=translation)
 
 
 def source_from_rig(rig: Rig, motion: Motion, bone_map: BoneMap | None = None, *,
