@@ -237,8 +237,8 @@ def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> F
     head[:, :3, :3] = cv @ rot
     head[:, :3, 3] = core_frames.cv_to_blender(trans) + offset
 
-    def to_local(xyz_cam: np.ndarray) -> np.ndarray:  # x_canonical = R^T (x_cam - t)
-        return np.einsum("tji,tvj->tvi", rot, xyz_cam - trans[:, None, :])
+    def to_local(xyz_cam: np.ndarray) -> np.ndarray:  # x_canonical = R^T (x_cam - t): as rows, (x_cam - t) @ R
+        return (xyz_cam - trans[:, None, :]) @ rot
 
     basis = topology.canonical_xyz.astype(np.float64)
     local = to_local(face.xyz[:, :468].astype(np.float64))

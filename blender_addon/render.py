@@ -25,6 +25,7 @@ a one-line error instead.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import math
 import os
 import sys
@@ -211,12 +212,16 @@ def prepare(options, report: importer.Report | None = None) -> tuple[bpy.types.S
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     context = bpy.context
     import_options = _import_options(options)
+    start, end = composite.frame_span(options, take.frame_indices, take.video.frame_count)
+    # Faces are planned and built frame by frame (pose, mask fit, a shape key per frame): only the rendered frames
+    # are.  Bodies keep all theirs: a retarget's foot contact and grounding look at the whole track.
+    faces = tuple(f.select((f.frame_index >= start) & (f.frame_index < end)) for f in take.faces)
     # Planning the scene is small-matrix numpy: BLAS threads only cost there (0.1 s per call on a busy machine).
     with threadpool_limits(limits=1, user_api="blas"):
-        importer.load_take(context, options.take, options=import_options, report=report, take=take)
+        importer.load_take(context, options.take, options=import_options, report=report,
+                           take=dataclasses.replace(take, faces=faces))
     width, height, frame_count, fps = _footage_facts(options.footage)
     composite.check_footage(take.video, width, height, frame_count, fps, options.footage)
-    start, end = composite.frame_span(options, take.frame_indices, take.video.frame_count)
     out_w, out_h = composite.render_size(options, width, height)
     scene = context.scene
     composited = scene.compositing_node_group if hasattr(scene, "compositing_node_group") else scene.use_nodes

@@ -194,20 +194,28 @@ from rigcast_blender import render
 from rigcast.composite import parse
 render.prepare(parse(sys.argv[1:]))
 print("IMPORTED", ",".join(sorted({m.split(".")[0] for m in sys.modules} & {"scipy", "onnxruntime", "av", "cv2"})))
+print("SHAPE KEYS", sorted(len(m.shape_keys.key_blocks) for m in bpy.data.meshes if m.shape_keys))
 """
 
 
 def test_a_mask_and_face_mesh_scene_is_built_without_scipy_or_inference_libraries(talk, tmp_path):
     """Start-up cost: preparing a mask and face mesh render imports neither SciPy (0.25-0.3 s, needed only to
-    retarget bodies) nor onnxruntime, PyAV or OpenCV; a skeleton's retargeting does import SciPy."""
+    retarget bodies) nor onnxruntime, PyAV or OpenCV; a skeleton's retargeting does import SciPy.  Faces are built
+    for the rendered frames only: ``--frames 2:5`` gives the mask and the face mesh a shape key per frame of those
+    three (and their basis), not one per analysed frame."""
     clip, take_path, _ = talk
     imported = {}
     for overlay in ("mask,facemesh", "skeleton"):
         done = subprocess.run([sys.executable, "-c", PREPARE_ONLY, "--footage", str(clip), "--take", str(take_path),
-                               "-o", str(tmp_path / "out.mp4"), "--overlay", overlay, "--engine", "cycles"],
-                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+                               "-o", str(tmp_path / "out.mp4"), "--overlay", overlay, "--engine", "cycles",
+                               "--frames", "2:5"], capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
         assert done.returncode == 0, done.stderr[-2000:]
-        imported[overlay] = done.stdout.split("IMPORTED")[-1].strip()
+        imported[overlay] = done.stdout.split("IMPORTED")[-1].splitlines()[0].strip()
+        if overlay == "mask,facemesh":
+            keys = done.stdout.split("SHAPE KEYS")[-1].strip()
+            dense = Take.load(take_path).face_mesh is not None  # a dense mesh keys its coefficients instead
+            assert keys == ("[4]" if dense else "[4, 4]"), keys
     assert imported == {"mask,facemesh": "", "skeleton": "scipy"}
 
 

@@ -112,6 +112,20 @@ def test_faces_round_trip(tmp_path):
         Face(**{**face.__dict__, "xy": np.zeros((6, 100, 2))})
 
 
+def test_face_select_keeps_the_chosen_frames_of_every_field():
+    rng = np.random.default_rng(4)
+    face = Face(face_id=1, body_id=-1, frame_index=np.arange(3, 9), xy=rng.uniform(0, 300, (6, 478, 2)),
+                xyz=rng.normal(size=(6, 478, 3)), rotation=rng.normal(size=(6, 3, 3)),
+                translation=rng.normal(size=(6, 3)), conf=rng.uniform(size=6), scale=rng.uniform(0.9, 1.1, 6),
+                mesh_coefficients=rng.normal(size=(6, 5)))
+    keep = (face.frame_index >= 4) & (face.frame_index < 7)
+    part = face.select(keep)
+    assert part.face_id == 1 and part.num_frames == 3 and part.frame_index.tolist() == [4, 5, 6]
+    for name in ("xy", "xyz", "rotation", "translation", "conf", "scale", "mesh_coefficients"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(face, name)[1:4], err_msg=name)
+    assert face.num_frames == 6 and face.select(np.zeros(6, bool)).num_frames == 0
+
+
 def test_not_a_take(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_text("hello")

@@ -173,6 +173,14 @@ class Face:
     def num_frames(self) -> int:
         return len(self.frame_index)
 
+    def select(self, frame_mask: np.ndarray) -> "Face":
+        """A new face holding only the frames where ``frame_mask`` (T,) is true."""
+        m = np.asarray(frame_mask, dtype=bool)
+        return replace(self, frame_index=self.frame_index[m], xy=self.xy[m], xyz=self.xyz[m],
+                       rotation=self.rotation[m], translation=self.translation[m], conf=self.conf[m],
+                       scale=self.scale[m],
+                       mesh_coefficients=None if self.mesh_coefficients is None else self.mesh_coefficients[m])
+
     def mesh_xyz(self, mesh: "FaceMesh", rows=slice(None)) -> np.ndarray:
         """The dense mesh (T, V, 3) in camera space (metres, OpenCV axes) of the frames ``rows`` (a slice or
         indices): ``scale * R @ (mean + basis @ c) + t``; NaN where the pose is missing."""
