@@ -1,12 +1,13 @@
 """Headless composite speed: headless/render.py against plain Blender rendering the same prepared scene.
 
-    .venv/bin/python benchmarks/bench_render.py [--frames N [N ...]] [--rounds R] [--engines E ..] [--sizes WxH ..]
+    .venv/bin/python benchmarks/bench_render.py [--frames N|all ...] [--rounds R] [--engines E ..] [--sizes WxH ..]
                                                 [--overlay LIST] [--keep DIR]
 
-Carphone upscaled to 1280x720 (bench_overlay's clip), analysed by rigcast
-(lite model), rendered with the overlays ``--overlay`` (default mask, face
-mesh and character) for N frames, per engine (EEVEE and Workbench, default
-settings) and output size (640x360 and 1280x720):
+The demo clip (carphone, all its 120 frames) upscaled to 1280x720
+(bench_overlay's clip), analysed by rigcast (lite model), rendered with the
+overlays ``--overlay`` (default mask, face mesh and character) for its first
+N frames (default 8, 32 and ``all``, the whole clip), per engine (EEVEE and
+Workbench, default settings) and output size (640x360 and 1280x720):
 
 * ``render.py``: the wall time of ``python headless/render.py ...`` (start-up,
   Take, scene building, render loop, rename);
@@ -17,9 +18,10 @@ settings) and output size (640x360 and 1280x720):
 
 Each round runs the two back to back, in alternating order, so a pair shares
 the machine's load of the moment (other processes on a shared CPU stretch wall
-times by up to 2x from one minute to the next).  Printed per configuration, as
-the median over R rounds with the spread (lowest and highest) of the paired
-figure:
+times by up to 2x from one minute to the next).  Each configuration's line
+ends with the 1-minute load average before and after it, so a table measured
+on a shared machine says so.  Printed per configuration, as the median over R
+rounds with the spread (lowest and highest) of the paired figure:
 
 * ``overhead``: each round's render.py / plain - 1 (target: at most 10 %);
 * ``cpu``: the same ratio of CPU seconds (user + system, children included),
@@ -115,9 +117,27 @@ def measure(ours: list[str], plain: list[str], rounds: int) -> dict[str, list[fl
     return out
 
 
+DEMO_FRAMES = 120
+"""The demo clip's length (carphone's): ``--frames all`` renders all of it."""
+
+
+def frame_count(text: str) -> int:
+    if text == "all":
+        return DEMO_FRAMES
+    if not text.isdigit() or not 1 <= int(text) <= DEMO_FRAMES:
+        raise argparse.ArgumentTypeError(f"a frame count is 1 to {DEMO_FRAMES} or 'all', got {text!r}")
+    return int(text)
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, nargs="+", default=[8], help="frame counts N to render (default 8)")
+    parser.add_argument("--frames", type=frame_count, nargs="+", default=[8, 32, DEMO_FRAMES],
+                        help=f"first N frames of the {DEMO_FRAMES}-frame demo clip to render, or 'all' "
+                             "(default 8 32 all)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the videos and .blend files in this folder")
     parser.add_argument("--engines", nargs="+", choices=("eevee", "workbench"), default=["eevee", "workbench"])
@@ -131,14 +151,15 @@ def main() -> None:
         tmp = Path(tmp)
         out_dir = args.keep or tmp
         out_dir.mkdir(parents=True, exist_ok=True)
-        clip = clip_720p(tmp, max(args.frames))
+        clip = clip_720p(tmp, DEMO_FRAMES)
         take = tmp / "carphone_720p.take.npz"
         analyze(clip, take, AnalyzeConfig(model="lite"))
         base = ["--footage", str(clip), "--take", str(take), "--overlay", args.overlay]
 
-        print(f"overlays {args.overlay}; medians of {args.rounds} paired rounds, [lowest, highest]")
+        print(f"overlays {args.overlay}; medians of {args.rounds} paired rounds, [lowest, highest]; "
+              f"{os.cpu_count()} CPUs, load average before and after each line")
         print(f"{'engine':<10} {'size':>9} {'N':>4} {'render.py s':>11} {'plain s':>8} {'overhead':>26} "
-              f"{'cpu':>26} {'setup s':>8} {'loop':>7} {'s/frame':>8}")
+              f"{'cpu':>26} {'setup s':>8} {'loop':>7} {'s/frame':>8} {'load':>9}")
         for engine in args.engines:
             for size in args.sizes:
                 for frames in args.frames:
@@ -148,11 +169,13 @@ def main() -> None:
                             "--frames", f"0:{frames}", "-o", str(out_dir / f"{name}.mp4")]
                     plain = [sys.executable, "-c", PLAIN, str(blend)]
                     timed([*ours, "--save-blend", str(blend)])  # plain's scene; shaders and bytecode compiled
+                    before = load()
                     m = measure(ours, plain, args.rounds)
                     med = {k: statistics.median(v) for k, v in m.items()}
                     print(f"{engine:<10} {size:>9} {frames:>4} {med['ours']:>11.2f} {med['plain']:>8.2f} "
                           f"{spread(m['overhead']):>26} {spread(m['cpu']):>26} {med['setup']:>8.2f} "
-                          f"{med['loop']:>+7.1%} {med['ours_loop'] / frames:>8.3f}", flush=True)
+                          f"{med['loop']:>+7.1%} {med['ours_loop'] / frames:>8.3f} {before:>4}-{load():<4}",
+                          flush=True)
 
 
 if __name__ == "__main__":
