@@ -606,6 +606,10 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
                 report({'WARNING'}, f"no mask: {e}")
     faces = [plan_face(take, f, offset, options, mask) for f in take.faces if f.num_frames] if options.faces else []
     mannequin = figures_module().Mannequin.load() if bodies and options.character == MANNEQUIN else None
+    # The mannequin's head would hide the mask or face mesh drawn on the same person (it encloses the face once the
+    # body is placed right): a body whose face is drawn gets a mannequin without its head.
+    drawn = options.faces and (mask is not None or options.face_mesh)
+    faced = {f.body_id for f in take.faces if f.num_frames} if drawn else set()
 
     # 2. Blender: build into a new collection; on any failure remove what was built.
     build = _Build()
@@ -632,7 +636,8 @@ def load_take(context: bpy.types.Context, path: str | Path, *, options: ImportOp
             if options.skeleton:
                 _build_skeleton(build, body, arm, collection)
             if options.character == MANNEQUIN:
-                _build_mannequin(build, body, arm, mannequin, collection)
+                _build_mannequin(build, body, arm, mannequin.without_bones(("head",)) if body.track_id in faced
+                                 else mannequin, collection)
             elif options.character:
                 _build_character_rig(build, body, Path(options.character), options.character_map, options.foot_lock,
                                      take, f"{name}_character{body.track_id}", context, collection)

@@ -674,9 +674,26 @@ def test_the_mannequin_asset_is_current_deterministic_and_fits_the_armature(tmp_
         assert np.all(part.min(axis=0) < mid) and np.all(mid < part.max(axis=0)), rig.bone_names[b]
 
 
+def test_the_mannequin_without_its_head_keeps_every_other_part_whole():
+    mannequin = Mannequin.load()
+    head = mannequin.bone_names.index("head")
+    headless = mannequin.without_bones(("head",))
+    kept = mannequin.bone != head
+    assert head not in headless.bone and headless.bone_names == mannequin.bone_names
+    np.testing.assert_array_equal(headless.vertices, mannequin.vertices[kept])
+    np.testing.assert_array_equal(headless.bone, mannequin.bone[kept])
+    # Every face not touching the head survives, on the same vertices.
+    whole = mannequin.faces[np.all(kept[mannequin.faces], axis=1)]
+    np.testing.assert_array_equal(headless.vertices[headless.faces], mannequin.vertices[whole])
+    assert 0 < len(mannequin.faces) - len(headless.faces) < 0.1 * len(mannequin.faces)
+    with pytest.raises(InputError, match="no bones .*'tail'"):
+        mannequin.without_bones(("tail",))
+
+
 def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
     """In-process scene building (no render): each skeleton capsule and mannequin part moves with its own pose bone,
-    as Blender evaluates it after the armature modifier; the wire face mesh style is a wireframe modifier."""
+    as Blender evaluates it after the armature modifier; the wire face mesh style is a wireframe modifier; the
+    mannequin of a person whose face is drawn has no head."""
     import bpy
     from rigcast_blender import importer
 
@@ -703,6 +720,8 @@ def test_skeleton_and_mannequin_are_skinned_to_their_bones(talk):
             world = np.asarray(obj.matrix_world) @ np.c_[xyz.reshape(-1, 3), np.ones(len(mesh.vertices))].T
             owner = np.array([obj.vertex_groups[v.groups[0].group].name for v in obj.data.vertices])
             obj.evaluated_get(depsgraph).to_mesh_clear()
+            # The face carries a mask and a face mesh: the mannequin's head, which would hide them, is left out.
+            assert ("head" in owner) == name.endswith("skeleton"), name
             for pb in arm.pose.bones:
                 part = world[:3, owner == pb.name].T
                 if not len(part):

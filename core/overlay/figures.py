@@ -17,7 +17,7 @@ vertices by the same factor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +153,15 @@ class Mannequin:
     def vertices_for_height(self, height_m: float) -> np.ndarray:
         """(V, 3) vertices in the rest pose of ``default_rig(height_m)`` (a uniform scale of the asset's)."""
         return self.vertices * (float(height_m) / self.height_m)
+
+    def without_bones(self, names) -> "Mannequin":
+        """A new mannequin without the parts skinned to the bones ``names`` (their vertices and the faces using
+        them), the same bone list: the headless render drops the head of a person whose face it draws."""
+        unknown = sorted(set(names) - set(self.bone_names))
+        if unknown:
+            raise InputError(f"mannequin: no bones {unknown}; it has {list(self.bone_names)}")
+        keep = ~np.isin(self.bone, [self.bone_names.index(n) for n in names])
+        new_index = np.cumsum(keep) - 1
+        faces = self.faces[np.all(keep[self.faces], axis=1)]
+        return replace(self, vertices=self.vertices[keep], faces=new_index[faces].astype(self.faces.dtype),
+                       bone=self.bone[keep])
