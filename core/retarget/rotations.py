@@ -8,7 +8,9 @@ rather than raising: a joint missing from a frame must not stop a take.
 SciPy is imported inside the functions that convert: ``scipy.spatial`` takes
 0.25-0.3 s to import (its ``__init__`` loads distance, qhull and kd-trees
 too), which a headless render of masks or face meshes, which never converts a
-rotation, would otherwise pay at start-up.
+rotation, would otherwise pay at start-up.  ``import_scipy`` imports it on
+purpose, for a caller that can do so in a thread while it waits on work that
+releases the GIL (the headless renderer, while Blender reads its files).
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ def smoothstep_weight(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below ``lo``, 1 above ``hi``, a smooth cubic between; NaN counts as 0."""
     t = np.clip((np.nan_to_num(np.asarray(x, dtype=np.float64), nan=lo) - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+def import_scipy() -> None:
+    """Import the SciPy parts the conversions here use (``scipy.spatial.transform``), now."""
+    from scipy.spatial.transform import Rotation  # noqa: F401
 
 
 def matrix_to_quat_wxyz(m: np.ndarray, *, orthonormal: bool = False) -> np.ndarray:
