@@ -205,7 +205,7 @@ def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPl
     """``track``'s armature and motion.  A person whose hips the footage does not show (``track_anchor``) is sized
     by shoulder width and followed by the shoulders, not by the guessed legs and pelvis; their feet are guesses
     too, so they get no foot contact."""
-    anchor = retarget.track_anchor(track)
+    anchor = retarget.track_anchor(track, (take.video.width, take.video.height))
     raw = retarget.canonical_from_track(track, fps=take.video.fps, ground=False, centre=False)
     raw = raw.with_xyz(raw.xyz * depth_scale(take, track, raw, offset, anchor))
     pose = raw.with_xyz(raw.xyz + offset)

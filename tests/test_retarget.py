@@ -377,18 +377,26 @@ def test_a_track_without_seen_hips_is_anchored_on_its_shoulders():
 
     conf = np.ones((8, 33))
     hips = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
+    xy = np.full((8, 33, 2), 80.0)
+    xy[:, hips] = [[70.0, 150.0], [90.0, 150.0]]  # below a 160x120 picture
 
-    def track(conf):
-        return Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(8), xy=np.zeros((8, 33, 2)),
+    def track(conf, xy=xy):
+        return Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(8), xy=xy,
                      xyz=np.zeros((8, 33, 3)), conf=conf, root_xyz=np.zeros((8, 3)))
 
-    assert track_anchor(track(conf)) == "pelvis"
+    assert track_anchor(track(conf)) == track_anchor(track(conf), (160, 120)) == "pelvis"
     conf[:, hips] = 0.0
-    assert track_anchor(track(conf)) == "shoulders"
+    assert track_anchor(track(conf)) == track_anchor(track(conf), (160, 120)) == "shoulders"
+    # Unseen but inside the picture (a small far person's): the pelvis, frames without keypoints not counted.
+    assert track_anchor(track(conf), (160, 160)) == "pelvis"
+    gaps = xy.copy()
+    gaps[:6] = np.nan
+    gaps[6:, hips] = [[70.0, 100.0], [90.0, 100.0]]
+    assert track_anchor(track(conf, gaps), (160, 120)) == "pelvis"
     conf[:2, hips[0]] = conf[:2, hips[1]] = 0.9  # both hips seen on a quarter of the frames
-    assert track_anchor(track(conf)) == "pelvis"
+    assert track_anchor(track(conf), (160, 120)) == "pelvis"
     conf[:2, hips[1]] = 0.1  # one hip alone is not enough
-    assert track_anchor(track(conf)) == "shoulders"
+    assert track_anchor(track(conf), (160, 120)) == "shoulders"
 
 
 def test_head_rotation_from_a_face_tracker_overrides_the_ears():

@@ -493,21 +493,34 @@ LOWER_BODY_MIN_CONF = 0.5
 LOWER_BODY_MIN_FRACTION = 0.25
 
 
-def track_anchor(track, min_conf: float = LOWER_BODY_MIN_CONF, min_fraction: float = LOWER_BODY_MIN_FRACTION) -> str:
-    """What a rig retargeted from ``track`` should follow (``retarget``'s ``anchor``): ``"pelvis"`` when both
-    hips are seen (confidence >= ``min_conf``) on at least ``min_fraction`` of its frames, else ``"shoulders"``.
+def track_anchor(track, frame_size: tuple[int, int] | None = None, min_conf: float = LOWER_BODY_MIN_CONF,
+                 min_fraction: float = LOWER_BODY_MIN_FRACTION) -> str:
+    """What a rig retargeted from ``track`` should follow (``retarget``'s ``anchor``): ``"shoulders"`` when the
+    footage does not show its hips, else ``"pelvis"``.
 
+    Not shown: both hips seen (confidence >= ``min_conf``) on fewer than ``min_fraction`` of its frames and, with
+    ``frame_size`` (width, height) in pixels, their midpoint outside the picture on at least half of the others
+    (of those with keypoints).
     A pose model still returns hips, legs and feet for a person framed from the chest up (the demo's man in a
-    car: both hips below the frame, confidence 0 on every frame), and they are guesses: sized by those legs
-    his character was 1.18 m tall and its head sat at his chin.  Pedestrians 60-90 px tall (OpenCV's vtest.avi)
-    have both hips at 0.5 or more on 56-91 % of their frames; a track without hip joints counts as seen.
+    car: both hips below the frame, confidence 0 on every frame), and they are guesses: sized by those legs his
+    character was 1.18 m tall and its head sat at his chin.  Pedestrians in OpenCV's vtest.avi have both hips at
+    0.5 or more on 49-91 % of their frames, but the smallest (16-47 px tall) on 13-25 %: inside the picture, so
+    their pelvis is kept.  A track without hip joints, or without frames, follows its pelvis.
     """
     names = list(track.skeleton.joint_names)
     if "left_hip" not in names or "right_hip" not in names or track.num_frames == 0:
         return "pelvis"
-    conf = np.asarray(track.conf, dtype=np.float64)[:, [names.index("left_hip"), names.index("right_hip")]]
-    seen = np.mean(np.nan_to_num(conf.min(axis=1), nan=0.0) >= min_conf)
-    return "pelvis" if seen >= min_fraction else "shoulders"
+    hips = [names.index("left_hip"), names.index("right_hip")]
+    conf = np.nan_to_num(np.asarray(track.conf, dtype=np.float64)[:, hips], nan=0.0).min(axis=1)
+    seen = conf >= min_conf
+    if seen.mean() >= min_fraction:
+        return "pelvis"
+    if frame_size is not None:
+        mid = np.asarray(track.xy, dtype=np.float64)[~seen][:, hips].mean(axis=1)  # (T', 2) px
+        mid = mid[np.all(np.isfinite(mid), axis=1)]  # frames the track skipped have no keypoints
+        if len(mid) and np.mean(np.all((mid >= 0) & (mid < frame_size), axis=1)) > 0.5:
+            return "pelvis"
+    return "shoulders"
 
 
 # --------------------------------------------------------------------------- rig markers
