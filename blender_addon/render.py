@@ -210,7 +210,7 @@ def _import_scipy_quietly() -> None:
 def _start_scipy_import(options) -> None:
     """Bodies (skeletons, characters) are retargeted, which needs SciPy's rotations, and ``scipy.spatial`` takes
     0.17 s of CPU to import: import it in a thread while Blender probes OpenGL and reads the start-up file and the
-    footage, which release the GIL (a Python thread counting in a loop runs at 60-80 % of its idle speed
+    footage, which release the GIL (a Python thread counting in a loop runs at 55-85 % of its idle speed
     meanwhile).  The retarget's own import then waits on this one (Python's import lock) if it is still going.
     Measured on the demo's render (mask, face mesh, character), scene preparation through the reopened file, 30
     alternating pairs on 2 shared cores (load average 12-13): faster with the thread in 23 pairs, by a median
