@@ -16,7 +16,9 @@ Prints:
   on a machine whose other jobs take cores away, where wall clock swings 2x between rounds), and the
   ratio per round (each pair run back to back), as median and range;
 * milliseconds per frame of the body analysis (NanoDet person boxes, the default) against the number of
-  people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking;
+  people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking, with
+  CPU per frame and the split between frames where people are only followed (one landmark run each: grows
+  with people) and frames where the detector also runs (its whole-frame views and tiles: set by the frame);
 * peak RSS of ``rigcast analyze`` on a clip and on the same clip repeated 10x
   (target: long <= 1.2x short).
 
@@ -139,8 +141,22 @@ def crowd_clip(people: int, frames: int, width: int = 1280, height: int = 720,
     return out
 
 
-def people_scaling(frames: int, rounds: int) -> dict[int, float]:
-    """Median ms per frame of the default body analysis (NanoDet boxes, tracking, redetect every 15 frames) on
+@dataclass(frozen=True)
+class PeopleCost:
+    """Median over rounds of the body analysis' cost on one crowd clip, in ms: per frame overall, per frame
+    where people were only followed (landmarks, one model run per person), per frame where the detector also
+    ran (NanoDet on the whole frame and its tiles: a cost set by the frame size, not the people), and CPU per
+    frame (all threads)."""
+
+    ms_per_frame: float
+    followed_ms: float
+    detector_ms: float
+    cpu_ms_per_frame: float
+    detector_frames: int
+
+
+def people_scaling(frames: int, rounds: int) -> dict[int, PeopleCost]:
+    """:class:`PeopleCost` of the default body analysis (NanoDet boxes, tracking, redetect every 15 frames) on
     :func:`crowd_clip` for each count in ``PEOPLE_COUNTS``; also prints people found per frame."""
     from rigcast.models import make_pose_models
     from rigcast.pipeline.analyze import single_threaded_libraries
@@ -148,21 +164,34 @@ def people_scaling(frames: int, rounds: int) -> dict[int, float]:
 
     detector, landmarker = make_pose_models("full", device="cpu", detector="nanodet")
     analyzer = BodyAnalyzer(detector, landmarker, BodyConfig())
+    print(f"  ({len(detector.views(1280, 720))} detector views of a 1280x720 frame: whole frame twice, then tiles)")
     result = {}
     for people in PEOPLE_COUNTS:
         clip = crowd_clip(people, frames)
-        times, found = [], []
+        per_frame, followed, detecting, cpu, found, detections = [], [], [], [], [], 0
         for _ in range(rounds):
             state = analyzer.new_state()
             with single_threaded_libraries():
-                t0 = time.perf_counter()
+                times, ran = [], []
+                c0 = time.process_time()
                 for i, frame in enumerate(clip):
-                    records, _ = analyzer.process(frame, i / 30.0, state)
+                    t0 = time.perf_counter()
+                    records, detected = analyzer.process(frame, i / 30.0, state)
+                    times.append(time.perf_counter() - t0)
+                    ran.append(detected)
                     found.append(len(records))
-                times.append((time.perf_counter() - t0) / len(clip) * 1000.0)
-        result[people] = float(np.median(times))
-        print(f"  {people:2d} people at 1280x720: {result[people]:6.1f} ms/frame, "
-              f"found {np.mean(found):.1f} per frame (min {min(found)}, max {max(found)})")
+                cpu.append((time.process_time() - c0) / len(clip) * 1000.0)
+            times, ran = np.array(times) * 1000.0, np.array(ran)
+            per_frame.append(times.mean())
+            followed.append(np.median(times[~ran]) if (~ran).any() else np.nan)
+            detecting.append(np.median(times[ran]))
+            detections = int(ran.sum())
+        cost = PeopleCost(float(np.median(per_frame)), float(np.median(followed)), float(np.median(detecting)),
+                          float(np.median(cpu)), detections)
+        result[people] = cost
+        print(f"  {people:2d} people at 1280x720: {cost.ms_per_frame:6.1f} ms/frame ({cost.cpu_ms_per_frame:6.1f} CPU); "
+              f"followed frames {cost.followed_ms:6.1f} ms, {cost.detector_frames} detector frames "
+              f"{cost.detector_ms:6.1f} ms; found {np.mean(found):.1f} per frame (min {min(found)}, max {max(found)})")
     return result
 
 
@@ -355,11 +384,18 @@ def main() -> None:
             results["whole_process"] = whole
         if not args.skip_people:
             print(f"cost against people ({args.people_frames} frames each, median of {args.rounds} runs):")
-            ms = people_scaling(args.people_frames, args.rounds)
+            cost = people_scaling(args.people_frames, args.rounds)
+            first, last = cost[PEOPLE_COUNTS[0]], cost[PEOPLE_COUNTS[-1]]
+            extra = PEOPLE_COUNTS[-1] - PEOPLE_COUNTS[0]
             results["people"] = {"size": "1280x720", "person_height_px": 240, "frames": args.people_frames,
-                                 "ms_per_frame": {str(k): round(v, 1) for k, v in ms.items()},
-                                 "ms_per_extra_person": round((ms[PEOPLE_COUNTS[-1]] - ms[PEOPLE_COUNTS[0]])
-                                                              / (PEOPLE_COUNTS[-1] - PEOPLE_COUNTS[0]), 1)}
+                                 "ms_per_frame": {str(k): round(v.ms_per_frame, 1) for k, v in cost.items()},
+                                 "cpu_ms_per_frame": {str(k): round(v.cpu_ms_per_frame, 1) for k, v in cost.items()},
+                                 "followed_ms": {str(k): round(v.followed_ms, 1) for k, v in cost.items()},
+                                 "detector_frame_ms": {str(k): round(v.detector_ms, 1) for k, v in cost.items()},
+                                 "ms_per_extra_person": round((last.ms_per_frame - first.ms_per_frame) / extra, 1),
+                                 "followed_ms_per_extra_person": round((last.followed_ms - first.followed_ms) / extra, 1)}
+            print(f"  per extra person: {results['people']['ms_per_extra_person']} ms a frame overall, "
+                  f"{results['people']['followed_ms_per_extra_person']} ms a followed frame")
         if not args.skip_memory:
             long_clip = single_person_clip(tmp, args.frames * 10)
             short_mb = peak_rss_mb(clip, tmp / "short.npz")
