@@ -67,20 +67,22 @@ def decode(path: Path):
 
 
 def mediapipe_pass(frames, complexity: int):
-    """A function that runs MediaPipe Pose (video mode) over ``frames`` once and returns frames/s."""
+    """A function that runs MediaPipe Pose (video mode) over ``frames`` once and returns (frames/s, CPU ms a
+    frame over all the process' threads)."""
     import mediapipe as mp
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity) as pose:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for f in frames:
                 pose.process(f)
-            return len(frames) / (time.perf_counter() - t0)
+            return len(frames) / (time.perf_counter() - t0), (time.process_time() - c0) / len(frames) * 1000.0
     return run
 
 
 def rigcast_pass(frames, model: str):
-    """A function that runs rigcast's body analysis (tracking mode) over ``frames`` once and returns frames/s."""
+    """A function that runs rigcast's body analysis (tracking mode) over ``frames`` once and returns (frames/s,
+    CPU ms a frame over all the process' threads)."""
     from rigcast.models import make_pose_models
     from rigcast.pipeline.analyze import single_threaded_libraries
     from rigcast.pipeline.body import BodyAnalyzer, BodyConfig
@@ -89,13 +91,13 @@ def rigcast_pass(frames, model: str):
     analyzer = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=1))
     analyzer.process(frames[0], 0.0, analyzer.new_state())  # warm up
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         state = analyzer.new_state()
         with single_threaded_libraries():  # as rigcast.pipeline.analyze.analyze runs it
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for i, f in enumerate(frames):
                 analyzer.process(f, i / 30.0, state)
-            return len(frames) / (time.perf_counter() - t0)
+            return len(frames) / (time.perf_counter() - t0), (time.process_time() - c0) / len(frames) * 1000.0
     return run
 
 
@@ -109,9 +111,9 @@ def interleaved_runs(passes: dict, rounds: int) -> dict[str, list[float]]:
     return results
 
 
-def interleaved(passes: dict, rounds: int) -> dict[str, float]:
-    """Median frames/s of each pass over :func:`interleaved_runs`."""
-    return {name: float(np.median(v)) for name, v in interleaved_runs(passes, rounds).items()}
+def interleaved(passes: dict, rounds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Frames/s and CPU ms a frame (R,) of each pass (one that returns both) over :func:`interleaved_runs`."""
+    return {name: tuple(np.array(v, dtype=np.float64).T) for name, v in interleaved_runs(passes, rounds).items()}
 
 
 PEOPLE_COUNTS = (1, 3, 6, 10)
@@ -351,15 +353,24 @@ def main() -> None:
         tmp = Path(tmp)
         clip = single_person_clip(tmp, args.frames)
         frames = list(decode(clip))
-        fps = interleaved({"rigcast": rigcast_pass(frames, args.model),
-                           "mediapipe": mediapipe_pass(frames, complexity)}, args.rounds)
-        ours, theirs = fps["rigcast"], fps["mediapipe"]
+        runs = interleaved({"rigcast": rigcast_pass(frames, args.model),
+                            "mediapipe": mediapipe_pass(frames, complexity)}, args.rounds)
+        (fps_ours, cpu_ours), (fps_theirs, cpu_theirs) = runs["rigcast"], runs["mediapipe"]
+        ours, theirs = float(np.median(fps_ours)), float(np.median(fps_theirs))
+        ratio, cpu_ratio = fps_ours / fps_theirs, cpu_theirs / cpu_ours  # per round
         results["speed"] = {"clip": "carphone 640x480", "frames": args.frames, "model": args.model,
                             "rigcast_fps": round(ours, 2), "mediapipe_fps": round(theirs, 2),
-                            "ratio": round(ours / theirs, 3)}
-        print(f"analysis speed ({args.frames} frames 640x480, {args.model}, median of {args.rounds} interleaved runs): "
-              f"rigcast {ours:.1f} fps, "
-              f"MediaPipe {theirs:.1f} fps, ratio {ours / theirs:.2f} (target >= 1.0, goal >= 1.5)")
+                            "rigcast_cpu_ms": round(float(np.median(cpu_ours)), 2),
+                            "mediapipe_cpu_ms": round(float(np.median(cpu_theirs)), 2),
+                            "ratio": round(float(np.median(ratio)), 3),
+                            "ratio_range": [round(float(ratio.min()), 3), round(float(ratio.max()), 3)],
+                            "cpu_ratio": round(float(np.median(cpu_ratio)), 3)}
+        print(f"analysis speed in process ({args.frames} frames 640x480, {args.model}, {args.rounds} interleaved "
+              f"rounds, median [min-max]): rigcast {ours:.1f} fps [{fps_ours.min():.1f}-{fps_ours.max():.1f}], "
+              f"{np.median(cpu_ours):.1f} CPU ms a frame; MediaPipe {theirs:.1f} fps [{fps_theirs.min():.1f}-"
+              f"{fps_theirs.max():.1f}], {np.median(cpu_theirs):.1f} CPU ms a frame; ratio {np.median(ratio):.2f} "
+              f"[{ratio.min():.2f}-{ratio.max():.2f}] wall, {np.median(cpu_ratio):.2f} CPU "
+              f"(target >= 1.0, goal >= 1.5)")
         if not args.skip_process:
             t = whole_process(clip, tmp / "process.npz", args.rounds, baseline, holistic=args.holistic)
             print(f"whole process ({args.frames} frames 640x480, {args.rounds} interleaved rounds after a warm-up; "
