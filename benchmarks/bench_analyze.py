@@ -1,15 +1,24 @@
 """Analysis speed against MediaPipe, cost against the number of people, and memory on a 10x longer clip.
 
-    .venv/bin/python benchmarks/bench_analyze.py [--frames N] [--skip-memory] [--skip-people] [--skip-process]
+    .venv/bin/python benchmarks/bench_analyze.py [--frames N] [--rounds R] [--holistic] [--skip-memory]
+        [--skip-people] [--skip-process]
 
 Prints:
 * frames per second of rigcast's body analysis and of MediaPipe ``solutions.pose``
   (video mode, same model complexity) on the same single-person clip, in the same run,
   and their ratio (target >= 1.0 here, goal >= 1.5);
-* whole process, wall clock: ``rigcast analyze --no-faces --max-people 1`` against a script running
-  MediaPipe Pose over the same clip (decode included, start-up included), interleaved (goal >= 1.5);
+* whole process: ``rigcast analyze --no-faces --max-people 1`` against a script running MediaPipe Pose
+  over the same clip (decode included, start-up included), goal >= 1.5; with ``--holistic`` also
+  ``rigcast analyze --max-people 1`` (bodies and faces) against MediaPipe Holistic
+  (``refine_face_landmarks=True``), goal >= 1.0.  Each command is a fresh process, one untimed warm-up
+  round first, then ``--rounds`` rounds with the commands in turn.  Printed: median and range of wall
+  and of CPU seconds (user + system of all the process' threads, from ``os.wait4``: what a process costs
+  on a machine whose other jobs take cores away, where wall clock swings 2x between rounds), and the
+  ratio per round (each pair run back to back), as median and range;
 * milliseconds per frame of the body analysis (NanoDet person boxes, the default) against the number of
-  people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking;
+  people (1, 3, 6, 10) in 1280x720 clips composed from real people (ultralytics' bus.jpg), walking, with
+  CPU per frame and the split between frames where people are only followed (one landmark run each: grows
+  with people) and frames where the detector also runs (its whole-frame views and tiles: set by the frame);
 * peak RSS of ``rigcast analyze`` on a clip and on the same clip repeated 10x
   (target: long <= 1.2x short).
 
@@ -27,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +67,22 @@ def decode(path: Path):
 
 
 def mediapipe_pass(frames, complexity: int):
-    """A function that runs MediaPipe Pose (video mode) over ``frames`` once and returns frames/s."""
+    """A function that runs MediaPipe Pose (video mode) over ``frames`` once and returns (frames/s, CPU ms a
+    frame over all the process' threads)."""
     import mediapipe as mp
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity) as pose:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for f in frames:
                 pose.process(f)
-            return len(frames) / (time.perf_counter() - t0)
+            return len(frames) / (time.perf_counter() - t0), (time.process_time() - c0) / len(frames) * 1000.0
     return run
 
 
 def rigcast_pass(frames, model: str):
-    """A function that runs rigcast's body analysis (tracking mode) over ``frames`` once and returns frames/s."""
+    """A function that runs rigcast's body analysis (tracking mode) over ``frames`` once and returns (frames/s,
+    CPU ms a frame over all the process' threads)."""
     from rigcast.models import make_pose_models
     from rigcast.pipeline.analyze import single_threaded_libraries
     from rigcast.pipeline.body import BodyAnalyzer, BodyConfig
@@ -79,13 +91,13 @@ def rigcast_pass(frames, model: str):
     analyzer = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=1))
     analyzer.process(frames[0], 0.0, analyzer.new_state())  # warm up
 
-    def run() -> float:
+    def run() -> tuple[float, float]:
         state = analyzer.new_state()
         with single_threaded_libraries():  # as rigcast.pipeline.analyze.analyze runs it
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for i, f in enumerate(frames):
                 analyzer.process(f, i / 30.0, state)
-            return len(frames) / (time.perf_counter() - t0)
+            return len(frames) / (time.perf_counter() - t0), (time.process_time() - c0) / len(frames) * 1000.0
     return run
 
 
@@ -99,9 +111,9 @@ def interleaved_runs(passes: dict, rounds: int) -> dict[str, list[float]]:
     return results
 
 
-def interleaved(passes: dict, rounds: int) -> dict[str, float]:
-    """Median frames/s of each pass over :func:`interleaved_runs`."""
-    return {name: float(np.median(v)) for name, v in interleaved_runs(passes, rounds).items()}
+def interleaved(passes: dict, rounds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Frames/s and CPU ms a frame (R,) of each pass (one that returns both) over :func:`interleaved_runs`."""
+    return {name: tuple(np.array(v, dtype=np.float64).T) for name, v in interleaved_runs(passes, rounds).items()}
 
 
 PEOPLE_COUNTS = (1, 3, 6, 10)
@@ -131,8 +143,22 @@ def crowd_clip(people: int, frames: int, width: int = 1280, height: int = 720,
     return out
 
 
-def people_scaling(frames: int, rounds: int) -> dict[int, float]:
-    """Median ms per frame of the default body analysis (NanoDet boxes, tracking, redetect every 15 frames) on
+@dataclass(frozen=True)
+class PeopleCost:
+    """Median over rounds of the body analysis' cost on one crowd clip, in ms: per frame overall, per frame
+    where people were only followed (landmarks, one model run per person), per frame where the detector also
+    ran (NanoDet on the whole frame and its tiles: a cost set by the frame size, not the people), and CPU per
+    frame (all threads)."""
+
+    ms_per_frame: float
+    followed_ms: float
+    detector_ms: float
+    cpu_ms_per_frame: float
+    detector_frames: int
+
+
+def people_scaling(frames: int, rounds: int) -> dict[int, PeopleCost]:
+    """:class:`PeopleCost` of the default body analysis (NanoDet boxes, tracking, redetect every 15 frames) on
     :func:`crowd_clip` for each count in ``PEOPLE_COUNTS``; also prints people found per frame."""
     from rigcast.models import make_pose_models
     from rigcast.pipeline.analyze import single_threaded_libraries
@@ -140,21 +166,34 @@ def people_scaling(frames: int, rounds: int) -> dict[int, float]:
 
     detector, landmarker = make_pose_models("full", device="cpu", detector="nanodet")
     analyzer = BodyAnalyzer(detector, landmarker, BodyConfig())
+    print(f"  ({len(detector.views(1280, 720))} detector views of a 1280x720 frame: whole frame twice, then tiles)")
     result = {}
     for people in PEOPLE_COUNTS:
         clip = crowd_clip(people, frames)
-        times, found = [], []
+        per_frame, followed, detecting, cpu, found, detections = [], [], [], [], [], 0
         for _ in range(rounds):
             state = analyzer.new_state()
             with single_threaded_libraries():
-                t0 = time.perf_counter()
+                times, ran = [], []
+                c0 = time.process_time()
                 for i, frame in enumerate(clip):
-                    records, _ = analyzer.process(frame, i / 30.0, state)
+                    t0 = time.perf_counter()
+                    records, detected = analyzer.process(frame, i / 30.0, state)
+                    times.append(time.perf_counter() - t0)
+                    ran.append(detected)
                     found.append(len(records))
-                times.append((time.perf_counter() - t0) / len(clip) * 1000.0)
-        result[people] = float(np.median(times))
-        print(f"  {people:2d} people at 1280x720: {result[people]:6.1f} ms/frame, "
-              f"found {np.mean(found):.1f} per frame (min {min(found)}, max {max(found)})")
+                cpu.append((time.process_time() - c0) / len(clip) * 1000.0)
+            times, ran = np.array(times) * 1000.0, np.array(ran)
+            per_frame.append(times.mean())
+            followed.append(np.median(times[~ran]) if (~ran).any() else np.nan)
+            detecting.append(np.median(times[ran]))
+            detections = int(ran.sum())
+        cost = PeopleCost(float(np.median(per_frame)), float(np.median(followed)), float(np.median(detecting)),
+                          float(np.median(cpu)), detections)
+        result[people] = cost
+        print(f"  {people:2d} people at 1280x720: {cost.ms_per_frame:6.1f} ms/frame ({cost.cpu_ms_per_frame:6.1f} CPU); "
+              f"followed frames {cost.followed_ms:6.1f} ms, {cost.detector_frames} detector frames "
+              f"{cost.detector_ms:6.1f} ms; found {np.mean(found):.1f} per frame (min {min(found)}, max {max(found)})")
     return result
 
 
@@ -175,28 +214,114 @@ def baseline_env(pythonpath: str | None) -> dict[str, str] | None:
     return {**os.environ, "PYTHONPATH": str(Path(pythonpath).resolve())}
 
 
-def timed_runs(commands: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, float]:
-    """Median wall seconds of each ``(command, environment)``, each a fresh process, run in turn ``rounds``
-    times so that machine load hits all alike."""
-    seconds: dict[str, list[float]] = {name: [] for name in commands}
+@dataclass(frozen=True)
+class ProcessTimes:
+    """Seconds of one command over the interleaved rounds: wall clock and CPU (user + system, all threads)."""
+
+    wall_s: tuple[float, ...]
+    cpu_s: tuple[float, ...]
+
+    @property
+    def wall(self) -> float:
+        return float(np.median(self.wall_s))
+
+    @property
+    def cpu(self) -> float:
+        return float(np.median(self.cpu_s))
+
+    def spread(self) -> str:
+        """``median [min-max]`` of wall and CPU seconds, for printing."""
+        return (f"wall {self.wall:.2f} s [{min(self.wall_s):.2f}-{max(self.wall_s):.2f}], "
+                f"CPU {self.cpu:.2f} s [{min(self.cpu_s):.2f}-{max(self.cpu_s):.2f}]")
+
+
+def paired_ratio(theirs: ProcessTimes, ours: ProcessTimes, of: str = "wall_s") -> tuple[float, float, float]:
+    """Median, min and max over rounds of ``theirs / ours`` seconds (``of`` "wall_s" or "cpu_s"), each round's
+    pair run back to back: on a shared machine a load that comes and goes falls on both of a pair alike."""
+    ratios = np.asarray(getattr(theirs, of)) / np.asarray(getattr(ours, of))
+    return float(np.median(ratios)), float(ratios.min()), float(ratios.max())
+
+
+def _run_child(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``cmd`` run to its end as a child process; raises if it fails."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage: user + system time of all its threads
+    wall = time.perf_counter() - t0
+    child.returncode = os.waitstatus_to_exitcode(status)
+    err = child.stderr.read().decode(errors="replace")
+    child.stderr.close()
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, cmd, stderr=err)
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def timed_process_runs(commands: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, ProcessTimes]:
+    """Wall and CPU seconds of each ``(command, environment)``, each a fresh process, run in turn ``rounds``
+    times so that machine load hits all alike, after one untimed warm-up round.
+
+    The warm-up and every timed run may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped from the
+    children's environment): an installed rigcast, like MediaPipe, ships compiled, and a source checkout
+    compiles once; a session that forbids bytecode would otherwise charge rigcast 0.25 s of compiling
+    per process that no user pays."""
+    runs = {name: (cmd, {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"})
+            for name, (cmd, env) in commands.items()}
+    for cmd, env in runs.values():
+        _run_child(cmd, env)
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
-        for name, (cmd, env) in commands.items():
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True, env=env)
-            seconds[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(v)) for name, v in seconds.items()}
+        for name, (cmd, env) in runs.items():
+            w, c = _run_child(cmd, env)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return {name: ProcessTimes(tuple(wall[name]), tuple(cpu[name])) for name in commands}
 
 
-def whole_process(clip: Path, out: Path, rounds: int, baseline: dict[str, str] | None = None) -> dict[str, float]:
-    """Median wall seconds of ``rigcast analyze --no-faces --max-people 1`` and of MediaPipe Pose (video mode,
-    complexity 1) over ``clip``, each a fresh process (start-up, decoding and writing included), interleaved;
-    with ``baseline`` (an environment, see :func:`baseline_env`), also that rigcast's."""
-    analyze = [sys.executable, "-m", "rigcast", "analyze", str(clip), "-o", str(out), "--no-faces",
-               "--max-people", "1", "--restart"]
-    commands = {"rigcast": (analyze, None), "mediapipe": ([sys.executable, "-c", MEDIAPIPE_SCRIPT, str(clip)], None)}
+def timed_runs(commands: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, float]:
+    """Median wall seconds of each command of :func:`timed_process_runs`."""
+    return {name: t.wall for name, t in timed_process_runs(commands, rounds).items()}
+
+
+HOLISTIC_SCRIPT = """
+import sys, av, mediapipe as mp
+with av.open(sys.argv[1]) as c, mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1,
+                                                               refine_face_landmarks=True) as holistic:
+    for f in c.decode(video=0):
+        holistic.process(f.to_ndarray(format="rgb24"))
+"""
+
+
+def whole_process(clip: Path, out: Path, rounds: int, baseline: dict[str, str] | None = None,
+                  holistic: bool = False) -> dict[str, ProcessTimes]:
+    """Wall and CPU seconds of ``rigcast analyze --no-faces --max-people 1`` ("rigcast") and of MediaPipe Pose
+    (video mode, complexity 1, "mediapipe") over ``clip``, each a fresh process (start-up, decoding and writing
+    included), interleaved; with ``holistic``, also ``rigcast analyze --max-people 1`` (bodies and faces,
+    "rigcast_faces") and MediaPipe Holistic (``refine_face_landmarks=True``, "holistic"); with ``baseline`` (an
+    environment, see :func:`baseline_env`), also that rigcast's ("baseline", "baseline_faces")."""
+    analyze = [sys.executable, "-m", "rigcast", "analyze", str(clip), "-o", str(out), "--max-people", "1", "--restart"]
+    commands = {"rigcast": (analyze + ["--no-faces"], None),
+                "mediapipe": ([sys.executable, "-c", MEDIAPIPE_SCRIPT, str(clip)], None)}
     if baseline is not None:
-        commands["baseline"] = (analyze, baseline)
-    return timed_runs(commands, rounds)
+        commands["baseline"] = (analyze + ["--no-faces"], baseline)
+    if holistic:
+        commands["rigcast_faces"] = (analyze, None)
+        commands["holistic"] = ([sys.executable, "-c", HOLISTIC_SCRIPT, str(clip)], None)
+        if baseline is not None:
+            commands["baseline_faces"] = (analyze, baseline)
+    return timed_process_runs(commands, rounds)
+
+
+def _report_against(name: str, ours: ProcessTimes, theirs: ProcessTimes, goal: float) -> dict:
+    """Print and return ``theirs / ours`` (median of per-round ratios, wall and CPU) with both timings."""
+    wall, wall_lo, wall_hi = paired_ratio(theirs, ours, "wall_s")
+    cpu, cpu_lo, cpu_hi = paired_ratio(theirs, ours, "cpu_s")
+    print(f"  {name}: {ours.spread()}\n    ratio {wall:.2f} wall [{wall_lo:.2f}-{wall_hi:.2f}], {cpu:.2f} CPU "
+          f"[{cpu_lo:.2f}-{cpu_hi:.2f}] (goal >= {goal})")
+    return {"wall_s": round(ours.wall, 2), "cpu_s": round(ours.cpu, 2),
+            "wall_s_range": [round(min(ours.wall_s), 2), round(max(ours.wall_s), 2)],
+            "ratio_wall": round(wall, 3), "ratio_wall_range": [round(wall_lo, 3), round(wall_hi, 3)],
+            "ratio_cpu": round(cpu, 3), "ratio_cpu_range": [round(cpu_lo, 3), round(cpu_hi, 3)]}
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:
@@ -216,6 +341,8 @@ def main() -> None:
     ap.add_argument("--skip-process", action="store_true")
     ap.add_argument("--people-frames", type=int, default=60, help="frames of each crowd clip")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs of each pipeline (median reported)")
+    ap.add_argument("--holistic", action="store_true", help="also time rigcast analyze --max-people 1 with faces "
+                                                                "against MediaPipe Holistic, whole process")
     ap.add_argument("--baseline-pythonpath", help="also time the rigcast this folder holds, whole process "
                                                   "(see the module docstring)")
     args = ap.parse_args()
@@ -226,35 +353,60 @@ def main() -> None:
         tmp = Path(tmp)
         clip = single_person_clip(tmp, args.frames)
         frames = list(decode(clip))
-        fps = interleaved({"rigcast": rigcast_pass(frames, args.model),
-                           "mediapipe": mediapipe_pass(frames, complexity)}, args.rounds)
-        ours, theirs = fps["rigcast"], fps["mediapipe"]
+        runs = interleaved({"rigcast": rigcast_pass(frames, args.model),
+                            "mediapipe": mediapipe_pass(frames, complexity)}, args.rounds)
+        (fps_ours, cpu_ours), (fps_theirs, cpu_theirs) = runs["rigcast"], runs["mediapipe"]
+        ours, theirs = float(np.median(fps_ours)), float(np.median(fps_theirs))
+        ratio, cpu_ratio = fps_ours / fps_theirs, cpu_theirs / cpu_ours  # per round
         results["speed"] = {"clip": "carphone 640x480", "frames": args.frames, "model": args.model,
                             "rigcast_fps": round(ours, 2), "mediapipe_fps": round(theirs, 2),
-                            "ratio": round(ours / theirs, 3)}
-        print(f"analysis speed ({args.frames} frames 640x480, {args.model}, median of {args.rounds} interleaved runs): "
-              f"rigcast {ours:.1f} fps, "
-              f"MediaPipe {theirs:.1f} fps, ratio {ours / theirs:.2f} (target >= 1.0, goal >= 1.5)")
+                            "rigcast_cpu_ms": round(float(np.median(cpu_ours)), 2),
+                            "mediapipe_cpu_ms": round(float(np.median(cpu_theirs)), 2),
+                            "ratio": round(float(np.median(ratio)), 3),
+                            "ratio_range": [round(float(ratio.min()), 3), round(float(ratio.max()), 3)],
+                            "cpu_ratio": round(float(np.median(cpu_ratio)), 3)}
+        print(f"analysis speed in process ({args.frames} frames 640x480, {args.model}, {args.rounds} interleaved "
+              f"rounds, median [min-max]): rigcast {ours:.1f} fps [{fps_ours.min():.1f}-{fps_ours.max():.1f}], "
+              f"{np.median(cpu_ours):.1f} CPU ms a frame; MediaPipe {theirs:.1f} fps [{fps_theirs.min():.1f}-"
+              f"{fps_theirs.max():.1f}], {np.median(cpu_theirs):.1f} CPU ms a frame; ratio {np.median(ratio):.2f} "
+              f"[{ratio.min():.2f}-{ratio.max():.2f}] wall, {np.median(cpu_ratio):.2f} CPU "
+              f"(target >= 1.0, goal >= 1.5)")
         if not args.skip_process:
-            sec = whole_process(clip, tmp / "process.npz", args.rounds, baseline)
-            results["whole_process"] = {"clip": "carphone 640x480", "frames": args.frames,
-                                        "rigcast_s": round(sec["rigcast"], 2), "mediapipe_s": round(sec["mediapipe"], 2),
-                                        "ratio": round(sec["mediapipe"] / sec["rigcast"], 3)}
-            print(f"whole process ({args.frames} frames 640x480, median of {args.rounds} interleaved runs): "
-                  f"rigcast analyze --no-faces --max-people 1 {sec['rigcast']:.2f} s, MediaPipe Pose "
-                  f"{sec['mediapipe']:.2f} s, ratio {sec['mediapipe'] / sec['rigcast']:.2f} (goal >= 1.5)")
+            t = whole_process(clip, tmp / "process.npz", args.rounds, baseline, holistic=args.holistic)
+            print(f"whole process ({args.frames} frames 640x480, {args.rounds} interleaved rounds after a warm-up; "
+                  f"median [min-max]; ratios per round, then their median):")
+            print(f"  MediaPipe Pose: {t['mediapipe'].spread()}")
+            whole = {"clip": "carphone 640x480", "frames": args.frames, "rounds": args.rounds,
+                     "mediapipe_wall_s": round(t["mediapipe"].wall, 2), "mediapipe_cpu_s": round(t["mediapipe"].cpu, 2),
+                     "rigcast": _report_against("rigcast analyze --no-faces --max-people 1", t["rigcast"],
+                                                t["mediapipe"], 1.5)}
             if baseline is not None:
-                results["whole_process"].update(baseline_s=round(sec["baseline"], 2),
-                                                 baseline_ratio=round(sec["mediapipe"] / sec["baseline"], 3))
-                print(f"  baseline ({args.baseline_pythonpath}) {sec['baseline']:.2f} s, ratio "
-                      f"{sec['mediapipe'] / sec['baseline']:.2f}")
+                whole["baseline"] = _report_against(f"baseline ({args.baseline_pythonpath})", t["baseline"],
+                                                    t["mediapipe"], 1.5)
+            if args.holistic:
+                print(f"  MediaPipe Holistic (refine_face_landmarks=True): {t['holistic'].spread()}")
+                whole["holistic_wall_s"] = round(t["holistic"].wall, 2)
+                whole["holistic_cpu_s"] = round(t["holistic"].cpu, 2)
+                whole["rigcast_faces"] = _report_against("rigcast analyze --max-people 1 (bodies and faces)",
+                                                         t["rigcast_faces"], t["holistic"], 1.0)
+                if baseline is not None:
+                    whole["baseline_faces"] = _report_against(f"baseline ({args.baseline_pythonpath}), faces",
+                                                              t["baseline_faces"], t["holistic"], 1.0)
+            results["whole_process"] = whole
         if not args.skip_people:
             print(f"cost against people ({args.people_frames} frames each, median of {args.rounds} runs):")
-            ms = people_scaling(args.people_frames, args.rounds)
+            cost = people_scaling(args.people_frames, args.rounds)
+            first, last = cost[PEOPLE_COUNTS[0]], cost[PEOPLE_COUNTS[-1]]
+            extra = PEOPLE_COUNTS[-1] - PEOPLE_COUNTS[0]
             results["people"] = {"size": "1280x720", "person_height_px": 240, "frames": args.people_frames,
-                                 "ms_per_frame": {str(k): round(v, 1) for k, v in ms.items()},
-                                 "ms_per_extra_person": round((ms[PEOPLE_COUNTS[-1]] - ms[PEOPLE_COUNTS[0]])
-                                                              / (PEOPLE_COUNTS[-1] - PEOPLE_COUNTS[0]), 1)}
+                                 "ms_per_frame": {str(k): round(v.ms_per_frame, 1) for k, v in cost.items()},
+                                 "cpu_ms_per_frame": {str(k): round(v.cpu_ms_per_frame, 1) for k, v in cost.items()},
+                                 "followed_ms": {str(k): round(v.followed_ms, 1) for k, v in cost.items()},
+                                 "detector_frame_ms": {str(k): round(v.detector_ms, 1) for k, v in cost.items()},
+                                 "ms_per_extra_person": round((last.ms_per_frame - first.ms_per_frame) / extra, 1),
+                                 "followed_ms_per_extra_person": round((last.followed_ms - first.followed_ms) / extra, 1)}
+            print(f"  per extra person: {results['people']['ms_per_extra_person']} ms a frame overall, "
+                  f"{results['people']['followed_ms_per_extra_person']} ms a followed frame")
         if not args.skip_memory:
             long_clip = single_person_clip(tmp, args.frames * 10)
             short_mb = peak_rss_mb(clip, tmp / "short.npz")

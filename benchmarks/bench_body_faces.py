@@ -4,13 +4,14 @@
 
 The clip: ``--frames`` frames (300) of 512 x 512, three people from ultralytics' ``bus.jpg`` cut out as
 rectangles about 100 px tall (faces about 10 px: none findable) walking across scikit-image's coffee
-backdrop.  Prints, as the median of ``--rounds`` interleaved runs, the wall time of whole processes:
+backdrop.  Prints, as the median of ``--rounds`` interleaved runs (after a warm-up round, see
+``bench_analyze.timed_process_runs``), the wall time of whole processes:
 
 * ``rigcast analyze`` by default against ``--no-faces`` (before faces came from bodies and the face
   detector ran on a cadence: 17.8 s against 10.7 s on a clip like it);
 * ``rigcast analyze --max-people 1`` (bodies and faces) against MediaPipe Holistic
-  (``refine_face_landmarks=True``, video mode, decoding the same clip with PyAV): ratio of Holistic's
-  time to rigcast's, target >= 1.0.
+  (``refine_face_landmarks=True``, video mode, decoding the same clip with PyAV): wall and CPU seconds
+  (median and range) and the ratio of Holistic's to rigcast's per round, target >= 1.0.
 
 ``--baseline-pythonpath DIR`` also times another rigcast's ``--max-people 1`` run, interleaved with the
 others (see benchmarks/bench_analyze.py).
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import footage  # noqa: E402
-from bench_analyze import baseline_env, timed_runs  # noqa: E402
+from bench_analyze import baseline_env, paired_ratio, timed_process_runs  # noqa: E402
 from fixtures_images import background, package_photo  # noqa: E402
 
 # Three people of bus.jpg (810 x 1080), head to shoes, as [x0, y0, x1, y1] px.
@@ -84,7 +85,8 @@ def main() -> None:
                     "holistic": ([py, "-c", HOLISTIC, clip], None)}
         if baseline is not None:
             commands["baseline_max_people_1"] = (analyze + ["--max-people", "1"], baseline)
-        s = timed_runs(commands, args.rounds)
+        t = timed_process_runs(commands, args.rounds)
+        s = {name: times.wall for name, times in t.items()}
         subprocess.run(analyze, check=True, capture_output=True)
         from rigcast.formats.take import Take
 
@@ -94,13 +96,17 @@ def main() -> None:
           f"face detector on {take.meta['detector_frames'].get('face')} frames):")
     print(f"  rigcast analyze: default {s['default']:.1f} s, --no-faces {s['no_faces']:.1f} s "
           f"(faces cost {s['default'] - s['no_faces']:.1f} s; was 17.8 against 10.7 s)")
-    print(f"  rigcast analyze --max-people 1 {s['max_people_1']:.1f} s, MediaPipe Holistic (refined face) "
-          f"{s['holistic']:.1f} s: ratio {s['holistic'] / s['max_people_1']:.2f} (target >= 1.0)")
+    wall, wall_lo, wall_hi = paired_ratio(t["holistic"], t["max_people_1"], "wall_s")
+    cpu, cpu_lo, cpu_hi = paired_ratio(t["holistic"], t["max_people_1"], "cpu_s")
+    print(f"  rigcast analyze --max-people 1 {t['max_people_1'].spread()}\n  MediaPipe Holistic (refined face) "
+          f"{t['holistic'].spread()}\n  ratio per round {wall:.2f} wall [{wall_lo:.2f}-{wall_hi:.2f}], {cpu:.2f} CPU "
+          f"[{cpu_lo:.2f}-{cpu_hi:.2f}] (target >= 1.0)")
     if baseline is not None:
         print(f"  baseline ({args.baseline_pythonpath}) --max-people 1 {s['baseline_max_people_1']:.1f} s: ratio "
               f"{s['holistic'] / s['baseline_max_people_1']:.2f}")
     print(json.dumps({"frames": args.frames, "rounds": args.rounds, "seconds": {k: round(v, 2) for k, v in s.items()},
-                      "holistic_over_rigcast": round(s["holistic"] / s["max_people_1"], 3),
+                      "cpu_seconds": {k: round(v.cpu, 2) for k, v in t.items()},
+                      "holistic_over_rigcast": round(wall, 3), "holistic_over_rigcast_cpu": round(cpu, 3),
                       "bodies": len(take.tracks), "faces": len(take.faces)}))
 
 

@@ -550,6 +550,43 @@ def test_crowd_small_person_needs_tiles(pose_models, record_property):
         assert landmarker(rgb, person.to_roi()) is not None
 
 
+class _CountingRunner:
+    """The real runner, counting its calls (how many detector windows ran)."""
+
+    def __init__(self, runner):
+        self.runner, self.calls = runner, 0
+        self.inputs, self.outputs, self.provider = runner.inputs, runner.outputs, runner.provider
+
+    def __call__(self, feeds):
+        self.calls += 1
+        return self.runner(feeds)
+
+
+@needs_models
+def test_enough_people_in_the_full_frame_skips_the_tiles(pose_models):
+    """--max-people 1 (enough_people=1): when the full frame finds someone, the tiles do not run and the result
+    is MediaPipe's full-frame detector's exactly; when it finds nobody, the tiles still look (the crowd's
+    small person alone, whom only a tile finds)."""
+    detector, _ = pose_models
+    rgb, _ = images.crowd(person_heights=(560, 300, 144))
+    counting = _CountingRunner(detector.runner)
+    one = PoseDetector(counting, enough_people=1)
+    people = one(rgb)
+    full_only = PoseDetector(detector.runner, min_person_frac=1.0)(rgb)
+    assert counting.calls == 1 and len(full_only) >= 1 and len(people) == len(full_only)
+    for a, b in zip(people, full_only):
+        np.testing.assert_array_equal(a.keypoints_xy, b.keypoints_xy)
+        assert a.score == b.score
+    small, boxes = images.crowd(person_heights=(144,))
+    counting.calls = 0
+    found = one(small)
+    assert counting.calls == len(one.windows(*small.shape[1::-1])) > 1
+    x0, y0, x1, y1 = boxes[0]
+    assert any(x0 <= d.keypoints_xy[2, 0] <= x1 and y0 <= d.keypoints_xy[2, 1] <= y1 for d in found)
+    with pytest.raises(ValueError, match="enough_people"):
+        PoseDetector(detector.runner, enough_people=0)
+
+
 @needs_models
 def test_empty_scene(pose_models):
     """Nobody there (a photo of a coffee cup): nothing found, on the full frame or in the 11 tiles."""

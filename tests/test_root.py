@@ -92,6 +92,35 @@ def test_fallback_rejects_a_rotation_beyond_the_limit():
     assert _relative_depth_error(loose, root_true).max() < 0.02
 
 
+@pytest.mark.parametrize("angle_deg", [0.0, 30.0, 179.0, 181.0, 300.0, 359.0, 725.0])
+def test_rotation_vectors_come_back_with_their_angle_in_0_to_180_degrees(angle_deg):
+    # solvePnP may return any angle; the Take records the same rotation with its angle in [0, pi], as scipy's
+    # as_rotvec does (the root solve works through cv2.Rodrigues, so that it need not import scipy.spatial).
+    from rigcast.lift.root import _canonical_rotvec
+
+    axis = np.array([0.3, -0.8, 0.52]) / np.linalg.norm([0.3, -0.8, 0.52])
+    rvec = np.radians(angle_deg) * axis
+    out = _canonical_rotvec(rvec)
+    assert np.linalg.norm(out) <= np.pi + 1e-12
+    np.testing.assert_allclose(out, Rotation.from_rotvec(rvec).as_rotvec(), atol=1e-12)
+
+
+def test_root_solve_does_not_import_scipy_spatial():
+    # scipy.spatial costs a process 0.3-0.5 s to import; the --no-faces analysis needs nothing else from it.
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from rigcast.camera import Intrinsics\n"
+            "from rigcast.lift import estimate_root_trajectory\n"
+            "xyz = np.random.default_rng(0).normal(size=(3, 33, 3)) * 0.3\n"
+            "xy = 640 + 800 * xyz[..., :2] / (xyz[..., 2:] + 3.0)\n"
+            "solve = estimate_root_trajectory(xy, xyz, np.ones((3, 33)), Intrinsics.from_fov(1280, 720, 60.0))\n"
+            "print(solve.ok.sum(), 'scipy.spatial' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "False"]
+
+
 def test_frames_with_too_few_joints_are_nan():
     xy, xyz, conf, root_true, _ = _scene(num_frames=12, seed=3)
     conf = conf.copy()

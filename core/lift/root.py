@@ -71,6 +71,16 @@ class RootSolve:
                 raise ValueError(f"{name} must be {shape}, got {found}")
 
 
+def _canonical_rotvec(rvec: np.ndarray) -> np.ndarray:
+    """The rotation vector (3,) of ``rvec`` (3,)'s rotation with its angle in [0, pi] (solvePnP may return
+    any angle; scipy's ``Rotation.as_rotvec`` gives this form)."""
+    angle = float(np.linalg.norm(rvec))
+    if angle <= math.pi:
+        return rvec
+    wrapped = (angle + math.pi) % (2 * math.pi) - math.pi  # the same turn about the same axis, in [-pi, pi)
+    return rvec * (wrapped / angle)
+
+
 def _project(points_cam: np.ndarray, camera_matrix: np.ndarray) -> np.ndarray:
     z = points_cam[:, 2]
     return np.stack([camera_matrix[0, 0] * points_cam[:, 0] / z + camera_matrix[0, 2],
@@ -128,8 +138,10 @@ def estimate_root_trajectory(xy: np.ndarray, xyz: np.ndarray, conf: np.ndarray, 
     the root is the model's hip midpoint mapped to camera space, otherwise
     the model origin.
     """
+    # Rotations through OpenCV (cv2.Rodrigues), not scipy's Rotation: importing scipy.spatial costs a
+    # process 0.34-0.49 s on the shared 2-core machine, about a tenth of a 120-frame --no-faces analysis,
+    # and nothing else on that path needs it.
     import cv2
-    from scipy.spatial.transform import Rotation
 
     xy = np.asarray(xy, dtype=np.float64)
     xyz = np.asarray(xyz, dtype=np.float64)
@@ -185,24 +197,24 @@ def estimate_root_trajectory(xy: np.ndarray, xyz: np.ndarray, conf: np.ndarray, 
                 continue
             if not found:
                 continue
-            rotation = Rotation.from_rotvec(rvec.ravel())
-            if rotation.magnitude() > max_angle:
+            rvec = _canonical_rotvec(rvec.ravel())
+            if float(np.linalg.norm(rvec)) > max_angle:
                 continue
-            error = _rms_error(model, image, rotation.as_matrix(), tvec.ravel(), camera_matrix)
+            rotation = cv2.Rodrigues(rvec)[0]
+            error = _rms_error(model, image, rotation, tvec.ravel(), camera_matrix)
             if math.isfinite(error) and (best is None or error < best[0]):
-                best = (error, rotation, tvec.ravel())
+                best = (error, rvec, rotation, tvec.ravel())
 
         used_fallback = best is None
         if used_fallback:
             if t_only is None:
                 continue
-            rotation = Rotation.identity()
-            best = (_rms_error(model, image, np.eye(3), t_only, camera_matrix), rotation, t_only)
-        error, rotation, translation = best
+            best = (_rms_error(model, image, np.eye(3), t_only, camera_matrix), np.zeros(3), np.eye(3), t_only)
+        error, rvec, rotation, translation = best
         hips = xyz[t, list(_HIPS)] if num_joints == len(BLAZEPOSE_33.joint_names) else np.zeros((1, 3))
         hip_mid = hips.mean(axis=0) if np.all(np.isfinite(hips)) else np.zeros(3)
-        root_xyz[t] = rotation.apply(hip_mid) + translation
-        root_rotvec[t] = rotation.as_rotvec()
+        root_xyz[t] = rotation @ hip_mid + translation
+        root_rotvec[t] = rvec
         reproj_error[t] = error
         ok[t] = True
         fallback[t] = used_fallback

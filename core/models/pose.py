@@ -20,9 +20,11 @@ POSE_LANDMARK_MODELS = ("lite", "full", "heavy")
 PERSON_DETECTORS = ("nanodet", "blazepose")
 
 
-def make_person_detector(detector: str = "nanodet", device: str = "auto", strict_device: bool = False
-                         ) -> PoseDetector | PersonDetector | YoloPersonDetector:
-    """The person ``detector``: "nanodet", "blazepose", or "yolo:PATH" for a user's YOLO ONNX file, on ``device``."""
+def make_person_detector(detector: str = "nanodet", device: str = "auto", strict_device: bool = False,
+                         max_people: int | None = None) -> PoseDetector | PersonDetector | YoloPersonDetector:
+    """The person ``detector``: "nanodet", "blazepose", or "yolo:PATH" for a user's YOLO ONNX file, on ``device``.
+    ``max_people``: the most people the analysis follows; BlazePose's detector then skips its tiles on frames
+    whose full view finds that many (:class:`PoseDetector`'s ``enough_people``; None: tiles always run)."""
     family, _, path = detector.partition(":")
     if family == "yolo" and path:
         return YoloPersonDetector(make_runner(path, device=device, strict_device=strict_device))
@@ -30,17 +32,19 @@ def make_person_detector(detector: str = "nanodet", device: str = "auto", strict
         raise ModelError(f"person detector must be one of {PERSON_DETECTORS} or yolo:PATH, got {detector!r}")
     if detector == "nanodet":
         return PersonDetector(load_model("nanodet", device=device, strict_device=strict_device))
-    return PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device))
+    return PoseDetector(load_model("pose_detection", device=device, strict_device=strict_device),
+                        enough_people=max_people)
 
 
 def make_pose_models(model: str = "full", device: str = "auto", strict_device: bool = False,
-                     detector: str = "blazepose") -> tuple[PoseDetector | PersonDetector | YoloPersonDetector,
-                                                           PoseLandmarker]:
+                     detector: str = "blazepose", max_people: int | None = None
+                     ) -> tuple[PoseDetector | PersonDetector | YoloPersonDetector, PoseLandmarker]:
     """The ``detector`` ("nanodet", "blazepose", or "yolo:PATH" for a user's YOLO ONNX file) and the
-    ``model`` landmark model ("lite", "full" or "heavy") on ``device``."""
+    ``model`` landmark model ("lite", "full" or "heavy") on ``device``; ``max_people`` as
+    :func:`make_person_detector` takes it."""
     if model not in POSE_LANDMARK_MODELS:
         raise ModelError(f"pose landmark model must be one of {POSE_LANDMARK_MODELS}, got {model!r}")
-    finder = make_person_detector(detector, device=device, strict_device=strict_device)
+    finder = make_person_detector(detector, device=device, strict_device=strict_device, max_people=max_people)
     landmarker = PoseLandmarker(load_model(f"pose_landmark_{model}", device=device, strict_device=strict_device))
     return finder, landmarker
 

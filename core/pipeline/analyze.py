@@ -681,7 +681,7 @@ def make_stages(config: AnalyzeConfig, camera: Intrinsics | None = None) -> list
         stages.append(Stage("keypoints", analyzer, lambda r: r.track_id, lambda rs: _keypoint_payload(rs, joints)))
     elif config.bodies:
         detector, landmarker = make_pose_models(config.model, device=config.device, strict_device=config.strict_device,
-                                                detector=config.detector_name())
+                                                detector=config.detector_name(), max_people=config.max_people)
         body = BodyAnalyzer(detector, landmarker, BodyConfig(max_people=config.max_people,
                                                              redetect_every=config.redetect_every))
         stages.append(Stage("body", body, lambda r: r.track_id, _body_payload))
