@@ -483,3 +483,46 @@ def test_leaving_a_prefetched_loop_stops_the_worker_and_closes_the_source():
     frames.close()
     assert closed_on == ["rigcast-decode"]
     assert not any(t.name == "rigcast-decode" for t in threading.enumerate())
+
+
+def remux_stepping_back(src: Path, dst: Path, swaps: dict[int, int], rate: int = 30) -> Path:
+    """``src``'s packets in Matroska, packet k stamped as frame ``swaps.get(k, k)``: the decoder hands the frames
+    over in their order, with timestamps that step back where two are swapped (as packed B-frames in old AVIs)."""
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        s.time_base = Fraction(1, 1000)
+        k = 0
+        for p in i.demux(i.streams.video[0]):
+            if p.size == 0:
+                continue
+            p.stream, p.time_base = s, Fraction(1, 1000)
+            p.pts, p.dts = round(swaps.get(k, k) * 1000 / rate), round((k - 1) * 1000 / rate)
+            o.mux(p)
+            k += 1
+    return dst
+
+
+@pytest.mark.parametrize("swaps", [{3: 4, 4: 3, 30: 31, 31: 30}, {30: 31, 31: 30}], ids=["on_opening", "later"])
+def test_timestamps_that_step_back_are_counted_and_timed_by_the_rate(tmp_path, swaps):
+    n = 40
+    straight = encode(tmp_path / "straight.mp4", source_frames(n), bframes=0, crf=18)
+    stepped = remux_stepping_back(straight, tmp_path / "stepped.mkv", swaps)
+    with av.open(str(stepped)) as c:  # the file is what the test means it to be
+        pts = [f.pts for f in c.decode(video=0)]
+        assert any(b <= a for a, b in zip(pts, pts[1:])), pts
+    expected = full_pass(straight)
+    with open_footage(stepped) as f:
+        frames = list(f)
+        info = f.info
+    assert [fr.index for fr in frames] == list(range(n)) and info.frame_count == n and not info.variable_fps
+    for got, want in zip(frames, expected):
+        assert np.array_equal(got.rgb, want.rgb), got.index
+    times = np.array([fr.time_s for fr in frames])
+    assert np.all(np.diff(times) > 0), times
+    period = 1 / float(info.fps)
+    # Found on opening, every frame is on the grid; found later, the frame before the step keeps its own stamp.
+    np.testing.assert_allclose(times, np.arange(n) * period, atol=(0.01 if 3 in swaps else 1.01) * period)
+    resumed = read_all(stepped, start=f"{n - 5}f")
+    assert [fr.index for fr in resumed] == list(range(n - 5, n))
+    for got in resumed:
+        assert np.array_equal(got.rgb, expected[got.index].rgb), got.index

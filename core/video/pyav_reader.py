@@ -8,10 +8,20 @@ if every frame before the target sits on that grid, so the packets up to the
 target are first read without decoding and checked, and decoded indices must
 run on without gaps.  A variable-rate stream, or one whose timestamps leave
 the grid, is decoded from the start and counted instead.
+
+Some files carry timestamps that are not presentation times at all: the
+decoder hands frames over in presentation order, but their timestamps step
+back (DivX-era AVI with packed B-frames, such as OpenCV's ``Megamind.avi``:
+1, 2, 3, 5, 4, 6, 8, 7, ...; the pictures themselves are in order).  Such a
+stream is counted from the start and timed on the nominal grid,
+``index / fps``, as FFmpeg's own player does.  The first frames are decoded
+when the file is opened to notice it before any frame is handed out; a step
+back found later switches the rest of the read over.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from fractions import Fraction
@@ -25,6 +35,8 @@ from ..frames import frame_to_seconds
 from .info import Frame
 from .paths import VIDEO_SUFFIXES, first_bytes
 
+log = logging.getLogger(__name__)
+
 SCAN_PACKETS = 240
 """Packets whose timestamps are checked against the nominal frame grid when a file is opened."""
 
@@ -37,6 +49,9 @@ TAIL_PACKETS = 4000
 
 SEEK_BACKOFF_S = (0.0, 2.0, 10.0, 60.0)
 """How far before a resume target to seek, tried in turn until a keyframe at or before the target follows."""
+
+PROBE_DECODED_FRAMES = 16
+"""Frames decoded when a file is opened, to check that their timestamps rise (see the module docstring)."""
 
 GRID_TOLERANCE = Fraction(1, 4)
 """A timestamp more than this many frame periods off ``first + i / fps`` makes a stream variable-rate."""
@@ -92,8 +107,10 @@ class VideoReader:
         self._stream_index = stream.index
         self._tb = Fraction(stream.time_base) if stream.time_base else None
 
-        first, packet_pts, complete = self._first_frame(container, stream)
+        first, packet_pts, complete, decoded_pts = self._first_frame(container, stream)
         self._first_pts = first.pts if self._tb is not None else None
+        # Timestamps that step back in presentation order time nothing: frames are counted and timed by the rate.
+        self.counted_time = _steps_back(decoded_pts)
         self.rotation = _rotation_cw(first, stream)
         self._rot90_k = (-self.rotation // 90) % 4  # np.rot90 turns counter-clockwise
         self._coded_size = (first.width, first.height)
@@ -105,7 +122,7 @@ class VideoReader:
 
         self.variable_fps = False
         self._grid_checked_until = -math.inf  # pts up to which every frame was checked against the grid
-        if self._first_pts is not None:
+        if self._first_pts is not None and not self.counted_time:
             pts = sorted(p for p in set(packet_pts) if p >= self._first_pts)
             self.variable_fps = self._off_grid(pts if complete else pts[:max(len(pts) - MAX_REORDER, 0)])
         if self._first_pts is None:
@@ -135,29 +152,32 @@ class VideoReader:
             self.duration_s = float(duration) if duration is not None else None
 
     def _first_frame(self, container, stream):
-        """(first decoded frame, pts of the packets read, whether the whole stream was read)."""
-        first, packet_pts, n = None, [], 0
+        """(first decoded frame, pts of the packets read, whether the whole stream was read,
+        pts of the first PROBE_DECODED_FRAMES decoded frames in the order the decoder gave them)."""
+        first, packet_pts, decoded_pts, n = None, [], [], 0
         try:
             for packet in container.demux(stream):
                 if packet.pts is not None:
                     packet_pts.append(packet.pts)
-                if first is None:
-                    if packet.is_corrupt:
+                if len(decoded_pts) < PROBE_DECODED_FRAMES:
+                    if first is None and packet.is_corrupt:
                         raise InputError(self._damaged(0, "a packet is cut short or damaged"))
                     frames = packet.decode()  # the final, empty packet flushes the decoder
-                    first = frames[0] if frames else None
+                    if first is None and frames:
+                        first = frames[0]
+                    decoded_pts += [f.pts for f in frames if f.pts is not None]
                 n += 1
-                if first is not None and n >= SCAN_PACKETS:
-                    return first, packet_pts, False
+                if first is not None and n >= SCAN_PACKETS and len(decoded_pts) >= PROBE_DECODED_FRAMES:
+                    return first, packet_pts, False, decoded_pts
         except av.FFmpegError as e:
             if first is None:
                 raise InputError(self._damaged(0, f"ffmpeg: {_reason(e)}")) from e
             # Damage further on is reported, with its frame index, when decoding reaches it.
-            return first, packet_pts, False
+            return first, packet_pts, False, decoded_pts
         if first is None:
             raise InputError(f"expected at least one video frame, found none in {self.path} "
                              f"(its {self.codec} stream has no decodable frames)")
-        return first, packet_pts, True
+        return first, packet_pts, True, decoded_pts
 
     def _last_pts(self, container, stream) -> int | None:
         """Largest packet timestamp of the stream, read after seeking to its last keyframe; None if unknown."""
@@ -190,7 +210,7 @@ class VideoReader:
 
     def read(self, from_index: int = 0) -> Iterator[Frame]:
         """Frames with index >= ``from_index``, to the end of the stream."""
-        if from_index > 0 and not self.variable_fps and self._first_pts is not None:
+        if from_index > 0 and not self.variable_fps and not self.counted_time and self._first_pts is not None:
             return self._read_seeking(from_index)
         return self._read_counting(max(from_index, 0))
 
@@ -237,14 +257,25 @@ class VideoReader:
 
     def _read_counting(self, from_index: int) -> Iterator[Frame]:
         container, stream = self._open_stream()
-        index = 0
+        index, last_pts, last_time_s = 0, None, -math.inf
         try:
             for f in self._decoded(container, stream, lambda: index):
+                if f.pts is not None and last_pts is not None and f.pts <= last_pts and not self.counted_time:
+                    self.counted_time, self.variable_fps = True, False  # see the module docstring
+                    log.warning("%s: frame timestamps step back at frame %d; frames from here on are timed "
+                                "by the nominal rate, %s fps", self.path.name, index, self.fps)
+                last_pts = f.pts if f.pts is not None else last_pts
                 if f.pts is not None and self._first_pts is not None and not self.variable_fps \
-                        and self._grid_index(f.pts) != index:
+                        and not self.counted_time and self._grid_index(f.pts) != index:
                     self.variable_fps = True  # counting stays right; resumes will count too from now on
+                # Only just after a step back was found here can a time fail to rise: the frame before it was
+                # timed by its own stamp, up to a period ahead.  A quarter period later keeps times rising.
+                time_s = self._time_s(index, f)
+                if self.counted_time and time_s <= last_time_s:
+                    time_s = last_time_s + 0.25 / float(self.fps)
+                last_time_s = time_s
                 if index >= from_index:
-                    yield self._frame(index, f)
+                    yield self._frame(index, f, time_s)
                 index += 1
             self.total_frames = index
         finally:
@@ -324,18 +355,25 @@ class VideoReader:
         finally:
             container.close()
 
-    def _frame(self, index: int, f) -> Frame:
+    def _time_s(self, index: int, f) -> float:
+        if f.pts is not None and self._first_pts is not None and not self.counted_time:
+            return float((f.pts - self._first_pts) * self._tb)
+        return float(frame_to_seconds(index, self.fps))
+
+    def _frame(self, index: int, f, time_s: float | None = None) -> Frame:
         if (f.width, f.height) == self._coded_size:
             rgb = f.to_ndarray(format="rgb24")
         else:  # the stream changed size mid-way: scale back to the first frame's, as ffmpeg does
             rgb = f.to_ndarray(format="rgb24", width=self._coded_size[0], height=self._coded_size[1])
         if self._rot90_k:
             rgb = np.rot90(rgb, self._rot90_k)
-        if f.pts is not None and self._first_pts is not None:
-            time_s = float((f.pts - self._first_pts) * self._tb)
-        else:
-            time_s = float(frame_to_seconds(index, self.fps))
+        time_s = self._time_s(index, f) if time_s is None else time_s
         return Frame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
+
+
+def _steps_back(pts: list[int]) -> bool:
+    """Whether timestamps in the decoder's (presentation) order ever fail to rise."""
+    return any(b <= a for a, b in zip(pts, pts[1:]))
 
 
 def _nominal_rate(stream) -> Fraction | None:
