@@ -1,9 +1,10 @@
 """False people in crowds: a person-shaped thing that stands still is no person.
 
-The thing is scikit-image's ``horse`` silhouette, pasted 0.3 of a 640x360 frame tall: NanoDet gives it a 0.2
-box and the pose landmark model reads a person in it at presence 1.0, so it passed as a person on every frame
-until a track needed a sure box or travel to count (rigcast.pipeline.body.confirmed).  A real person walks
-past it (tests/composed.py), and must still be found.
+The thing is scikit-image's ``horse`` silhouette, pasted 0.3 of a 640x360 frame tall: only NanoDet's tiles box
+it (0.22 on a still frame; the whole frame gives it no box) and the pose landmark model reads a person in that box at
+presence 1.0, so it passed as a person on every frame until a track needed a box of the whole frame, a sure
+box or travel to count (rigcast.pipeline.body.confirmed).  A real person walks past it (tests/composed.py),
+and must still be found.
 """
 
 from __future__ import annotations

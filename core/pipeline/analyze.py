@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 4  # 4: body records keep their detector box score (body/detection)
+CACHE_VERSION = 4  # 4: body records keep what the detector said of them (body/detection, detection_whole)
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
@@ -295,6 +295,7 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
         "presence": np.array([lm.presence for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
         "world": np.array([lm.world_xyz for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 3),
         "detection": np.array([r.detection_score for r in records], dtype=np.float32).reshape(n),
+        "detection_whole": np.array([r.detection_whole for r in records], dtype=bool).reshape(n),
     }
 
 
@@ -396,7 +397,7 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta.
 
     In clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only once it is a person
-    (:func:`~rigcast.pipeline.body.confirmed`: a sure detector box on them, or travel).  A track lists only
+    (:func:`~rigcast.pipeline.body.confirmed`: a box of the whole frame or a sure one on them, or travel).  A track lists only
     the frames where it has data (:func:`with_data_only`)."""
     if "body/id" not in arrays:
         return [], None
@@ -413,7 +414,8 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
         m = _stage_rows(arrays, "body", tid)
         if m.sum() < shortest:
             continue
-        if judged and not confirmed(arrays["body/detection"][m], arrays["body/xy"][m], arrays["body/box"][m]):
+        if judged and not confirmed(arrays["body/frame"][m], arrays["body/detection"][m],
+                                    arrays["body/detection_whole"][m], arrays["body/xy"][m], arrays["body/box"][m]):
             continue
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]

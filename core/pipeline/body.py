@@ -12,10 +12,11 @@ the box, landmarks, then the rotated ROI those landmarks give, read again),
 and BlazePose's own detector (:class:`~rigcast.models.PoseDetector`, whose
 keypoints already give the rotated ROI: MediaPipe's single-person path).
 
-Each record keeps the best score of the detector boxes on its person that
-frame; a track counts as a person once one of them was sure or the person
-travelled (:func:`confirmed`), so that a person-shaped post that a tile's
-unsure box and the landmark model's presence flag let through is not kept.
+Each record keeps what the detector said of its person that frame; a track
+counts as a person once the whole frame boxed them, a tile boxed them surely,
+or they travelled (:func:`confirmed`), so that a person-shaped post that a
+tile's unsure box and the landmark model's presence flag let through is not
+kept.
 """
 
 from __future__ import annotations
@@ -214,37 +215,44 @@ def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
 CONFIRM_SCORE = 0.5
 CONFIRM_TRAVEL = 0.3
 TORSO = [11, 12, 23, 24]  # BlazePose-33 shoulders and hips
-"""A body track counts as a person (:func:`confirmed`) once a detector box scoring at least ``CONFIRM_SCORE``
-found or matched them on some frame, or once they travelled: their torso centre's 10-90 % range (x and y
-together) spans at least ``CONFIRM_TRAVEL`` of their median box height.
+"""A body track counts as a person (:func:`confirmed`) once a box of the whole frame found or matched them
+(``PersonBox.tiled`` false: NanoDet's own least score there, 0.2, is met), or a tile's box scoring at least
+``CONFIRM_SCORE``, or once they travelled: over a stretch of consecutive frames, their torso centre's
+10-90 % range (x and y together) spans at least ``CONFIRM_TRAVEL`` of their median box height.
 
-Why a track needs either.  Tiles keep boxes down to 0.15 (``TILE_MIN_SCORE``) to find small people, and the
-landmark model's presence flag then confirms many a person-shaped thing.  On OpenCV's vtest.avi (768x576, people
-60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78 (its
-boxes scored 0.19 median, 0.41 at most, over 104 detector runs), a cone for 6 frames (0.46 at most), a
-bollard for 40 (0.21 at most while it was the one followed); the real people's boxes scored 0.51-0.84 at
-least once, and all of those that never scored 0.5 here were static (torso range 0.05-0.19 box heights).
-Small people need the travel: composed people 1/10 of a 1280x720 frame tall scored 0.16-0.29 (bus.jpg's man
-in the black coat, walking), 0.20-0.49 (zidane.jpg's grey-haired man, drifting 0.9 heights in 4.2 s) and
-0.41-0.51 (t1.jpg's man in the red shirt, 0.5 heights in 3 s).  A person who neither scores 0.5 nor moves is
-lost, as in ByteTrack, which starts tracks only from sure boxes."""
+Why.  Tiles keep boxes down to 0.15 (``TILE_MIN_SCORE``) to find small people, and only the landmark model's
+presence flag judges them again, which many a person-shaped thing passes.  On OpenCV's vtest.avi (768x576,
+people 60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78:
+only tiles boxed it, at 0.19 median and 0.41 at most over 104 detector runs; a bollard was followed for 40
+frames from tile boxes of 0.15-0.21.  The whole frame boxed the real people there (0.5-0.84), and no score
+alone tells people from things: pasted people (tests/composed.py) half a 640x360 frame tall scored 0.23-0.36
+in the whole frame.  Small people found in tiles only need the travel: people 1/10 of a 1280x720 frame tall
+scored 0.16-0.29 (bus.jpg's man in the black coat, walking), 0.20-0.49 (zidane.jpg's grey-haired man, drifting
+0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red shirt, 0.5 heights in 3 s), while the post's torso
+range was 0.18 box heights.  Travel counts within a stretch of consecutive frames only: the tracker may join
+sporadic reads of different things under one id (on vtest.avi, 7 frames in 33 of a pose read across two
+people, then of a head, then of a window), which jump from place to place.  A small person whom only tiles
+find, unsurely, and who never moves is lost: ByteTrack likewise starts tracks only from sure boxes."""
 
 
-def confirmed(detection_scores: np.ndarray, xy: np.ndarray, boxes_xyxy: np.ndarray) -> bool:
-    """Whether one body track is a person (see :data:`CONFIRM_SCORE`), from its records: ``detection_scores``
-    (T,) (:attr:`PersonRecord.detection_score`, NaN where no detector ran), landmarks ``xy`` (T, 33, 2) px and
-    ``boxes_xyxy`` (T, 4)."""
-    scores = np.asarray(detection_scores, dtype=np.float64)
-    if np.any(scores >= CONFIRM_SCORE):
+def confirmed(frame_index: np.ndarray, detection_scores: np.ndarray, detection_whole: np.ndarray, xy: np.ndarray,
+              boxes_xyxy: np.ndarray) -> bool:
+    """Whether one body track is a person (see :data:`CONFIRM_SCORE`), from its records on frames
+    ``frame_index`` (T,) increasing: ``detection_scores`` (T,) and ``detection_whole`` (T,) bool
+    (:class:`PersonRecord`), landmarks ``xy`` (T, 33, 2) px and ``boxes_xyxy`` (T, 4)."""
+    if np.any(np.asarray(detection_whole, dtype=bool)) or np.any(np.asarray(detection_scores) >= CONFIRM_SCORE):
         return True
-    centre = np.asarray(xy, dtype=np.float64)[:, TORSO].mean(axis=1)  # (T, 2)
-    centre = centre[np.all(np.isfinite(centre), axis=1)]
-    if len(centre) < 2:
-        return False
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    height = max(float(np.median(boxes[:, 3] - boxes[:, 1])), 1.0)
-    low, high = np.percentile(centre, [10, 90], axis=0)
-    return bool(np.hypot(*(high - low)) >= CONFIRM_TRAVEL * height)
+    reach = CONFIRM_TRAVEL * max(float(np.median(boxes[:, 3] - boxes[:, 1])), 1.0) if len(boxes) else np.inf
+    centre = np.asarray(xy, dtype=np.float64)[:, TORSO].mean(axis=1)  # (T, 2)
+    stretches = np.split(np.arange(len(centre)), np.flatnonzero(np.diff(frame_index) != 1) + 1)
+    for rows in stretches:
+        points = centre[rows][np.all(np.isfinite(centre[rows]), axis=1)]
+        if len(points) >= 2:
+            low, high = np.percentile(points, [10, 90], axis=0)
+            if np.hypot(*(high - low)) >= reach:
+                return True
+    return False
 
 
 class Detection(Protocol):
@@ -294,15 +302,17 @@ class _TrackedBox:
 
 @dataclass
 class PersonRecord:
-    """One person in one frame, as the landmark model saw them, and the best score of the detector boxes that
-    found them or matched them (:meth:`Detection.followed_by`) this frame: 0 for none, NaN where the detector
-    did not run (what :func:`confirmed` weighs)."""
+    """One person in one frame, as the landmark model saw them; and what the detector said of them this frame
+    (what :func:`confirmed` weighs): the best score of the boxes that found or matched them
+    (:meth:`Detection.followed_by`), 0 for none, NaN where the detector did not run, and whether one of those
+    boxes came from the whole frame rather than from tiles only (``PersonBox.tiled``)."""
 
     track_id: int
     landmarks: PoseLandmarks
     box_xyxy: np.ndarray  # (4,)
     appearance: np.ndarray  # (D,)
     detection_score: float = float("nan")
+    detection_whole: bool = False
 
 
 class BodyAnalyzer:
@@ -325,6 +335,7 @@ class BodyAnalyzer:
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
         detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
         box_scores: dict[int, float] = {}  # id(landmarks) → best score of the boxes that found or matched them
+        whole: set[int] = set()  # id(landmarks) of those a box of the whole frame found or matched
         # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
         # detector looks more often: a person coming back is found within 5 frames rather than 15.
         every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
@@ -334,8 +345,10 @@ class BodyAnalyzer:
             if len(results) < cfg.max_people or lost_someone:
                 detections = list(self.detector(rgb))
                 for lm, _ in results:  # the followed people, judged by the boxes that fall on them
-                    box_scores[id(lm)] = max([d.score for d in detections if d.followed_by(lm.box_xyxy())],
-                                             default=0.0)
+                    on = [d for d in detections if d.followed_by(lm.box_xyxy())]
+                    box_scores[id(lm)] = max([d.score for d in on], default=0.0)
+                    if any(not getattr(d, "tiled", False) for d in on):
+                        whole.add(id(lm))
                 for det in detections:
                     if any(det.followed_by(b) for b in followed_boxes) or _group_box(det, [lm for lm, _ in results]):
                         continue
@@ -348,6 +361,8 @@ class BodyAnalyzer:
                     if lm is not None:
                         results.append((lm, False))
                         box_scores[id(lm)] = det.score
+                        if not getattr(det, "tiled", False):
+                            whole.add(id(lm))
                         followed_boxes.append(lm.box_xyxy())  # later boxes of this person are skipped
                         if not det.aligned:
                             detected_boxes[id(lm)] = det.box_xyxy
@@ -360,8 +375,8 @@ class BodyAnalyzer:
         tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
                    for lm, followed in results]
         ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
-        records = [PersonRecord(int(i), lm, boxes[k], appearance[k], box_scores.get(id(lm), float("nan")))
-                   for k, ((lm, _), i) in enumerate(zip(results, ids))]
+        records = [PersonRecord(int(i), lm, boxes[k], appearance[k], box_scores.get(id(lm), float("nan")),
+                                id(lm) in whole) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
     def landmarks_from(self, rgb: np.ndarray, detection: Detection,
