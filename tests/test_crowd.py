@@ -69,3 +69,29 @@ def test_the_walker_beside_it_is_still_found(horse_take):
     scores = composed.score_take(take, truth)
     assert scores.recall >= 0.9 and scores.num_pred_ids == 1, scores
 
+
+
+def _standing(centre_x: float, height: float = 80.0, nose_rise: float = 0.3) -> np.ndarray:
+    """(33, 2) px BlazePose points of an upright person ``height`` tall, hips at (``centre_x``, 200): shoulders a
+    torso (0.3 height) above, the nose ``nose_rise`` torsos above them; other points at the hips."""
+    torso = 0.3 * height
+    xy = np.tile([centre_x, 200.0], (33, 1))
+    xy[[11, 12]] = [[centre_x - 0.1 * height, 200 - torso], [centre_x + 0.1 * height, 200 - torso]]
+    xy[0] = [centre_x, 200 - torso * (1 + nose_rise)]
+    return xy
+
+
+@pytest.mark.parametrize("frames, step_px, boxed, nose_rise, expected", [
+    (np.arange(30), 2.0, False, 0.3, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
+    (np.arange(30), 0.0, False, 0.3, False),  # stands still, never boxed
+    (np.arange(30), 0.0, True, 0.3, True),  # stands still, boxed by the whole frame
+    (np.arange(30), 0.0, True, 0.05, False),  # boxed, but the nose sits on the shoulders: no person
+    (np.arange(0, 300, 10), 2.0, False, 0.3, False),  # the same path in sporadic reads, one every 10 frames
+])
+def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, nose_rise, expected):
+    from rigcast.pipeline.body import confirmed
+
+    xy = np.stack([_standing(100.0 + step_px * k, nose_rise=nose_rise) for k in range(len(frames))])
+    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))
+    scores = np.full(len(frames), 0.3)
+    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes) == expected

@@ -235,7 +235,8 @@ scored 0.16-0.29 (bus.jpg's man in the black coat, walking), 0.20-0.49 (zidane.j
 range was 0.18 box heights.  The whole frame boxed the post too, now and then (15 of its 104 detector runs, at
 0.2-0.41), but the pose read in it has its nose on its shoulders: a head rise of 0.07 torso lengths, against
 0.25-0.36 for the 17 people followed there and 0.21-0.41 for the composed people above (standing, walking,
-upper bodies).  Travel counts within a stretch of consecutive frames only: the tracker may join
+upper bodies); this tells only things without a head, since reads of a bollard and a cone there rose
+0.29-0.34.  Travel counts within a stretch of consecutive frames only: the tracker may join
 sporadic reads of different things under one id (on vtest.avi, 7 frames in 33 of a pose read across two
 people, then of a head, then of a window), which jump from place to place.  A small person whom only tiles
 find, unsurely, and who never moves is lost: ByteTrack likewise starts tracks only from sure boxes."""
