@@ -396,9 +396,9 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
                      ) -> tuple[list[Track], dict | None]:
     """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta.
 
-    In clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only once it is a person
-    (:func:`~rigcast.pipeline.body.confirmed`: a box of the whole frame or a sure one on them, or travel).  A track lists only
-    the frames where it has data (:func:`with_data_only`)."""
+    With NanoDet, in clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only
+    once it is a person (:func:`~rigcast.pipeline.body.confirmed`: a box of the whole frame or a sure one on a
+    pose with a head, or travel).  A track lists only the frames where it has data (:func:`with_data_only`)."""
     if "body/id" not in arrays:
         return [], None
     from ..lift.feet import pin_planted_feet
@@ -409,7 +409,9 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     smoother = body_smoother(config)
     parts = []
     shortest = min_track_length(config, len(frame_index))
-    judged = len(frame_index) >= 2 * config.min_track_frames  # long enough to tell a person by score or travel
+    # Long enough to tell a person by boxes or travel, and found by NanoDet, whose tiles keep unsure boxes
+    # (MediaPipe's single-person path and a user's YOLO keep whatever their detector finds).
+    judged = len(frame_index) >= 2 * config.min_track_frames and config.detector_name() == "nanodet"
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
         if m.sum() < shortest:
