@@ -225,20 +225,22 @@ person's: the nose rises above the shoulder line, along the torso, by ``MIN_HEAD
 
 Why.  Tiles keep boxes down to 0.15 (``TILE_MIN_SCORE``) to find small people, and only the landmark model's
 presence flag judges them again, which many a person-shaped thing passes.  On OpenCV's vtest.avi (768x576,
-people 60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78:
-only tiles boxed it, at 0.19 median and 0.41 at most over 104 detector runs; a bollard was followed for 40
-frames from tile boxes of 0.15-0.21.  The whole frame boxed the real people there (0.5-0.84), and no score
+people 60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78,
+boxed at 0.19 median and 0.41 at most over 104 detector runs, by the whole frame on 15 of them; a bollard was
+followed for 40 frames, boxed by tiles at 0.15-0.21.  Each real person there scored 0.51-0.84 at least once
+in the whole frame, and no score
 alone tells people from things: pasted people (tests/composed.py) half a 640x360 frame tall scored 0.23-0.36
 in the whole frame.  Small people found in tiles only need the travel: people 1/10 of a 1280x720 frame tall
 scored 0.16-0.29 (bus.jpg's man in the black coat, walking), 0.20-0.49 (zidane.jpg's grey-haired man, drifting
 0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red shirt, 0.5 heights in 3 s), while the post's torso
-range was 0.18 box heights.  The whole frame boxed the post too, now and then (15 of its 104 detector runs, at
-0.2-0.41), but the pose read in it has its nose on its shoulders: a head rise of 0.07 torso lengths, against
+range was 0.18 box heights.  The whole frame's boxes on the post (0.26-0.41) are of no help, but the pose read
+in it has its nose on its shoulders: a head rise of 0.07 torso lengths, against
 0.25-0.36 for the 17 people followed there and 0.21-0.41 for the composed people above (standing, walking,
-upper bodies); this tells only things without a head, since reads of a bollard and a cone there rose
-0.29-0.34.  Travel counts within a stretch of consecutive frames only: the tracker may join
-sporadic reads of different things under one id (on vtest.avi, 7 frames in 33 of a pose read across two
-people, then of a head, then of a window), which jump from place to place.  A small person whom only tiles
+upper bodies).  This tells only things without a head: reads of a bollard and a cone there rose 0.29-0.34,
+and on frames 400-549 (measured once, not tuned on) two cones the whole frame boxed at 0.33-0.38 were kept.
+Travel counts within a stretch of consecutive frames only: the tracker may join sporadic reads of different
+things under one id (on vtest.avi, 7 frames in 33 of a pose read across two people and of other things),
+which jump from place to place.  A small person whom only tiles
 find, unsurely, and who never moves is lost: ByteTrack likewise starts tracks only from sure boxes."""
 
 
