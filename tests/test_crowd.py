@@ -31,12 +31,9 @@ def _horse() -> np.ndarray:
     return resized(np.ascontiguousarray(np.repeat(shape, 3, axis=2)), int(HORSE_FRAC * SIZE_WH[1]))
 
 
-@pytest.fixture(scope="module")
-def horse_take(tmp_path_factory):
-    """(Take, truth, the horse's box) of 1.2 s: the horse standing still, bus.jpg's man in the cream coat
+def _horse_frames():
+    """(frames, truth, the horse's box) of 1.2 s: the horse standing still, bus.jpg's man in the cream coat
     walking across the right half of the frame, half its height tall."""
-    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
-
     scene = composed.Scene("horse", 1.2, (composed.Walker("coat", ((0.0, 0.55, 0.95), (1.2, 0.85, 0.95)),
                                                           depth=0.0),))
     frames, truth = composed.render(scene, 0.5, SIZE_WH)
@@ -44,11 +41,34 @@ def horse_take(tmp_path_factory):
     x, y = HORSE_XY
     for frame in frames:
         frame[y:y + horse.shape[0], x:x + horse.shape[1]] = horse
+    return frames, truth, np.array([x, y, x + horse.shape[1], y + horse.shape[0]], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def horse_take(tmp_path_factory):
+    """(Take, truth, the horse's box) of :func:`_horse_frames`, analysed."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    frames, truth, box = _horse_frames()
     clip = tmp_path_factory.mktemp("crowd") / "horse.mp4"
     write_video(clip, frames)
     take = analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False))
-    box = np.array([x, y, x + horse.shape[1], y + horse.shape[0]], dtype=np.float64)
     return take, truth, box
+
+
+def test_boxes_only_tiles_find_are_marked_tiled():
+    """The whole frame boxes the walker (their best box); only tiles box the horse (what
+    rigcast.pipeline.body.confirmed weighs)."""
+    from rigcast.models.pose import make_person_detector
+
+    frames, truth, horse = _horse_frames()
+    people = make_person_detector("nanodet")(frames[0])
+    walker = truth.anchor_xy[0, 0]
+    on_walker = [p for p in people if np.all((walker >= p.box_xyxy[:2]) & (walker <= p.box_xyxy[2:]))]
+    centres = [0.5 * (p.box_xyxy[:2] + p.box_xyxy[2:]) for p in people]
+    on_horse = [p for p, c in zip(people, centres) if np.all((c >= horse[:2]) & (c <= horse[2:]))]
+    assert on_walker and not max(on_walker, key=lambda p: p.score).tiled
+    assert on_horse and all(p.tiled for p in on_horse)
 
 
 def _shoulder_centres(track) -> np.ndarray:
