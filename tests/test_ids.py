@@ -240,3 +240,17 @@ def test_each_person_keeps_one_id_on_composed_real_people(composed_takes, name, 
     assert scores.recall >= 0.9, summary
     assert scores.id_switches == 0, summary
     assert scores.num_pred_ids == len(truth.people), summary
+
+
+@requires_models
+def test_a_hidden_person_is_listed_only_on_the_frames_they_are_seen(composed_takes):
+    """The walker is wholly hidden behind the pillar for 1 s, longer than ``max_gap``: the Take lists their
+    track on no frame of that second (on main it listed them there with every joint NaN)."""
+    take, truth = composed_takes("occlusion", SCALE)
+    listed = {int(f) for t in take.tracks for f in t.frame_index}
+    hidden = np.flatnonzero(truth.visible[:, 0] == 0)
+    for track in take.tracks:
+        assert np.isfinite(track.xy).any(axis=(1, 2)).all(), f"track {track.track_id} has frames with no joint"
+    assert len(listed) == len(truth.visible)  # the other person is there throughout
+    walker = max(take.tracks, key=lambda t: np.ptp(np.nanmean(t.xy[:, :, 0], axis=1)))
+    assert not set(walker.frame_index.tolist()) & set(hidden[5:-5].tolist())

@@ -94,6 +94,9 @@ class PersonBox:
     # guesses at the same person's extent, worth a try when this box's crop shows no pose.
     alternatives: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     frame_height: float | None = None  # of the frame the box is in, when known (see to_roi)
+    # Found in tiles only: no box of the whole frame fell on this person (see PersonDetector.__call__).  Such a
+    # box may score as low as TILE_MIN_SCORE, and only the pose landmark model judges it again.
+    tiled: bool = False
 
     # The ROI of a box is upright: the landmark model's own ROI (rotated with the body) must be derived from
     # its first landmarks, see pipeline.body.
@@ -110,7 +113,7 @@ class PersonBox:
 
     def with_box(self, box_xyxy: np.ndarray) -> "PersonBox":
         """The same detection with another box (one of its ``alternatives``) and no alternatives."""
-        return PersonBox(box_xyxy=box_xyxy, score=self.score, frame_height=self.frame_height)
+        return PersonBox(box_xyxy=box_xyxy, score=self.score, frame_height=self.frame_height, tiled=self.tiled)
 
     def to_roi(self, scale: float = BOX_TO_ROI_SCALE) -> Roi:
         """An upright square about the person, side ``scale`` x their height.
@@ -312,13 +315,17 @@ class PersonDetector:
             boxes = view.crop_to_image(boxes.reshape(-1, 2, 2), INPUT_SIZE).reshape(-1, 4)
         return np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float64)), scores
 
-    def postprocess(self, boxes: np.ndarray, scores: np.ndarray, frame_height: float | None = None) -> list[PersonBox]:
-        """Candidates from all views, boxes (D, 4) and scores (D,) in frame px → people, best score first."""
+    def postprocess(self, boxes: np.ndarray, scores: np.ndarray, frame_height: float | None = None,
+                    tiled: np.ndarray | None = None) -> list[PersonBox]:
+        """Candidates from all views, boxes (D, 4) and scores (D,) in frame px → people, best score first.
+        ``tiled`` (D,) bool: the candidate came from a tile (None: none did); a person is ``tiled`` when every
+        candidate NMS merged into them did."""
+        tiled = np.zeros(len(scores), dtype=bool) if tiled is None else np.asarray(tiled, dtype=bool)
         tall = (boxes[:, 3] - boxes[:, 1] >= self.min_box_px) & (boxes[:, 2] > boxes[:, 0])
-        boxes, scores = boxes[tall], scores[tall]
+        boxes, scores, tiled = boxes[tall], scores[tall], tiled[tall]
         groups = nms(boxes, scores, self.nms_iou)[: self.max_people]
         return [PersonBox(box_xyxy=boxes[g[0]], score=min(1.0, float(scores[g[0]])), alternatives=boxes[g[1:]],
-                          frame_height=frame_height) for g in groups]
+                          frame_height=frame_height, tiled=bool(tiled[g].all())) for g in groups]
 
     def __call__(self, rgb: np.ndarray) -> list[PersonBox]:
         """People in ``rgb`` (H, W, 3) uint8, best score first."""
@@ -333,7 +340,9 @@ class PersonDetector:
         is_whole = [v is None or v.size >= max(image_wh) for v in views]
         found = np.concatenate([b[(s >= TILE_SURE) | w] for (b, s), w in zip(parts, is_whole)])
         parts = [_not_parts(b, s, found) for b, s in parts]
-        return self.postprocess(*(np.concatenate(p) for p in zip(*parts)), frame_height=float(rgb.shape[0]))
+        tiled = np.concatenate([np.full(len(s), not w) for (_, s), w in zip(parts, is_whole)])
+        return self.postprocess(*(np.concatenate(p) for p in zip(*parts)), frame_height=float(rgb.shape[0]),
+                                tiled=tiled)
 
 
 def _not_parts(boxes: np.ndarray, scores: np.ndarray, sure_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from ..video import VideoInfo, open_footage, prefetched
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
                split_pose_model)
-from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord
+from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord, confirmed
 from .follow import anchor_of
 
 NUM_FACE_LANDMARKS = 478
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: body records keep what the detector said of them (body/detection, detection_whole)
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
@@ -294,6 +294,8 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
         "visibility": np.array([lm.visibility for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
         "presence": np.array([lm.presence for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS),
         "world": np.array([lm.world_xyz for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 3),
+        "detection": np.array([r.detection_score for r in records], dtype=np.float32).reshape(n),
+        "detection_whole": np.array([r.detection_whole for r in records], dtype=bool).reshape(n),
     }
 
 
@@ -392,7 +394,11 @@ def assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, confi
 
 def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, config: AnalyzeConfig
                      ) -> tuple[list[Track], dict | None]:
-    """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta."""
+    """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta.
+
+    With NanoDet, in clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only
+    once it is a person (:func:`~rigcast.pipeline.body.confirmed`: a box of the whole frame or a sure one on a
+    pose with a head, or travel).  A track lists only the frames where it has data (:func:`with_data_only`)."""
     if "body/id" not in arrays:
         return [], None
     from ..lift.feet import pin_planted_feet
@@ -403,9 +409,15 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     smoother = body_smoother(config)
     parts = []
     shortest = min_track_length(config, len(frame_index))
+    # Long enough to tell a person by boxes or travel, and found by NanoDet, whose tiles keep unsure boxes
+    # (MediaPipe's single-person path and a user's YOLO keep whatever their detector finds).
+    judged = len(frame_index) >= 2 * config.min_track_frames and config.detector_name() == "nanodet"
     for tid in np.unique(arrays["body/id"]):
         m = _stage_rows(arrays, "body", tid)
         if m.sum() < shortest:
+            continue
+        if judged and not confirmed(arrays["body/frame"][m], arrays["body/detection"][m],
+                                    arrays["body/detection_whole"][m], arrays["body/xy"][m], arrays["body/box"][m]):
             continue
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]
@@ -423,8 +435,9 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     ground, roots, contacts = ground_tracks([p[4] for p in parts], [p[6] for p in parts], [p[2] for p in parts],
                                             fps, tracks_conf=[p[5] for p in parts])
     pin = pin_planted_feet if smoother is not None else (lambda xyz, root, contact: xyz)  # planted feet held
-    tracks = [Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy, xyz=pin(xyz, root, contact), conf=conf,
-                    root_xyz=root, bone_length=lengths, contact=contact)
+    tracks = [with_data_only(Track(track_id=tid, skeleton=BLAZEPOSE_33, frame_index=fi, xy=xy,
+                                   xyz=pin(xyz, root, contact), conf=conf, root_xyz=root, bone_length=lengths,
+                                   contact=contact))
               for (tid, fi, _, xy, xyz, conf, _, lengths), root, contact in zip(parts, roots, contacts)]
     return tracks, None if ground is None else ground.to_dict()
 
@@ -456,9 +469,17 @@ def assemble_keypoint_tracks(arrays: dict[str, np.ndarray], config: AnalyzeConfi
         else:
             root = camera[:, skeleton.index("pelvis")]
             xyz = camera - root[:, None]
-        tracks.append(Track(track_id=int(tid), skeleton=skeleton, frame_index=fi, xy=xy, xyz=xyz, conf=conf,
-                            root_xyz=root))
+        tracks.append(with_data_only(Track(track_id=int(tid), skeleton=skeleton, frame_index=fi, xy=xy, xyz=xyz,
+                                           conf=conf, root_xyz=root)))
     return tracks
+
+
+def with_data_only(track: Track) -> Track:
+    """``track`` without the frames on which it has no joint at all: the frames of a gap longer than
+    ``max_gap`` (the person hidden or away), which the smoother's dense range holds as NaN.  A Take lists a
+    person on a frame only where it says something about them (on vtest.avi, frames 50 and 100 listed two and
+    three people with no joint there)."""
+    return track.select(np.isfinite(track.xy).any(axis=(1, 2)))
 
 
 @dataclass

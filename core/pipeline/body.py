@@ -11,6 +11,12 @@ Two detectors plug in (see :class:`Detection`): NanoDet's person boxes
 the box, landmarks, then the rotated ROI those landmarks give, read again),
 and BlazePose's own detector (:class:`~rigcast.models.PoseDetector`, whose
 keypoints already give the rotated ROI: MediaPipe's single-person path).
+
+Each record keeps what the detector said of its person that frame; a track
+counts as a person once the whole frame boxed them, a tile boxed them surely,
+or they travelled (:func:`confirmed`), so that a person-shaped post that a
+tile's unsure box and the landmark model's presence flag let through is not
+kept.
 """
 
 from __future__ import annotations
@@ -206,6 +212,70 @@ def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
     return bool(small.roi.size < PART_OF_PERSON * large.roi.size and inside)
 
 
+CONFIRM_SCORE = 0.5
+CONFIRM_TRAVEL = 0.3
+MIN_HEAD_RISE = 0.15
+TORSO = [11, 12, 23, 24]  # BlazePose-33 shoulders and hips
+"""A body track counts as a person (:func:`confirmed`) once they travelled: over a stretch of consecutive
+frames, their torso centre's 10-90 % range (x and y together) spans at least ``CONFIRM_TRAVEL`` of their median
+box height; or once a box of the whole frame found or matched them (``PersonBox.tiled`` false: NanoDet's own
+least score there, 0.2, is met), or a tile's box scoring at least ``CONFIRM_SCORE``, provided their pose is a
+person's: the nose rises above the shoulder line, along the torso, by ``MIN_HEAD_RISE`` torso lengths or more
+(median over the track's frames; :func:`head_rise`).
+
+Why.  Tiles keep boxes down to 0.15 (``TILE_MIN_SCORE``) to find small people, and only the landmark model's
+presence flag judges them again, which many a person-shaped thing passes.  On OpenCV's vtest.avi (768x576,
+people 60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78,
+boxed at 0.19 median and 0.41 at most over 104 detector runs, by the whole frame on 15 of them; a bollard was
+followed for 40 frames, boxed by tiles at 0.15-0.21.  Each real person there scored 0.51-0.84 at least once
+in the whole frame, and no score
+alone tells people from things: pasted people (tests/composed.py) half a 640x360 frame tall scored 0.23-0.36
+in the whole frame.  Small people found in tiles only need the travel: people 1/10 of a 1280x720 frame tall
+scored 0.16-0.29 (bus.jpg's man in the black coat, walking), 0.20-0.49 (zidane.jpg's grey-haired man, drifting
+0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red shirt, 0.5 heights in 3 s), while the post's torso
+range was 0.18 box heights.  The whole frame's boxes on the post (0.26-0.41) are of no help, but the pose read
+in it has its nose on its shoulders: a head rise of 0.07 torso lengths, against
+0.25-0.36 for the 17 people followed there and 0.21-0.41 for the composed people above (standing, walking,
+upper bodies).  This tells only things without a head: reads of a bollard and a cone there rose 0.29-0.34,
+and on frames 400-549 (measured once, not tuned on) two cones the whole frame boxed at 0.33-0.38 were kept.
+Travel counts within a stretch of consecutive frames only: the tracker may join sporadic reads of different
+things under one id (on vtest.avi, 7 frames in 33 of a pose read across two people and of other things),
+which jump from place to place.  A small person whom only tiles
+find, unsurely, and who never moves is lost: ByteTrack likewise starts tracks only from sure boxes."""
+
+
+def confirmed(frame_index: np.ndarray, detection_scores: np.ndarray, detection_whole: np.ndarray, xy: np.ndarray,
+              boxes_xyxy: np.ndarray) -> bool:
+    """Whether one body track is a person (see :data:`CONFIRM_SCORE`), from its records on frames
+    ``frame_index`` (T,) increasing: ``detection_scores`` (T,) and ``detection_whole`` (T,) bool
+    (:class:`PersonRecord`), landmarks ``xy`` (T, 33, 2) px and ``boxes_xyxy`` (T, 4)."""
+    boxed = np.any(np.asarray(detection_whole, dtype=bool)) or np.any(np.asarray(detection_scores) >= CONFIRM_SCORE)
+    if boxed and np.nanmedian(np.r_[head_rise(xy), np.nan]) >= MIN_HEAD_RISE:
+        return True
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    reach = CONFIRM_TRAVEL * max(float(np.median(boxes[:, 3] - boxes[:, 1])), 1.0) if len(boxes) else np.inf
+    centre = np.asarray(xy, dtype=np.float64)[:, TORSO].mean(axis=1)  # (T, 2)
+    stretches = np.split(np.arange(len(centre)), np.flatnonzero(np.diff(frame_index) != 1) + 1)
+    for rows in stretches:
+        points = centre[rows][np.all(np.isfinite(centre[rows]), axis=1)]
+        if len(points) >= 2:
+            low, high = np.percentile(points, [10, 90], axis=0)
+            if np.hypot(*(high - low)) >= reach:
+                return True
+    return False
+
+
+def head_rise(xy: np.ndarray) -> np.ndarray:
+    """(T,) how far the nose lies beyond the shoulder centre along the torso (hip centre to shoulder centre), in
+    torso lengths, of BlazePose landmarks ``xy`` (T, 33, 2) px; NaN where the torso has no length."""
+    xy = np.asarray(xy, dtype=np.float64)
+    shoulders, hips = xy[:, [11, 12]].mean(axis=1), xy[:, [23, 24]].mean(axis=1)
+    torso = shoulders - hips
+    length2 = np.sum(torso ** 2, axis=1)
+    rise = np.sum((xy[:, 0] - shoulders) * torso, axis=1) / np.where(length2 > 0, length2, np.nan)
+    return rise
+
+
 class Detection(Protocol):
     """What a person detector returns per person (``PersonBox`` or BlazePose's ``PersonDetection``)."""
 
@@ -253,12 +323,17 @@ class _TrackedBox:
 
 @dataclass
 class PersonRecord:
-    """One person in one frame, as the landmark model saw them."""
+    """One person in one frame, as the landmark model saw them; and what the detector said of them this frame
+    (what :func:`confirmed` weighs): the best score of the boxes that found or matched them
+    (:meth:`Detection.followed_by`), 0 for none, NaN where the detector did not run, and whether one of those
+    boxes came from the whole frame rather than from tiles only (``PersonBox.tiled``)."""
 
     track_id: int
     landmarks: PoseLandmarks
     box_xyxy: np.ndarray  # (4,)
     appearance: np.ndarray  # (D,)
+    detection_score: float = float("nan")
+    detection_whole: bool = False
 
 
 class BodyAnalyzer:
@@ -280,6 +355,8 @@ class BodyAnalyzer:
         results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
         detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
+        box_scores: dict[int, float] = {}  # id(landmarks) → best score of the boxes that found or matched them
+        whole: set[int] = set()  # id(landmarks) of those a box of the whole frame found or matched
         # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
         # detector looks more often: a person coming back is found within 5 frames rather than 15.
         every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
@@ -288,6 +365,11 @@ class BodyAnalyzer:
             state.frames_since_detect = 0
             if len(results) < cfg.max_people or lost_someone:
                 detections = list(self.detector(rgb))
+                for lm, _ in results:  # the followed people, judged by the boxes that fall on them
+                    on = [d for d in detections if d.followed_by(lm.box_xyxy())]
+                    box_scores[id(lm)] = max([d.score for d in on], default=0.0)
+                    if any(not getattr(d, "tiled", False) for d in on):
+                        whole.add(id(lm))
                 for det in detections:
                     if any(det.followed_by(b) for b in followed_boxes) or _group_box(det, [lm for lm, _ in results]):
                         continue
@@ -299,6 +381,9 @@ class BodyAnalyzer:
                             break
                     if lm is not None:
                         results.append((lm, False))
+                        box_scores[id(lm)] = det.score
+                        if not getattr(det, "tiled", False):
+                            whole.add(id(lm))
                         followed_boxes.append(lm.box_xyxy())  # later boxes of this person are skipped
                         if not det.aligned:
                             detected_boxes[id(lm)] = det.box_xyxy
@@ -311,7 +396,8 @@ class BodyAnalyzer:
         tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
                    for lm, followed in results]
         ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
-        records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
+        records = [PersonRecord(int(i), lm, boxes[k], appearance[k], box_scores.get(id(lm), float("nan")),
+                                id(lm) in whole) for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
     def landmarks_from(self, rgb: np.ndarray, detection: Detection,

@@ -1,0 +1,117 @@
+"""False people in crowds: a person-shaped thing that stands still is no person.
+
+The thing is scikit-image's ``horse`` silhouette, pasted 0.3 of a 640x360 frame tall: only NanoDet's tiles box
+it (0.22 on a still frame; the whole frame gives it no box) and the pose landmark model reads a person in that box at
+presence 1.0, so it passed as a person on every frame until a track needed a box of the whole frame, a sure
+box or travel to count (rigcast.pipeline.body.confirmed).  A real person walks past it (tests/composed.py),
+and must still be found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import composed
+from fixtures_images import resized
+from footage import requires_models, write_video
+
+pytestmark = requires_models
+
+SIZE_WH = (640, 360)
+HORSE_XY = (60, 170)  # top-left corner of the pasted silhouette
+HORSE_FRAC = 0.3  # of the frame height
+
+
+def _horse() -> np.ndarray:
+    """The horse silhouette as a black shape on white, RGB, ``HORSE_FRAC`` of the frame height."""
+    import skimage.data
+
+    shape = np.where(skimage.data.horse()[..., None], 255, 0).astype(np.uint8)
+    return resized(np.ascontiguousarray(np.repeat(shape, 3, axis=2)), int(HORSE_FRAC * SIZE_WH[1]))
+
+
+def _horse_frames():
+    """(frames, truth, the horse's box) of 1.2 s: the horse standing still, bus.jpg's man in the cream coat
+    walking across the right half of the frame, half its height tall."""
+    scene = composed.Scene("horse", 1.2, (composed.Walker("coat", ((0.0, 0.55, 0.95), (1.2, 0.85, 0.95)),
+                                                          depth=0.0),))
+    frames, truth = composed.render(scene, 0.5, SIZE_WH)
+    horse = _horse()
+    x, y = HORSE_XY
+    for frame in frames:
+        frame[y:y + horse.shape[0], x:x + horse.shape[1]] = horse
+    return frames, truth, np.array([x, y, x + horse.shape[1], y + horse.shape[0]], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def horse_take(tmp_path_factory):
+    """(Take, truth, the horse's box) of :func:`_horse_frames`, analysed."""
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    frames, truth, box = _horse_frames()
+    clip = tmp_path_factory.mktemp("crowd") / "horse.mp4"
+    write_video(clip, frames)
+    take = analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False))
+    return take, truth, box
+
+
+def test_boxes_only_tiles_find_are_marked_tiled():
+    """The whole frame boxes the walker (their best box); only tiles box the horse (what
+    rigcast.pipeline.body.confirmed weighs)."""
+    from rigcast.models.pose import make_person_detector
+
+    frames, truth, horse = _horse_frames()
+    people = make_person_detector("nanodet")(frames[0])
+    walker = truth.anchor_xy[0, 0]
+    on_walker = [p for p in people if np.all((walker >= p.box_xyxy[:2]) & (walker <= p.box_xyxy[2:]))]
+    centres = [0.5 * (p.box_xyxy[:2] + p.box_xyxy[2:]) for p in people]
+    on_horse = [p for p, c in zip(people, centres) if np.all((c >= horse[:2]) & (c <= horse[2:]))]
+    assert on_walker and not max(on_walker, key=lambda p: p.score).tiled
+    assert on_horse and all(p.tiled for p in on_horse)
+
+
+def _shoulder_centres(track) -> np.ndarray:
+    """(T, 2) px the track's shoulder centre on each of its frames."""
+    return np.asarray(track.xy, dtype=np.float64)[:, [11, 12]].mean(axis=1)
+
+
+def test_a_person_shaped_thing_that_stands_still_is_no_person(horse_take):
+    take, truth, horse = horse_take
+    on_horse = [t.track_id for t in take.tracks
+                if np.nanmedian(np.all((_shoulder_centres(t) >= horse[:2]) & (_shoulder_centres(t) <= horse[2:]),
+                                       axis=1)) > 0.5]
+    assert on_horse == [], f"tracks {on_horse} follow the horse silhouette at {horse.tolist()}"
+
+
+def test_the_walker_beside_it_is_still_found(horse_take):
+    take, truth, _ = horse_take
+    scores = composed.score_take(take, truth)
+    assert scores.recall >= 0.9 and scores.num_pred_ids == 1, scores
+
+
+
+def _standing(centre_x: float, height: float = 80.0, nose_rise: float = 0.3) -> np.ndarray:
+    """(33, 2) px BlazePose points of an upright person ``height`` tall, hips at (``centre_x``, 200): shoulders a
+    torso (0.3 height) above, the nose ``nose_rise`` torsos above them; other points at the hips."""
+    torso = 0.3 * height
+    xy = np.tile([centre_x, 200.0], (33, 1))
+    xy[[11, 12]] = [[centre_x - 0.1 * height, 200 - torso], [centre_x + 0.1 * height, 200 - torso]]
+    xy[0] = [centre_x, 200 - torso * (1 + nose_rise)]
+    return xy
+
+
+@pytest.mark.parametrize("frames, step_px, boxed, nose_rise, expected", [
+    (np.arange(30), 2.0, False, 0.3, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
+    (np.arange(30), 0.0, False, 0.3, False),  # stands still, never boxed
+    (np.arange(30), 0.0, True, 0.3, True),  # stands still, boxed by the whole frame
+    (np.arange(30), 0.0, True, 0.05, False),  # boxed, but the nose sits on the shoulders: no person
+    (np.arange(0, 300, 10), 2.0, False, 0.3, False),  # the same path in sporadic reads, one every 10 frames
+])
+def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, nose_rise, expected):
+    from rigcast.pipeline.body import confirmed
+
+    xy = np.stack([_standing(100.0 + step_px * k, nose_rise=nose_rise) for k in range(len(frames))])
+    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))
+    scores = np.full(len(frames), 0.3)
+    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes) == expected
