@@ -15,7 +15,7 @@ import pytest
 from fixtures_images import astronaut, background, package_photo, paste
 from footage import requires_models, write_video
 from rigcast.models.face_landmarks import LOW_CONFIDENCE
-from rigcast.pipeline.faces import HEAD_SPAN_FRAC, FaceAnalyzer, body_heads, make_face_models
+from rigcast.pipeline.faces import FaceAnalyzer, body_heads, make_face_models
 
 pytestmark = requires_models
 
@@ -132,7 +132,7 @@ def test_a_profile_head_gives_a_face_roi_as_large_as_a_frontal_one():
     mouth falls back on the span, upright; a head with no point seen is an error."""
     import math
 
-    from rigcast.pipeline.faces import BODY_ROI_SCALE, head_face_roi, head_face_size
+    from rigcast.pipeline.faces import BODY_ROI_SCALE, HEAD_SPAN_FRAC, head_face_roi, head_face_size
 
     for head in (HEAD_FRONTAL_20PX, HEAD_PROFILE_20PX):
         assert head_face_size(head) == pytest.approx(20.0, rel=0.15)
