@@ -338,9 +338,9 @@ class FaceAnalyzer:
 
         As MediaPipe Holistic: the short-range detector in a window about the face points (``BODY_WINDOW_SCALE``
         times the face's size, :func:`head_face_size`), and the mesh from the detection's ROI; without a
-        detection (a face turned to profile, or too small for the detector), from :func:`head_face_roi`.  Either way the mesh is read again from its own
-        ROI while the model is unsure (see ``BODY_REREADS``), kept down to ``body_min_score``, and only when
-        the face found holds the body's face points."""
+        detection (a face turned to profile, or too small for the detector), from :func:`head_face_roi`.
+        Either way the mesh is read again from its own ROI while the model is unsure (see ``BODY_REREADS``),
+        kept down to ``body_min_score``, and only when the face found holds the body's face points."""
         cfg = self.config
         from_points = head_face_roi(head)
         window = Roi(center_xy=from_points.center_xy, size=BODY_WINDOW_SCALE * head_face_size(head), rotation=0.0)
@@ -414,8 +414,8 @@ class FaceAnalyzer:
                 break
             if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
                 continue  # a body whose face is not found is tried again every body_retry_every frames
-            if head_face_size(head) < cfg.body_min_face_px or any(_on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS
-                                                           for lm, _ in results):
+            if head_face_size(head) < cfg.body_min_face_px or any(
+                    _on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS for lm, _ in results):
                 continue
             lm = self._face_from_body(rgb, head)
             if lm is not None:
