@@ -241,3 +241,43 @@ def test_a_face_found_again_on_its_body_keeps_its_id_in_the_take():
     assert by_id[4].body_id == 7 and by_id[4].frame_index.tolist() == frames.tolist()
     assert by_id[2].body_id == -1
     assert np.all(np.isfinite(by_id[4].rotation))
+
+
+def test_a_face_read_from_a_body_must_sit_on_its_head_every_frame_it_is_followed(stages):
+    """A head turned away from the camera gives BlazePose face points from which the mesh model draws a face on
+    the hair, its nose behind the body's nose (towards the ears; held-out photos, see faces.NOSE_BEHIND); no
+    registry photo shows such a head, so it is built: Zidane's face at 60 px (found from his body, not by the
+    detector), and his body's face points mirrored about their centre, so that the body says he looks the other
+    way and the mesh's nose lies behind the body's.  Over ten frames that face is never kept nor followed; with
+    his own face points it is kept every frame; a face followed on his own points is dropped the first frame the
+    body turns its points round; and ``face_fits_head`` says so on the real mesh, which also must
+    not be far larger than the head."""
+    import cv2
+
+    from rigcast.models.face_landmarks import FaceLandmarks
+    from rigcast.pipeline.faces import MESH_NOSE, face_fits_head
+
+    photo, (x0, y0, x1, y1), face_box, _ = FACES["turned: zidane.jpg's Zidane"]
+    scale = 60.0 / (face_box[3] - face_box[1])
+    person = cv2.resize(np.ascontiguousarray(photo()[y0:y1, x0:x1]), None, fx=scale, fy=scale,
+                        interpolation=cv2.INTER_AREA)
+    canvas = paste(background(person.shape[0] + 40, person.shape[1] + 40), person, (20, 20))
+    bodies, faces = stages
+    people, _ = bodies.process(canvas, 0.0, bodies.new_state())
+    (body_id, head), = body_heads(people).items()
+    mirrored = head.copy()
+    mirrored[:, 0] = 2.0 * np.nanmean(head[:, 0]) - head[:, 0]
+    kept = {}
+    for label, points in (("own", [head] * 10), ("mirrored", [mirrored] * 10), ("turning", [head] * 5 + [mirrored] * 5)):
+        state = faces.new_state()
+        kept[label] = [faces.process(canvas, t / 30.0, state, {body_id: p})[0] for t, p in enumerate(points)]
+    assert all(len(records) == 1 and records[0].body_id == body_id for records in kept["own"])
+    assert all(records == [] for records in kept["mirrored"])
+    assert [len(records) for records in kept["turning"]] == [1] * 5 + [0] * 5  # followed, then off its head
+    mesh = kept["own"][-1][0].landmarks
+    assert face_fits_head(mesh, head) and not face_fits_head(mesh, mirrored)
+    nose = mesh.xy[MESH_NOSE]
+    for times, fits in ((2.0, True), (3.5, False)):  # the mesh grown about its nose: 2 or 3.5 times Zidane's face
+        grown = FaceLandmarks(xy=nose + times * (mesh.xy - nose), z=times * mesh.z, score=mesh.score, conf=mesh.conf,
+                              roi=mesh.roi)
+        assert face_fits_head(grown, head) == fits, times

@@ -98,7 +98,28 @@ BODY_REREADS = 3
 HEAD_SPAN_FRAC = 0.75
 HEAD_EYE_MOUTH_FRAC = 0.45
 HEAD_EYES = slice(1, 7)  # BlazePose-33: 1-3 the left eye (inner, centre, outer), 4-6 the right eye
+HEAD_EARS = slice(7, 9)
 HEAD_MOUTH = slice(9, 11)  # the mouth's corners
+
+# A face read from a body must sit on its body's head (:func:`face_fits_head`), when it is read and every frame
+# it is followed, until the full-frame detector finds it too.  A head turned away from the camera (the back of
+# it and one cheek seen) still gives BlazePose face points, and from there the mesh model draws a face on the
+# hair behind the cheek with a presence of up to 1.0 that grows as the face follows itself over frames: on a
+# held-out photo (OpenCV's basketball1/2.png), the mesh's nose lay 0.58-0.74 face sizes (head_face_size) from
+# the body's nose, behind it (towards the ears: -0.58 to -0.74 along the ears-to-nose direction), for 10
+# frames, its box 1.1-2.0 face sizes.  The distance alone cannot tell that from a good face: on the 21 faces of
+# test_body_faces (20-60 px, mirrored) followed over 10 frames, the mesh nose lies up to 0.97 face sizes from
+# BlazePose's (Zidane mirrored, whose BlazePose face points sit on his cheek and ear, the mesh on his face),
+# but always ahead of it or beside it (-0.01 to +0.67 along the ears-to-nose direction; 0.83-2.29 face sizes).
+# So a face fits its head when its nose is at most NOSE_BEHIND face sizes behind the body's nose, at most
+# NOSE_OFF from it, and its size within FACE_SIZE_RANGE face sizes.  A face that does not fit is dropped and
+# not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
+# its presence flag cannot tell.  Faces the detector found are not checked: on t1.jpg a good face's body
+# had its face points 1.7 times too spread out for three frames (its nose 0.5 face sizes "behind" by then).
+NOSE_BEHIND = 0.3
+NOSE_OFF = 1.25
+FACE_SIZE_RANGE = (0.5, 3.0)
+MESH_NOSE = 1  # the face mesh's nose tip
 
 # The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
 # person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
@@ -170,12 +191,14 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight.  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
+    frames in flight; ``from_bodies`` the slots whose face was read from a body and must keep fitting its head
+    (see :func:`face_fits_head`).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
     submitted in flight (only the submitting thread writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
+    from_bodies: set[int] = field(default_factory=set)  # slots read from a body, not yet found by the detector
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
     tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
 
@@ -340,7 +363,8 @@ class FaceAnalyzer:
         times the face's size, :func:`head_face_size`), and the mesh from the detection's ROI; without a
         detection (a face turned to profile, or too small for the detector), from :func:`head_face_roi`.
         Either way the mesh is read again from its own ROI while the model is unsure (see ``BODY_REREADS``),
-        kept down to ``body_min_score``, and only when the face found holds the body's face points."""
+        kept down to ``body_min_score``, and only when the face found holds the body's face points and fits
+        its head (:func:`face_fits_head`)."""
         cfg = self.config
         from_points = head_face_roi(head)
         window = Roi(center_xy=from_points.center_xy, size=BODY_WINDOW_SCALE * head_face_size(head), rotation=0.0)
@@ -352,7 +376,8 @@ class FaceAnalyzer:
             if lm is None or lm.score >= self.landmarker.min_score:
                 break
             lm = mesh(rgb, lm.next_roi(), 0.0)
-        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS:
+        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS \
+                or not face_fits_head(lm, head):
             return None
         return lm
 
@@ -391,6 +416,7 @@ class FaceAnalyzer:
                                                                        cfg.new_face_iou)]
                 if same:
                     k = same[0]
+                    state.from_bodies.discard(slots[k])  # the detector vouches for it
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
                         again = mesh(rgb, det.to_roi())
                         if again is not None:
@@ -408,6 +434,14 @@ class FaceAnalyzer:
         else:
             state.frames_since_detect += 1
 
+        # A face read from a body and followed since must still sit on its body's head (it is never checked
+        # against another body's head: a face between two heads is judged by the one it is linked to).
+        if state.from_bodies and heads:
+            bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
+            keep = [k for k, body_id in enumerate(bodies) if slots[k] not in state.from_bodies or body_id < 0
+                    or face_fits_head(results[k][0], heads[body_id])]
+            results, slots = [results[k] for k in keep], [slots[k] for k in keep]
+
         # Faces from bodies, body by body in id order (so the results never depend on timing).
         for body_id, head in sorted(heads.items()):
             if len(results) >= cfg.max_faces:
@@ -421,6 +455,7 @@ class FaceAnalyzer:
             if lm is not None:
                 results.append((lm, False))
                 slots.append(state.next_slot)
+                state.from_bodies.add(state.next_slot)
                 state.next_slot += 1
 
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
@@ -428,6 +463,7 @@ class FaceAnalyzer:
         slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
+        state.from_bodies &= set(state.rois)
         return results, detect
 
     def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
@@ -511,6 +547,29 @@ def _points_in(points: np.ndarray, box: np.ndarray) -> int:
 def _on_head(face_box: np.ndarray, head: np.ndarray) -> int:
     """How many of a body's face points ``head`` (11, 2) lie in ``face_box`` (4,) grown by ``LINK_MARGIN``."""
     return _points_in(head, scaled_box(face_box, 1.0 + 2.0 * LINK_MARGIN))
+
+
+def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
+    """Whether a face's ``landmarks`` sit on the head whose face points are ``head`` (11, 2) px, NaN where
+    unseen: its size is within ``FACE_SIZE_RANGE`` of :func:`head_face_size`, and, where the body's nose is
+    seen, the mesh's nose tip is at most ``NOSE_OFF`` face sizes from it and (where an ear is seen too) at
+    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants)."""
+    head = np.asarray(head, dtype=np.float64)
+    size = head_face_size(head)
+    if size <= 0.0:
+        return True  # no point seen: nothing to check against
+    if not FACE_SIZE_RANGE[0] <= landmarks.size_px() / size <= FACE_SIZE_RANGE[1]:
+        return False
+    nose = head[0]
+    if not np.all(np.isfinite(nose)):
+        return True
+    off_xy = (landmarks.xy[MESH_NOSE] - nose) / size
+    if float(np.hypot(*off_xy)) > NOSE_OFF:
+        return False
+    ears = head[HEAD_EARS][np.all(np.isfinite(head[HEAD_EARS]), axis=1)]
+    facing_xy = nose - ears.mean(axis=0) if len(ears) else np.zeros(2)
+    length = float(np.hypot(*facing_xy))
+    return length == 0.0 or float(off_xy @ facing_xy) / length >= -NOSE_BEHIND
 
 
 def head_face_size(head: np.ndarray) -> float:
