@@ -76,6 +76,22 @@ FACES = {
 }
 
 
+def _face_on_backdrop(name: str, face_px: float, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """The person of ``FACES[name]`` scaled so that their face is ``face_px`` tall (mirrored left-right or not)
+    on a backdrop: (the frame, their face's centre xy px by eye, which way the face turns)."""
+    import cv2
+
+    photo, (x0, y0, x1, y1), face_box, turn = FACES[name]
+    scale = face_px / (face_box[3] - face_box[1])
+    person = cv2.resize(np.ascontiguousarray(photo()[y0:y1, x0:x1]), None, fx=scale, fy=scale,
+                        interpolation=cv2.INTER_AREA)
+    truth = (_centre(np.array(face_box, dtype=float)) - [x0, y0]) * scale
+    if mirrored:
+        person, truth, turn = np.ascontiguousarray(person[:, ::-1]), [person.shape[1] - truth[0], truth[1]], -turn
+    canvas = paste(background(max(240, person.shape[0] + 40), max(320, person.shape[1] + 40)), person, (20, 20))
+    return canvas, np.asarray(truth) + 20, turn
+
+
 # Every face at 20, 30 and 60 px, the turned ones mirrored too (the yaw's sign must follow).  Measured: the yaw
 # of the turned faces is 23-75 degrees either way; the astronaut's within 25 of facing the camera (her 20-px
 # face's mesh leans 21-24 degrees, as shot and mirrored alike).  Until the face's size came from the eyes and
@@ -86,20 +102,10 @@ def test_faces_of_every_angle_down_to_20_px_give_landmarks_and_a_head_pose(stage
     """Each person scaled so that their face is ``face_px`` tall (mirrored left-right or not), on a backdrop:
     the face is found on its body, with landmarks over the face and a head pose whose yaw turns the way the
     face does; a 20-px face is flagged (conf below LOW_CONFIDENCE), not dropped, and a 60-px one is not."""
-    import cv2
-
     from rigcast.camera import Intrinsics
     from rigcast.face import euler_ypr_deg, solve_head_poses
 
-    photo, (x0, y0, x1, y1), face_box, turn = FACES[name]
-    scale = face_px / (face_box[3] - face_box[1])
-    person = cv2.resize(np.ascontiguousarray(photo()[y0:y1, x0:x1]), None, fx=scale, fy=scale,
-                        interpolation=cv2.INTER_AREA)
-    truth = (_centre(np.array(face_box, dtype=float)) - [x0, y0]) * scale
-    if mirrored:
-        person, truth, turn = np.ascontiguousarray(person[:, ::-1]), [person.shape[1] - truth[0], truth[1]], -turn
-    canvas = paste(background(max(240, person.shape[0] + 40), max(320, person.shape[1] + 40)), person, (20, 20))
-    truth = np.asarray(truth) + 20
+    canvas, truth, turn = _face_on_backdrop(name, face_px, mirrored)
     people, records = _run(stages, [canvas] * 3)
     found = [r for r in records if np.hypot(*(_centre(r.box_xyxy) - truth)) < 0.5 * face_px]
     assert len(found) == 1, f"{name} at {face_px} px: faces at {[r.box_xyxy.round() for r in records]}"
@@ -252,23 +258,18 @@ def test_a_face_read_from_a_body_must_sit_on_its_head_every_frame_it_is_followed
     his own face points it is kept every frame; a face followed on his own points is dropped the first frame the
     body turns its points round; and ``face_fits_head`` says so on the real mesh, which also must
     not be far larger than the head."""
-    import cv2
-
     from rigcast.models.face_landmarks import FaceLandmarks
     from rigcast.pipeline.faces import MESH_NOSE, face_fits_head
 
-    photo, (x0, y0, x1, y1), face_box, _ = FACES["turned: zidane.jpg's Zidane"]
-    scale = 60.0 / (face_box[3] - face_box[1])
-    person = cv2.resize(np.ascontiguousarray(photo()[y0:y1, x0:x1]), None, fx=scale, fy=scale,
-                        interpolation=cv2.INTER_AREA)
-    canvas = paste(background(person.shape[0] + 40, person.shape[1] + 40), person, (20, 20))
+    canvas, _, _ = _face_on_backdrop("turned: zidane.jpg's Zidane", 60)
     bodies, faces = stages
     people, _ = bodies.process(canvas, 0.0, bodies.new_state())
     (body_id, head), = body_heads(people).items()
     mirrored = head.copy()
     mirrored[:, 0] = 2.0 * np.nanmean(head[:, 0]) - head[:, 0]
     kept = {}
-    for label, points in (("own", [head] * 10), ("mirrored", [mirrored] * 10), ("turning", [head] * 5 + [mirrored] * 5)):
+    turning = [head] * 5 + [mirrored] * 5
+    for label, points in (("own", [head] * 10), ("mirrored", [mirrored] * 10), ("turning", turning)):
         state = faces.new_state()
         kept[label] = [faces.process(canvas, t / 30.0, state, {body_id: p})[0] for t, p in enumerate(points)]
     assert all(len(records) == 1 and records[0].body_id == body_id for records in kept["own"])

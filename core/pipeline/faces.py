@@ -8,7 +8,9 @@ newcomers (also while no face is followed: it is the stage's dearest call).
 Faces are also read from the frame's bodies, as MediaPipe Holistic does
 (``FaceAnalyzer._face_from_body``): a body that shows its head and has no
 face gets one from a ROI its face keypoints give, which finds turned and
-small faces the detector misses.  Each face sits on at most one body and
+small faces the detector misses; such a face must keep fitting its body's head
+(:func:`face_fits_head`) every frame it is followed, until the detector finds
+it too, or it is dropped.  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
 the clip :func:`join_faces_on_bodies` gives a face lost and found again on
 its body its first id.  Identities come from
