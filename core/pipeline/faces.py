@@ -8,7 +8,9 @@ newcomers (also while no face is followed: it is the stage's dearest call).
 Faces are also read from the frame's bodies, as MediaPipe Holistic does
 (``FaceAnalyzer._face_from_body``): a body that shows its head and has no
 face gets one from a ROI its face keypoints give, which finds turned and
-small faces the detector misses.  Each face sits on at most one body and
+small faces the detector misses; such a face must keep fitting its body's head
+(:func:`face_fits_head`) every frame it is followed, until the detector finds
+it too, or it is dropped.  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
 the clip :func:`join_faces_on_bodies` gives a face lost and found again on
 its body its first id.  Identities come from
@@ -43,6 +45,7 @@ Legend: N faces in a frame, J body keypoints, D appearance descriptor length.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +56,7 @@ import numpy as np
 from ..model_store import load_model
 from ..models.face_detector import DETECTOR_MODES, FaceDetector
 from ..models.face_landmarks import FACE_LANDMARK_MODELS, FaceLandmarker, FaceLandmarks
-from ..models.roi import Roi
+from ..models.roi import Roi, normalize_radians
 from . import FRAMES_IN_FLIGHT
 from .follow import FollowState, Result, box_iou, dedupe, identify, scaled_box
 
@@ -66,17 +69,59 @@ LINK_MIN_POINTS = 2  # a face sits on a body whose seen face points fall, this m
 LINK_MARGIN = 0.25  # the face box grown by this much of its size on each side (ears lie outside the mesh box)
 
 # Faces from bodies (MediaPipe Holistic's face_landmarks_from_pose and face_landmarks_from_pose_to_recrop_roi):
-# the bounding box of the body's face points, its long side times BODY_WINDOW_SCALE, square, is the window in
-# which the short-range face detector looks for the face; the detection's ROI then gives the landmarks.
-# Holistic stops there when the detector finds nothing, so it misses faces turned to profile.  Here the mesh
-# is then read from a ROI of BODY_ROI_SCALE times the long side about the face points.  Either way, while
-# the model is unsure of the face (presence below the landmarker's 0.5), the mesh is read again, up to
-# BODY_REREADS times, from its own landmarks' ROI: the presence flag needs a well-placed ROI.  Zidane's
-# turned head in ultralytics' zidane.jpg: 0.003 on a ROI 10 % of the face off, 0.93 on the mesh's own ROI;
-# from the detection's ROI, 0.0, 0.0, 0.16, then 0.99 on the third re-read.
-BODY_WINDOW_SCALE = 3.0
-BODY_ROI_SCALE = 2.0
+# a window about the body's face points, BODY_WINDOW_SCALE times the face's size, square, is where the
+# short-range face detector looks for the face; the detection's ROI then gives the landmarks.  Holistic
+# stops there when the detector finds nothing, so it misses faces turned to profile.  Here the mesh is then
+# read from the ROI the face points give (:func:`head_face_roi`).  Either way, while the model is unsure of
+# the face (presence below the landmarker's 0.5), the mesh is read again, up to BODY_REREADS times, from its
+# own landmarks' ROI: the presence flag needs a well-placed ROI.  Zidane's turned head in ultralytics'
+# zidane.jpg: 0.003 on a ROI 10 % of the face off, 0.93 on the mesh's own ROI; from the detection's ROI, 0.0,
+# 0.0, 0.16, then 0.99 on the third re-read.
+#
+# The face's size from its body's face points, whatever way it is turned.  Measured on the four faces of
+# test_body_faces (frontal, three-quarter, turned, profile; each mirrored; 16 to 60 px), against the long side
+# of the mesh read from a well-placed ROI: the long side of the points' box is 0.65-0.78 of the face
+# frontally (ear to ear) but 0.51-0.64 in profile (ear to nose, the far ear hidden behind the head), and the
+# eyes-to-mouth distance 0.29-0.49 at any yaw.  The face's size is the larger of the two estimates,
+# span / HEAD_SPAN_FRAC and eyes-to-mouth / HEAD_EYE_MOUTH_FRAC: 0.77-1.09 of the mesh's side on those faces,
+# but 0.51-0.67 on Zidane's head at 16-20 px (BlazePose's face points are 1-2 px off on a face that small).
+# Holistic's window, three times the points' box, is 2.3 times a frontal face (BODY_WINDOW_SCALE): so it stays.
+# The ROI is BODY_ROI_SCALE times that size (a tracking ROI is 1.5 times the mesh's side; a little more here,
+# as the estimate errs low), centred on the points' mean (0.12 of the face from the mesh's centre on those
+# faces, 0.3 on Zidane's mirrored head; the centre of their box sits up to 0.2 low, the points lying between
+# eyes and mouth) and turned so that the mouth-to-eyes vector points up (a profile's pitch is an in-image
+# roll: the cameraman's is 20 degrees).  From that ROI, the four faces at 20, 30 and 60 px, as shot, mirrored
+# and tilted by 35 degrees (42 heads found): 40 read with presence 0.5 or more within BODY_REREADS re-reads,
+# in 58 model calls; with the ROI upright, 37 in 72 calls.  The old ROI, twice the points' span about their
+# box (1.1 times the cameraman's 20-px profile), made the mesh shrink onto a 13-px face.
+BODY_WINDOW_SCALE = 2.3
+BODY_ROI_SCALE = 1.6
 BODY_REREADS = 3
+HEAD_SPAN_FRAC = 0.75
+HEAD_EYE_MOUTH_FRAC = 0.45
+HEAD_EYES = slice(1, 7)  # BlazePose-33: 1-3 the left eye (inner, centre, outer), 4-6 the right eye
+HEAD_EARS = slice(7, 9)
+HEAD_MOUTH = slice(9, 11)  # the mouth's corners
+
+# A face read from a body must sit on its body's head (:func:`face_fits_head`), when it is read and every frame
+# it is followed, until the full-frame detector finds it too.  A head turned away from the camera (the back of
+# it and one cheek seen) still gives BlazePose face points, and from there the mesh model draws a face on the
+# hair behind the cheek with a presence of up to 1.0 that grows as the face follows itself over frames: on a
+# held-out photo (OpenCV's basketball1/2.png), the mesh's nose lay 0.58-0.74 face sizes (head_face_size) from
+# the body's nose, behind it (towards the ears: -0.58 to -0.74 along the ears-to-nose direction), for 10
+# frames, its box 1.1-2.0 face sizes.  The distance alone cannot tell that from a good face: on the 21 faces of
+# test_body_faces (20-60 px, mirrored) followed over 10 frames, the mesh nose lies up to 0.97 face sizes from
+# BlazePose's (Zidane mirrored, whose BlazePose face points sit on his cheek and ear, the mesh on his face),
+# but always ahead of it or beside it (-0.01 to +0.67 along the ears-to-nose direction; 0.83-2.29 face sizes).
+# So a face fits its head when its nose is at most NOSE_BEHIND face sizes behind the body's nose, at most
+# NOSE_OFF from it, and its size within FACE_SIZE_RANGE face sizes.  A face that does not fit is dropped and
+# not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
+# its presence flag cannot tell.  Faces the detector found are not checked: on t1.jpg a good face's body
+# had its face points 1.7 times too spread out for three frames (its nose 0.5 face sizes "behind" by then).
+NOSE_BEHIND = 0.3
+NOSE_OFF = 1.25
+FACE_SIZE_RANGE = (0.5, 3.0)
+MESH_NOSE = 1  # the face mesh's nose tip
 
 # The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
 # person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
@@ -114,7 +159,8 @@ class FaceConfig:
     a body shows its head, is kept down to a face-presence probability of ``body_min_score`` (its ``conf``
     says how sure the model is) instead of the landmarker's 0.5; a body whose face is not found is tried again
     every ``body_retry_every`` frames (every frame for the first ones of a clip); heads whose face points
-    span less than ``min_head_px`` are not tried (their faces are too small for the landmarks)."""
+    give a face smaller than ``body_min_face_px`` (:func:`head_face_size`) are not tried (too small for the
+    landmarks)."""
 
     max_faces: int = 8
     redetect_every: int = 15
@@ -124,15 +170,15 @@ class FaceConfig:
     frames_in_flight: int = 2
     body_min_score: float = 0.2
     body_retry_every: int = 5
-    min_head_px: float = 12.0
+    body_min_face_px: float = 12.0
 
     def __post_init__(self) -> None:
         if self.body_retry_every < 1:
             raise ValueError(f"body_retry_every must be at least 1, got {self.body_retry_every}")
         if not 0.0 <= self.body_min_score <= 1.0:
             raise ValueError(f"body_min_score must be in [0, 1], got {self.body_min_score}")
-        if not self.min_head_px > 0:
-            raise ValueError(f"min_head_px must be positive (pixels), got {self.min_head_px}")
+        if not self.body_min_face_px > 0:
+            raise ValueError(f"body_min_face_px must be positive (pixels), got {self.body_min_face_px}")
         if self.max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, got {self.max_faces}")
         if self.frames_in_flight not in FRAMES_IN_FLIGHT:
@@ -147,12 +193,14 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight.  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
+    frames in flight; ``from_bodies`` the slots whose face was read from a body and must keep fitting its head
+    (see :func:`face_fits_head`).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
     submitted in flight (only the submitting thread writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
+    from_bodies: set[int] = field(default_factory=set)  # slots read from a body, not yet found by the detector
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
     tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
 
@@ -313,25 +361,25 @@ class FaceAnalyzer:
     def _face_from_body(self, rgb: np.ndarray, head: np.ndarray) -> FaceLandmarks | None:
         """The face on a body's head (face points ``head`` (11, 2) px, NaN where unseen), or None.
 
-        As MediaPipe Holistic: the short-range detector in a window three times the face points' box, and
-        the mesh from the detection's ROI; without a detection (a face turned to profile, or too small for
-        the detector), from a ROI about the face points.  Either way the mesh is read again from its own
-        ROI while the model is unsure (see ``BODY_REREADS``), kept down to ``body_min_score``, and only when
-        the face found holds the body's face points."""
+        As MediaPipe Holistic: the short-range detector in a window about the face points (``BODY_WINDOW_SCALE``
+        times the face's size, :func:`head_face_size`), and the mesh from the detection's ROI; without a
+        detection (a face turned to profile, or too small for the detector), from :func:`head_face_roi`.
+        Either way the mesh is read again from its own ROI while the model is unsure (see ``BODY_REREADS``),
+        kept down to ``body_min_score``, and only when the face found holds the body's face points and fits
+        its head (:func:`face_fits_head`)."""
         cfg = self.config
-        seen = head[np.all(np.isfinite(head), axis=1)]
-        lo, hi = seen.min(axis=0), seen.max(axis=0)
-        centre, side = 0.5 * (lo + hi), float(max(hi - lo))
-        window = Roi(center_xy=centre, size=BODY_WINDOW_SCALE * side, rotation=0.0)
+        from_points = head_face_roi(head)
+        window = Roi(center_xy=from_points.center_xy, size=BODY_WINDOW_SCALE * head_face_size(head), rotation=0.0)
         near = [d for d in self.detector.detect_in(rgb, window) if _on_head(d.box_xyxy, head) >= LINK_MIN_POINTS]
         mesh = self.landmarker.mesh
-        roi = near[0].to_roi() if near else Roi(center_xy=centre, size=BODY_ROI_SCALE * side, rotation=0.0)
+        roi = near[0].to_roi() if near else from_points
         lm = mesh(rgb, roi, 0.0)
         for _ in range(BODY_REREADS):
             if lm is None or lm.score >= self.landmarker.min_score:
                 break
             lm = mesh(rgb, lm.next_roi(), 0.0)
-        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS:
+        if lm is None or lm.score < cfg.body_min_score or _on_head(lm.box_xyxy(), head) < LINK_MIN_POINTS \
+                or not face_fits_head(lm, head):
             return None
         return lm
 
@@ -370,6 +418,7 @@ class FaceAnalyzer:
                                                                        cfg.new_face_iou)]
                 if same:
                     k = same[0]
+                    state.from_bodies.discard(slots[k])  # the detector vouches for it
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
                         again = mesh(rgb, det.to_roi())
                         if again is not None:
@@ -387,19 +436,28 @@ class FaceAnalyzer:
         else:
             state.frames_since_detect += 1
 
+        # A face read from a body and followed since must still sit on its body's head (it is never checked
+        # against another body's head: a face between two heads is judged by the one it is linked to).
+        if state.from_bodies and heads:
+            bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
+            keep = [k for k, body_id in enumerate(bodies) if slots[k] not in state.from_bodies or body_id < 0
+                    or face_fits_head(results[k][0], heads[body_id])]
+            results, slots = [results[k] for k in keep], [slots[k] for k in keep]
+
         # Faces from bodies, body by body in id order (so the results never depend on timing).
         for body_id, head in sorted(heads.items()):
             if len(results) >= cfg.max_faces:
                 break
             if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
                 continue  # a body whose face is not found is tried again every body_retry_every frames
-            if _head_size(head) < cfg.min_head_px or any(_on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS
-                                                           for lm, _ in results):
+            if head_face_size(head) < cfg.body_min_face_px or any(
+                    _on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS for lm, _ in results):
                 continue
             lm = self._face_from_body(rgb, head)
             if lm is not None:
                 results.append((lm, False))
                 slots.append(state.next_slot)
+                state.from_bodies.add(state.next_slot)
                 state.next_slot += 1
 
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
@@ -407,6 +465,7 @@ class FaceAnalyzer:
         slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
+        state.from_bodies &= set(state.rois)
         return results, detect
 
     def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
@@ -492,10 +551,72 @@ def _on_head(face_box: np.ndarray, head: np.ndarray) -> int:
     return _points_in(head, scaled_box(face_box, 1.0 + 2.0 * LINK_MARGIN))
 
 
-def _head_size(head: np.ndarray) -> float:
-    """The long side of the box of a head's seen face points (11, 2), px."""
+def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
+    """Whether a face's ``landmarks`` sit on the head whose face points are ``head`` (11, 2) px, NaN where
+    unseen: its size is within ``FACE_SIZE_RANGE`` of :func:`head_face_size`, and, where the body's nose is
+    seen, the mesh's nose tip is at most ``NOSE_OFF`` face sizes from it and (where an ear is seen too) at
+    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants)."""
+    head = np.asarray(head, dtype=np.float64)
+    size = head_face_size(head)
+    if size <= 0.0:
+        return True  # no point seen: nothing to check against
+    if not FACE_SIZE_RANGE[0] <= landmarks.size_px() / size <= FACE_SIZE_RANGE[1]:
+        return False
+    nose = head[0]
+    if not np.all(np.isfinite(nose)):
+        return True
+    off_xy = (landmarks.xy[MESH_NOSE] - nose) / size
+    if float(np.hypot(*off_xy)) > NOSE_OFF:
+        return False
+    ears = head[HEAD_EARS][np.all(np.isfinite(head[HEAD_EARS]), axis=1)]
+    facing_xy = nose - ears.mean(axis=0) if len(ears) else np.zeros(2)
+    length = float(np.hypot(*facing_xy))
+    return length == 0.0 or float(off_xy @ facing_xy) / length >= -NOSE_BEHIND
+
+
+def head_face_size(head: np.ndarray) -> float:
+    """The size (px) of the face on a head whose face points are ``head`` (11, 2) px, NaN where unseen: the
+    larger of the long side of the points' box (in the head's own frame, see :func:`head_face_roi`) /
+    ``HEAD_SPAN_FRAC`` and the eyes-to-mouth distance / ``HEAD_EYE_MOUTH_FRAC``, which holds from frontal to
+    profile (see the constants); 0 with no point seen."""
+    return _head_frame(head)[1]
+
+
+def head_face_roi(head: np.ndarray) -> Roi:
+    """The ROI the face mesh is first read from on a head whose face points are ``head`` (11, 2) px, NaN where
+    unseen (at least one seen): centred on the seen points' mean, ``BODY_ROI_SCALE`` times
+    :func:`head_face_size`, turned so that the mouth-to-eyes vector points up (upright without an eye or the
+    mouth)."""
+    centre, size, rotation = _head_frame(head)
+    if centre is None:
+        raise ValueError("head_face_roi needs at least one seen face point, got none")
+    return Roi(center_xy=centre, size=max(BODY_ROI_SCALE * size, 1.0), rotation=rotation)
+
+
+def _head_frame(head: np.ndarray) -> tuple[np.ndarray | None, float, float]:
+    """A head's face: (centre (2,) px or None with no point seen, size px, rotation in radians as a ROI's)."""
+    head = np.asarray(head, dtype=np.float64)
     seen = head[np.all(np.isfinite(head), axis=1)]
-    return float(np.max(seen.max(axis=0) - seen.min(axis=0))) if len(seen) else 0.0
+    if not len(seen):
+        return None, 0.0, 0.0
+    up = _mouth_to_eyes(head)
+    # atan2(-dy, dx): image y is down; MediaPipe's rotation turns that vector to 90 degrees (straight up).
+    rotation = 0.0 if up is None or not np.any(up) else normalize_radians(math.pi / 2 - math.atan2(-up[1], up[0]))
+    turn = Roi(center_xy=(0.0, 0.0), size=1.0, rotation=rotation).rotation_matrix()
+    own = seen @ turn  # the points in the head's frame: turn.T @ p for each point p
+    size = float(np.max(own.max(axis=0) - own.min(axis=0))) / HEAD_SPAN_FRAC
+    if up is not None:
+        size = max(size, float(np.hypot(*up)) / HEAD_EYE_MOUTH_FRAC)
+    return seen.mean(axis=0), size, rotation
+
+
+def _mouth_to_eyes(head: np.ndarray) -> np.ndarray | None:
+    """(2,) px from the mean of a head's seen mouth corners to the mean of its seen eye points, or None."""
+    eyes, mouth = head[HEAD_EYES], head[HEAD_MOUTH]
+    eyes, mouth = eyes[np.all(np.isfinite(eyes), axis=1)], mouth[np.all(np.isfinite(mouth), axis=1)]
+    if not (len(eyes) and len(mouth)):
+        return None
+    return eyes.mean(axis=0) - mouth.mean(axis=0)
 
 
 def match_faces_to_bodies(face_boxes: np.ndarray, heads: Mapping[int, np.ndarray]) -> list[int]:
