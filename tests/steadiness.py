@@ -54,16 +54,29 @@ def still_clip(path: Path, image: np.ndarray, frames: int, seed: int = 0) -> Pat
     return write_video(path, (_noisy(image, rng) for _ in range(frames)), fps=Fraction(FPS), crf=CRF)
 
 
-def moving_path(frames: int, width: int, height: int, speed: float = 1.0) -> np.ndarray:
+PATHS = ("all", "sway", "zoom", "roll")
+"""The moving clips' paths: sway, zoom and roll together, or each alone (see :func:`moving_path`)."""
+
+
+def moving_path(frames: int, width: int, height: int, speed: float = 1.0, kind: str = "all") -> np.ndarray:
     """(T, 2, 3) affine maps image -> frame: smooth sway, zoom and in-plane roll about the image centre.
 
     ``speed`` scales every frequency: 1.0 moves the subject about 3 px a frame (a person shifting weight and
-    turning), 2.0 twice that."""
+    turning), 2.0 twice that.  ``kind`` (:data:`PATHS`): all three together, or only the translation
+    (``sway``), the scale (``zoom``) or the rotation (``roll``)."""
+    if kind not in PATHS:
+        raise ValueError(f"kind must be one of {PATHS}, got {kind!r}")
     t = np.arange(frames) / FPS
     tx = 0.09 * width * np.sin(2 * np.pi * 0.40 * speed * t)
     ty = 0.04 * height * np.sin(2 * np.pi * 0.27 * speed * t + 1.0)
     scale = 1.0 + 0.08 * np.sin(2 * np.pi * 0.31 * speed * t + 0.5)
     angle = np.radians(6.0) * np.sin(2 * np.pi * 0.35 * speed * t + 2.0)
+    if kind not in ("all", "sway"):
+        tx, ty = 0.0 * tx, 0.0 * ty
+    if kind not in ("all", "zoom"):
+        scale = np.ones_like(scale)
+    if kind not in ("all", "roll"):
+        angle = 0.0 * angle
     c, s = scale * np.cos(angle), scale * np.sin(angle)
     centre = np.array([width / 2.0, height / 2.0])
     maps = np.zeros((frames, 2, 3))
@@ -73,17 +86,23 @@ def moving_path(frames: int, width: int, height: int, speed: float = 1.0) -> np.
     return maps
 
 
-def moving_clip(path: Path, image: np.ndarray, frames: int, seed: int = 0, speed: float = 1.0
+def moving_clip(path: Path, image: np.ndarray, frames: int, seed: int = 0, speed: float = 1.0, kind: str = "all"
                 ) -> tuple[Path, np.ndarray]:
     """``image`` moved along :func:`moving_path` (edges reflected), with noise, as H.264; and the (T, 2, 3) maps."""
+    h, w = image.shape[:2]
+    maps = moving_path(frames, w, h, speed, kind)
+    return warped_clip(path, image, maps, seed), maps
+
+
+def warped_clip(path: Path, image: np.ndarray, maps: np.ndarray, seed: int = 0) -> Path:
+    """``image`` warped by each of ``maps`` (T, 2, 3) (edges reflected), with noise, as H.264."""
     import cv2
 
     h, w = image.shape[:2]
-    maps = moving_path(frames, w, h, speed)
     rng = np.random.default_rng(seed)
     out = (_noisy(cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), rng)
            for m in maps)
-    return write_video(path, out, fps=Fraction(FPS), crf=CRF), maps
+    return write_video(path, out, fps=Fraction(FPS), crf=CRF)
 
 
 TWO_LEFTS = (130, 530)  # where two copies of one man stand in a 960 x 480 frame (x of their photos' left edges)
@@ -251,6 +270,22 @@ def path_error_pct(xy: np.ndarray, maps: np.ndarray, joints: np.ndarray, frame_h
     truth = true_path(photo_positions(xy, maps, joints), maps)
     d = np.linalg.norm(xy[:, joints] - truth, axis=2)
     return float(100.0 * np.median(np.sqrt(np.nanmean(d ** 2, axis=0))) / frame_height)
+
+
+SEEN_JOINTS = np.arange(13)
+"""The fixed joint set both photos show: BlazePose's nose, eyes, ears, mouth corners and shoulders (0-12)."""
+ALL_JOINTS = np.arange(33)
+"""All 33 joints: for the astronaut, whose photo ends at her chest, arms, hips and legs are the model's guesses
+(their true path: where each method's own guess sits in the photo, moved with it)."""
+
+
+def fixed_set_error_pct(xy: np.ndarray, maps: np.ndarray, joints: np.ndarray, frame_height: int) -> float:
+    """The RMS over ``joints`` (a fixed set, whatever either method calls visible) and frames of the distance
+    between a keypoint and its true path, in % of the frame height (frames where the method found no one are
+    left out)."""
+    truth = true_path(photo_positions(xy, maps, joints), maps)
+    d2 = np.sum((xy[:, joints] - truth) ** 2, axis=2)
+    return float(100.0 * np.sqrt(np.nanmean(d2)) / frame_height)
 
 
 def lag_frames(xy: np.ndarray, maps: np.ndarray, joints: np.ndarray, max_shift: int = 6) -> float:

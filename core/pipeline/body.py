@@ -16,7 +16,7 @@ keypoints already give the rotated ROI: MediaPipe's single-person path).
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -259,6 +259,7 @@ class PersonRecord:
     landmarks: PoseLandmarks
     box_xyxy: np.ndarray  # (4,)
     appearance: np.ndarray  # (D,)
+    motion: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))  # (4,) follow.image_motion; NaN: none
 
 
 class BodyAnalyzer:
@@ -311,7 +312,9 @@ class BodyAnalyzer:
         tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
                    for lm, followed in results]
         ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
-        records = [PersonRecord(int(i), lm, boxes[k], appearance[k]) for k, ((lm, _), i) in enumerate(zip(results, ids))]
+        nan = np.full(4, np.nan)
+        records = [PersonRecord(int(i), lm, boxes[k], appearance[k], state.motions.get(int(i), nan))
+                   for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
     def landmarks_from(self, rgb: np.ndarray, detection: Detection,
