@@ -15,10 +15,12 @@ run on the same files.  Printed per clip:
 * still: per-joint spread of world landmarks (mm) and 2D keypoints (px), median over the joints both call
   visible, after 10 warm-up frames; per-bone angular jitter (deg) of rigcast's own armature retargeted from
   each (default options); bone-length spread over the track (mm, median over bones);
-* moving: lag (frames, cross-correlation of keypoint velocities with the true ones, over the seen joints) and
-  the RMS distance from the true path over frames and a fixed joint set (% of frame height): ``seen``, the
-  face and shoulders (BlazePose 0-12, in both photos), and ``all`` 33 joints (the astronaut's arms, hips and
-  legs are guesses: their true path is each method's own guess carried rigidly with the photo).  (Until
+* moving: lag (frames, cross-correlation of keypoint velocities with the true ones, over the seen joints; on
+  the paths that translate only: zoom or roll alone move the face 0.4-0.7 px a frame, where the estimator
+  reads the true path plus 0.3 px of white noise as up to 1.1 frames late, and MediaPipe as 2-4) and the RMS
+  distance from the true path over frames and a fixed joint set (% of frame height): ``seen``, the face and
+  shoulders (BlazePose 0-12, in both photos), and ``all`` 33 joints (the astronaut's arms, hips and legs are
+  guesses: their true path is each method's own guess carried rigidly with the photo).  (Until
   December 2026 the figure was the median over the joints both methods called visible, which changes with the
   clip: on 60 frames more of the astronaut's guesses passed, on 90 the median fell on a seen joint.)
 Also on still clips: how far rigcast's feet in contact drift (cm, the largest distance of a foot point from
@@ -47,6 +49,7 @@ import steadiness as S  # noqa: E402
 TARGET_JITTER_RATIO = 0.5
 TARGET_LAG_FRAMES = 1.0
 TARGET_DRIFT_CM = 1.0
+LAG_PATHS = ("all", "sway")  # where the subject moves enough for a lag to be measured (see the docstring)
 
 
 def subject_images(names: list[str]) -> dict[str, np.ndarray]:
@@ -140,7 +143,8 @@ def main() -> int:
                     row["length_mm"] = tuple(bone_length_spread_mm(r) for r in (ours, ref))
                     row["drift_cm"] = foot_drift_cm(Take.load(tmp / f"{clip.stem}.take.npz"))
                 else:
-                    row["lag"] = tuple(S.lag_frames(r.xy, maps, S.SEEN_JOINTS) for r in (ours, ref))
+                    row["lag"] = (tuple(S.lag_frames(r.xy, maps, S.SEEN_JOINTS) for r in (ours, ref))
+                                  if path in LAG_PATHS else (np.nan, np.nan))
                     row["seen_pct"] = tuple(S.fixed_set_error_pct(r.xy, maps, S.SEEN_JOINTS, h) for r in (ours, ref))
                     row["all_pct"] = tuple(S.fixed_set_error_pct(r.xy, maps, S.ALL_JOINTS, h) for r in (ours, ref))
                 rows.append(row)
@@ -162,7 +166,8 @@ def _format(row: dict) -> str:
                 f"({p[0] / p[1]:4.0%})   bones {b[0]:5.2f} | {b[1]:5.2f} deg   bone length spread {n[0]:5.2f} | "
                 f"{n[1]:5.2f} mm   planted feet drift {row['drift_cm']:4.2f} cm")
     lag, seen, every = row["lag"], row["seen_pct"], row["all_pct"]
-    return (f"{row['clip']:<22} rigcast | MediaPipe: lag {lag[0]:5.2f} | {lag[1]:5.2f} frames   error (% of frame "
+    lags = f"{lag[0]:5.2f} | {lag[1]:5.2f}" if np.isfinite(lag[0]) else "  -   |   -  "
+    return (f"{row['clip']:<22} rigcast | MediaPipe: lag {lags} frames   error (% of frame "
             f"height) seen {seen[0]:5.2f} | {seen[1]:5.2f}   all {every[0]:5.2f} | {every[1]:5.2f}")
 
 
@@ -170,7 +175,7 @@ def _meets(row: dict) -> bool:
     if "world_mm" in row:
         return (all(row[k][0] <= TARGET_JITTER_RATIO * row[k][1] for k in ("world_mm", "px"))
                 and not row["drift_cm"] >= TARGET_DRIFT_CM)  # NaN (no foot in contact): nothing to drift
-    return (row["lag"][0] <= TARGET_LAG_FRAMES and row["seen_pct"][0] <= row["seen_pct"][1]
+    return (not row["lag"][0] > TARGET_LAG_FRAMES and row["seen_pct"][0] <= row["seen_pct"][1]
             and row["all_pct"][0] <= row["all_pct"][1])
 
 
