@@ -36,11 +36,12 @@ ROI_BAND = 0.03
 ROI_SHAPE_BAND = 0.03
 ROI_CREEP_SPEED = 0.05
 ROI_SETTLE_FRAMES = 6
+ROI_DEAD_BAND = 2.0
 """How a body track's next ROI is steadied: its centre, side and rotation One Euro filtered (speed in ROI
 sides per second); then the centre is held while it stays within ``ROI_BAND`` of the side from the centre
 held so far, and the side and rotation while they stay within ``ROI_SHAPE_BAND`` (of the side; radians).
 Past a band, a ROI that creeps (filtered speed under ``ROI_CREEP_SPEED`` sides, or radians, per second) is
-still held, up to twice the band; past that, it follows its reading a band behind (the dead band below).
+still held, up to twice the band; past that, it follows its reading a dead band behind (see below).
 The landmark model's output moves with its crop, so a ROI that follows every flicker of the hips feeds the
 flicker back: on a still, noisy astronaut clip the raw ROI's side moved by 160 px (std) and the keypoints by
 3.2 px, against 0.15 px from a fixed ROI.  (MediaPipe filters its ROI points too: One Euro, 0.01 Hz.)
@@ -82,13 +83,17 @@ Dead band.  Carried so, the astronaut's crop stayed fixed on her (in photo coord
 her differently as she moves) and, once a release put the crop onto a reading, grew with the crop: she has
 no hips in view, so the next ROI her landmarks give is 1.00-1.06 times the crop they were read in (the bus.jpg
 man's, whole, 0.92-1.08: it pulls back).  Each release stepped up, and the crop ran away (side 615 -> 900 px
-in 25 frames, at the end of the 60-frame clip; MediaPipe's guesses run away there too, later).  So past its
-band a key follows its reading only by what exceeds the band, which stops any feedback of gain under
-1 + band; in a track's first ``ROI_SETTLE_FRAMES`` (the detector's first ROI settling) it is still released
-onto the reading, as before (held a band short of it, the bus.jpg man's still 2D jitter went 0.12 -> 0.20 px).
+in 25 frames, at the end of the 60-frame clip; MediaPipe's guesses run away there too, later).  So once a
+track has settled, past ``ROI_DEAD_BAND`` times its band a side or turn follows its reading only by what
+exceeds that (a centre, by what exceeds its band), which stops any feedback of gain under 1 + that band.  A
+dead band of one band was not enough: on the 90-frame clip with two other noise seeds, and with corners
+sought in a window rather than the whole frame, her reading ran 4 % ahead of each crop from frame 51 and the
+crop ran away again (RMS over all joints 34-38 px against MediaPipe's 41-44); with two bands, 7.6-9.3.  In a
+track's first ``ROI_SETTLE_FRAMES`` (the detector's first ROI settling) a ROI is still released onto its
+reading, as before (held a band short of it, the bus.jpg man's still 2D jitter went 0.12 -> 0.20 px).
 Astronaut moving (sway, zoom and roll), RMS error over frames and joints, face and shoulders | all 33 px,
-rigcast then MediaPipe: 60 frames 3.5 | 29.8 -> 1.1 | 8.5 (MediaPipe 3.4 | 20.3), 90 frames 5.4 | 49.0 ->
-1.6 | 9.1 (5.0 | 40.5); still clips unchanged (benchmarks/bench_steadiness.py)."""
+rigcast then MediaPipe: 60 frames 3.5 | 29.8 -> 1.1 | 8.1 (MediaPipe 3.4 | 20.3), 90 frames 5.4 | 49.0 ->
+1.2 | 8.3 (5.0 | 40.5); still clips unchanged (benchmarks/bench_steadiness.py)."""
 
 
 def _roi_vector(roi: Roi, previous: np.ndarray | None) -> np.ndarray:
@@ -105,7 +110,7 @@ class FollowState:
 
     With ``roi_filter`` set, the ROIs handed on are filtered per key over time and held within
     ``roi_band`` (centre) and ``roi_shape_band`` (side, rotation) of the last ROI handed on, or twice that
-    while they move slower than ``roi_creep_speed``, past that following their reading a band behind (see
+    while they move slower than ``roi_creep_speed``, past that following their reading a dead band behind (see
     :data:`ROI_STEADYING`); a held ROI is carried along with the image's motion under a body's head and
     shoulders.  From the landmarks' own ROIs, the measured motions and times: replaying the same ROIs and
     motions rebuilds the same state (and the last frame with its anchor points, the next motion).
@@ -192,6 +197,7 @@ class FollowState:
                     if out_shape:
                         held[2:] = value[2:]
                 else:  # then only by what its reading exceeds the band by: a dead band (see ROI_STEADYING)
+                    bands = (bands[0], ROI_DEAD_BAND * bands[1], ROI_DEAD_BAND * bands[2])
                     if out_centre:
                         held[:2] = value[:2] - (value[:2] - base[:2]) * (bands[0] / (d[0] + d[1]))
                     for k, band in ((2, bands[1]), (3, bands[2])):
@@ -208,6 +214,7 @@ class FollowState:
 ANCHOR_JOINTS = np.arange(13)
 """BlazePose's nose, eyes, ears, mouth corners and shoulders: where a body's image motion is measured."""
 ANCHOR_CONTEXT = 0.25  # the anchor points' box grown by this much of its size on each side: the patch followed
+MOTION_REACH = 0.5  # the window the corners are followed in: the box grown by this much of its size, and 16 px
 MOTION_MIN_POINTS = 8  # image points a motion must rest on (RANSAC inliers), else none is measured
 MOTION_RANSAC_PX = 1.0  # a tracked point further than this from the fitted motion is an outlier
 CARRY_MIN_SHIFT = 0.002  # see FollowState.hand_on: carry once the crop's corners would move this much of its side
@@ -249,22 +256,29 @@ def image_motion(before_gray: np.ndarray, gray: np.ndarray, points_xy: np.ndarra
     if not np.all(np.isfinite(points_xy)):
         return None
     lo, hi = points_xy.min(axis=0), points_xy.max(axis=0)
-    grow = ANCHOR_CONTEXT * (hi - lo) + 4.0
     height, width = gray.shape
-    x0, y0 = (int(max(0, v)) for v in np.floor(lo - grow))
-    x1, y1 = int(min(width, np.ceil(hi[0] + grow[0]))), int(min(height, np.ceil(hi[1] + grow[1])))
-    if x1 - x0 < 8 or y1 - y0 < 8:
+    # Corners of the grown box, followed within a window around it that also holds a fast move (both frames
+    # cut to it: the cost does not grow with the frame).
+    inner = np.concatenate([lo - ANCHOR_CONTEXT * (hi - lo) - 4.0, hi + ANCHOR_CONTEXT * (hi - lo) + 4.0])
+    outer = inner + np.concatenate([-(hi - lo), hi - lo]) * MOTION_REACH - 16.0 * np.array([1, 1, -1, -1])
+    x0, y0 = int(max(0, np.floor(outer[0]))), int(max(0, np.floor(outer[1])))
+    x1, y1 = int(min(width, np.ceil(outer[2]))), int(min(height, np.ceil(outer[3])))
+    if x1 - x0 < 16 or y1 - y0 < 16:
         return None
-    mask = np.zeros_like(before_gray)
-    mask[y0:y1, x0:x1] = 255
-    corners = cv2.goodFeaturesToTrack(before_gray, maxCorners=200, qualityLevel=0.01, minDistance=4, mask=mask)
+    before, after = before_gray[y0:y1, x0:x1], gray[y0:y1, x0:x1]
+    mask = np.zeros_like(before)
+    ix0, iy0 = (int(max(0, np.floor(v))) for v in inner[:2] - [x0, y0])
+    ix1, iy1 = (int(max(0, np.ceil(v))) for v in inner[2:] - [x0, y0])
+    mask[iy0:iy1, ix0:ix1] = 255
+    corners = cv2.goodFeaturesToTrack(before, maxCorners=200, qualityLevel=0.01, minDistance=4, mask=mask)
     if corners is None or len(corners) < MOTION_MIN_POINTS:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(before_gray, gray, corners, None, winSize=(15, 15), maxLevel=3)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(before, after, corners, None, winSize=(15, 15), maxLevel=3)
     ok = status.ravel() == 1
     if ok.sum() < MOTION_MIN_POINTS:
         return None
-    m, inliers = cv2.estimateAffinePartial2D(corners[ok], moved[ok], method=cv2.RANSAC,
+    offset = np.array([x0, y0], np.float32)
+    m, inliers = cv2.estimateAffinePartial2D(corners[ok] + offset, moved[ok] + offset, method=cv2.RANSAC,
                                              ransacReprojThreshold=MOTION_RANSAC_PX)
     if m is None or inliers is None or inliers.sum() < MOTION_MIN_POINTS:
         return None
