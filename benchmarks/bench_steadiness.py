@@ -15,14 +15,15 @@ run on the same files.  Printed per clip:
 * still: per-joint spread of world landmarks (mm) and 2D keypoints (px), median over the joints both call
   visible, after 10 warm-up frames; per-bone angular jitter (deg) of rigcast's own armature retargeted from
   each (default options); bone-length spread over the track (mm, median over bones);
-* moving: lag (frames, cross-correlation of keypoint velocities with the true ones, over the seen joints; on
-  the paths that translate only: zoom or roll alone move the face 0.4-0.7 px a frame, where the estimator
-  reads the true path plus 0.3 px of white noise as up to 1.1 frames late, and MediaPipe as 2-4) and the RMS
-  distance from the true path over frames and a fixed joint set (% of frame height): ``seen``, the face and
-  shoulders (BlazePose 0-12, in both photos), and ``all`` 33 joints (the astronaut's arms, hips and legs are
-  guesses: their true path is each method's own guess carried rigidly with the photo).  (Until
-  December 2026 the figure was the median over the joints both methods called visible, which changes with the
-  clip: on 60 frames more of the astronaut's guesses passed, on 90 the median fell on a seen joint.)
+* moving: lag (frames, the shift of the true velocities that best fits the keypoints' velocities, over the
+  seen joints; on the paths that translate only: zoom or roll alone move the face 0.4-0.7 px a frame, where
+  the true path plus 0.3 px of white noise can read a frame off) and the RMS distance from the true path over
+  frames and a fixed joint set (% of frame height): ``seen``, the face and shoulders (BlazePose 0-12, in both
+  photos), and ``all`` 33 joints (the astronaut's arms, hips and legs are guesses: their true path is each
+  method's own guess carried rigidly with the photo).  (Until December 2026 the figure was the median over
+  the joints both methods called visible, which changes with the clip: on 60 frames more of the astronaut's
+  guesses passed, on 90 the median fell on a seen joint; and the lag was the peak of a cross-correlation,
+  which read a path two frames late as 0.36 frame.)
 Also on still clips: how far rigcast's feet in contact drift (cm, the largest distance of a foot point from
 its median while planted, after the warm-up).  And one floor for two people: two copies of the bus.jpg man
 side by side (tests/steadiness.two_people_clip, 30 frames): the ground fit's RMS, their depth gap, the error
