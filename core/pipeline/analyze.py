@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: body records carry their image motion (follow.FollowState.measure_motions)
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
