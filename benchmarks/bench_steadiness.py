@@ -1,26 +1,35 @@
 """Jitter, lag and tracking error of rigcast's bodies against MediaPipe Pose, on real photos with known motion.
 
-    .venv/bin/python benchmarks/bench_steadiness.py [--frames 90] [--subjects astronaut,busman]
+    .venv/bin/python benchmarks/bench_steadiness.py [--frames 90] [--lengths 60,75,90] [--paths all,sway,zoom,roll]
+                                                    [--subjects astronaut,busman]
 
 Clips (tests/steadiness.py): skimage's astronaut and the man in the cream coat from ultralytics' bus.jpg, each
 on skimage's coffee backdrop (640 x 480, person 400 px tall), 30 fps, fresh sensor noise (sigma 4 levels) every
 frame, H.264 at x264's default quality (crf 23):
-* still: the photo held;
-* moving: the photo moved along a known smooth path (sway, zoom, in-plane roll; ~3 px a frame), and
-  moving 2x: the same path at twice the speed.
+* still (``--frames``): the photo held;
+* moving, for each of ``--lengths`` and ``--paths``: the photo moved along a known smooth path (sway, zoom and
+  in-plane roll together, ``all``, or each alone; ~3 px a frame), and at the longest length ``all 2x``: the
+  same path at twice the speed.
 rigcast (``analyze``, defaults, bodies only) and MediaPipe (``solutions.pose``, video mode, its own smoothing)
 run on the same files.  Printed per clip:
 * still: per-joint spread of world landmarks (mm) and 2D keypoints (px), median over the joints both call
   visible, after 10 warm-up frames; per-bone angular jitter (deg) of rigcast's own armature retargeted from
   each (default options); bone-length spread over the track (mm, median over bones);
-* moving: lag (frames, cross-correlation of keypoint velocities with the true ones) and the RMS distance
-  from the true path (% of frame height, median over joints).
+* moving: lag (frames, the shift of the true velocities that best fits the keypoints' velocities, over the
+  seen joints; on the paths that translate only: zoom or roll alone move the face 0.4-0.7 px a frame, where
+  the true path plus 0.3 px of white noise can read a frame off) and the RMS distance from the true path over
+  frames and a fixed joint set (% of frame height): ``seen``, the face and shoulders (BlazePose 0-12, in both
+  photos), and ``all`` 33 joints (the astronaut's arms, hips and legs are guesses: their true path is each
+  method's own guess carried rigidly with the photo).  (Until December 2026 the figure was the median over
+  the joints both methods called visible, which changes with the clip: on 60 frames more of the astronaut's
+  guesses passed, on 90 the median fell on a seen joint; and the lag was the peak of a cross-correlation,
+  which read a path two frames late as 0.36 frame.)
 Also on still clips: how far rigcast's feet in contact drift (cm, the largest distance of a foot point from
 its median while planted, after the warm-up).  And one floor for two people: two copies of the bus.jpg man
 side by side (tests/steadiness.two_people_clip, 30 frames): the ground fit's RMS, their depth gap, the error
 of the distance between them (against their known 400 px gap) and their planted feet's height above the floor.
-Targets: world and 2D jitter <= 50 % of MediaPipe's; lag <= 1 frame; moving error <= MediaPipe's; feet in
-contact drift < 1 cm.
+Targets: world and 2D jitter <= 50 % of MediaPipe's; lag <= 1 frame; moving error (both joint sets) <=
+MediaPipe's; feet in contact drift < 1 cm.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import steadiness as S  # noqa: E402
 TARGET_JITTER_RATIO = 0.5
 TARGET_LAG_FRAMES = 1.0
 TARGET_DRIFT_CM = 1.0
+LAG_PATHS = ("all", "sway")  # where the subject moves enough for a lag to be measured (see the docstring)
 
 
 def subject_images(names: list[str]) -> dict[str, np.ndarray]:
@@ -94,9 +104,15 @@ def main() -> int:
     from rigcast.formats.take import Take
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=90)
+    parser.add_argument("--frames", type=int, default=90, help="still clips' length")
+    parser.add_argument("--lengths", default="60,75,90", help="moving clips' lengths (frames)")
+    parser.add_argument("--paths", default=",".join(S.PATHS), help=f"moving clips' paths, of {', '.join(S.PATHS)}")
     parser.add_argument("--subjects", default="astronaut,busman")
     args = parser.parse_args()
+    lengths = [int(n) for n in args.lengths.split(",")]
+    paths = args.paths.split(",")
+    if any(p not in S.PATHS for p in paths):
+        parser.error(f"--paths must be among {', '.join(S.PATHS)}, got {args.paths}")
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
     rows = []
@@ -104,13 +120,15 @@ def main() -> int:
         tmp = Path(tmp)
         for name, image in subject_images(args.subjects.split(",")).items():
             h = image.shape[0]
-            for kind, speed in (("still", 0.0), ("moving", 1.0), ("moving 2x", 2.0)):
-                clip = tmp / f"{name}_{kind.replace(' ', '')}.mp4"
+            clips = [("still", args.frames, "all", 0.0)] + [(f"{p} {n}", n, p, 1.0) for n in lengths for p in paths]
+            clips.append((f"all {max(lengths)} 2x", max(lengths), "all", 2.0))
+            for kind, frames, path, speed in clips:
+                clip = tmp / f"{name}_{kind.replace(' ', '_')}.mp4"
                 maps = None
                 if speed == 0.0:
-                    S.still_clip(clip, image, args.frames)
+                    S.still_clip(clip, image, frames)
                 else:
-                    _, maps = S.moving_clip(clip, image, args.frames, speed=speed)
+                    _, maps = S.moving_clip(clip, image, frames, speed=speed, kind=path)
                 t0 = time.perf_counter()
                 ours = S.run_rigcast(clip, tmp / f"{clip.stem}.take.npz")
                 t1 = time.perf_counter()
@@ -118,7 +136,7 @@ def main() -> int:
                 t2 = time.perf_counter()
                 joints = S.visible_joints(ours, ref)
                 row = {"clip": f"{name} {kind}", "joints": len(joints),
-                       "fps": (args.frames / (t1 - t0), args.frames / (t2 - t1))}
+                       "fps": (frames / (t1 - t0), frames / (t2 - t1))}
                 if maps is None:
                     row["world_mm"] = tuple(1000 * S.joint_jitter(r.xyz, joints) for r in (ours, ref))
                     row["px"] = tuple(S.joint_jitter(r.xy, joints) for r in (ours, ref))
@@ -126,14 +144,16 @@ def main() -> int:
                     row["length_mm"] = tuple(bone_length_spread_mm(r) for r in (ours, ref))
                     row["drift_cm"] = foot_drift_cm(Take.load(tmp / f"{clip.stem}.take.npz"))
                 else:
-                    row["lag"] = tuple(S.lag_frames(r.xy, maps, joints) for r in (ours, ref))
-                    row["error_pct"] = tuple(S.path_error_pct(r.xy, maps, joints, h) for r in (ours, ref))
+                    row["lag"] = (tuple(S.lag_frames(r.xy, maps, S.SEEN_JOINTS) for r in (ours, ref))
+                                  if path in LAG_PATHS else (np.nan, np.nan))
+                    row["seen_pct"] = tuple(S.fixed_set_error_pct(r.xy, maps, S.SEEN_JOINTS, h) for r in (ours, ref))
+                    row["all_pct"] = tuple(S.fixed_set_error_pct(r.xy, maps, S.ALL_JOINTS, h) for r in (ours, ref))
                 rows.append(row)
                 print(_format(row), flush=True)
         print(floor_row(tmp), flush=True)
     print()
-    print("targets: world and 2D jitter <= 50 % of MediaPipe's, lag <= 1 frame, moving error <= MediaPipe's, "
-          "feet in contact drift < 1 cm")
+    print("targets: world and 2D jitter <= 50 % of MediaPipe's, lag <= 1 frame, moving error (seen and all joints) "
+          "<= MediaPipe's, feet in contact drift < 1 cm")
     failed = [r["clip"] for r in rows if not _meets(r)]
     print("all targets met" if not failed else f"targets missed on: {', '.join(failed)}")
     return 0
@@ -146,15 +166,18 @@ def _format(row: dict) -> str:
         return (head + f"world {w[0]:6.2f} | {w[1]:6.2f} mm ({w[0] / w[1]:4.0%})   2D {p[0]:5.2f} | {p[1]:5.2f} px "
                 f"({p[0] / p[1]:4.0%})   bones {b[0]:5.2f} | {b[1]:5.2f} deg   bone length spread {n[0]:5.2f} | "
                 f"{n[1]:5.2f} mm   planted feet drift {row['drift_cm']:4.2f} cm")
-    lag, err = row["lag"], row["error_pct"]
-    return head + f"lag {lag[0]:5.2f} | {lag[1]:5.2f} frames   error {err[0]:5.2f} | {err[1]:5.2f} % of frame height"
+    lag, seen, every = row["lag"], row["seen_pct"], row["all_pct"]
+    lags = f"{lag[0]:5.2f} | {lag[1]:5.2f}" if np.isfinite(lag[0]) else "  -   |   -  "
+    return (f"{row['clip']:<22} rigcast | MediaPipe: lag {lags} frames   error (% of frame "
+            f"height) seen {seen[0]:5.2f} | {seen[1]:5.2f}   all {every[0]:5.2f} | {every[1]:5.2f}")
 
 
 def _meets(row: dict) -> bool:
     if "world_mm" in row:
         return (all(row[k][0] <= TARGET_JITTER_RATIO * row[k][1] for k in ("world_mm", "px"))
                 and not row["drift_cm"] >= TARGET_DRIFT_CM)  # NaN (no foot in contact): nothing to drift
-    return row["lag"][0] <= TARGET_LAG_FRAMES and row["error_pct"][0] <= row["error_pct"][1]
+    return (not row["lag"][0] > TARGET_LAG_FRAMES and row["seen_pct"][0] <= row["seen_pct"][1]
+            and row["all_pct"][0] <= row["all_pct"][1])
 
 
 if __name__ == "__main__":

@@ -63,60 +63,116 @@ def test_kalman_config_says_what_is_wrong(kwargs, message):
         KalmanConfig(**kwargs)
 
 
-# -- ROI steadying: a held ROI carried along by the head and shoulders ---------------------------------------
+# -- the figures on a known path --------------------------------------------------------------------------------
 
-HEAD_XY = np.array([[0, 0], [-8, -6], [-12, -6], [-16, -6], [8, -6], [12, -6], [16, -6], [-28, -2], [28, -2],
-                    [-8, 14], [8, 14], [-70, 60], [70, 60]], dtype=np.float64)  # a head and shoulders, px
+def test_fixed_set_error_and_lag_measure_a_known_wander_and_delay():
+    """Keypoints on the true path of the 'all' clip but for one of 13 joints wandering by 8 px (a sine: RMS
+    8 / sqrt 2 over frames) give an RMS over the set of 8 / sqrt(2 * 13) px, whatever a constant bias; the same
+    keypoints two frames late read as a lag of 2 frames."""
+    rng = np.random.default_rng(4)
+    photo = np.stack([rng.uniform(250, 390, 13), rng.uniform(60, 180, 13)], 1)
+    maps = S.moving_path(120, 640, 480)
+    xy = np.full((120, 33, 2), np.nan)
+    xy[:, :13] = S.true_path(photo, maps) + [3.0, -2.0]  # a constant bias: the model's, not tracking error
+    xy[:, 5, 0] += 8.0 * np.sin(2 * np.pi * np.arange(120) / 40)
+    error_px = S.fixed_set_error_pct(xy, maps, S.SEEN_JOINTS, 480) * 480 / 100
+    np.testing.assert_allclose(error_px, 8.0 / np.sqrt(2 * 13), rtol=0.05)
+    late = np.full_like(xy, np.nan)
+    late[2:, :13] = S.true_path(photo, maps)[:-2]
+    assert abs(S.lag_frames(late, maps, S.SEEN_JOINTS) - 2.0) < 0.2
 
 
-def _steadied_centres(path_xy: np.ndarray, anchor_noise: float, roi_noise: float, anchors: bool = True,
-                      seed: int = 0, beside: np.ndarray | None = None) -> np.ndarray:
-    """The centres (T, 2) a body's FollowState hands on when the person (a 600 px ROI whose centre is 150 px
-    below the nose) is at ``path_xy`` (T, 2): its landmarks' ROI and head points (given to the state only with
-    ``anchors``) with noise of those stds; ``beside`` (2,): another person's ROI centre, held there."""
+# -- ROI steadying: a held ROI carried along with the image, readings followed past a dead band ---------------
+
+MOTION_NOISE = 0.005  # px a frame: image_motion on the still clips measured 0.002-0.004
+
+
+def _steadied_rois(path_xy: np.ndarray, motion_noise: float, roi_noise: float, motions: bool = True, seed: int = 0,
+                   beside: np.ndarray | None = None, gain: float = 1.0, grown: float = 1.0) -> np.ndarray:
+    """The ROIs (T, 4: centre x, y, side, rotation) a body's FollowState hands on when the person (a 600 px ROI
+    whose centre is 150 px below the nose) is at ``path_xy`` (T, 2): its landmarks' ROI with noise of std
+    ``roi_noise`` px, and (given ``motions``) the image's move from the last frame with noise of std
+    ``motion_noise`` px; ``beside`` (2,): another person's ROI centre, held there.  ``gain``: the read side is
+    the crop's side times this (a model whose guessed hips grow with its crop); ``grown``: from frame 30 on, the
+    read side is 600 px times this, whatever the crop (the person's pose changed)."""
     from rigcast.models.roi import Roi
     from rigcast.pipeline.follow import ROI_BAND, ROI_CREEP_SPEED, ROI_SHAPE_BAND, ROI_STEADYING, FollowState
 
     rng = np.random.default_rng(seed)
     state = FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND,
                         roi_creep_speed=ROI_CREEP_SPEED)
-    out = []
+    out, side = [], 600.0
     for t, nose in enumerate(path_xy):
-        roi = Roi(center_xy=nose + [0.0, 150.0] + rng.normal(0, roi_noise, 2), size=600.0, rotation=0.0)
-        head = nose + HEAD_XY + rng.normal(0, anchor_noise, HEAD_XY.shape)
+        side = 600.0 if t == 0 else gain * state.rois[0].size
+        side = 600.0 * grown if t >= 30 and grown != 1.0 else side
+        roi = Roi(center_xy=nose + [0.0, 150.0] + rng.normal(0, roi_noise, 2), size=side + rng.normal(0, roi_noise),
+                  rotation=0.0)
         rois = {0: roi} if beside is None else {0: roi, 1: Roi(center_xy=beside, size=600.0, rotation=0.0)}
-        state.hand_on(rois, t / FPS, {0: head} if anchors else None)
-        out.append(state.rois[0].center_xy.copy())
+        moved = path_xy[t] - path_xy[max(t - 1, 0)] + rng.normal(0, motion_noise, 2)
+        given = {k: np.array([1.0, 0.0, *moved]) for k in rois} if motions and t > 0 else None
+        state.hand_on(rois, t / FPS, given)
+        r = state.rois[0]
+        out.append([*r.center_xy, r.size, r.rotation])
     return np.array(out)
 
 
 def test_a_held_roi_goes_along_with_a_moving_person_and_stays_put_for_a_still_one():
-    """A person swaying 60 px at 0.4 Hz: a held centre left behind, then released, steps by up to 23 px (14
-    steps over 6 px in 80 frames, 9.5 px RMS from the person); carried along by the head, none (3.3 px RMS)."""
+    """A person swaying 60 px at 0.4 Hz: a held centre without the image's motion trails the person by its band
+    (16 px RMS); carried along with the image, it goes with them (0.3 px)."""
     t = np.arange(90) / FPS
     moving = np.stack([320 + 60 * np.sin(2 * np.pi * 0.4 * t), 100 + 20 * np.sin(2 * np.pi * 0.27 * t + 1)], 1)
     truth = (moving + [0.0, 150.0])[10:]
-    figures = []
-    for anchors in (True, False):
-        centres = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, anchors=anchors)[10:]
-        steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
-        figures.append(((steps > 6.0).sum(), np.sqrt(np.mean(np.sum((centres - truth) ** 2, axis=1)))))
-    (carried_steps, carried_rms), (held_steps, held_rms) = figures
-    assert held_steps >= 5 and carried_steps <= 1, figures
-    assert carried_rms < 0.5 * held_rms, figures
-    still = _steadied_centres(np.full((90, 2), [320.0, 100.0]), anchor_noise=0.3, roi_noise=2.0)
-    assert np.ptp(still[5:], axis=0).max() == 0.0  # held exactly: the crop does not wander with the noise
-    # Beside another person (a crossing), it is not carried: held as before.
-    crowded = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, beside=np.array([600.0, 250.0]))
-    held = _steadied_centres(moving, anchor_noise=0.3, roi_noise=2.0, anchors=False)
+    rms = []
+    for motions in (True, False):
+        centres = _steadied_rois(moving, motion_noise=MOTION_NOISE, roi_noise=2.0, motions=motions)[10:, :2]
+        rms.append(np.sqrt(np.mean(np.sum((centres - truth) ** 2, axis=1))))
+    carried_rms, held_rms = rms
+    assert carried_rms < 0.3 * held_rms and carried_rms < 4.0, rms
+    # Still, with the image's measured motion noisy: held exactly, the crop does not wander with the noise.
+    still = _steadied_rois(np.full((90, 2), [320.0, 100.0]), motion_noise=MOTION_NOISE, roi_noise=2.0)
+    assert np.ptp(still[5:], axis=0).max() == 0.0
+    # Beside another person (a crossing), it is not carried: held as without motion.
+    crowded = _steadied_rois(moving, motion_noise=MOTION_NOISE, roi_noise=2.0, beside=np.array([600.0, 250.0]))
+    held = _steadied_rois(moving, motion_noise=MOTION_NOISE, roi_noise=2.0, motions=False)
     np.testing.assert_array_equal(crowded, held)
 
 
-def test_a_noisy_head_does_not_carry_a_held_roi():
-    """A still person whose head points scatter by 5 px (a hard read, as t1.jpg's half-hidden man in
-    test_body_faces' pan, whose crop, carried by such noise, slid and had him found twice): held exactly."""
-    centres = _steadied_centres(np.full((90, 2), [900.0, 150.0]), anchor_noise=5.0, roi_noise=2.0)
-    assert np.ptp(centres[5:], axis=0).max() == 0.0
+def test_a_roi_whose_reading_grows_with_its_crop_does_not_run_away():
+    """A model that reads a side 2.5 % above the crop's, give or take 4 px (the astronaut's guessed hips: 0 to 6 %
+    measured): a ROI released onto its reading each time the noise took it past the band grew from 600 to 727 px
+    in 90 frames; following the reading a dead band behind, it stays under 615 px."""
+    from rigcast.pipeline.follow import ROI_DEAD_BAND, ROI_SHAPE_BAND
+
+    still = np.full((90, 2), [320.0, 100.0])
+    sides = _steadied_rois(still, motion_noise=MOTION_NOISE, roi_noise=4.0, gain=1.025)[:, 2]
+    assert sides.max() < 1.05 * 600.0, sides.max()
+    # A real change of size (the reading 10 % larger or 30 % smaller, whatever the crop) is followed, a dead band
+    # behind (a crop 6 % off what the model reads: 622.6 px for 660, 446.8 for 420).
+    for grown in (1.1, 0.7):
+        side = _steadied_rois(still, motion_noise=MOTION_NOISE, roi_noise=0.0, grown=grown)[-1, 2]
+        band = ROI_DEAD_BAND * ROI_SHAPE_BAND * side
+        assert abs(side - 600.0 * grown) <= band + 1.0 and (side - 600.0) * (grown - 1.0) > 0, side
+
+
+def test_image_motion_recovers_a_known_similarity_of_a_real_photo():
+    """The bus.jpg man moved by 3 px, scaled by 1 % and turned by 0.5 degrees: measured from the pixels around
+    his head and shoulders within 0.1 px, 0.05 % and 0.02 degrees."""
+    import cv2
+    from fixtures_images import bus_man
+    from rigcast.pipeline.follow import image_motion
+
+    image = cv2.cvtColor(S.on_canvas(bus_man()), cv2.COLOR_RGB2GRAY)
+    h, w = image.shape
+    angle, scale, shift = 0.5, 1.01, np.array([3.0, -2.0])
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, scale)  # OpenCV's angle turns counter-clockwise on screen
+    m[:, 2] += shift
+    moved = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    head = np.array([[320.0, 80.0], [305.0, 75.0], [335.0, 75.0], [285.0, 130.0], [355.0, 130.0]])
+    a, b, tx, ty = image_motion(image, moved, head)
+    assert abs(np.hypot(a, b) - scale) < 5e-4 and abs(np.degrees(np.arctan2(b, a)) - angle) < 0.02
+    centre = np.array([w / 2, h / 2])
+    np.testing.assert_allclose(np.array([[a, -b], [b, a]]) @ centre + [tx, ty], m[:, :2] @ centre + m[:, 2], atol=0.1)
+    assert image_motion(image, image, np.full((5, 2), np.nan)) is None
 
 
 # -- bone lengths --------------------------------------------------------------------------------------------
@@ -204,24 +260,24 @@ def test_still_subject_bone_lengths_held_and_feet_planted(still_run):
 
 
 @requires_models
-@pytest.mark.parametrize("subject, frames", [("busman", 60), ("astronaut", 90)])
+@pytest.mark.parametrize("subject, frames", [("busman", 60), ("astronaut", 60), ("astronaut", 90)])
 def test_moving_subject_lags_at_most_a_frame_and_tracks_like_mediapipe(subject, frames, busman_image, tmp_path):
-    """The astronaut (benchmarks/bench_steadiness.py's clip): a held ROI that stood still while she moved, then
-    jumped, gave 1.57 % against MediaPipe's 1.05 %; carried along with her head and shoulders
-    (follow.ROI_STEADYING), 0.74 % against 0.89 %.  (Her hips and legs are guesses; on 60 frames more of them
-    count as seen and the median joint is one of them, whose error both methods share: there the lag and error
-    figures say more about the guesses than about the tracking.)"""
+    """Error against the known path on fixed joint sets (the face and shoulders; all 33, the astronaut's guessed
+    arms, hips and legs included), whatever either method calls visible.  The astronaut's crop, held while the
+    model's guesses grew with it, ran away at the end of the short clip (RMS over all joints 29.8 px against
+    MediaPipe's 20.3 on 60 frames); carried with the image and followed past a dead band, 8.1 px
+    (follow.ROI_STEADYING)."""
     from fixtures_images import astronaut
 
     image = busman_image if subject == "busman" else S.on_canvas(astronaut())
     clip, maps = S.moving_clip(tmp_path / "moving.mp4", image, frames)
     ours, ref = S.run_rigcast(clip, tmp_path / "moving.take.npz"), S.run_mediapipe(clip)
-    joints = S.visible_joints(ours, ref)
     h = image.shape[0]
-    lag = S.lag_frames(ours.xy, maps, joints)
-    error = (S.path_error_pct(ours.xy, maps, joints, h), S.path_error_pct(ref.xy, maps, joints, h))
+    lag = S.lag_frames(ours.xy, maps, S.SEEN_JOINTS)
     assert abs(lag) <= 1.25, f"lag {lag:.2f} frames"
-    assert error[0] <= 1.1 * error[1], f"path error {error[0]:.2f} % vs MediaPipe {error[1]:.2f} %"
+    for joints in (S.SEEN_JOINTS, S.ALL_JOINTS):
+        error = (S.fixed_set_error_pct(ours.xy, maps, joints, h), S.fixed_set_error_pct(ref.xy, maps, joints, h))
+        assert error[0] <= 1.1 * error[1], f"{len(joints)} joints: error {error[0]:.2f} % vs MediaPipe {error[1]:.2f} %"
 
 
 @requires_models

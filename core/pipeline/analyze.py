@@ -36,7 +36,7 @@ from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
                split_pose_model)
 from .body import NUM_JOINTS, BodyAnalyzer, BodyConfig, PersonRecord, confirmed
-from .follow import anchor_of
+from .follow import body_anchor
 
 NUM_FACE_LANDMARKS = 478
 
@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
-CACHE_VERSION = 4  # 4: body records keep what the detector said of them (body/detection, detection_whole)
+# 4: body records keep what the detector said of them (body/detection, detection_whole);
+# 5: body records carry their image motion (follow.FollowState.measure_motions)
+CACHE_VERSION = 5
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
@@ -276,13 +278,22 @@ class Stage:
                 rois = {int(i): Roi(center_xy=v[:2].copy(), size=float(v[2]), rotation=float(v[3]))
                         for i, v in zip(c[f"{k}/id"][m], c[f"{k}/next_roi"][m])}
                 if getattr(state, "roi_filter", None) is not None:  # steadied ROIs: the filter replays with times
-                    # and bodies' anchors (follow.body_anchor, from the landmarks as cached)
-                    anchors = ({int(i): anchor_of(xy) for i, xy in zip(c[f"{k}/id"][m], c[f"{k}/xy"][m])}
-                               if k == "body" else None)
-                    state.hand_on(rois, float(t), anchors)
+                    # and bodies' image motions (follow.FollowState.measure_motions, as cached)
+                    motions = ({int(i): v for i, v in zip(c[f"{k}/id"][m], c[f"{k}/motion"][m])}
+                               if f"{k}/motion" in c else None)
+                    state.hand_on(rois, float(t), motions)
                 else:
                     state.hand_on(rois)
         return state
+
+    def prime(self, state, chunks: list[dict[str, np.ndarray]], rgb: np.ndarray) -> None:
+        """Give a restored body ``state`` the last cached frame ``rgb`` (H, W, 3) and its bodies' anchor points
+        (as cached), which the next frame's image motion is measured from (FollowState.measure_motions)."""
+        if self.key != "body" or getattr(state, "roi_filter", None) is None or not chunks:
+            return
+        c = chunks[-1]
+        m = c["body/frame"] == c["frame_index"][-1]
+        state.measure_motions(rgb, {int(i): body_anchor(xy) for i, xy in zip(c["body/id"][m], c["body/xy"][m])})
 
 
 def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
@@ -296,6 +307,7 @@ def _body_payload(records: list[PersonRecord]) -> dict[str, np.ndarray]:
         "world": np.array([lm.world_xyz for lm in lms], dtype=np.float32).reshape(n, NUM_JOINTS, 3),
         "detection": np.array([r.detection_score for r in records], dtype=np.float32).reshape(n),
         "detection_whole": np.array([r.detection_whole for r in records], dtype=bool).reshape(n),
+        "motion": np.array([r.motion for r in records], dtype=np.float64).reshape(n, 4),
     }
 
 
@@ -914,8 +926,13 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             progress(done, total)
         pending: list = []
         # Decoded on a worker thread, a frame or two ahead of the analysis.
-        frames = footage.frames(from_index=resume_from) if resume_from is not None else iter(footage)
+        # A resume decodes the last cached frame again: the bodies' image motion is measured from it.
+        frames = footage.frames(from_index=resume_from - 1) if resume_from is not None else iter(footage)
         frames_iter = prefetched(frames if enhancer is None else enhanced_frames(frames, enhancer))
+        if chunks:
+            last = next(frames_iter)
+            for stage in stages:
+                stage.prime(states[stage.key], chunks, last.rgb)
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
         poses = (FacePoseStream(seen, config)
                  if config.faces and not config.face_model and not chunks else None)

@@ -22,7 +22,7 @@ kept.
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -334,6 +334,7 @@ class PersonRecord:
     appearance: np.ndarray  # (D,)
     detection_score: float = float("nan")
     detection_whole: bool = False
+    motion: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))  # (4,) follow.image_motion; NaN: none
 
 
 class BodyAnalyzer:
@@ -396,8 +397,10 @@ class BodyAnalyzer:
         tracked = [(_TrackedBox(lm, detected_boxes[id(lm)]) if id(lm) in detected_boxes else lm, followed)
                    for lm, followed in results]
         ids, boxes, appearance = assign_ids(rgb, time_s, tracked, state)
+        nan = np.full(4, np.nan)
         records = [PersonRecord(int(i), lm, boxes[k], appearance[k], box_scores.get(id(lm), float("nan")),
-                                id(lm) in whole) for k, ((lm, _), i) in enumerate(zip(results, ids))]
+                                id(lm) in whole, state.motions.get(int(i), nan))
+                   for k, ((lm, _), i) in enumerate(zip(results, ids))]
         return records, detect
 
     def landmarks_from(self, rgb: np.ndarray, detection: Detection,

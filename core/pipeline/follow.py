@@ -35,11 +35,13 @@ ROI_STEADYING = OneEuroConfig(min_cutoff=3.0, beta=20.0, d_cutoff=1.0)
 ROI_BAND = 0.03
 ROI_SHAPE_BAND = 0.03
 ROI_CREEP_SPEED = 0.05
+ROI_SETTLE_FRAMES = 6
+ROI_DEAD_BAND = 2.0
 """How a body track's next ROI is steadied: its centre, side and rotation One Euro filtered (speed in ROI
 sides per second); then the centre is held while it stays within ``ROI_BAND`` of the side from the centre
 held so far, and the side and rotation while they stay within ``ROI_SHAPE_BAND`` (of the side; radians).
 Past a band, a ROI that creeps (filtered speed under ``ROI_CREEP_SPEED`` sides, or radians, per second) is
-still held, up to twice the band.
+still held, up to twice the band; past that, it follows its reading a dead band behind (see below).
 The landmark model's output moves with its crop, so a ROI that follows every flicker of the hips feeds the
 flicker back: on a still, noisy astronaut clip the raw ROI's side moved by 160 px (std) and the keypoints by
 3.2 px, against 0.15 px from a fixed ROI.  (MediaPipe filters its ROI points too: One Euro, 0.01 Hz.)
@@ -67,29 +69,31 @@ landmarks read in it said 608, and once the crop followed, 624, 648, 660: the gu
 the slow clips here move the ROI by about 0.15 sides a second, people walking by faster still, while the
 creep above was 0.003 and noise keeps the filtered speed near 0.01.
 
-Carried along.  A centre held in steps lagged a moving subject by up to a band, then jumped, and the moving
-astronaut's guessed hips and legs followed each jump (path error 1.57 % of the frame height, MediaPipe 1.05 %).
-Following a released centre every frame until it slows measured 0.73 %, but changed who is tracked in
-tests/test_body_faces.py's pan over six people (two bodies without a face instead of one).  So the held
-centre is carried instead, by the move of the body's head and shoulders (:data:`ANCHOR_JOINTS`: the centre
-of those points, One Euro filtered with :data:`ANCHOR_STEADYING`), on the frames where that centre moves
-(filtered speed over ``ROI_CREEP_SPEED`` sides per second) and its step stands out of its own noise
-(:data:`ANCHOR_MIN_SNR` times the noise std its second differences give).  The crop goes along with the
-person; a still person's stays exactly held (still jitter unchanged); a hard read whose head points
-scatter is not carried (the half-hidden man of the pan above, whose crop, carried by such noise, slid until
-he was found twice); nor is a crop that touches another person's (:func:`_touch`).  benchmarks/bench_steadiness.py, 90 frames, path error rigcast | MediaPipe, % of the
-frame height: astronaut 0.70 | 0.87 (2x: 0.64 | 0.92; held: 1.57 | 1.05 and 0.75 | 0.92), bus.jpg man
-0.37 | 0.53 and 0.40 | 0.75 (held 0.38, 0.39); lag within 0.6 frame; still clips as before.
-How much of that is the crop: the figure is the median over the joints both call visible, and for the
-astronaut that median sits where her seen face meets her guessed shoulder, so it swings with which guessed
-joints pass the visibility test (22 before, 20 after).  Over MediaPipe's own visible joints, the mean RMS
-error (px) of her face and shoulders went 5.5 -> 5.4 (MediaPipe 5.0) on 90 frames, 4.1 -> 3.5 (3.4) on 60,
-and of her guessed joints 80 -> 82 (68), 50 -> 49 (32): the guesses wander more than MediaPipe's with any
-crop we tried (following the raw ROI every frame: 86 and 82 px; black borders instead of replicated ones:
-125 and 121; the smoothing level moves them by 2 px at most), so they are the model's reading of our
-crops, not the crop's steps.  Carrying side and rotation too (a similarity fitted to the head and
-shoulders) was no better on these clips, and the turn and spread of so small a cluster are noisy enough to
-carry hard reads.  Following the side or rotation so runs away: the guessed hips grow with the crop."""
+Carried along with the image.  A held ROI is moved with the image under the body's head and shoulders: the
+similarity (shift, scale, turn) that :func:`image_motion` measures on the pixels around its
+:data:`ANCHOR_JOINTS` (optical flow of corners there, fitted with RANSAC), accumulated until it would move
+the crop's corners by ``CARRY_MIN_SHIFT`` of its side.  Measured on the pixels, it does not move with the
+crop, where landmarks do: on the moving astronaut a similarity fitted to her face and shoulder landmarks
+grew by 3 % while she shrank by 7 % (her face points spread with the crop, her right shoulder is a guess),
+and carrying the centre alone by those points (this module until December 2026) left her crop's side and
+turn behind.  On still clips the measured motion is 0.002-0.004 px a frame, so a still person's crop stays
+exactly held; a crop that touches another person's (:func:`_touch`) is not carried.
+Dead band.  Carried so, the astronaut's crop stayed fixed on her (in photo coordinates: side 615 px, turn
+13.5 degrees, to 0.5 px) while the model's reading of it wandered by 3 % (615-634 px: the frame's edges cut
+her differently as she moves) and, once a release put the crop onto a reading, grew with the crop: she has
+no hips in view, so the next ROI her landmarks give is 1.00-1.06 times the crop they were read in (the bus.jpg
+man's, whole, 0.92-1.08: it pulls back).  Each release stepped up, and the crop ran away (side 615 -> 900 px
+in 25 frames, at the end of the 60-frame clip; MediaPipe's guesses run away there too, later).  So once a
+track has settled, past ``ROI_DEAD_BAND`` times its band a side or turn follows its reading only by what
+exceeds that (a centre, by what exceeds its band), which stops any feedback of gain under 1 + that band.  A
+dead band of one band was not enough: on the 90-frame clip with two other noise seeds, and with corners
+sought in a window rather than the whole frame, her reading ran 4 % ahead of each crop from frame 51 and the
+crop ran away again (RMS over all joints 34-38 px against MediaPipe's 41-44); with two bands, 7.6-9.3.  In a
+track's first ``ROI_SETTLE_FRAMES`` (the detector's first ROI settling) a ROI is still released onto its
+reading, as before (held a band short of it, the bus.jpg man's still 2D jitter went 0.12 -> 0.20 px).
+Astronaut moving (sway, zoom and roll), RMS error over frames and joints, face and shoulders | all 33 px,
+rigcast then MediaPipe: 60 frames 3.5 | 29.8 -> 1.1 | 8.1 (MediaPipe 3.4 | 20.3), 90 frames 5.4 | 49.0 ->
+1.2 | 8.3 (5.0 | 40.5); still clips unchanged (benchmarks/bench_steadiness.py)."""
 
 
 def _roi_vector(roi: Roi, previous: np.ndarray | None) -> np.ndarray:
@@ -106,9 +110,10 @@ class FollowState:
 
     With ``roi_filter`` set, the ROIs handed on are filtered per key over time and held within
     ``roi_band`` (centre) and ``roi_shape_band`` (side, rotation) of the last ROI handed on, or twice that
-    while they move slower than ``roi_creep_speed`` (see :data:`ROI_STEADYING`), a held centre carried along
-    by the moving anchor points of a body, from the landmarks' own ROIs, anchor points and times: replaying
-    the same ROIs and points rebuilds the same state.
+    while they move slower than ``roi_creep_speed``, past that following their reading a dead band behind (see
+    :data:`ROI_STEADYING`); a held ROI is carried along with the image's motion under a body's head and
+    shoulders.  From the landmarks' own ROIs, the measured motions and times: replaying the same ROIs and
+    motions rebuilds the same state (and the last frame with its anchor points, the next motion).
     """
 
     tracker: BoxTracker = field(default_factory=BoxTracker)
@@ -122,11 +127,37 @@ class FollowState:
     roi_creep_speed: float = 0.0
     _filters: dict[int, _SteadiedRoi] = field(default_factory=dict)
 
+    # Image motion (see :meth:`measure_motions`): the previous frame in grey and each body's anchor points there.
+    motions: dict[int, np.ndarray] = field(default_factory=dict)  # this frame's, per key (for the records)
+    _gray: np.ndarray | None = None
+    _anchors: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def measure_motions(self, rgb: np.ndarray, anchors: dict[int, np.ndarray | None]) -> dict[int, np.ndarray]:
+        """How the image around each body's anchor points (per key, (J', 2) px: :func:`body_anchor`) of the
+        previous frame moved into ``rgb`` (H, W, 3): per key a motion (4,) (:func:`image_motion`), NaN where
+        none was measured (a new body, too few corners followed).  Keeps this frame and these points for the
+        next.  Only for steadied ROIs (``roi_filter`` set): otherwise {}."""
+        if self.roi_filter is None:
+            return {}
+        import cv2
+
+        gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        motions = {}
+        for key, points in anchors.items():
+            before = self._anchors.get(key)
+            motion = None
+            if before is not None and self._gray is not None and self._gray.shape == gray.shape:
+                motion = image_motion(self._gray, gray, before)
+            motions[key] = np.full(4, np.nan) if motion is None else motion
+        self._gray = gray
+        self._anchors = {k: p for k, p in anchors.items() if p is not None}
+        return motions
+
     def hand_on(self, rois: dict[int, Roi], time_s: float | None = None,
-                anchors: dict[int, np.ndarray] | None = None) -> None:
+                motions: dict[int, np.ndarray] | None = None) -> None:
         """The ROIs the next frame follows: the ones this frame's landmarks give (at ``time_s``), filtered
-        when ``roi_filter`` is set.  ``anchors`` (per key, (J', 2) px: :func:`body_anchor`), given, carry a held
-        centre along while they move (see :data:`ROI_STEADYING`)."""
+        when ``roi_filter`` is set.  ``motions`` (per key, (4,): :meth:`measure_motions`; NaN: none measured)
+        carry a held ROI along with the image under it (see :data:`ROI_STEADYING`)."""
         if self.roi_filter is None or time_s is None:
             self.rois = rois
             return
@@ -137,36 +168,58 @@ class FollowState:
             filt = old.filter if old is not None else OneEuroFilter(self.roi_filter, (4,))
             scale = roi.size if old is None else float(old.value[2])  # the steadied size: the raw one flickers
             value = filt.step(_roi_vector(roi, None if old is None else old.value), time_s, scale=scale)
-            anchor = _AnchorTrack() if old is None else old.anchor
-            anchor_shift = anchor.step(None if anchors is None else anchors.get(key), time_s, scale,
-                                       self.roi_creep_speed)
-            held = value
+            motion = None if motions is None else motions.get(key)
+            held, pending = value, IDENTITY
             if old is not None and self.roi_band > 0:
                 side = old.held[2]
-                carried = old.held.copy()
-                if not crowded:  # near someone else, a read can slide onto them: a carried crop would follow
-                    carried[:2] += anchor_shift
-                d, speed = np.abs(value - carried), np.abs(filt.speed)
+                # The image's motion since the held ROI was last carried or set.  Near someone else a read can
+                # slide onto them: a carried crop would follow, so a crowded ROI is only held.
+                pending = old.pending
+                if crowded:
+                    pending = IDENTITY
+                elif motion is not None and np.all(np.isfinite(motion)):
+                    pending = compose(motion, pending)
+                base = old.held
+                if corner_shift(old.held, pending) >= CARRY_MIN_SHIFT * side:  # moved: carried along
+                    base, pending = carried(old.held, pending), IDENTITY
+                d, speed = np.abs(value - base), np.abs(filt.speed)
                 # Within the band, or creeping within twice the band: held (see ROI_STEADYING).
                 creep = self.roi_creep_speed
                 reach = (2.0 if speed[0] + speed[1] <= creep * side else 1.0,
                          2.0 if speed[2] <= creep * side and speed[3] <= creep else 1.0)
-                held = value.copy()
-                if d[0] + d[1] <= reach[0] * self.roi_band * side:
-                    held[:2] = carried[:2]
-                if d[2] <= reach[1] * self.roi_shape_band * side and d[3] <= reach[1] * self.roi_shape_band:
-                    held[2:] = old.held[2:]
-            filters[key] = _SteadiedRoi(filt, value, held, anchor)
+                held = base.copy()
+                bands = (reach[0] * self.roi_band * side, reach[1] * self.roi_shape_band * side,
+                         reach[1] * self.roi_shape_band)
+                out_centre, out_shape = d[0] + d[1] > bands[0], d[2] > bands[1] or d[3] > bands[2]
+                if old.age < ROI_SETTLE_FRAMES:  # a new track's ROI, still settling: released onto its reading
+                    if out_centre:
+                        held[:2] = value[:2]
+                    if out_shape:
+                        held[2:] = value[2:]
+                else:  # then only by what its reading exceeds the band by: a dead band (see ROI_STEADYING)
+                    bands = (bands[0], ROI_DEAD_BAND * bands[1], ROI_DEAD_BAND * bands[2])
+                    if out_centre:
+                        held[:2] = value[:2] - (value[:2] - base[:2]) * (bands[0] / (d[0] + d[1]))
+                    for k, band in ((2, bands[1]), (3, bands[2])):
+                        if d[k] > band:
+                            held[k] = value[k] - np.sign(value[k] - base[k]) * band
+                if np.any(held != base):  # released: set afresh where the image is now
+                    pending = IDENTITY
+            filters[key] = _SteadiedRoi(filt, value, held, pending, 0 if old is None else old.age + 1)
             out[key] = Roi(center_xy=held[:2], size=float(held[2]), rotation=normalize_radians(float(held[3])))
         self._filters = filters
         self.rois = out
 
 
 ANCHOR_JOINTS = np.arange(13)
-"""BlazePose's nose, eyes, ears, mouth corners and shoulders: the anchor a held body ROI is carried by."""
-ANCHOR_STEADYING = OneEuroConfig(min_cutoff=0.3, beta=20.0, d_cutoff=1.0)
-ANCHOR_NOISE_MEMORY = 0.1  # weight of the newest squared second difference in the anchor's noise estimate
-ANCHOR_MIN_SNR = 1.0  # see _AnchorTrack.step
+"""BlazePose's nose, eyes, ears, mouth corners and shoulders: where a body's image motion is measured."""
+ANCHOR_CONTEXT = 0.25  # the anchor points' box grown by this much of its size on each side: the patch followed
+MOTION_REACH = 0.5  # the window the corners are followed in: the box grown by this much of its size, and 16 px
+MOTION_MIN_POINTS = 8  # image points a motion must rest on (RANSAC inliers), else none is measured
+MOTION_RANSAC_PX = 1.0  # a tracked point further than this from the fitted motion is an outlier
+CARRY_MIN_SHIFT = 0.002  # see FollowState.hand_on: carry once the crop's corners would move this much of its side
+IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+"""The motion (4,) ``a, b, tx, ty`` of a similarity ``x' = [[a, -b], [b, a]] x + t`` that moves nothing."""
 
 
 def _touch(a: Roi, b: Roi) -> bool:
@@ -178,65 +231,94 @@ def _touch(a: Roi, b: Roi) -> bool:
 
 
 def body_anchor(lm) -> np.ndarray | None:
-    """(J', 2) px a body's :data:`ANCHOR_JOINTS` (:func:`anchor_of`), or None for landmarks without them
-    (faces).  The points are rounded to float32, as the chunk cache stores them, so a resumed run replays the
-    same."""
-    lm = getattr(lm, "landmarks", lm)  # a person just found in a box (body._TrackedBox)
-    xy = getattr(lm, "xy", None)
-    if xy is None or getattr(lm, "visibility", None) is None or len(xy) < len(ANCHOR_JOINTS):
+    """(J', 2) px a body's :data:`ANCHOR_JOINTS` from its landmarks (or their cached (J, 2) ``xy``), or None
+    for landmarks without them (faces).  Rounded to float32, as the chunk cache stores them, so a resumed
+    run measures the same image motion."""
+    if isinstance(lm, np.ndarray):
+        xy = lm
+    else:
+        lm = getattr(lm, "landmarks", lm)  # a person just found in a box (body._TrackedBox)
+        xy = getattr(lm, "xy", None)
+        if xy is None or getattr(lm, "visibility", None) is None:
+            return None
+    if len(xy) < len(ANCHOR_JOINTS):
         return None
-    return anchor_of(np.asarray(xy, np.float32))
+    return np.asarray(np.asarray(xy, np.float32)[ANCHOR_JOINTS], np.float64)
 
 
-def anchor_of(xy: np.ndarray) -> np.ndarray:
-    """(J', 2) float64 ``xy`` (J, 2)'s :data:`ANCHOR_JOINTS`."""
-    return np.asarray(xy, np.float64)[ANCHOR_JOINTS]
+def image_motion(before_gray: np.ndarray, gray: np.ndarray, points_xy: np.ndarray) -> np.ndarray | None:
+    """How the image around ``points_xy`` (J', 2) px of frame ``before_gray`` (H, W) uint8 moved in ``gray``:
+    the similarity (4,) ``a, b, tx, ty`` (:data:`IDENTITY`'s layout) fitted with RANSAC to corners of the
+    points' box (grown by ``ANCHOR_CONTEXT``) followed by pyramidal Lucas-Kanade optical flow; None when too
+    few corners follow.  Measured on the pixels, not on landmarks: it does not move with the crop."""
+    import cv2
+
+    if not np.all(np.isfinite(points_xy)):
+        return None
+    lo, hi = points_xy.min(axis=0), points_xy.max(axis=0)
+    height, width = gray.shape
+    # Corners of the grown box, followed within a window around it that also holds a fast move (both frames
+    # cut to it: the cost does not grow with the frame).
+    inner = np.concatenate([lo - ANCHOR_CONTEXT * (hi - lo) - 4.0, hi + ANCHOR_CONTEXT * (hi - lo) + 4.0])
+    outer = inner + np.concatenate([-(hi - lo), hi - lo]) * MOTION_REACH - 16.0 * np.array([1, 1, -1, -1])
+    x0, y0 = int(max(0, np.floor(outer[0]))), int(max(0, np.floor(outer[1])))
+    x1, y1 = int(min(width, np.ceil(outer[2]))), int(min(height, np.ceil(outer[3])))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    before, after = before_gray[y0:y1, x0:x1], gray[y0:y1, x0:x1]
+    mask = np.zeros_like(before)
+    ix0, iy0 = (int(max(0, np.floor(v))) for v in inner[:2] - [x0, y0])
+    ix1, iy1 = (int(max(0, np.ceil(v))) for v in inner[2:] - [x0, y0])
+    mask[iy0:iy1, ix0:ix1] = 255
+    corners = cv2.goodFeaturesToTrack(before, maxCorners=200, qualityLevel=0.01, minDistance=4, mask=mask)
+    if corners is None or len(corners) < MOTION_MIN_POINTS:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(before, after, corners, None, winSize=(15, 15), maxLevel=3)
+    ok = status.ravel() == 1
+    if ok.sum() < MOTION_MIN_POINTS:
+        return None
+    offset = np.array([x0, y0], np.float32)
+    m, inliers = cv2.estimateAffinePartial2D(corners[ok] + offset, moved[ok] + offset, method=cv2.RANSAC,
+                                             ransacReprojThreshold=MOTION_RANSAC_PX)
+    if m is None or inliers is None or inliers.sum() < MOTION_MIN_POINTS:
+        return None
+    return np.array([m[0, 0], m[1, 0], m[0, 2], m[1, 2]])
 
 
-@dataclass
-class _AnchorTrack:
-    """A body's anchor (the centre of its anchor points) over time: One Euro filtered
-    (:data:`ANCHOR_STEADYING`), and its noise (the running mean of the raw centre's squared second
-    differences, px^2)."""
+def compose(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """The motion (4,) ``earlier`` then ``later``."""
+    a1, b1, x1, y1 = later
+    a0, b0, x0, y0 = earlier
+    return np.array([a1 * a0 - b1 * b0, a1 * b0 + b1 * a0, a1 * x0 - b1 * y0 + x1, b1 * x0 + a1 * y0 + y1])
 
-    filter: OneEuroFilter = field(default_factory=lambda: OneEuroFilter(ANCHOR_STEADYING, (2,)))
-    at: np.ndarray | None = None  # filtered centre, px
-    raw: tuple = ()  # the last two raw centres
-    noise2: float | None = None
 
-    def step(self, points: np.ndarray | None, time_s: float, side: float, creep_speed: float) -> np.ndarray:
-        """Take this frame's anchor ``points`` (J', 2) px (None: none this frame, the track starts again);
-        return how far a held centre of ``side`` px is carried, (2,) px: the filtered centre's move since the
-        last frame while it moves (filtered speed over ``creep_speed`` sides per second) and that move stands
-        out of its noise (a step of ``ANCHOR_MIN_SNR`` times the noise's std), else zero."""
-        if points is None or not np.all(np.isfinite(points)):
-            self.filter, self.at, self.raw, self.noise2 = OneEuroFilter(ANCHOR_STEADYING, (2,)), None, (), None
-            return np.zeros(2)
-        anchor = np.asarray(points, np.float64).mean(axis=0)
-        before = self.at
-        self.at = self.filter.step(anchor, time_s, scale=side)
-        if len(self.raw) == 2:
-            d2 = float(np.sum((anchor - 2 * self.raw[1] + self.raw[0]) ** 2))
-            self.noise2 = d2 if self.noise2 is None else self.noise2 + ANCHOR_NOISE_MEMORY * (d2 - self.noise2)
-        self.raw = (self.raw[-1], anchor) if self.raw else (anchor,)
-        if before is None or self.noise2 is None:
-            return np.zeros(2)
-        shift = self.at - before
-        # White noise of std s per axis gives second differences of 12 s^2 (two axes): s = sqrt(noise2 / 12).
-        moving = (np.hypot(*self.filter.speed) > creep_speed * side
-                  and np.hypot(*shift) > ANCHOR_MIN_SNR * np.sqrt(self.noise2 / 12.0))
-        return shift if moving else np.zeros(2)
+def carried(roi: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """The ROI vector (4,) centre x, y, side, rotation moved by ``motion`` (4,): its centre mapped, its side
+    scaled and its rotation turned with the image."""
+    a, b, tx, ty = motion
+    x, y = roi[:2]
+    return np.array([a * x - b * y + tx, b * x + a * y + ty, roi[2] * np.hypot(a, b), roi[3] + np.arctan2(b, a)])
+
+
+def corner_shift(roi: np.ndarray, motion: np.ndarray) -> float:
+    """How far (px) ``motion`` moves the ROI's farthest corner."""
+    a, b, tx, ty = motion
+    c, s, half = np.cos(roi[3]), np.sin(roi[3]), 0.5 * roi[2]
+    corners = roi[:2] + np.array([[c * u - s * v, s * u + c * v] for u in (-half, half) for v in (-half, half)])
+    moved = corners @ np.array([[a, b], [-b, a]]) + [tx, ty]
+    return float(np.max(np.linalg.norm(moved - corners, axis=1)))
 
 
 @dataclass
 class _SteadiedRoi:
     """One key's steadied ROI: its filter, the filtered (4,) ``value``, the (4,) ``held`` one handed on, and
-    the anchor that carries the held centre."""
+    the image's motion (4,) since ``held`` was last carried or set, ``pending`` (:data:`IDENTITY`'s layout)."""
 
     filter: OneEuroFilter
     value: np.ndarray
     held: np.ndarray
-    anchor: _AnchorTrack
+    pending: np.ndarray
+    age: int  # frames handed on before this one
 
 
 def completed(value) -> Future:
@@ -279,8 +361,8 @@ def assign_ids(rgb: np.ndarray, time_s: float, results: list[Result], state: Fol
     keyed by id."""
     ids, boxes, appearance = identify(rgb, time_s, results, state.tracker, appearance_scale)
     keyed = {int(i): lm for (lm, _), i in zip(results, ids)}
-    state.hand_on({i: lm.next_roi() for i, lm in keyed.items()}, time_s,
-                  {i: body_anchor(lm) for i, lm in keyed.items()})
+    state.motions = state.measure_motions(rgb, {i: body_anchor(lm) for i, lm in keyed.items()})
+    state.hand_on({i: lm.next_roi() for i, lm in keyed.items()}, time_s, state.motions)
     return ids, boxes, appearance
 
 
