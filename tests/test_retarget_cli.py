@@ -52,6 +52,20 @@ def limb_errors(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
     return out
 
 
+def turned_mixamo_fbx(bpy, folder: Path, fingers: bool = True) -> Path:
+    """An FBX rig: Mixamo's skeleton built in Blender, turned 40 degrees and moved, exported with the add-on's
+    settings to ``folder/character.fbx``."""
+    import math
+
+    from rigcast_blender.export import export_fbx
+    from rigcast_blender.rest_pose import armature_from_rig
+
+    arm = armature_from_rig(mixamo_rig(fingers=fingers), "Character", bpy.context.scene.collection)
+    arm.rotation_euler = (0.0, 0.0, math.radians(-40.0))
+    arm.location = (1.0, 2.0, 0.0)
+    return export_fbx(bpy.context, arm, folder / "character.fbx")
+
+
 @pytest.fixture(scope="module")
 def source_bvh(tmp_path_factory) -> Path:
     """An A-posed metarig moving anatomically, written with rigcast's BVH writer (30 fps)."""
@@ -196,16 +210,7 @@ def blender():
 
 def test_bvh_onto_an_fbx_rig_through_blender(blender, source_bvh, tmp_path, capsys):
     bpy = blender
-    import math
-
-    from rigcast_blender.export import export_fbx
-    from rigcast_blender.rest_pose import armature_from_rig
-
-    # The FBX rig: Mixamo's skeleton built in Blender, turned and moved, exported with the add-on's settings.
-    arm = armature_from_rig(mixamo_rig(fingers=False), "Character", bpy.context.scene.collection)
-    arm.rotation_euler = (0.0, 0.0, math.radians(-40.0))
-    arm.location = (1.0, 2.0, 0.0)
-    rig_fbx = export_fbx(bpy.context, arm, tmp_path / "character.fbx")
+    rig_fbx = turned_mixamo_fbx(bpy, tmp_path, fingers=False)
 
     out = tmp_path / "out.fbx"
     assert main([str(source_bvh), "-o", str(out), "--rig", str(rig_fbx), "--map", "mixamo",
@@ -240,20 +245,13 @@ def test_real_mocap_onto_a_mixamo_fbx_evaluated_in_blender(blender, tmp_path, ca
     ``--map auto``; the written FBX read back and evaluated in Blender (``matrix_world @ pose_bone.head`` after
     ``frame_set``): limbs, hip line and chest line follow the clip's, median <= 1 deg, p95 <= 3 deg."""
     bpy = blender
-    import math
-
     from rigcast.retarget.cli import bvh_source
-    from rigcast_blender.export import export_fbx
-    from rigcast_blender.rest_pose import armature_from_rig
     from retarget_checks import LIMBS, LINES, canonical_dict, direction_errors, summary
 
     clip = read_bvh(ROOT / "tests" / "data" / "cmu_02_01_walk.bvh")
     source_bvh = tmp_path / "walk.bvh"
     write_bvh(clip.with_motion(clip.motion[:60]), source_bvh)
-    arm = armature_from_rig(mixamo_rig(), "Character", bpy.context.scene.collection)
-    arm.rotation_euler = (0.0, 0.0, math.radians(-40.0))
-    arm.location = (1.0, 2.0, 0.0)
-    rig_fbx = export_fbx(bpy.context, arm, tmp_path / "character.fbx")
+    rig_fbx = turned_mixamo_fbx(bpy, tmp_path)
 
     out = tmp_path / "out.fbx"
     assert main([str(source_bvh), "-o", str(out), "--rig", str(rig_fbx), "--map", "auto",
