@@ -28,8 +28,9 @@ rounds with the spread (lowest and highest) of the paired figure:
   a check that contention cannot inflate;
 * ``setup s``: render.py's seconds outside its render loop minus plain's
   outside its render call (start-up, Take, scene building: a fixed cost);
-* ``loop``: render.py's render loop (from its progress lines) against plain's
-  render call: what rigcast adds per frame (it should add nothing);
+* ``loop``: render.py's render call (from its closing ``wrote OUT: N frames
+  rendered in X s`` line) against plain's: what rigcast adds per frame (it
+  should add nothing);
 * seconds per frame of render.py's loop.
 
 The subprocesses run without ``PYTHONDONTWRITEBYTECODE``: an installed
@@ -64,7 +65,7 @@ started = time.monotonic()
 bpy.ops.render.render(animation=True)
 print(f"LOOP {time.monotonic() - started:.3f}")
 """
-PER_FRAME = re.compile(r"frame (\d+)/(\d+) .*?, ([0-9.]+) s/frame")
+WROTE = re.compile(r"^wrote .*: (\d+) frames rendered in ([0-9.]+) s$", re.M)
 LOOP = re.compile(r"^LOOP ([0-9.]+)$", re.M)
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -86,10 +87,9 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 
 
 def loop_seconds(who: str, stdout: str) -> float:
-    """The render call's seconds: render.py's from its last progress line, plain's as it printed them."""
+    """The render call's seconds (the video's finalisation included, for both), as each printed them."""
     if who == "ours":
-        _, total, per_frame = PER_FRAME.findall(stdout)[-1]
-        return float(per_frame) * int(total)
+        return float(WROTE.findall(stdout)[-1][1])
     return float(LOOP.findall(stdout)[-1])
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from mathutils import Matrix
 
 from .core_bridge import rotations
 
@@ -150,10 +149,7 @@ def decompose(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     negative = np.linalg.det(rot) < 0
     scale[negative, 0] *= -1.0
     rot[negative, :, 0] *= -1.0
-    # mathutils, Blender's own decomposition, rather than core's rotations.matrix_to_quat_wxyz: that one imports
-    # SciPy (0.25-0.3 s), which a render of faces alone needs for nothing else.  It computes in float32, as the
-    # fcurves store the keys; 100,000 matrices take 25 ms.
-    quat = np.array([Matrix(r).to_quaternion() for r in rot.tolist()], dtype=np.float64).reshape(-1, 4)
+    quat = rotations.matrix_to_quat_wxyz(rot)  # numpy, vectorised (re-orthonormalised where it must be)
     return location, rotations.continuous_quat(quat), scale
 
 

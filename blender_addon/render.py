@@ -24,14 +24,12 @@ a one-line error instead.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -40,7 +38,7 @@ import bpy
 from threadpoolctl import threadpool_limits
 
 from . import importer
-from .core_bridge import RigcastError, composite, rotations, take as core_take
+from .core_bridge import RigcastError, composite, take as core_take
 
 Progress = Callable[[int, int, float], None]
 """progress(frames_done, frames_total, seconds_elapsed)."""
@@ -164,8 +162,19 @@ def _engine_settings(scene: bpy.types.Scene, engine: str, samples: int, shadows:
         cycles.use_denoising = False
 
 
-def _video_output(scene: bpy.types.Scene, path: Path, footage: Path, frame_offset: int) -> bool:
-    """H.264 MP4 through Blender's FFmpeg writer; the footage's audio as a sound strip.  Returns whether audio goes in."""
+def _known_silent(video, footage: Path) -> bool:
+    """Whether the Take's analysis found no audio in this very footage file: its ``VideoInfo`` names the same file by
+    an absolute path (a relative one was relative to a folder the Take does not record) and says it has none.  Then
+    probing for a sound stream again (Blender opens the file once more) is skipped."""
+    source = Path(video.source)
+    return (video.kind == "video" and not video.has_audio and source.is_absolute()
+            and source.resolve() == footage.resolve())
+
+
+def _video_output(scene: bpy.types.Scene, path: Path, footage: Path, frame_offset: int, probe_audio: bool = True
+                  ) -> bool:
+    """H.264 MP4 through Blender's FFmpeg writer; the footage's audio as a sound strip (unless ``probe_audio`` is
+    False: known to have none).  Returns whether audio goes in."""
     settings = scene.render.image_settings
     if hasattr(settings, "media_type"):
         settings.media_type = 'VIDEO'  # Blender 5.0: before file_format, which only lists the media type's formats
@@ -177,7 +186,7 @@ def _video_output(scene: bpy.types.Scene, path: Path, footage: Path, frame_offse
     ffmpeg.ffmpeg_preset = 'GOOD'
     scene.render.filepath = str(path.resolve())  # Blender cannot write a bare relative name ("out.mp4")
     scene.render.use_file_extension = False
-    has_audio = _audio_strip(scene, footage, frame_offset)
+    has_audio = probe_audio and _audio_strip(scene, footage, frame_offset)
     ffmpeg.audio_codec = 'AAC' if has_audio else 'NONE'
     if has_audio:
         ffmpeg.audio_bitrate = 192
@@ -202,29 +211,11 @@ def _audio_strip(scene: bpy.types.Scene, footage: Path, frame_offset: int) -> bo
     return True
 
 
-def _import_scipy_quietly() -> None:
-    with contextlib.suppress(ImportError):  # retargeting imports it again, and says why it cannot
-        rotations.import_scipy()
-
-
-def _start_scipy_import(options) -> None:
-    """Bodies (skeletons, characters) are retargeted, which needs SciPy's rotations, and ``scipy.spatial`` takes
-    0.17 s of CPU to import: import it in a thread while Blender probes OpenGL and reads the start-up file and the
-    footage, which release the GIL (a Python thread counting in a loop runs at 55-85 % of its idle speed
-    meanwhile).  The retarget's own import then waits on this one (Python's import lock) if it is still going.
-    Measured on the demo's render (mask, face mesh, character), scene preparation through the reopened file, 30
-    alternating pairs on 2 shared cores (load average 12-13): faster with the thread in 23 pairs, by a median
-    0.25 s (medians 1.04 s against 1.39 s)."""
-    if set(options.overlays) & {"skeleton", "character"} and "scipy.spatial.transform" not in sys.modules:
-        threading.Thread(target=_import_scipy_quietly, name="rigcast-import-scipy", daemon=True).start()
-
-
 def prepare(options, report: importer.Report | None = None) -> tuple[bpy.types.Scene, tuple[int, int], bool]:
     """Build the composite scene for ``options`` (a ``CompositeOptions``) from factory settings.
 
     Returns the scene, the scene frames [first, last] it renders, and whether it carries audio.
     """
-    _start_scipy_import(options)
     check_opengl(options.engine)
     take = core_take.Take.load(options.take)
     # An empty file from the factory startup: read_factory_settings would also reset the preferences, which wakes
@@ -253,7 +244,8 @@ def prepare(options, report: importer.Report | None = None) -> tuple[bpy.types.S
     shadows = "character" in options.overlays  # a figure reads better self-shadowed; masks and meshes need none
     _engine_settings(scene, options.engine, options.samples, shadows)
     _light(scene, scene.camera, shadows)
-    has_audio = _video_output(scene, options.output, options.footage, import_options.frame_offset)
+    has_audio = _video_output(scene, options.output, options.footage, import_options.frame_offset,
+                              probe_audio=not _known_silent(take.video, options.footage))
     return scene, (scene.frame_start, scene.frame_end), has_audio
 
 
@@ -297,8 +289,18 @@ def _saved_and_opened(scene: bpy.types.Scene, save_blend: Path | None) -> bpy.ty
     return bpy.data.scenes[name]
 
 
-def render(options, progress: Progress | None = None, report: importer.Report | None = None) -> Path:
-    """Render the composite ``options`` asks for; returns the output path (written only once complete)."""
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """What a render wrote: the video (written only once complete), its frame count and the render loop's seconds
+    (Blender's render call alone, the scene building before it and the rename after it excluded)."""
+
+    path: Path
+    frames: int
+    seconds: float
+
+
+def render(options, progress: Progress | None = None, report: importer.Report | None = None) -> Rendered:
+    """Render the composite ``options`` asks for."""
     scene, (first, last), _ = prepare(options, report)
     scene = _saved_and_opened(scene, options.save_blend)
     output = options.output
@@ -326,6 +328,7 @@ def render(options, progress: Progress | None = None, report: importer.Report | 
     try:
         try:
             bpy.ops.render.render(animation=True, scene=scene.name)
+            seconds = time.monotonic() - started
         except RuntimeError as e:
             raise RigcastError(f"Blender could not render: {str(e).strip().splitlines()[-1]}") from None
         if done[0] != total or not partial.is_file() or partial.stat().st_size == 0:
@@ -334,7 +337,7 @@ def render(options, progress: Progress | None = None, report: importer.Report | 
     finally:
         bpy.app.handlers.render_write.remove(after_frame)
         partial.unlink(missing_ok=True)
-    return output
+    return Rendered(output, total, seconds)
 
 
 # --------------------------------------------------------------------------- command line
@@ -359,11 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     try:
         options = composite.parse(composite.script_args(argv))
-        out = render(options, progress=print_progress, report=print_warnings)
+        done = render(options, progress=print_progress, report=print_warnings)
     except RigcastError as e:
         print(f"rigcast: error: {e}", file=sys.stderr, flush=True)
         return 2
-    print(f"wrote {out}", flush=True)
+    print(f"wrote {done.path}: {done.frames} frames rendered in {done.seconds:.2f} s", flush=True)
     return 0
 
 

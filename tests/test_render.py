@@ -198,14 +198,14 @@ print("SHAPE KEYS", sorted(len(m.shape_keys.key_blocks) for m in bpy.data.meshes
 """
 
 
-def test_a_mask_and_face_mesh_scene_is_built_without_scipy_or_inference_libraries(talk, tmp_path):
-    """Start-up cost: preparing a mask and face mesh render imports neither SciPy (0.25-0.3 s, needed only to
-    retarget bodies) nor onnxruntime, PyAV or OpenCV; a skeleton's retargeting does import SciPy.  Faces are built
+def test_a_scene_is_built_without_scipy_or_inference_libraries(talk, tmp_path):
+    """Start-up cost: preparing a render imports neither SciPy (0.25-0.3 s) nor onnxruntime, PyAV or OpenCV,
+    whether it draws faces (mask, face mesh) or retargets bodies (skeleton, character).  Faces are built
     for the rendered frames only: ``--frames 2:5`` gives the mask and the face mesh a shape key per frame of those
     three (and their basis), not one per analysed frame."""
     clip, take_path, _ = talk
     imported = {}
-    for overlay in ("mask,facemesh", "skeleton"):
+    for overlay in ("mask,facemesh", "skeleton,character"):
         done = subprocess.run([sys.executable, "-c", PREPARE_ONLY, "--footage", str(clip), "--take", str(take_path),
                                "-o", str(tmp_path / "out.mp4"), "--overlay", overlay, "--engine", "cycles",
                                "--frames", "2:5"], capture_output=True, text=True, timeout=300,
@@ -216,7 +216,7 @@ def test_a_mask_and_face_mesh_scene_is_built_without_scipy_or_inference_librarie
             keys = done.stdout.split("SHAPE KEYS")[-1].strip()
             dense = Take.load(take_path).face_mesh is not None  # a dense mesh keys its coefficients instead
             assert keys == ("[4]" if dense else "[4, 4]"), keys
-    assert imported == {"mask,facemesh": "", "skeleton": "scipy"}
+    assert imported == {"mask,facemesh": "", "skeleton,character": ""}
 
 
 def face_mesh_region(take: Take, frame_index: int) -> np.ndarray:

@@ -11,7 +11,7 @@ The flow::
       -> retarget() -> Motion: (T, B, 4) pose-bone quaternions + root location   solve.py
          with foot contact, grounding and locking      contact.py
 
-Pure numpy/scipy; never imports bpy.
+Pure numpy; never imports bpy.
 """
 
 from .bone_map import BoneMap, DetectReport, classify_name, detect_bone_map, load_preset, preset_names

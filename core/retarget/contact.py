@@ -28,7 +28,8 @@ import numpy as np
 
 from .canonical import P, RigMarkers, body_axes
 from .rig import Motion, RetargetError, Rig, fk
-from .rotations import matrix_to_quat_wxyz, normalize, quat_wxyz_to_matrix, shortest_arc
+from .rotations import (matrix_to_quat_wxyz, mean_rotation, normalize, quat_wxyz_to_matrix, shortest_arc,
+                        turn_toward)
 
 FOOT_LOCK_MODES = ("auto", "always", "never", "grounding")
 SIDES = (("left", "L"), ("right", "R"))
@@ -114,27 +115,37 @@ def _foot_indices(markers: RigMarkers) -> list[list[int]]:
     return [[P[f"{side}_{n}"] for n in FOOT_POINTS if markers.bone[P[f"{side}_{n}"]] >= 0] for side, _ in SIDES]
 
 
+def _local_quadratic_fit(x: np.ndarray, window: int = 7) -> np.ndarray:
+    """Samples (N, D), N >= ``window`` (odd), replaced by a least-squares quadratic's value through the ``window``
+    samples around each (Savitzky-Golay); the first and last ``window // 2`` take the quadratic through the first
+    and last ``window`` samples (SciPy's ``savgol_filter(x, window, 2, axis=0)``, its default ``mode="interp"``).
+
+    With V the (window, 3) Vandermonde matrix of offsets -h..h, the fit's values are H @ x for the hat matrix
+    H = V (V^T V)^-1 V^T: its middle row is the sliding filter, its first and last h rows the ends."""
+    h = window // 2
+    offsets = np.arange(-h, h + 1, dtype=np.float64)
+    v = np.stack([np.ones_like(offsets), offsets, offsets ** 2], axis=1)
+    hat = v @ np.linalg.solve(v.T @ v, v.T)
+    n = len(x)
+    windows = np.stack([x[i:i + window] for i in range(n - window + 1)])  # (N - 2h, window, D)
+    out = np.empty(x.shape, dtype=np.float64)
+    out[h:n - h] = np.einsum("k,nkd->nd", hat[h], windows)
+    out[:h] = hat[:h] @ x[:window]
+    out[n - h:] = hat[h + 1:] @ x[n - window:]
+    return out
+
+
 def _jitter(xyz: np.ndarray) -> float:
     """Noise level (metres) of a trajectory (N, 3): the RMS distance from a local quadratic fit over 7 samples
     (Savitzky-Golay), about 0.8 sigma for white noise and near 0 for motion smooth over a fifth of a second at
     30 fps; 0 for fewer than 7 samples."""
-    from scipy.signal import savgol_filter
-
     if len(xyz) < 7:
         return 0.0
-    residual = xyz - savgol_filter(xyz, 7, 2, axis=0)
+    residual = xyz - _local_quadratic_fit(np.asarray(xyz, dtype=np.float64), 7)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         value = float(np.sqrt(np.nanmean(np.sum(residual ** 2, axis=1) / 3.0)))
     return value if np.isfinite(value) else 0.0
-
-
-def _slerp_to(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Rotations (N, 3, 3) a fraction ``weight`` (N,) of the way from ``current`` to ``target``."""
-    from scipy.spatial.transform import Rotation  # here, not at the top: see rotations.py
-
-    step = Rotation.from_matrix(target @ np.swapaxes(current, -1, -2)).as_rotvec() * weight[:, None]
-    return Rotation.from_rotvec(step).as_matrix() @ current
 
 
 def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indices: dict[str, int], mode: str,
@@ -161,8 +172,6 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     toe pivot).  A source foot that jitters (more than
     ``options.follow_jitter``), or no source, is held still like ``always``.
     """
-    from scipy.spatial.transform import Rotation  # here, not at the top: see rotations.py
-
     if mode not in FOOT_LOCK_MODES:
         raise RetargetError(f"foot_lock must be one of {FOOT_LOCK_MODES}, got {mode!r}")
     notes: list[str] = []
@@ -259,9 +268,9 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
                 toes_rots = world[a:b, toes] if toes is not None else rots
             else:
                 target = np.broadcast_to(centre, (b - a, 3))
-                rots = np.broadcast_to(Rotation.from_matrix(world[a:b, foot]).mean().as_matrix(), (b - a, 3, 3))
+                rots = np.broadcast_to(mean_rotation(world[a:b, foot]), (b - a, 3, 3))
                 # A planted foot's toes lie flat on the floor, even while the heel rises.
-                toes_rots = (np.broadcast_to(Rotation.from_matrix(world[a:b, toes]).mean().as_matrix(), (b - a, 3, 3))
+                toes_rots = (np.broadcast_to(mean_rotation(world[a:b, toes]), (b - a, 3, 3))
                              if toes is not None else rots)
             n = options.blend_frames
             for f in range(max(a - n, 0), min(b + n, motion.num_frames)):
@@ -309,7 +318,7 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
         s2 = shortest_arc(a1 - new_knee, h + d[:, None] * u - new_knee)  # shin swing about the new knee
         new_thigh = s1 @ world[f, thigh]
         new_shin = s2 @ s1 @ world[f, shin]
-        new_foot = _slerp_to(world[f, foot], anchor_rot[f], w)
+        new_foot = turn_toward(world[f, foot], anchor_rot[f], w)
         # Back to pose-bone rotations with basis = rel^T @ parent_world^T @ world.
         # Bones between thigh and shin turn with the thigh (s1), bones between
         # shin and foot with the shin (s2 s1); their own basis is unchanged.
@@ -320,7 +329,7 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
         local[f, shin] = rel[shin].T @ np.swapaxes(parent_shin, -1, -2) @ new_shin
         local[f, foot] = rel[foot].T @ np.swapaxes(parent_foot, -1, -2) @ new_foot
         if toes is not None:
-            new_toes = _slerp_to(world[f, toes], anchor_toes[f], w)
+            new_toes = turn_toward(world[f, toes], anchor_toes[f], w)
             local[f, toes] = rel[toes].T @ np.swapaxes(new_foot, -1, -2) @ new_toes
     if changed:
         motion = replace(motion, local_quat_wxyz=matrix_to_quat_wxyz(local, orthonormal=True)).with_continuous_signs()

@@ -1,16 +1,15 @@
 """Small vectorised rotation helpers shared by the retargeting stages.
 
 Rotations are (..., 3, 3) matrices acting on column vectors (``v' = R @ v``);
-quaternions cross module boundaries w-first (``quat_wxyz``) and are converted
-with :class:`scipy.spatial.transform.Rotation`.  NaN inputs give NaN outputs
-rather than raising: a joint missing from a frame must not stop a take.
+quaternions cross module boundaries w-first (``quat_wxyz``).  NaN inputs give
+NaN outputs rather than raising: a joint missing from a frame must not stop a
+take.
 
-SciPy is imported inside the functions that convert: ``scipy.spatial`` takes
+Everything here is numpy, SciPy-free on purpose: ``scipy.spatial`` takes
 0.25-0.3 s to import (its ``__init__`` loads distance, qhull and kd-trees
-too), which a headless render of masks or face meshes, which never converts a
-rotation, would otherwise pay at start-up.  ``import_scipy`` imports it on
-purpose, for a caller that can do so in a thread while it waits on work that
-releases the GIL (the headless renderer, while Blender reads its files).
+too), which every headless render of a character paid at start-up.  The
+conversions follow ``scipy.spatial.transform.Rotation`` (its nearest-rotation
+projection, its choice of branch and sign) and the tests hold them to it.
 """
 
 from __future__ import annotations
@@ -89,26 +88,51 @@ def smoothstep_weight(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def import_scipy() -> None:
-    """Import the SciPy parts the conversions here use (``scipy.spatial.transform``), now."""
-    from scipy.spatial.transform import Rotation  # noqa: F401
-
-
 def matrix_to_quat_wxyz(m: np.ndarray, *, orthonormal: bool = False) -> np.ndarray:
     """Quaternions (..., 4) w-first of rotation matrices (..., 3, 3); NaN matrices give NaN.
 
-    ``orthonormal=True`` skips scipy's re-orthonormalisation, for matrices
-    built as products of rotations (ten times faster).
+    A matrix that is not orthonormal (its Gram matrix off the identity by more
+    than 1e-12) is first replaced by the nearest rotation, U @ Vt of its SVD;
+    ``orthonormal=True`` skips that check, for matrices built as products of
+    rotations.  A matrix with determinant <= 0 is no rotation: ValueError.
+
+    The quaternion is read off the largest of (m00, m11, m22, trace), the
+    branch that divides by the largest of |x|, |y|, |z|, |w| (Shepperd's
+    method): with trace t, 4w^2 = 1 + t and 4x^2 = 1 - t + 2 m00, and the
+    other components follow from the symmetric (m_ij + m_ji = 4 q_i q_j) and
+    antisymmetric (m_kj - m_jk = 4 w q_i) parts; the chosen one's sign is
+    positive, then all are normalised.
     """
     m = np.asarray(m, dtype=np.float64)
     shape = m.shape[:-2]
     flat = m.reshape(-1, 3, 3)
     out = np.full((flat.shape[0], 4), np.nan)
     ok = np.all(np.isfinite(flat), axis=(1, 2))
-    if np.any(ok):
-        from scipy.spatial.transform import Rotation
-
-        out[ok] = Rotation.from_matrix(flat[ok], assume_valid=orthonormal).as_quat(scalar_first=True)
+    r = flat[ok]
+    if r.shape[0] == 0:
+        return out.reshape(shape + (4,))
+    if not orthonormal:
+        bad = np.flatnonzero(np.linalg.det(r) <= 0)
+        if bad.size:
+            raise ValueError(f"matrix {int(np.flatnonzero(ok)[bad[0]])} has determinant <= 0: not a rotation")
+        off = ~np.all(np.isclose(r @ np.swapaxes(r, -1, -2), np.eye(3), rtol=1e-5, atol=1e-12), axis=(1, 2))
+        if np.any(off):
+            u, _, vt = np.linalg.svd(r[off])
+            r = r.copy()
+            r[off] = u @ vt
+    trace = r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2]
+    choice = np.argmax(np.stack([r[:, 0, 0], r[:, 1, 1], r[:, 2, 2], trace], axis=-1), axis=-1)
+    sym = lambda i, j: r[:, i, j] + r[:, j, i]  # noqa: E731
+    anti = lambda i, j: r[:, i, j] - r[:, j, i]  # noqa: E731
+    cases = np.stack([  # (4 cases, N, xyzw)
+        np.stack([1 - trace + 2 * r[:, 0, 0], sym(1, 0), sym(2, 0), anti(2, 1)], -1),
+        np.stack([sym(1, 0), 1 - trace + 2 * r[:, 1, 1], sym(2, 1), anti(0, 2)], -1),
+        np.stack([sym(2, 0), sym(2, 1), 1 - trace + 2 * r[:, 2, 2], anti(1, 0)], -1),
+        np.stack([anti(2, 1), anti(0, 2), anti(1, 0), 1 + trace], -1),
+    ])
+    xyzw = cases[choice, np.arange(r.shape[0])]
+    xyzw /= np.linalg.norm(xyzw, axis=-1, keepdims=True)
+    out[ok] = xyzw[:, [3, 0, 1, 2]]
     return out.reshape(shape + (4,))
 
 
@@ -123,12 +147,47 @@ def twist_angle(r: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 
 def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) of quaternions (..., 4) w-first (normalised on the way)."""
-    from scipy.spatial.transform import Rotation
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) w-first (normalised on the way; NaN gives NaN).
 
+    A zero quaternion is no rotation: ValueError.
+    """
     q = np.asarray(q, dtype=np.float64)
-    shape = q.shape[:-1]
-    return Rotation.from_quat(q.reshape(-1, 4), scalar_first=True).as_matrix().reshape(shape + (3, 3))
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    if np.any(norm == 0):
+        raise ValueError("a zero quaternion is not a rotation")
+    w, x, y, z = np.moveaxis(q / norm, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def mean_rotation(r: np.ndarray) -> np.ndarray:
+    """The mean (3, 3) of rotations (N, 3, 3), N >= 1: the rotation whose quaternion q maximises
+    sum_i (q . q_i)^2 (Markley's average, what SciPy's ``Rotation.mean`` computes), the eigenvector of
+    sum_i q_i q_i^T with the largest eigenvalue.  Indifferent to each q_i's sign."""
+    q = matrix_to_quat_wxyz(r)
+    _, vectors = np.linalg.eigh(np.einsum("ni,nj->ij", q, q) / len(q))
+    return quat_wxyz_to_matrix(vectors[:, -1])
+
+
+def turn_toward(current: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Rotations (N, 3, 3) a fraction ``weight`` (N,) of the way from ``current`` to ``target`` (N, 3, 3).
+
+    The step ``target @ current^T`` is taken the short way (angle theta in [0, pi], its quaternion with
+    w >= 0) and scaled in angle: q(w) = (cos(w theta / 2), sin(w theta / 2) n), then applied on the left.
+    """
+    step = matrix_to_quat_wxyz(target @ np.swapaxes(current, -1, -2))
+    step = np.where(step[:, :1] < 0, -step, step)  # the short way round
+    sin_half = np.linalg.norm(step[:, 1:], axis=-1)
+    theta = 2.0 * np.arctan2(sin_half, step[:, 0])
+    weight = np.asarray(weight, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # sin(w theta / 2) / sin(theta / 2) -> w as theta -> 0
+        scale = np.where(sin_half > 1e-12, np.sin(weight * theta / 2.0) / sin_half, weight)
+    scaled = np.concatenate([np.cos(weight * theta / 2.0)[:, None], scale[:, None] * step[:, 1:]], axis=-1)
+    return quat_wxyz_to_matrix(scaled) @ current
 
 
 def continuous_quat(q_wxyz: np.ndarray) -> np.ndarray:
