@@ -120,6 +120,7 @@ class BodyPlan:
     report: str
     pose: object  # core CanonicalPose in the scene's world, what a character rig is retargeted from
     anchor: str = "pelvis"  # what the root follows: core retarget's anchor (the shoulders when no hips are seen)
+    feet_seen: bool = True  # whether foot contact applies (retarget.track_feet_seen)
 
 
 @dataclass
@@ -214,18 +215,22 @@ def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPl
         pose = pose.with_head_rotation(head)
     rig, height = default_rig_for(pose, anchor)
     bone_map = retarget.load_preset("rigcast").resolve(rig)
+    feet_seen = retarget.track_feet_seen(track)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", retarget.RetargetWarning)
-        motion, report = retarget.retarget(pose, rig, bone_map, options=_retarget_options(options.foot_lock, anchor),
+        motion, report = retarget.retarget(pose, rig, bone_map,
+                                           options=_retarget_options(options.foot_lock, anchor, feet_seen),
                                            fps=take.video.fps, return_report=True)
     return BodyPlan(track.track_id, rig, motion, options.frame_offset + track.frame_index.astype(np.float64), height,
-                    str(report), pose, anchor)
+                    str(report), pose, anchor, feet_seen)
 
 
-def _retarget_options(foot_lock: str, anchor: str):
-    """Core's retarget options for a body followed by ``anchor``: with the shoulders the feet are guesses, so no
-    foot contact."""
-    return retarget.RetargetOptions(foot_lock=foot_lock if anchor == "pelvis" else "never", anchor=anchor)
+def _retarget_options(foot_lock: str, anchor: str, feet_seen: bool = True):
+    """Core's retarget options for a body followed by ``anchor``: with the shoulders the feet are guesses, and a
+    person whose feet are rarely seen whole (``retarget.track_feet_seen``) has them guessed too, so no foot
+    contact."""
+    return retarget.RetargetOptions(foot_lock=foot_lock if anchor == "pelvis" and feet_seen else "never",
+                                    anchor=anchor)
 
 
 def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> FacePlan:
@@ -568,7 +573,7 @@ def _build_character_rig(build: _Build, body: BodyPlan, path: Path, bone_map_spe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", retarget.RetargetWarning)
         motion = retarget.retarget(pose, rig, bone_map, fps=take.video.fps,
-                                   options=_retarget_options(foot_lock, body.anchor))
+                                   options=_retarget_options(foot_lock, body.anchor, body.feet_seen))
     build.add(animation.write_bone_motion(arm, rig, motion, frames=body.frames, action_name=f"{name}_action"))
     return arm
 

@@ -17,7 +17,8 @@ Pure numpy; never imports bpy.
 from .bone_map import BoneMap, DetectReport, classify_name, detect_bone_map, load_preset, preset_names
 from .canonical import (BONE_NAMES, CANONICAL_BONES, POINTS, CanonicalBone, CanonicalPose, RigMarkers,
                         canonical_from_track, from_blazepose33, from_coco17, from_h36m17, from_lw3d19, from_skeleton,
-                        from_vitpose25, head_rotation_from_face, pose_from_rig, rig_markers, track_anchor)
+                        from_vitpose25, head_rotation_from_face, pose_from_rig, rig_markers, seen_frames, track_anchor,
+                        track_feet_seen)
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact, contact_spans, detect_contact
 from .rig import (Motion, RetargetError, Rig, default_rig, fk, matrix_to_roll, motion_from_pose,
                   vec_roll_to_matrix, world_to_local_rotations)
@@ -32,6 +33,6 @@ __all__ = [
     "detect_contact", "fk", "from_blazepose33", "from_coco17", "from_h36m17", "from_lw3d19", "from_skeleton",
     "from_vitpose25",
     "head_rotation_from_face", "load_preset", "matrix_to_roll", "motion_from_pose", "pose_from_rig", "preset_names",
-    "retarget", "rig_markers", "source_from_rig", "source_scale", "track_anchor", "vec_roll_to_matrix",
+    "retarget", "rig_markers", "seen_frames", "source_from_rig", "source_scale", "track_anchor", "track_feet_seen", "vec_roll_to_matrix",
     "world_to_local_rotations",
 ]

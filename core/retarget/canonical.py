@@ -469,6 +469,9 @@ def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = T
                             "such as --pose vitpose); animation needs a 3D track: analyse with the default "
                             "--pose blazepose")
     camera = np.asarray(track.xyz, dtype=np.float64) + np.asarray(track.root_xyz, dtype=np.float64)[:, None, :]
+    # A frame on which no joint is confident (a person hidden behind another, followed through by the tracker)
+    # holds junk: it is unknown (NaN), so it neither sets the floor nor the scale, and the retarget fills it in.
+    camera[~seen_frames(track)] = np.nan
     pose = from_skeleton(cv_to_blender(camera), track.skeleton, fps=fps)
     xyz = np.array(pose.xyz)
     if ground:
@@ -491,6 +494,33 @@ def canonical_from_track(track, *, fps: Fraction | None = None, ground: bool = T
 
 LOWER_BODY_MIN_CONF = 0.5
 LOWER_BODY_MIN_FRACTION = 0.25
+SEEN_MIN_CONF = 0.5
+"""A track's frame is seen when some joint has at least this confidence; a foot is seen when its ankle, heel and
+toe all have."""
+
+
+def seen_frames(track, min_conf: float = SEEN_MIN_CONF) -> np.ndarray:
+    """(T,) whether ``track`` shows its person on each frame: some joint's confidence reaches ``min_conf``."""
+    conf = np.nan_to_num(np.asarray(track.conf, dtype=np.float64), nan=0.0)
+    return np.any(conf >= min_conf, axis=1) if conf.size else np.zeros(len(track.frame_index), dtype=bool)
+
+
+def track_feet_seen(track, min_conf: float = SEEN_MIN_CONF, min_fraction: float = LOWER_BODY_MIN_FRACTION) -> bool:
+    """Whether ``track``'s feet are seen well enough to plant them: for each side, the whole foot (ankle, heel and
+    toe, those of its skeleton) has confidence >= ``min_conf`` on at least ``min_fraction`` of the frames.  A
+    skeleton without foot joints, or a person whose feet are hidden (behind a table, below the frame, behind
+    another walker), gives False: foot contact would plant guesses."""
+    names = track.skeleton.joint_names
+    conf = np.nan_to_num(np.asarray(track.conf, dtype=np.float64), nan=0.0)
+    if conf.shape[0] == 0:
+        return False
+    for side in ("left", "right"):
+        if f"{side}_ankle" not in names:
+            return False
+        joints = [names.index(f"{side}_{n}") for n in ("ankle", "heel", "foot_index") if f"{side}_{n}" in names]
+        if np.mean(np.all(conf[:, joints] >= min_conf, axis=1)) < min_fraction:
+            return False
+    return True
 
 
 def track_anchor(track, frame_size: tuple[int, int] | None = None, min_conf: float = LOWER_BODY_MIN_CONF,

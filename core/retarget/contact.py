@@ -151,10 +151,13 @@ def _jitter(xyz: np.ndarray) -> float:
 def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indices: dict[str, int], mode: str,
                        fps: float, options: ContactOptions = ContactOptions(), *,
                        source_xyz: np.ndarray | None = None, scale: float = 1.0,
-                       contact: np.ndarray | None = None) -> tuple[Motion, list[str]]:
+                       contact: np.ndarray | None = None, seen: np.ndarray | None = None
+                       ) -> tuple[Motion, list[str]]:
     """Detect contacts, ground and (``auto``/``always``) lock the feet of ``motion``; returns a new motion and notes.
 
     ``contact`` (T, 2), when given (the analysis measured it in the camera's world), replaces detection.
+    ``seen`` (T,), when given, marks the frames the source shows: the others (filled in between seen frames)
+    never set the floor and never count as planted.
 
     ``mode``: ``never`` (unchanged), ``grounding`` (root height only),
     ``always`` (grounding, then every contact held still at its median, foot
@@ -188,14 +191,19 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     rest_floor = float(np.min(rest_pts[ids.ravel(), 2]))
     pts = markers.posed_xyz(fk(rig, motion))
     foot_xyz = pts[:, ids]
+    seen = np.ones(motion.num_frames, dtype=bool) if seen is None else np.asarray(seen, dtype=bool)
+    if not seen.any():
+        notes.append("foot contact skipped: no frame shows the source")
+        return motion, notes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames without feet
         lowest = np.nanmin(foot_xyz[..., 2], axis=(1, 2))
-        floor = float(np.nanpercentile(lowest, options.floor_percentile))
+        floor = float(np.nanpercentile(lowest[seen], options.floor_percentile))
     if not np.isfinite(floor):
         notes.append("foot contact skipped: no frame shows the feet")
         return motion, notes
     contact = detect_contact(foot_xyz, fps, floor, options) if contact is None else np.asarray(contact, dtype=bool)
+    contact = contact & seen[:, None]
 
     # Grounding: on contact frames, lift or drop the root so the lowest planted
     # point is on the rest floor; in between, interpolate the offset.

@@ -47,8 +47,8 @@ from .canonical import (BONE_NAMES, BONES, P, REST_RULES, SHARED_RULES, Canonica
 from .contact import FOOT_LOCK_MODES, ContactOptions, apply_foot_contact
 from .fingers import FINGER_NAMES, detect_fingers
 from .rig import Motion, RetargetError, Rig, world_to_local_rotations
-from .rotations import (axis_angle_matrix, frame_from_axes, matrix_to_quat_wxyz, normalize, shortest_arc,
-                        smoothstep_weight, twist_angle)
+from .rotations import (axis_angle_matrix, frame_from_axes, matrix_to_quat_wxyz, normalize, quat_wxyz_to_matrix,
+                        shortest_arc, smoothstep_weight, twist_angle)
 
 ROOT_MOTION_MODES = ("full", "in_place", "none")
 ANCHORS = ("pelvis", "shoulders")
@@ -131,6 +131,26 @@ def _fill_missing_frames(values: np.ndarray) -> np.ndarray:
         return values
     t = np.arange(len(values))
     return np.stack([np.interp(t, t[ok], values[ok, i]) for i in range(values.shape[1])], axis=1)
+
+
+def _fill_unseen_rotations(local: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Rotations (T, B, 3, 3) whose unseen frames (``seen`` (T,) False) are interpolated between the seen frames
+    around them (normalised linear interpolation of sign-aligned quaternions), held at the ends."""
+    if seen.all() or not seen.any():
+        return local
+    q = matrix_to_quat_wxyz(local, orthonormal=True)  # (T, B, 4)
+    t = np.arange(len(seen))
+    known = np.flatnonzero(seen)
+    after = np.clip(np.searchsorted(known, t), 0, len(known) - 1)
+    before = np.clip(after - 1, 0, len(known) - 1)
+    before = np.where(known[after] == t, after, before)
+    a, b = known[before], known[after]
+    w = np.where(b > a, (t - a) / np.maximum(b - a, 1), 0.0)[:, None, None]
+    qa, qb = q[a], q[b]
+    qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)
+    mixed = (1.0 - w) * qa + w * qb
+    filled = quat_wxyz_to_matrix(mixed)
+    return np.where(seen[:, None, None, None], local, filled)
 
 
 def _leg_length(xyz: np.ndarray) -> np.ndarray:
@@ -219,6 +239,10 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
                                               pose.segment_rotation, pose.rest_xyz)
     solved += _solve_fingers(rig, indices, pose, world, notes)
     local = world_to_local_rotations(rig, world)
+    # Frames without a single source point (a person hidden behind another) take their bone poses from the
+    # neighbouring frames that have some.
+    seen = np.any(np.all(np.isfinite(src_xyz), axis=-1), axis=-1)
+    local = _fill_unseen_rotations(local, seen)
 
     scale = options.scale or source_scale(rest_xyz, src_xyz, options.anchor)
     hips = indices["hips"]
@@ -238,7 +262,7 @@ def retarget(source: CanonicalPose | np.ndarray, rig: Rig, bone_map: BoneMap | N
             rate = DEFAULT_FPS
         motion, contact_notes = apply_foot_contact(rig, motion, markers, indices, options.foot_lock, float(rate),
                                                    options.contact, source_xyz=src_xyz, scale=scale,
-                                                   contact=pose.contact)
+                                                   contact=pose.contact, seen=seen)
         notes += contact_notes
     if options.anchor == "shoulders" and options.root_motion == "full":
         motion = _anchored(rig, motion, markers, src_xyz * scale, SHOULDERS, notes)
