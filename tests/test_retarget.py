@@ -663,3 +663,58 @@ def test_retargeting_with_foot_locking_imports_no_scipy(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("SCIPY")[-1].strip() == "none"
+
+
+# --------------------------------------------------------------------------- frames the source does not show
+
+
+def test_unseen_frames_are_filled_between_seen_ones_and_never_planted():
+    """A person hidden for 12 frames mid-walk (a followed track's junk, unknown to the retarget): the bone poses
+    there lie between those of the frames around the gap, the feet never count as planted there, and the floor
+    and the seen frames' contact are those of the walk without the gap's frames."""
+    xyz, planted = walk(num_frames=90, noise=0.0)
+    rig = default_rig()
+    gap = slice(40, 52)
+    hidden = xyz.copy()
+    hidden[gap] = np.nan
+    full = retarget(CanonicalPose(xyz, fps=30), rig, load_preset("rigcast"))
+    out = retarget(CanonicalPose(hidden, fps=30), rig, load_preset("rigcast"))
+    q = out.local_quat_wxyz
+    assert np.all(np.isfinite(q)) and np.all(np.isfinite(out.root_translation))
+    assert not out.contact[gap].any()
+    assert full.contact[gap].any()  # the walk does plant a foot in the gap: the check above can fail
+    # Interpolated: each bone turns from its pose at frame 39 to that at 52 through the gap, no farther.
+    before, after = quat_wxyz_to_matrix(q[39]), quat_wxyz_to_matrix(q[52])
+    span = rotation_angle_deg(np.swapaxes(before, -1, -2) @ after)
+    for f in range(40, 52):
+        now = quat_wxyz_to_matrix(q[f])
+        from_before = rotation_angle_deg(np.swapaxes(before, -1, -2) @ now)
+        assert np.all(from_before <= span + 1e-6), f"frame {f} turns past its neighbours"
+    # The seen frames' grounding: planted feet stand on the rig's floor, as without the gap.
+    markers = rig_markers(rig, load_preset("rigcast").indices(rig))
+    soles = [P["left_heel"], P["right_heel"], P["left_toe_end"], P["right_toe_end"]]
+    floor = np.nanmin(markers.rest_xyz(rig)[soles, 2])
+    lowest = np.nanmin(markers.posed_xyz(fk(rig, out))[:, soles, 2], axis=1)
+    np.testing.assert_allclose(lowest[out.contact.any(axis=1)], floor, atol=0.005)
+
+
+@pytest.mark.parametrize("hide, expected", [
+    ((), True),
+    (("left_heel",), False),  # a foot is seen whole, or not at all
+    (("right_foot_index",), False),
+    (("left_hip",), True),  # only the feet count
+])
+def test_track_feet_seen(hide, expected):
+    from rigcast.formats.take import Track
+    from rigcast.retarget import track_feet_seen
+
+    conf = np.full((20, 33), 0.9)
+    for name in hide:
+        conf[:16, BLAZEPOSE_33.index(name)] = 0.2  # seen on 4 of 20 frames: under a quarter
+    track = Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(20), xy=np.zeros((20, 33, 2)),
+                  xyz=np.zeros((20, 33, 3)), conf=conf, root_xyz=np.zeros((20, 3)))
+    assert track_feet_seen(track) is expected
+    conf[:15, BLAZEPOSE_33.index(hide[0]) if hide else 0] = 0.9  # on 5 of 20 frames: a quarter, enough
+    track = Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(20), xy=np.zeros((20, 33, 2)),
+                  xyz=np.zeros((20, 33, 3)), conf=conf, root_xyz=np.zeros((20, 3)))
+    assert track_feet_seen(track)
