@@ -228,9 +228,10 @@ def plan_body(take, track, offset: np.ndarray, options: ImportOptions) -> BodyPl
 def _retarget_options(foot_lock: str, anchor: str, feet_seen: bool = True):
     """Core's retarget options for a body followed by ``anchor``: with the shoulders the feet are guesses, and a
     person whose feet are rarely seen whole (``retarget.track_feet_seen``) has them guessed too, so no foot
-    contact."""
+    contact.  Planted feet are grounded where the person's own feet are in the scene (``ground_on="source"``), not
+    on Z = 0: the scene's floor is the main person's, and another one's may lie a little off it."""
     return retarget.RetargetOptions(foot_lock=foot_lock if anchor == "pelvis" and feet_seen else "never",
-                                    anchor=anchor)
+                                    anchor=anchor, contact=retarget.ContactOptions(ground_on="source"))
 
 
 def plan_face(take, face, offset: np.ndarray, options: ImportOptions, mask) -> FacePlan:

@@ -718,3 +718,23 @@ def test_track_feet_seen(hide, expected):
     track = Track(track_id=0, skeleton=BLAZEPOSE_33, frame_index=np.arange(20), xy=np.zeros((20, 33, 2)),
                   xyz=np.zeros((20, 33, 3)), conf=conf, root_xyz=np.zeros((20, 3)))
     assert track_feet_seen(track)
+
+
+def test_ground_on_source_keeps_the_planted_feet_where_the_source_has_them():
+    """A walk 0.25 m above Z = 0 (a person on a step, in a scene whose floor is another's): ``floor`` grounding
+    brings the planted feet down to the rig's floor, ``source`` leaves them on the source's, 0.25 m up."""
+    xyz, planted = walk(num_frames=90, noise=0.0)
+    rig = default_rig()
+    markers = rig_markers(rig, load_preset("rigcast").indices(rig))
+    soles = [P["left_heel"], P["right_heel"], P["left_toe_end"], P["right_toe_end"]]
+    source_floor = np.nanmin(xyz[:, soles, 2], axis=1)[planted.any(axis=1)].mean() + 0.25
+    lows = {}
+    for ground_on in ("floor", "source"):
+        options = RetargetOptions(foot_lock="grounding", contact=ContactOptions(ground_on=ground_on))
+        out = retarget(CanonicalPose(xyz + [0.0, 0.0, 0.25], fps=30), rig, load_preset("rigcast"), options=options)
+        lowest = np.nanmin(markers.posed_xyz(fk(rig, out))[:, soles, 2], axis=1)
+        lows[ground_on] = float(np.median(lowest[out.contact.any(axis=1)]))
+    assert abs(lows["floor"] - np.nanmin(markers.rest_xyz(rig)[soles, 2])) < 0.01
+    assert abs(lows["source"] - source_floor) < 0.01
+    with pytest.raises(RetargetError, match="ground_on"):
+        ContactOptions(ground_on="camera")

@@ -32,6 +32,7 @@ from .rotations import (matrix_to_quat_wxyz, mean_rotation, normalize, quat_wxyz
                         turn_toward)
 
 FOOT_LOCK_MODES = ("auto", "always", "never", "grounding")
+GROUND_ON = ("floor", "source")
 SIDES = (("left", "L"), ("right", "R"))
 FOOT_POINTS = ("ankle", "heel", "toe", "toe_end")
 
@@ -55,8 +56,14 @@ class ContactOptions:
     """In ``auto`` mode a planted foot follows the source's own foot motion (heel roll, toe pivot) unless that
     motion jitters by more than this (metres, estimated from second differences): a detector's jittering foot is
     held still instead."""
+    ground_on: str = "floor"
+    """Where grounding puts the planted feet: ``floor``, the rig's rest floor (mocap onto a character standing at
+    Z = 0); ``source``, the source's own planted feet, scaled (a person placed in a scene, whose floor is where the
+    footage shows their feet: grounding then only takes out the difference between the rig's legs and theirs)."""
 
     def __post_init__(self) -> None:
+        if self.ground_on not in GROUND_ON:
+            raise RetargetError(f"ground_on must be one of {GROUND_ON}, got {self.ground_on!r}")
         if not (0 <= self.height_on <= self.height_off):
             raise RetargetError(f"need 0 <= height_on <= height_off, got {self.height_on}, {self.height_off}")
         if not (0 <= self.speed_on <= self.speed_off):
@@ -206,14 +213,27 @@ def apply_foot_contact(rig: Rig, motion: Motion, markers: RigMarkers, bone_indic
     contact = contact & seen[:, None]
 
     # Grounding: on contact frames, lift or drop the root so the lowest planted
-    # point is on the rest floor; in between, interpolate the offset.
+    # point is on the rest floor (or the source's, scaled); in between, interpolate the offset.
     planted_low = np.where(contact[:, :, None], foot_xyz[..., 2], np.inf).min(axis=(1, 2))
-    on = np.flatnonzero(np.isfinite(planted_low))
+    target_low = np.full(motion.num_frames, rest_floor)
+    target_floor = rest_floor
+    if options.ground_on == "source" and source_xyz is not None:
+        source_z = scale * np.asarray(source_xyz, dtype=np.float64)[:, ids, 2]
+        source_z = np.where(np.isfinite(source_z), source_z, np.inf)
+        target_low = np.where(contact[:, :, None], source_z, np.inf).min(axis=(1, 2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            source_lowest = np.where(seen, source_z.min(axis=(1, 2)), np.nan)
+            source_lowest = np.where(np.isfinite(source_lowest), source_lowest, np.nan)
+            target_floor = float(np.nanpercentile(source_lowest, options.floor_percentile))
+        if not np.isfinite(target_floor):
+            target_floor = rest_floor
+    on = np.flatnonzero(np.isfinite(planted_low) & np.isfinite(target_low))
     frames = np.arange(motion.num_frames)
     if on.size:
-        offset = np.interp(frames, on, rest_floor - planted_low[on])
+        offset = np.interp(frames, on, target_low[on] - planted_low[on])
     else:
-        offset = np.full(motion.num_frames, rest_floor - floor)
+        offset = np.full(motion.num_frames, target_floor - floor)
         notes.append("no foot contact found; the floor was placed at the feet's low point")
     # A root location is in the carrier bone's rest frame: world shift = R_carrier @ location.
     r_carrier = rig.rest_matrix[motion.root_bone, :3, :3]
