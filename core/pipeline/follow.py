@@ -331,7 +331,8 @@ def box_corners(gray: np.ndarray, box_xyxy: tuple[int, int, int, int]) -> np.nda
     """The corners (K, 1, 2) float32 px that ``cv2.goodFeaturesToTrack`` finds in ``gray`` (H, W) uint8 masked
     to the pixel box ``box_xyxy`` (ends excluded), or None.  Sought in the box and :data:`CORNER_MARGIN` px
     around it (all that the corner measure and its local-maximum test read there), not over the whole image:
-    the same corners, for 40 % less time on a body's motion window."""
+    the same corners, for a quarter of the work (the carphone man's motion window at 640x480: 6.8 -> 1.9 CPU
+    ms a frame, on a busy machine)."""
     import cv2
 
     x0, y0, x1, y1 = box_xyxy
