@@ -175,6 +175,72 @@ def test_image_motion_recovers_a_known_similarity_of_a_real_photo():
     assert image_motion(image, image, np.full((5, 2), np.nan)) is None
 
 
+
+def _carphone_frames(frames: int = 12) -> list[np.ndarray]:
+    """The first ``frames`` frames (H, W, 3) of the carphone clip (a man talking in a moving car), 640x480."""
+    import av
+    import cv2
+    from footage import carphone
+
+    out = []
+    with av.open(str(carphone())) as c:
+        for f in c.decode(video=0):
+            rgb = cv2.resize(f.to_ndarray(format="rgb24"), (640, 480), interpolation=cv2.INTER_LINEAR)
+            out.append(rgb)
+            if len(out) == frames:
+                break
+    return out
+
+
+def test_corners_sought_near_the_box_are_those_sought_over_the_whole_frame():
+    """box_corners looks only at the box and a margin: on real frames it finds exactly the corners that
+    goodFeaturesToTrack finds over the whole frame masked to the box, boxes at the edges included."""
+    import cv2
+    from rigcast.pipeline.follow import box_corners
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for rgb in _carphone_frames(6):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        h, w = gray.shape
+        boxes = [(0, 0, 120, 90), (w - 150, h - 100, w, h), (0, 200, 90, h)]
+        for _ in range(12):
+            x0, y0 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+            boxes.append((x0, y0, int(rng.integers(x0 + 20, w + 1)), int(rng.integers(y0 + 20, h + 1))))
+        for x0, y0, x1, y1 in boxes:
+            mask = np.zeros_like(gray)
+            mask[y0:y1, x0:x1] = 255
+            whole = cv2.goodFeaturesToTrack(gray, maxCorners=200, qualityLevel=0.01, minDistance=4, mask=mask)
+            near = box_corners(gray, (x0, y0, x1, y1))
+            assert whole is not None and near is not None and near.shape == whole.shape
+            np.testing.assert_allclose(near, whole, atol=1e-6)
+            checked += len(whole)
+    assert checked > 1000
+
+
+def test_image_motion_measured_on_the_worker_equals_measured_in_place():
+    """FollowState.start_motions measures the next frame's image motion on a worker thread while the
+    landmarks are read: the same motions as measuring in place, frame after frame of a real clip."""
+    from rigcast.pipeline.follow import FollowState, ROI_BAND, ROI_STEADYING
+
+    frames = _carphone_frames(12)
+    head = np.array([[320.0, 150.0], [300.0, 140.0], [340.0, 140.0], [290.0, 160.0], [350.0, 160.0],
+                     [310.0, 190.0], [330.0, 190.0], [260.0, 300.0], [380.0, 300.0], [300.0, 145.0],
+                     [340.0, 145.0], [315.0, 180.0], [325.0, 180.0]])
+    worker, in_place = (FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND) for _ in range(2))
+    measured = 0
+    for i, rgb in enumerate(frames):
+        anchors = {1: head + 0.5 * i, 2: head[:, ::-1] * [1.5, 0.7] + 10.0}
+        worker.start_motions(rgb)
+        a = worker.measure_motions(rgb, anchors)
+        b = in_place.measure_motions(rgb, anchors)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], atol=1e-9)
+            measured += bool(np.all(np.isfinite(a[key])))
+    assert measured >= 15
+
+
 # -- bone lengths --------------------------------------------------------------------------------------------
 
 def test_held_bone_lengths_are_constant_and_directions_kept():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import DeviceError, ModelError
@@ -44,8 +45,12 @@ def make_pose_models(model: str = "full", device: str = "auto", strict_device: b
     :func:`make_person_detector` takes it."""
     if model not in POSE_LANDMARK_MODELS:
         raise ModelError(f"pose landmark model must be one of {POSE_LANDMARK_MODELS}, got {model!r}")
-    finder = make_person_detector(detector, device=device, strict_device=strict_device, max_people=max_people)
-    landmarker = PoseLandmarker(load_model(f"pose_landmark_{model}", device=device, strict_device=strict_device))
+    # The two sessions are built at once (onnxruntime releases the GIL while it builds one): start-up is
+    # the slower of the two rather than their sum.  A detector that fails to load is reported first.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rigcast-load") as pool:
+        landmarks = pool.submit(load_model, f"pose_landmark_{model}", device=device, strict_device=strict_device)
+        finder = make_person_detector(detector, device=device, strict_device=strict_device, max_people=max_people)
+        landmarker = PoseLandmarker(landmarks.result())
     return finder, landmarker
 
 

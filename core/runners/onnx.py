@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ _PROVIDER_FOR_DEVICE = {
 }
 _PREFERENCE = ("tensorrt", "cuda", "cpu")
 _warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()  # models may be loaded on two threads at once (make_pose_models)
 
 # On CPU, models smaller than this get one intra-op thread unless asked otherwise.  The face models
 # (2.5-5 MB, 2-6 ms) are too little work to split: onnxruntime's second thread costs more in hand-offs and
@@ -62,8 +64,10 @@ def choose_providers(device: str, strict: bool = False) -> list[str]:
     if strict:
         raise DeviceError(msg)
     key = (device, "fallback")
-    if key not in _warned:
+    with _warned_lock:
+        first = key not in _warned
         _warned.add(key)
+    if first:
         warnings.warn(msg + f"; falling back to {have[0]!r}", RuntimeWarning, stacklevel=3)
     return [_PROVIDER_FOR_DEVICE[d] for d in have]
 
