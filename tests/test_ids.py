@@ -186,6 +186,26 @@ def test_a_young_track_is_not_merged_into_someone_else():
     assert len(set(b_ids)) == 1 and b_ids[0] != a_id and tracker.aliases() == {}
 
 
+@pytest.mark.parametrize("ahead_heights, same_id", [(1.0, True), (2.5, False)])
+def test_a_lost_track_takes_only_a_box_near_its_prediction(ahead_heights, same_id):
+    """A walks right at 0.8 heights a second and is lost for 1.5 s; then a box appears on A's path, some heights
+    beyond where A was last seen.  One height on (A walked on behind something) it is A; 2.5 heights on, over two
+    heights from where the tracker predicts A (its velocity decays while lost), it is someone else, though it
+    lies within the path gate (the radius plus 1.5 heights a second lost).  Boxes only, no appearance."""
+    tracker = BoxTracker()
+    height, speed, t = 240.0, 0.8 * 240.0, 0.0
+    for k in range(15):
+        a_id = int(tracker.update(t, _box(150.0 + speed * t)[None], np.array([0.9]), frame_wh=FRAME_WH)[0])
+        last_cx = 150.0 + speed * t
+        t += 1 / FPS
+    for _ in range(int(1.5 * FPS)):
+        tracker.update(t, np.zeros((0, 4)), np.zeros(0), frame_wh=FRAME_WH)
+        t += 1 / FPS
+    new_id = int(tracker.update(t, _box(last_cx + ahead_heights * height)[None], np.array([0.9]),
+                                frame_wh=FRAME_WH)[0])
+    assert (new_id == a_id) == same_id
+
+
 # -- the real pipeline on composed clips ---------------------------------------------------------
 
 SCALE = 0.5  # people half the frame tall

@@ -41,7 +41,8 @@ last box within ``EDGE_GAP`` box sizes of that edge; needs ``frame_wh``).  A
 track lost inside the frame may take a box whose centre lies near the path
 between where it was last seen and where its last velocity would have carried
 it (it may have stopped, or walked on behind the occluder): within the gate
-radius plus ``LOST_SPEED`` box heights per second lost.  A track that left at
+radius plus ``LOST_SPEED`` box heights per second lost, and within
+``LOST_REACH`` box heights of its prediction.  A track that left at
 an edge may only take a box whose centre is within ``ENTRY_DEPTH`` box heights
 of that same edge, of a similar height; its motion prediction means nothing
 after it has left.
@@ -98,6 +99,10 @@ INTERACTION_APPEARANCE_WEIGHT = 0.7
 crops of overlapping people decide matches; too low and momentum keeps a swap."""
 LOST_SPEED = 1.5
 """How fast a lost person may have moved off their path, box heights per second (walking is about 0.8)."""
+LOST_REACH = 2.0
+"""A track lost inside the frame takes only a box whose centre is within this many of its heights of its
+prediction: its path gate widens by ``LOST_SPEED`` heights a second, and after a second or two would take
+someone else's box across the frame."""
 EDGE_GAP = 0.5
 """A track whose last box came within this many box widths (heights, for the top and bottom) of a frame
 edge is taken to have left through that edge when it is lost."""
@@ -335,6 +340,11 @@ class BoxTracker:
     def _budget(self, track: _Track) -> float:
         return self.max_exit_s if track.exit_edge >= 0 else self.max_lost_s
 
+    @property
+    def time_s(self) -> float | None:
+        """Time of the latest update, seconds (None before the first)."""
+        return self._time_s
+
     def predict(self, time_s: float, include_lost: bool = False) -> dict[int, np.ndarray]:
         """Predicted (4,) xyxy box at ``time_s`` for each live track id (and lost ones if ``include_lost``).
 
@@ -511,6 +521,8 @@ class BoxTracker:
                 tr = self._tracks[row]
                 exited = tr.exit_edge >= 0 and frame_wh is not None
                 gate_ok[row] = (False if exited else gate_ok[row]) | self._lost_gate(tr, cxcywh, lost_s[row], frame_wh)
+                if not exited:  # and near its prediction, however long lost (see LOST_REACH)
+                    gate_ok[row] &= distance[row] <= LOST_REACH * max(float(means[row, 3]), tr.last_height, 1.0)
         cost = 0.5 * (1.0 - iou) + 0.5 * np.minimum(distance / radius[:, None], 1.0)
 
         if unit is not None:
