@@ -261,14 +261,14 @@ def composed_takes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ids")
     out = {}
 
-    def get(name: str, scale: float):
-        if (name, scale) not in out:
+    def get(name: str, scale: float, fps: int = 30):
+        if (name, scale, fps) not in out:
             size = SIZE_WH if scale >= 0.3 else (1280, 720)
             scene = composed.scenes(size[0] / size[1], scale)[name]
-            clip = folder / f"{name}_{scale}.mp4"
-            truth = composed.write_scene(clip, scene, scale, size)
-            out[name, scale] = (analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False)), truth)
-        return out[name, scale]
+            clip = folder / f"{name}_{scale}_{fps}.mp4"
+            truth = composed.write_scene(clip, scene, scale, size, fps=fps)
+            out[name, scale, fps] = (analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False)), truth)
+        return out[name, scale, fps]
 
     return get
 
@@ -284,6 +284,18 @@ def test_each_person_keeps_one_id_on_composed_real_people(composed_takes, name, 
     assert scores.recall >= 0.9, summary
     assert scores.id_switches == 0, summary
     assert scores.num_pred_ids == len(truth.people), summary
+
+
+@requires_models
+def test_small_people_crossing_at_10_fps_are_followed_throughout(composed_takes):
+    """At 10 fps the crossing walkers, a tenth of the frame tall, move a large part of their crop a frame: read
+    a step behind, they were found on 79 % of their frames (on main: IDF1 0.881, recall 0.787); read where the
+    tracker expects them (body.lead), on all."""
+    take, truth = composed_takes("crossing", SMALL, 10)
+    scores = composed.score_take(take, truth)
+    summary = f"{scores} tracks {[(t.track_id, t.num_frames) for t in take.tracks]}"
+    assert scores.idf1 >= 0.95 and scores.recall >= 0.95, summary
+    assert scores.id_switches == 0 and scores.num_pred_ids == len(truth.people), summary
 
 
 @requires_models
