@@ -1,7 +1,7 @@
 """Stable ids on clips composed from real photos (tests/composed.py): IDF1, id switches and ids used, per
 clip and per person scale.
 
-    .venv/bin/python benchmarks/bench_ids.py [--scales 0.5,0.33,0.2,0.1] [--clips crossing,occlusion,reentry]
+    .venv/bin/python benchmarks/bench_ids.py [--scales 0.5,0.33,0.2,0.1] [--clips crossing,occlusion,reentry] [--fps 30]
 
 Each clip is rendered with its people ``scale`` x the frame height tall (640x360 frames down to a third of
 the frame height, 1280x720 below), written as H.264 and analysed by the real pipeline (bodies only).  Prints
@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="0.5,0.33,0.2,0.1")
     parser.add_argument("--clips", default="crossing,occlusion,reentry")
+    parser.add_argument("--fps", type=int, default=30, help="frame rate the clips are rendered at")
     args = parser.parse_args()
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
@@ -41,7 +42,7 @@ def main() -> None:
             for name in args.clips.split(","):
                 scene = composed.scenes(size[0] / size[1], scale)[name]
                 clip = Path(tmp) / f"{name}_{scale}.mp4"
-                truth = composed.write_scene(clip, scene, scale, size)
+                truth = composed.write_scene(clip, scene, scale, size, fps=args.fps)
                 t0 = time.perf_counter()
                 take = analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False))
                 seconds = time.perf_counter() - t0

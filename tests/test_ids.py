@@ -144,6 +144,30 @@ def test_a_person_who_left_comes_back_at_the_same_edge_under_their_id(back_at, s
     assert back[0] != ids["B"][0]
 
 
+@pytest.mark.parametrize("first_seen_heights_in, same_id", [(2.8, True), (6.0, False)])
+def test_a_fast_walker_first_seen_some_way_in_keeps_their_id(first_seen_heights_in, same_id):
+    """A, 80 px tall, runs out at the left edge at 5 heights a second and is back 1.5 s later, first found (as a
+    detector running every few frames finds a small person) 2.8 heights in: A again, since a walker that fast
+    covers over a height in the 0.5 s the detector may be late by (the tracker reads 3.3 heights a second: the
+    edge cuts A's last boxes and slows their centres); 6 heights in is too far to be A coming back."""
+    textures = _textures()
+    tracker = BoxTracker(max_lost_s=1.0, max_exit_s=3.0)
+    h, w, speed = 80.0, 34.0, 5 * 80.0
+    t, a_id = 0.0, None
+    for k in range(40):  # A runs left until out of view
+        cx = 500.0 - speed * t
+        seen = {"B": _box(700.0, w=w, h=h)}
+        if cx > -w / 2:
+            seen["A"] = _box(cx, w=w, h=h)
+        out = _step(tracker, t, seen, textures)
+        a_id = out.get("A", a_id)
+        t += 1 / FPS
+    t += 1.5
+    back = [_step(tracker, t + k / FPS, {"A": _box(first_seen_heights_in * h + 10 * k, w=w, h=h),
+                                         "B": _box(700.0, w=w, h=h)}, textures)["A"] for k in range(5)]
+    assert len(set(back)) == 1 and (back[0] == a_id) == same_id
+
+
 def test_a_person_coming_out_from_behind_someone_gets_their_id_back():
     """A walks behind B, who stands still, and is hidden for 1 s.  A is first seen again half behind B: the
     box shows mostly B, so the appearance gate turns A's lost track down and A gets a new id.  Once A is
@@ -186,6 +210,26 @@ def test_a_young_track_is_not_merged_into_someone_else():
     assert len(set(b_ids)) == 1 and b_ids[0] != a_id and tracker.aliases() == {}
 
 
+@pytest.mark.parametrize("ahead_heights, same_id", [(1.0, True), (2.5, False)])
+def test_a_lost_track_takes_only_a_box_near_its_prediction(ahead_heights, same_id):
+    """A walks right at 0.8 heights a second and is lost for 1.5 s; then a box appears on A's path, some heights
+    beyond where A was last seen.  One height on (A walked on behind something) it is A; 2.5 heights on, over two
+    heights from where the tracker predicts A (its velocity decays while lost), it is someone else, though it
+    lies within the path gate (the radius plus 1.5 heights a second lost).  Boxes only, no appearance."""
+    tracker = BoxTracker()
+    height, speed, t = 240.0, 0.8 * 240.0, 0.0
+    for k in range(15):
+        a_id = int(tracker.update(t, _box(150.0 + speed * t)[None], np.array([0.9]), frame_wh=FRAME_WH)[0])
+        last_cx = 150.0 + speed * t
+        t += 1 / FPS
+    for _ in range(int(1.5 * FPS)):
+        tracker.update(t, np.zeros((0, 4)), np.zeros(0), frame_wh=FRAME_WH)
+        t += 1 / FPS
+    new_id = int(tracker.update(t, _box(last_cx + ahead_heights * height)[None], np.array([0.9]),
+                                frame_wh=FRAME_WH)[0])
+    assert (new_id == a_id) == same_id
+
+
 # -- the real pipeline on composed clips ---------------------------------------------------------
 
 SCALE = 0.5  # people half the frame tall
@@ -217,14 +261,14 @@ def composed_takes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ids")
     out = {}
 
-    def get(name: str, scale: float):
-        if (name, scale) not in out:
+    def get(name: str, scale: float, fps: int = 30):
+        if (name, scale, fps) not in out:
             size = SIZE_WH if scale >= 0.3 else (1280, 720)
             scene = composed.scenes(size[0] / size[1], scale)[name]
-            clip = folder / f"{name}_{scale}.mp4"
-            truth = composed.write_scene(clip, scene, scale, size)
-            out[name, scale] = (analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False)), truth)
-        return out[name, scale]
+            clip = folder / f"{name}_{scale}_{fps}.mp4"
+            truth = composed.write_scene(clip, scene, scale, size, fps=fps)
+            out[name, scale, fps] = (analyze(clip, clip.with_suffix(".npz"), AnalyzeConfig(faces=False)), truth)
+        return out[name, scale, fps]
 
     return get
 
@@ -243,6 +287,32 @@ def test_each_person_keeps_one_id_on_composed_real_people(composed_takes, name, 
 
 
 @requires_models
+def test_small_people_crossing_at_10_fps_are_followed_throughout(composed_takes):
+    """At 10 fps the crossing walkers, a tenth of the frame tall, move a large part of their crop a frame: read
+    a step behind, they were found on 79 % of their frames (on main: IDF1 0.881, recall 0.787); read where the
+    tracker expects them (body.lead), on all."""
+    take, truth = composed_takes("crossing", SMALL, 10)
+    scores = composed.score_take(take, truth)
+    summary = f"{scores} tracks {[(t.track_id, t.num_frames) for t in take.tracks]}"
+    assert scores.idf1 >= 0.95 and scores.recall >= 0.95, summary
+    assert scores.id_switches == 0 and scores.num_pred_ids == len(truth.people), summary
+
+
+@requires_models
+def test_a_small_fast_walker_who_leaves_and_comes_back_keeps_one_id(composed_takes):
+    """The re-entry walker a tenth of a 1280x720 frame tall moves 16 px a frame, a fifth of his crop: read a
+    step behind, he stepped out of it inside the frame and his track waited as one lost inside the frame, which
+    he outlived (on main: 3 ids, 1 switch, IDF1 0.883).  Read where the tracker expects him, he is followed to
+    the edge, and found again on his way back in.  Recall is the detector's: he is first found some frames
+    after he comes back."""
+    take, truth = composed_takes("reentry", SMALL)
+    scores = composed.score_take(take, truth)
+    summary = f"{scores} tracks {[(t.track_id, t.num_frames) for t in take.tracks]}"
+    assert scores.id_switches == 0 and scores.num_pred_ids == len(truth.people), summary
+    assert scores.idf1 >= 0.9 and scores.recall >= 0.85, summary
+
+
+@requires_models
 def test_a_hidden_person_is_listed_only_on_the_frames_they_are_seen(composed_takes):
     """The walker is wholly hidden behind the pillar for 1 s, longer than ``max_gap``: the Take lists their
     track on no frame of that second (on main it listed them there with every joint NaN)."""
@@ -254,3 +324,29 @@ def test_a_hidden_person_is_listed_only_on_the_frames_they_are_seen(composed_tak
     assert len(listed) == len(truth.visible)  # the other person is there throughout
     walker = max(take.tracks, key=lambda t: np.ptp(np.nanmean(t.xy[:, :, 0], axis=1)))
     assert not set(walker.frame_index.tolist()) & set(hidden[5:-5].tolist())
+
+
+def test_a_followed_crop_leads_a_fast_walker_and_drops_one_predicted_out_of_the_frame():
+    """body.lead: a crop whose person the tracker expects to move more than 3 % of its side is moved by that
+    step (the walker 16 px a frame in an 88 px crop); a still person's crop stays; a person predicted wholly
+    beyond the frame's edge is no longer followed."""
+    from rigcast.models import Roi
+    from rigcast.pipeline.body import lead
+    from rigcast.pipeline.follow import FollowState
+
+    state = FollowState()
+    boxes = {"fast": lambda t: _box(400.0 + 480.0 * t, w=30.0, h=72.0), "still": lambda t: _box(800.0),
+             "leaving": lambda t: _box(45.0 - 480.0 * t, w=30.0, h=72.0)}
+    ids = {}
+    for k in range(4):
+        t = k / FPS
+        out = state.tracker.update(t, np.array([b(t) for b in boxes.values()]), np.full(3, 0.9), frame_wh=FRAME_WH)
+        ids = dict(zip(boxes, out.tolist()))
+    last = 3 / FPS
+    centres = {name: 0.5 * (b(last)[:2] + b(last)[2:]) for name, b in boxes.items()}
+    state.rois = {ids[name]: Roi(center_xy=centres[name], size=88.0, rotation=0.0) for name in boxes}
+    lead(state, 4 / FPS, FRAME_WH)
+    assert set(state.rois) == {ids["fast"], ids["still"]}
+    step = state.rois[ids["fast"]].center_xy - centres["fast"]
+    assert step[0] == pytest.approx(16.0, abs=3.0) and abs(step[1]) < 1.0
+    np.testing.assert_allclose(state.rois[ids["still"]].center_xy, centres["still"], atol=1e-9)
