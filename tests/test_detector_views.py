@@ -1,6 +1,6 @@
 """The person detector's cost follows the need (issue 11): a lost person is looked for with the whole frame and
 the tiles around him only, while the full tile sweep, which finds small newcomers anywhere, keeps its own
-cadence (``BodyConfig.redetect_every``).
+cadence (``BodyConfig.sweep_every``).
 
 A composed clip (tests/composed.py): bus.jpg's man in the cream coat, 1/5 of a 640x360 frame tall, walks behind
 a brick pillar on the left and is wholly hidden for about 1 s; a second man walks in at the right
@@ -101,13 +101,13 @@ def test_sweeps_keep_their_cadence_and_find_the_newcomer(run):
     per_frame, truth, num_tiles, config = run
     sweeps = [f for f, (_, _, n, _) in enumerate(per_frame) if n == 2 + num_tiles]
     assert sweeps[0] == 0  # the first frame is always swept
-    assert np.diff(sweeps + [len(per_frame)]).max() <= config.redetect_every, sweeps
+    assert np.diff(sweeps + [len(per_frame)]).max() <= config.sweep_every, sweeps
     # The newcomer, whole in the frame from this frame on, is found by the next sweep at the latest.
     entered = int(np.argmax(truth.visible[:, 1] > 0.95))
     assert entered > 0
     found = [f for f in range(entered, len(per_frame))
              if _found(per_frame[f][0], truth.anchor_xy[f, 1], truth.height_px)]
-    assert found and found[0] <= entered + config.redetect_every, (entered, found[:3])
+    assert found and found[0] <= entered + config.sweep_every, (entered, found[:3])
     # The coat man is found again soon after he comes out from behind the pillar.
     back = int(np.argmax((np.arange(len(per_frame)) > np.argmax(truth.visible[:, 0] < 0.05))
                          & (truth.visible[:, 0] > 0.95)))

@@ -292,6 +292,7 @@ class Detection(Protocol):
 class BodyConfig:
     max_people: int = DEFAULT_MAX_PEOPLE
     redetect_every: int = 15  # frames between detector runs while people are followed
+    sweep_every: int = 30  # frames between the detector's full tile sweeps (see BodyAnalyzer)
     duplicate_iou: float = 0.5  # two results overlapping more than this are one person
 
     def __post_init__(self) -> None:
@@ -299,6 +300,8 @@ class BodyConfig:
             raise ValueError(f"max_people must be at least 1, got {self.max_people}")
         if self.redetect_every < 1:
             raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
+        if self.sweep_every < 1:
+            raise ValueError(f"sweep_every must be at least 1, got {self.sweep_every}")
 
 
 @dataclass(frozen=True)
@@ -366,9 +369,10 @@ class BodyAnalyzer:
 
     The detector's cost follows the need.  A detector that can search near given boxes (NanoDet's
     :class:`~rigcast.models.PersonDetector`, ``searches_near``) reads the whole frame and all its tiles (the
-    sweep that finds small newcomers) on the first frame and then every ``redetect_every`` frames; the runs
-    in between (a person lost: every ``REDETECT_WHILE_LOST`` frames; nobody followed: every frame) read the
-    whole frame and only the tiles around where the lost people were or are predicted to be.
+    sweep that finds small newcomers) on the first frame and then every ``sweep_every`` frames; the runs in
+    between (every ``redetect_every`` frames; a person lost: every ``REDETECT_WHILE_LOST`` frames; nobody
+    followed: every frame) read the whole frame, which finds larger newcomers, and only the tiles around where
+    the lost people were or are predicted to be.
     """
 
     def __init__(self, detector: Callable[[np.ndarray], list[Detection]], landmarker: PoseLandmarker,
@@ -395,7 +399,7 @@ class BodyAnalyzer:
         # only, between sweeps: see the class docstring).
         every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
         near = getattr(self.detector, "searches_near", False) and hasattr(state, "frames_since_sweep")
-        sweep_due = near and state.frames_since_sweep + 1 >= cfg.redetect_every
+        sweep_due = near and state.frames_since_sweep + 1 >= cfg.sweep_every
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= every or sweep_due)
         swept = False
         if detect:
