@@ -58,6 +58,9 @@ TILE_PERSON_FRAC = 0.2
 MIN_TILE_PX = 208
 TILE_STEP = 0.75
 TILE_EDGE = 0.01
+# A search around a lost person's predicted box reads the tiles overlapping that box grown by this much of its
+# size on each side (see PersonDetector.views_near): room for the prediction's error over a few frames.
+NEAR_GROWTH = 0.5
 # In a tile, people the tile is meant for scored 0.5-0.85 (the measurement above), but a dark-coated man of
 # bus.jpg at 72 px in 1280x720 frames scored 0.14-0.5 as his place in the tile changed; parts of larger people
 # and texture scored lower still, and boxes taller than TILE_REACH of the tile belong to the whole frame.  On
@@ -212,6 +215,7 @@ class PersonDetector:
     """
 
     aligned = False  # its boxes give upright ROIs (see PersonBox)
+    searches_near = True  # takes ``near_xyxy``: reads only the views around given boxes (see __call__)
 
     def __init__(self, runner: Runner, min_score: float = 0.2, nms_iou: float = 0.5, min_box_px: float = 16.0,
                  max_people: int = 100, min_person_frac: float = 0.1):
@@ -220,6 +224,7 @@ class PersonDetector:
             raise ValueError(f"min_person_frac must be in (0, 1], got {min_person_frac}")
         self.min_person_frac = float(min_person_frac)
         self.runner = runner
+        self.last_views: list[Roi | None] = []  # the views the latest call read (see __call__)
         self.min_score = float(min_score)
         self.nms_iou = float(nms_iou)
         self.min_box_px = float(min_box_px)
@@ -271,6 +276,28 @@ class PersonDetector:
 
         return views + [Roi(center_xy=np.array([cx, cy]), size=tile, rotation=0.0)
                         for cy in centres(height) for cx in centres(width)]
+
+    def views_near(self, width: int, height: int, near_xyxy) -> list[Roi | None]:
+        """The views of :meth:`views` that a search around ``near_xyxy`` (K, 4) frame-px boxes reads: the
+        whole-frame views always, and the tiles that overlap a box grown by ``NEAR_GROWTH`` of its size on each
+        side (every person inside that grown box lies whole in one of them, the tiles overlapping by a quarter).
+        ``near_xyxy`` empty: the whole-frame views only."""
+        views = self.views(width, height)
+        near = np.asarray(near_xyxy, dtype=np.float64).reshape(-1, 4)
+        if near.size:
+            grow = NEAR_GROWTH * (near[:, 2:] - near[:, :2])
+            near = np.concatenate([near[:, :2] - grow, near[:, 2:] + grow], axis=1)
+        whole = float(max(width, height))
+        kept = []
+        for v in views:
+            if v is None or v.size >= whole:
+                kept.append(v)
+                continue
+            half = v.size / 2.0
+            lo, hi = v.center_xy - half, v.center_xy + half
+            if np.any((near[:, 0] < hi[0]) & (near[:, 2] > lo[0]) & (near[:, 1] < hi[1]) & (near[:, 3] > lo[1])):
+                kept.append(v)
+        return kept
 
     def preprocess(self, rgb: np.ndarray, view: Roi | None = None) -> np.ndarray:
         """Frame (H, W, 3) uint8 → (1, 3, 416, 416) float32 in [0, 1]: ``view`` None stretches the frame to the
@@ -327,14 +354,17 @@ class PersonDetector:
         return [PersonBox(box_xyxy=boxes[g[0]], score=min(1.0, float(scores[g[0]])), alternatives=boxes[g[1:]],
                           frame_height=frame_height, tiled=bool(tiled[g].all())) for g in groups]
 
-    def __call__(self, rgb: np.ndarray) -> list[PersonBox]:
-        """People in ``rgb`` (H, W, 3) uint8, best score first."""
+    def __call__(self, rgb: np.ndarray, near_xyxy=None) -> list[PersonBox]:
+        """People in ``rgb`` (H, W, 3) uint8, best score first.  ``near_xyxy`` None: every view (the whole
+        frame and all its tiles, the sweep that finds small newcomers); (K, 4) boxes in frame px: the whole
+        frame and only the tiles around those boxes (:meth:`views_near`).  ``last_views`` holds the views read."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
             raise InputError(f"expected an RGB frame (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         rgb = np.ascontiguousarray(rgb)
         image_wh = (rgb.shape[1], rgb.shape[0])
-        views = self.views(*image_wh)
+        views = self.views(*image_wh) if near_xyxy is None else self.views_near(*image_wh, near_xyxy)
+        self.last_views = views
         parts = [self.candidates(self.runner({self._input.name: self.preprocess(rgb, view)}), image_wh, view)
                  for view in views]
         is_whole = [v is None or v.size >= max(image_wh) for v in views]

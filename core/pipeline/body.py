@@ -324,6 +324,7 @@ class Detection(Protocol):
 class BodyConfig:
     max_people: int = DEFAULT_MAX_PEOPLE
     redetect_every: int = 15  # frames between detector runs while people are followed
+    sweep_every: int = 30  # frames between the detector's full tile sweeps (see BodyAnalyzer)
     duplicate_iou: float = 0.5  # two results overlapping more than this are one person
 
     def __post_init__(self) -> None:
@@ -331,6 +332,8 @@ class BodyConfig:
             raise ValueError(f"max_people must be at least 1, got {self.max_people}")
         if self.redetect_every < 1:
             raise ValueError(f"redetect_every must be at least 1, got {self.redetect_every}")
+        if self.sweep_every < 1:
+            raise ValueError(f"sweep_every must be at least 1, got {self.sweep_every}")
 
 
 @dataclass(frozen=True)
@@ -369,8 +372,40 @@ class PersonRecord:
     motion: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))  # (4,) follow.image_motion; NaN: none
 
 
+@dataclass
+class BodyState(FollowState):
+    """:class:`FollowState` and the frames since the detector last read the whole frame and all its tiles
+    (see :meth:`BodyAnalyzer.process`)."""
+
+    frames_since_sweep: int = 10**9
+
+
+def _lost_boxes(time_s: float, state: FollowState, rois: list[Roi], results: list) -> list[np.ndarray]:
+    """Boxes (4,) xyxy in frame px where lost people are looked for: each followed ROI (``rois``, before this
+    frame) that holds no result's centre (its person was lost this frame), and the tracker's predicted box of
+    each person it holds as lost."""
+    centres = np.array([lm.box_xyxy().reshape(2, 2).mean(axis=0) for lm, _ in results]).reshape(-1, 2)
+    out = []
+    for roi in rois:
+        box = roi.as_box_xyxy()
+        if not np.any(np.all((centres >= box[:2]) & (centres <= box[2:]), axis=1)):
+            out.append(box)
+    lost = set(state.tracker.lost_ids())
+    if lost:
+        out += [box for i, box in state.tracker.predict(time_s, include_lost=True).items() if i in lost]
+    return out
+
+
 class BodyAnalyzer:
-    """Runs detector and landmarker over frames; holds no model state itself."""
+    """Runs detector and landmarker over frames; holds no model state itself.
+
+    The detector's cost follows the need.  A detector that can search near given boxes (NanoDet's
+    :class:`~rigcast.models.PersonDetector`, ``searches_near``) reads the whole frame and all its tiles (the
+    sweep that finds small newcomers) on the first frame and then every ``sweep_every`` frames; the runs in
+    between (every ``redetect_every`` frames; a person lost: every ``REDETECT_WHILE_LOST`` frames; nobody
+    followed: every frame) read the whole frame, which finds larger newcomers, and only the tiles around where
+    the lost people were or are predicted to be.
+    """
 
     def __init__(self, detector: Callable[[np.ndarray], list[Detection]], landmarker: PoseLandmarker,
                  config: BodyConfig = BodyConfig()):
@@ -379,26 +414,35 @@ class BodyAnalyzer:
         self.config = config
 
     def new_state(self) -> FollowState:
-        return FollowState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND,
-                           roi_creep_speed=ROI_CREEP_SPEED)
+        return BodyState(roi_filter=ROI_STEADYING, roi_band=ROI_BAND, roi_shape_band=ROI_SHAPE_BAND,
+                         roi_creep_speed=ROI_CREEP_SPEED)
 
     def process(self, rgb: np.ndarray, time_s: float, state: FollowState) -> tuple[list[PersonRecord], bool]:
         """Analyse one frame; updates ``state``. Returns the people found and whether the detector ran."""
         cfg = self.config
         lead(state, time_s, (rgb.shape[1], rgb.shape[0]))
+        rois_before = list(state.rois.values())
         results, lost_someone = follow(self.landmarker, rgb, state)
         followed_boxes = [lm.box_xyxy() for lm, _ in results]
         detected_boxes: dict[int, np.ndarray] = {}  # id(landmarks) → box, for people just found in a box
         box_scores: dict[int, float] = {}  # id(landmarks) → best score of the boxes that found or matched them
         whole: set[int] = set()  # id(landmarks) of those a box of the whole frame found or matched
         # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
-        # detector looks more often: a person coming back is found within 5 frames rather than 15.
+        # detector looks more often: a person coming back is found within 5 frames rather than 15 (near them
+        # only, between sweeps: see the class docstring).
         every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
-        detect = (not results or lost_someone or state.frames_since_detect + 1 >= every)
+        near = getattr(self.detector, "searches_near", False) and hasattr(state, "frames_since_sweep")
+        sweep_due = near and state.frames_since_sweep + 1 >= cfg.sweep_every
+        detect = (not results or lost_someone or state.frames_since_detect + 1 >= every or sweep_due)
+        swept = False
         if detect:
             state.frames_since_detect = 0
+            swept = sweep_due  # (with max_people followed, nobody new is looked for)
             if len(results) < cfg.max_people or lost_someone:
-                detections = list(self.detector(rgb))
+                if sweep_due or not near:
+                    detections = list(self.detector(rgb))
+                else:
+                    detections = list(self.detector(rgb, _lost_boxes(time_s, state, rois_before, results)))
                 for lm, _ in results:  # the followed people, judged by the boxes that fall on them
                     on = [d for d in detections if d.followed_by(lm.box_xyxy())]
                     box_scores[id(lm)] = max([d.score for d in on], default=0.0)
@@ -423,6 +467,8 @@ class BodyAnalyzer:
                             detected_boxes[id(lm)] = det.box_xyxy
         else:
             state.frames_since_detect += 1
+        if near:
+            state.frames_since_sweep = 0 if swept else state.frames_since_sweep + 1
 
         results = _dedupe(results, cfg.duplicate_iou, float(rgb.shape[0]))[: cfg.max_people]
         # A person just found in a box is tracked by the box around both it and their visible joints: a partly
