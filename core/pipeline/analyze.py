@@ -32,6 +32,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
+from ..video.cuts import ContentChange, shot_starts, split_ids_at
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
                split_pose_model)
@@ -46,8 +47,9 @@ Progress = Callable[[int, int], None]
 """progress(frames_done, frames_total); total is -1 when unknown."""
 
 # 4: body records keep what the detector said of them (body/detection, detection_whole);
-# 5: body records carry their image motion (follow.FollowState.measure_motions)
-CACHE_VERSION = 5
+# 5: body records carry their image motion (follow.FollowState.measure_motions);
+# 6: each frame's content change (video.cuts), for splitting ids at shot cuts
+CACHE_VERSION = 6
 PERSON_DETECTOR_MODELS = {"nanodet": "nanodet", "blazepose": "pose_detection"}  # detector → embedded model
 
 
@@ -341,11 +343,13 @@ def _roi_vec(roi: Roi) -> np.ndarray:
     return np.array([roi.center_xy[0], roi.center_xy[1], roi.size, roi.rotation], dtype=np.float64)
 
 
-def _pack_chunk(stages: list[Stage], frames: list[tuple[int, float, dict[str, tuple[list, bool]]]]) -> dict:
-    arrays = {"frame_index": np.array([f for f, _, _ in frames], dtype=np.int64),
-              "time_s": np.array([t for _, t, _ in frames], dtype=np.float64)}
+def _pack_chunk(stages: list[Stage], frames: list[tuple[int, float, dict[str, tuple[list, bool]], float]]) -> dict:
+    """(frame index, time, each stage's (records, detector ran), content change) per frame → a chunk's arrays."""
+    arrays = {"frame_index": np.array([f[0] for f in frames], dtype=np.int64),
+              "time_s": np.array([f[1] for f in frames], dtype=np.float64),
+              "content_change": np.array([f[3] for f in frames], dtype=np.float32)}
     for stage in stages:
-        arrays.update(stage.pack([(f, res[stage.key][1], res[stage.key][0]) for f, _, res in frames]))
+        arrays.update(stage.pack([(f, res[stage.key][1], res[stage.key][0]) for f, _, res, _ in frames]))
     return arrays
 
 
@@ -683,6 +687,20 @@ def _resolve_aliases(ids: np.ndarray, aliases: dict[int, int]) -> np.ndarray:
     return np.array([aliases.get(i, i) for i in ids.tolist()], dtype=np.int64)
 
 
+def _split_at_cuts(arrays: dict[str, np.ndarray], cuts: np.ndarray, keys: list[str], body_key: str | None) -> None:
+    """Every stage's ids split at the shot ``cuts`` (:func:`~rigcast.video.cuts.split_ids_at`), in place; a face's
+    body link follows its body into the same shot."""
+    for key in keys:
+        ids = arrays[f"{key}/id"]
+        first_new = int(ids.max()) + 1 if ids.size else 0
+        arrays[f"{key}/id"], mapping = split_ids_at(cuts, arrays[f"{key}/frame"], ids, first_new)
+        if key == body_key and "face/body" in arrays:
+            shot = np.searchsorted(cuts, arrays["face/frame"], side="right")
+            arrays["face/body"] = np.array([mapping.get((s, b), -1) if b >= 0 else -1
+                                            for s, b in zip(shot.tolist(), arrays["face/body"].tolist())],
+                                           dtype=np.int64)
+
+
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
@@ -929,8 +947,10 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         # A resume decodes the last cached frame again: the bodies' image motion is measured from it.
         frames = footage.frames(from_index=resume_from - 1) if resume_from is not None else iter(footage)
         frames_iter = prefetched(frames if enhancer is None else enhanced_frames(frames, enhancer))
+        change = ContentChange()
         if chunks:
             last = next(frames_iter)
+            change(last.rgb)
             for stage in stages:
                 stage.prime(states[stage.key], chunks, last.rgb)
         # Face poses are solved while later frames are analysed; a resumed run solves them all at the end.
@@ -956,7 +976,8 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
 
         try:
             for frame, futures in submit_ahead(frames_iter, submit):
-                pending.append((frame.index, frame.time_s, {key: f.result() for key, f in futures.items()}))
+                pending.append((frame.index, frame.time_s, {key: f.result() for key, f in futures.items()},
+                                change(frame.rgb)))
                 if poses is not None:
                     face_records = pending[-1][2]["face"][0]
                     poses.add(frame.index, frame.time_s, np.array([r.face_id for r in face_records], dtype=np.int64),
@@ -985,6 +1006,13 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     merged = {key: state.tracker.aliases() for key, state in states.items()}
     for key, aliases in merged.items():
         arrays[f"{key}/id"] = _resolve_aliases(arrays[f"{key}/id"], aliases)
+    body_key = next((k for k in ("body", "keypoints") if f"{k}/id" in arrays), None)
+    if "face/body" in arrays and body_key is not None:  # a face sits on the body its body merged into
+        arrays["face/body"] = _resolve_aliases(arrays["face/body"], merged[body_key])
+    # Edited footage: whoever stands in a followed ROI after a cut is another person (or the same, unknown).
+    cuts = shot_starts(arrays["frame_index"], arrays["time_s"], arrays["content_change"])
+    if cuts.size:
+        _split_at_cuts(arrays, cuts, [s.key for s in stages], body_key)
     if info.frame_count != len(arrays["frame_index"]):
         info = replace(info, frame_count=len(arrays["frame_index"]))
     intrinsics = camera_for(info, config)
@@ -993,7 +1021,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     tracks += assemble_keypoint_tracks(arrays, config, _keypoint_skeleton(stages))
     # The streamed head poses followed each face id as first given; merged faces are filtered again.
     streamed = poses.result() if poses is not None and poses.intrinsics == seen else None
-    streamed = None if merged.get("face") else streamed
+    streamed = None if merged.get("face") or cuts.size else streamed
     if config.face_model:
         from .face_sources import assemble_source_faces
 
@@ -1016,6 +1044,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         "ground": ground,
         **({"enhance": enhance_meta} if enhance_meta is not None else {}),
         "detector_frames": {s.key: int(arrays[f"{s.key}/detected"].sum()) for s in stages},
+        "shot_cuts": cuts.tolist(),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     face_stage = next((s.analyzer for s in stages if s.key == "face"), None)

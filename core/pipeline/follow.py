@@ -404,8 +404,15 @@ def follow(landmarker: Callable, rgb: np.ndarray, state: FollowState) -> tuple[l
     """Landmarks from every followed ROI; also whether someone followed was lost this frame.  The image
     motion :func:`assign_ids` needs is measured meanwhile (:meth:`FollowState.start_motions`)."""
     state.start_motions(rgb)
-    results = [(lm, True) for lm in (landmarker(rgb, roi) for roi in state.rois.values()) if lm is not None]
+    results = [(lm, True) for lm in (landmarker(rgb, roi) for roi in state.rois.values())
+               if lm is not None and in_frame(lm.box_xyxy())]
     return results, len(results) < len(state.rois)
+
+
+def in_frame(box_xyxy: np.ndarray) -> bool:
+    """Whether a box ``[x0, y0, x1, y1]`` clipped to the frame keeps an area: landmarks read wholly beyond an
+    edge (a person followed out of the frame) clip to a line, and that person is lost, not found."""
+    return bool(np.all(box_xyxy[2:] > box_xyxy[:2]))
 
 
 def dedupe(results: list[Result], same: Callable[[np.ndarray, np.ndarray], bool]) -> list[Result]:
