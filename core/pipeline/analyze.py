@@ -32,7 +32,7 @@ from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
-from ..video.cuts import ContentChange, shot_starts, split_ids_at
+from ..video.cuts import MIN_CHANGE, ContentChange, shot_starts, split_ids_at
 from ..models.face_landmarks import FACE_LANDMARK_MODELS
 from . import (BOTTOM_UP_POSE_MODELS, DEFAULT_MAX_PEOPLE, FRAMES_IN_FLIGHT, split_face_source, split_person_detector,
                split_pose_model)
@@ -961,7 +961,12 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
             from .faces import body_heads
             from .topdown import keypoint_heads
 
+        changes: dict[int, float] = {}  # frame index → content change, from submit to the chunk
+
         def submit(frame) -> dict:
+            changes[frame.index] = changes_now = change(frame.rgb)
+            if changes_now >= MIN_CHANGE and hasattr(states.get("body"), "new_shot"):  # (body runs in submit)
+                states["body"].new_shot()
             futures = {}
             for s in stages:
                 if s.key == "face" and "body" in futures:  # faces are also read from the bodies' heads
@@ -977,7 +982,7 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
         try:
             for frame, futures in submit_ahead(frames_iter, submit):
                 pending.append((frame.index, frame.time_s, {key: f.result() for key, f in futures.items()},
-                                change(frame.rgb)))
+                                changes.pop(frame.index)))
                 if poses is not None:
                     face_records = pending[-1][2]["face"][0]
                     poses.add(frame.index, frame.time_s, np.array([r.face_id for r in face_records], dtype=np.int64),

@@ -379,6 +379,11 @@ class BodyState(FollowState):
 
     frames_since_sweep: int = 10**9
 
+    def new_shot(self) -> None:
+        """The next frame may start a new shot (:mod:`rigcast.video.cuts`): the detector sweeps it, as a first
+        frame, so that whoever the new shot holds is boxed."""
+        self.frames_since_detect = self.frames_since_sweep = 10**9
+
 
 def _lost_boxes(time_s: float, state: FollowState, rois: list[Roi], results: list) -> list[np.ndarray]:
     """Boxes (4,) xyxy in frame px where lost people are looked for: each followed ROI (``rois``, before this
