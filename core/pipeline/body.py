@@ -43,7 +43,7 @@ SHOULDERS = [11, 12]
 BOX_CONTEXT = 0.15  # a box's landmarks are read from the box grown by this much of its size on each side
 MIN_BOX_FILL = 0.1  # see BodyAnalyzer.landmarks_from; real people measured 0.23-0.44 on the test photos
 GROUP_ROI = 2.0  # see _around_several
-REDETECT_WHILE_LOST = 5  # frames between detector runs while someone is lost (see BodyAnalyzer.process)
+REDETECT_WHILE_LOST_S = 1 / 6  # seconds between detector runs while someone is lost (see BodyAnalyzer.process)
 BOX_MARGIN = 0.1  # a box's person has their shoulder centre inside the box grown by this much on each side
 SLID_SCORE, SURE_SCORE, SLID_IOU = 0.7, 0.9, 0.3  # see _slid
 GROUP_BOX_SCORE = 0.5  # see _group_box
@@ -382,17 +382,17 @@ class BodyState(FollowState):
 
 def _lost_boxes(time_s: float, state: FollowState, rois: list[Roi], results: list) -> list[np.ndarray]:
     """Boxes (4,) xyxy in frame px where lost people are looked for: each followed ROI (``rois``, before this
-    frame) that holds no result's centre (its person was lost this frame), and the tracker's predicted box of
-    each person it holds as lost."""
+    frame) that holds no result's centre (its person was lost this frame), and where the tracker may find each
+    person it holds as lost (:meth:`BoxTracker.search_boxes`: near their prediction, or along the edge they
+    left by)."""
     centres = np.array([lm.box_xyxy().reshape(2, 2).mean(axis=0) for lm, _ in results]).reshape(-1, 2)
     out = []
     for roi in rois:
         box = roi.as_box_xyxy()
         if not np.any(np.all((centres >= box[:2]) & (centres <= box[2:]), axis=1)):
             out.append(box)
-    lost = set(state.tracker.lost_ids())
-    if lost:
-        out += [box for i, box in state.tracker.predict(time_s, include_lost=True).items() if i in lost]
+    if state.tracker.lost_ids():
+        out += list(state.tracker.search_boxes(time_s).values())
     return out
 
 
@@ -402,7 +402,7 @@ class BodyAnalyzer:
     The detector's cost follows the need.  A detector that can search near given boxes (NanoDet's
     :class:`~rigcast.models.PersonDetector`, ``searches_near``) reads the whole frame and all its tiles (the
     sweep that finds small newcomers) on the first frame and then every ``sweep_every`` frames; the runs in
-    between (every ``redetect_every`` frames; a person lost: every ``REDETECT_WHILE_LOST`` frames; nobody
+    between (every ``redetect_every`` frames; a person lost: every ``REDETECT_WHILE_LOST_S`` seconds; nobody
     followed: every frame) read the whole frame, which finds larger newcomers, and only the tiles around where
     the lost people were or are predicted to be.
     """
@@ -428,9 +428,14 @@ class BodyAnalyzer:
         box_scores: dict[int, float] = {}  # id(landmarks) → best score of the boxes that found or matched them
         whole: set[int] = set()  # id(landmarks) of those a box of the whole frame found or matched
         # While the tracker holds a lost person (hidden, or gone out at an edge, within its time budget), the
-        # detector looks more often: a person coming back is found within 5 frames rather than 15 (near them
-        # only, between sweeps: see the class docstring).
-        every = min(cfg.redetect_every, REDETECT_WHILE_LOST) if state.tracker.lost_ids() else cfg.redetect_every
+        # detector looks more often: every REDETECT_WHILE_LOST_S (5 frames at 30 fps, rather than 15; every 2nd
+        # at 10 fps, where a walker covers three times as much ground a frame), near them only between sweeps
+        # (see the class docstring).  A cadence in frames looked 0.5 s apart at 10 fps: the composed occlusion
+        # walker, out from behind the pillar, was past the searched tiles by the next run.
+        every = cfg.redetect_every
+        if state.tracker.lost_ids():
+            frame_s = time_s - state.tracker.time_s if time_s > state.tracker.time_s else REDETECT_WHILE_LOST_S
+            every = min(every, max(1, int(round(REDETECT_WHILE_LOST_S / frame_s))))
         near = getattr(self.detector, "searches_near", False) and hasattr(state, "frames_since_sweep")
         sweep_due = near and state.frames_since_sweep + 1 >= cfg.sweep_every
         detect = (not results or lost_someone or state.frames_since_detect + 1 >= every or sweep_due)
