@@ -369,14 +369,14 @@ class BoxTracker:
     def search_boxes(self, time_s: float) -> dict[int, np.ndarray]:
         """Where each lost track (:meth:`lost_ids`) may be found at ``time_s``: a (4,) xyxy box in px per id.
 
-        The area its lost gate accepts (:meth:`_lost_gate`), which re-identification also asks of a young
-        track, rather than its prediction: that prediction slows to a stop within ``LOST_VELOCITY_TAU_S`` (a
+        Where its lost gate (:meth:`_lost_gate`, which re-identification also asks of a young track) is
+        centred, rather than its prediction: that prediction slows to a stop within ``LOST_VELOCITY_TAU_S`` (a
         person who stopped behind an occluder is not carried away), where a person walking on behind it comes
         out further along; and for a track that left at an edge it runs on beyond the edge (shrinking, as the
         edge cut its last boxes), so a search around it reads nothing of the frame where they come back.
 
         * A track lost inside the frame: the box around its last box and that box carried on by its last
-          velocity for the time lost, grown by ``LOST_SPEED`` of its heights per second lost on each side.
+          velocity for the time lost (the path its gate is centred on; the caller adds a margin).
         * A track that left at a frame edge: the strip along that edge which its re-entry gate accepts, as deep
           as ``ENTRY_DEPTH`` box heights plus the walk of ``ENTRY_LATE_S`` at the speed it left at, and along
           the edge the extent of its last box.
@@ -394,9 +394,8 @@ class BoxTracker:
             if tr.exit_edge < 0 or self._frame_wh is None:
                 lost_s = max(time_s - tr.last_hit_s, 0.0)
                 box, step = _as_xyxy(last), velocity * lost_s
-                low, high = np.minimum(box[:2], box[:2] + step), np.maximum(box[2:], box[2:] + step)
-                reach = LOST_SPEED * height * lost_s
-                out[tr.track_id] = np.concatenate([low - reach, high + reach])
+                out[tr.track_id] = np.concatenate([np.minimum(box[:2], box[:2] + step),
+                                                   np.maximum(box[2:], box[2:] + step)])
                 continue
             axis = tr.exit_edge % 2  # 0: the left or right edge, across x; 1: the top or bottom, across y
             depth = (ENTRY_DEPTH + ENTRY_LATE_S * float(np.hypot(*velocity)) / height) * height
