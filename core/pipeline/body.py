@@ -39,8 +39,8 @@ PART_OF_BODY = 0.75
 part of them (:func:`part_of`): the legs of a small walker read as a tiny person.  The composed re-entry walker,
 a tenth of a 1280x720 frame tall at 10 fps: NanoDet boxed his lower 60 % (0.31) beside his whole body (0.16),
 and the legs read (ROI 53 px against 89, its nose at his hips) took the track; it followed him for the rest of
-the clip 30 px below his head (IDF1 0.75, its 12 frames false).  Real people measured side by side at the same
-depth differ by far less in ROI; a child in front of an adult would be merged."""
+the clip 30 px below his head (IDF1 0.75, its 12 frames false).  Not measured on real crowds: a child whose head
+is below an adult's shoulders, in front of them, would be merged into the adult."""
 HIPS = [23, 24]
 MAX_ALTERNATIVES = 2  # other boxes of a detection tried when its own crop shows no pose
 MAX_REFINES = 3  # landmark re-reads from a box's upright ROI towards the body's own ROI
