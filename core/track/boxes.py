@@ -379,7 +379,7 @@ class BoxTracker:
           velocity for the time lost (the path its gate is centred on; the caller adds a margin).
         * A track that left at a frame edge: the strip along that edge which its re-entry gate accepts, as deep
           as ``ENTRY_DEPTH`` box heights plus the walk of ``ENTRY_LATE_S`` at the speed it left at, and along
-          the edge the extent of its last box.
+          the edge the extent of its last box (at least its height, along a side edge).
 
         ``time_s`` must not precede the latest update."""
         time_s = self._check_time(time_s)
@@ -400,6 +400,8 @@ class BoxTracker:
             axis = tr.exit_edge % 2  # 0: the left or right edge, across x; 1: the top or bottom, across y
             depth = (ENTRY_DEPTH + ENTRY_LATE_S * float(np.hypot(*velocity)) / height) * height
             box = _as_xyxy(last)
+            if axis == 0:  # along a side edge, the person's whole height (the edge cut their last boxes' width)
+                box[1], box[3] = min(box[1], last[1] - height / 2), max(box[3], last[1] + height / 2)
             edge = 0.0 if tr.exit_edge < 2 else float(self._frame_wh[axis])
             box[axis], box[axis + 2] = (edge, edge + depth) if tr.exit_edge < 2 else (edge - depth, edge)
             out[tr.track_id] = box
