@@ -379,7 +379,7 @@ class BoxTracker:
           velocity for the time lost (the path its gate is centred on; the caller adds a margin).
         * A track that left at a frame edge: the strip along that edge where a person coming back in is first
           seen whole, ``ENTRY_DEPTH`` box heights deep (its gate reaches further, by the walk of ``ENTRY_LATE_S``,
-          for a detector that runs late; searched every few frames, a person coming in is found before that),
+          for a detector that finds them late; the strip is searched every few frames as long as it is kept),
           and along the edge the extent of its last box (at least its height, along a side edge).  Deeper, a
           search reads tiles over people standing further in, which changes what the detector reports of them:
           a strip as deep as the gate (304 px) made the composed re-entry clip's bystander, a third of a
@@ -402,7 +402,7 @@ class BoxTracker:
                                                    np.maximum(box[2:], box[2:] + step)])
                 continue
             axis = tr.exit_edge % 2  # 0: the left or right edge, across x; 1: the top or bottom, across y
-            depth = ENTRY_DEPTH * height  # searched every few frames, they are found before they walk further in
+            depth = ENTRY_DEPTH * height
             box = _as_xyxy(last)
             if axis == 0:  # along a side edge, the person's whole height (the edge cut their last boxes' width)
                 box[1], box[3] = min(box[1], last[1] - height / 2), max(box[3], last[1] + height / 2)
