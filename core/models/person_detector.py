@@ -59,7 +59,10 @@ MIN_TILE_PX = 208
 TILE_STEP = 0.75
 TILE_EDGE = 0.01
 # A search around a lost person's predicted box reads the tiles overlapping that box grown by this much of its
-# size on each side (see PersonDetector.views_near): room for the prediction's error over a few frames.
+# shorter side on each side (see PersonDetector.views_near): room for the prediction's error over a few frames.
+# The shorter side is the person's width (their height, lying down) in a box around them, and their size in an
+# area where they may be (the path they walked on, the strip along the edge they left by), whose longer side
+# grown by half would reach far beyond it.
 NEAR_GROWTH = 0.5
 # In a tile, people the tile is meant for scored 0.5-0.85 (the measurement above), but a dark-coated man of
 # bus.jpg at 72 px in 1280x720 frames scored 0.14-0.5 as his place in the tile changed; parts of larger people
@@ -279,13 +282,14 @@ class PersonDetector:
 
     def views_near(self, width: int, height: int, near_xyxy) -> list[Roi | None]:
         """The views of :meth:`views` that a search around ``near_xyxy`` (K, 4) frame-px boxes reads: the
-        whole-frame views always, and the tiles that overlap a box grown by ``NEAR_GROWTH`` of its size on each
-        side (every person inside that grown box lies whole in one of them, the tiles overlapping by a quarter).
+        whole-frame views always, and the tiles that overlap a box grown by ``NEAR_GROWTH`` of its shorter side
+        on each side (every person inside that grown box lies whole in one of them, the tiles overlapping by a
+        quarter).
         ``near_xyxy`` empty: the whole-frame views only."""
         views = self.views(width, height)
         near = np.asarray(near_xyxy, dtype=np.float64).reshape(-1, 4)
         if near.size:
-            grow = NEAR_GROWTH * (near[:, 2:] - near[:, :2])
+            grow = NEAR_GROWTH * np.min(near[:, 2:] - near[:, :2], axis=1, keepdims=True)
             near = np.concatenate([near[:, :2] - grow, near[:, 2:] + grow], axis=1)
         whole = float(max(width, height))
         kept = []

@@ -324,6 +324,7 @@ class BoxTracker:
         self._next_id = 0
         self._time_s: float | None = None
         self._aliases: dict[int, int] = {}
+        self._frame_wh: tuple[int, int] | None = None  # of the latest update given one (see search_boxes)
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -365,6 +366,51 @@ class BoxTracker:
                 out[tr.track_id] = _as_xyxy(mean)
         return out
 
+    def search_boxes(self, time_s: float) -> dict[int, np.ndarray]:
+        """Where each lost track (:meth:`lost_ids`) may be found at ``time_s``: a (4,) xyxy box in px per id.
+
+        Where its lost gate (:meth:`_lost_gate`, which re-identification also asks of a young track) is
+        centred, rather than its prediction: that prediction slows to a stop within ``LOST_VELOCITY_TAU_S`` (a
+        person who stopped behind an occluder is not carried away), where a person walking on behind it comes
+        out further along; and for a track that left at an edge it runs on beyond the edge (shrinking, as the
+        edge cut its last boxes), so a search around it reads nothing of the frame where they come back.
+
+        * A track lost inside the frame: the box around its last box and that box carried on by its last
+          velocity for the time lost (the path its gate is centred on; the caller adds a margin).
+        * A track that left at a frame edge: the strip along that edge where a person coming back in is first
+          seen whole, ``ENTRY_DEPTH`` box heights deep (its gate reaches further, by the walk of ``ENTRY_LATE_S``,
+          for a detector that finds them late; the strip is searched every few frames as long as it is kept),
+          and along the edge the extent of its last box (at least its height, along a side edge).  Deeper, a
+          search reads tiles over people standing further in, which changes what the detector reports of them:
+          a strip as deep as the gate (304 px) made the composed re-entry clip's bystander, a third of a
+          640x360 frame tall, lose the one whole-frame box that confirmed him (IDF1 0.990 -> 0.511).
+
+        ``time_s`` must not precede the latest update."""
+        time_s = self._check_time(time_s)
+        lost = set(self.lost_ids())
+        out = {}
+        for tr in self._tracks:
+            if tr.track_id not in lost:
+                continue
+            last = tr.last_cxcywh if tr.last_cxcywh is not None else tr.mean[:4]
+            height = max(float(last[3]), tr.last_height, 1.0)
+            if tr.exit_edge < 0 or self._frame_wh is None:
+                velocity = tr.last_velocity if tr.last_velocity is not None else np.zeros(2)
+                lost_s = max(time_s - tr.last_hit_s, 0.0)
+                box, step = _as_xyxy(last), velocity * lost_s
+                out[tr.track_id] = np.concatenate([np.minimum(box[:2], box[:2] + step),
+                                                   np.maximum(box[2:], box[2:] + step)])
+                continue
+            axis = tr.exit_edge % 2  # 0: the left or right edge, across x; 1: the top or bottom, across y
+            depth = ENTRY_DEPTH * height
+            box = _as_xyxy(last)
+            if axis == 0:  # along a side edge, the person's whole height (the edge cut their last boxes' width)
+                box[1], box[3] = min(box[1], last[1] - height / 2), max(box[3], last[1] + height / 2)
+            edge = 0.0 if tr.exit_edge < 2 else float(self._frame_wh[axis])
+            box[axis], box[axis + 2] = (edge, edge + depth) if tr.exit_edge < 2 else (edge - depth, edge)
+            out[tr.track_id] = box
+        return out
+
     # -- update ----------------------------------------------------------------------------------
 
     def _check_time(self, time_s: float) -> float:
@@ -397,6 +443,8 @@ class BoxTracker:
             tr.mean, tr.cov = _propagate(tr.mean, tr.cov, time_s - tr.state_time_s, damped=bool(tr_lost))
             tr.state_time_s = time_s
         self._time_s = time_s
+        if frame_wh is not None:
+            self._frame_wh = (int(frame_wh[0]), int(frame_wh[1]))
         if len(self._tracks) > 1:
             predicted = _as_xyxy(np.array([tr.mean for tr in self._tracks]))
             overlap = box_iou(predicted, predicted)
