@@ -101,17 +101,31 @@ def _standing(centre_x: float, height: float = 80.0, nose_rise: float = 0.3) -> 
     return xy
 
 
-@pytest.mark.parametrize("frames, step_px, boxed, nose_rise, expected", [
-    (np.arange(30), 2.0, False, 0.3, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
-    (np.arange(30), 0.0, False, 0.3, False),  # stands still, never boxed
-    (np.arange(30), 0.0, True, 0.3, True),  # stands still, boxed by the whole frame
-    (np.arange(30), 0.0, True, 0.05, False),  # boxed, but the nose sits on the shoulders: no person
-    (np.arange(0, 300, 10), 2.0, False, 0.3, False),  # the same path in sporadic reads, one every 10 frames
+SURE_TWICE = np.r_[0.8, np.full(14, 0.3), 0.8, np.full(14, 0.3)]  # sure boxes on 2 of 30 detector runs
+SURE_ONCE = np.r_[0.8, np.full(29, 0.3)]
+
+
+@pytest.mark.parametrize("frames, step_px, boxed, scores, nose_rise, frame_height, expected", [
+    (np.arange(30), 2.0, False, 0.3, 0.3, None, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
+    (np.arange(30), 0.0, False, 0.3, 0.3, None, False),  # stands still, never boxed
+    (np.arange(30), 0.0, True, 0.3, 0.3, None, True),  # stands still, boxed by the whole frame
+    (np.arange(30), 0.0, True, 0.3, 0.3, 360.0, True),  # ... 80 px tall in a 360 px frame: its view's size
+    (np.arange(30), 0.0, True, 0.3, 0.3, 720.0, False),  # ... in a 720 px frame: too small for it, unsure
+    (np.arange(30), 0.0, False, SURE_TWICE, 0.3, 720.0, True),  # boxed surely on 2 runs
+    (np.arange(30), 0.0, False, SURE_ONCE, 0.3, 720.0, False),  # ... on 1 run of 30: a box that fell on it once
+    (np.arange(30), 0.0, False, np.r_[0.8, np.full(29, np.nan)], 0.3, 720.0, True),  # ... of the only run
+    (np.arange(30), 0.0, True, 0.3, 0.05, None, False),  # boxed, but the nose sits on the shoulders: no person
+    (np.arange(0, 300, 10), 2.0, False, 0.3, 0.3, None, False),  # the same path in sporadic reads, one every 10
+    (np.arange(30), "step", False, 0.3, 0.3, None, False),  # still, then read 30 px away and still: a step
+    (np.arange(5), 15.0, False, 0.3, 0.3, None, False),  # 60 px in 5 reads: too few to tell a walk from jitter
 ])
-def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, nose_rise, expected):
+def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, scores, nose_rise,
+                                                            frame_height, expected):
     from rigcast.pipeline.body import confirmed
 
-    xy = np.stack([_standing(100.0 + step_px * k, nose_rise=nose_rise) for k in range(len(frames))])
-    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))
-    scores = np.full(len(frames), 0.3)
-    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes) == expected
+    xs = (100.0 + 30.0 * (np.arange(len(frames)) >= len(frames) // 2) if step_px == "step"
+          else 100.0 + step_px * np.arange(len(frames)))
+    xy = np.stack([_standing(x, nose_rise=nose_rise) for x in xs])
+    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))  # 80 px tall
+    scores = np.broadcast_to(np.asarray(scores, dtype=np.float64), (len(frames),))
+    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes, frame_height) == expected
