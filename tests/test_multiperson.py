@@ -53,3 +53,24 @@ def test_occluded_person_is_reacquired_under_the_same_id(crossing_take):
     # Frames of its span the track does not list (nothing seen) or lists without the shoulder.
     hidden = [int(t.frame_index[-1] - t.frame_index[0] + 1 - np.isfinite(t.xy[:, 11, 0]).sum()) for t in back]
     assert max(hidden) >= 5, "one person should be hidden for a while during the crossing"
+
+
+def test_a_walker_leaving_real_footage_is_let_go_at_the_edge(tmp_path):
+    """vtest.avi frames 240-295 (10 fps): a man walks out at the left edge.  His followed crop went on
+    beyond the edge, the landmark model read him wholly outside the frame, and the tracker was handed a
+    zero-width box (a ValueError that ended the analysis).  Now he is lost at the edge, and no frame of a
+    track has all its joints off the frame."""
+    import cv2
+
+    from fixtures_images import vtest_frames
+
+    start, stop = 240, 296
+    for i, rgb in enumerate(vtest_frames(start, stop)):
+        cv2.imwrite(str(tmp_path / f"{start + i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+    take = analyze(tmp_path, tmp_path / "edge.npz", AnalyzeConfig(faces=False, image_fps=10.0))
+    width = take.video.width
+    leaving = [t for t in take.tracks if t.xy[0, :, 0].mean() < 0.15 * width]
+    assert len(leaving) == 1 and leaving[0].frame_index[-1] < stop - start - 1, "he is found, then let go"
+    for track in take.tracks:
+        inside = (track.xy[..., 0] >= 0) & (track.xy[..., 0] <= width)
+        assert inside.any(axis=1).all(), f"track {track.track_id} lists frames with all its joints off the frame"
