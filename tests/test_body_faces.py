@@ -282,3 +282,34 @@ def test_a_face_read_from_a_body_must_sit_on_its_head_every_frame_it_is_followed
         grown = FaceLandmarks(xy=nose + times * (mesh.xy - nose), z=times * mesh.z, score=mesh.score, conf=mesh.conf,
                               roi=mesh.roi)
         assert face_fits_head(grown, head) == fits, times
+
+
+@pytest.mark.parametrize("name, face_px", [("profile: the cameraman", 60), ("turned: zidane.jpg's Zidane", 90)])
+def test_a_face_the_detector_found_must_sit_on_its_head_too(stages, name, face_px):
+    """The same rule for a face the full-frame detector found (issue 11): the cameraman's profile at 60 px and
+    Zidane at 90 px, mirrored left-right, which the detector finds and the mesh reads on their own (no body
+    given), then with their body's face points.  On their own points the face is kept every frame, on its
+    body; with the points mirrored about their centre (the body says the head looks the other way: the mesh's
+    nose lies 0.4-0.5 face sizes behind the body's, as on a head turned away whose mesh slid onto the hair)
+    the detector's face is never listed; and a face followed on its own points is dropped the first frame
+    the body turns them round.  Before, only faces read from a body were held to their head, so the
+    detector's face stayed on the mirrored points all ten frames."""
+    from rigcast.pipeline.faces import face_fits_head
+
+    canvas, truth, _ = _face_on_backdrop(name, face_px, mirrored=True)
+    bodies, faces = stages
+    alone, detected = faces.process(canvas, 0.0, faces.new_state())
+    assert detected and len(alone) == 1 and np.hypot(*(_centre(alone[0].box_xyxy) - truth)) < 0.5 * face_px, \
+        "the premise: the detector finds the face without a body"
+    people, _ = bodies.process(canvas, 0.0, bodies.new_state())
+    (body_id, head), = body_heads(people).items()
+    mirrored = head.copy()
+    mirrored[:, 0] = 2.0 * np.nanmean(head[:, 0]) - head[:, 0]
+    assert face_fits_head(alone[0].landmarks, head) and not face_fits_head(alone[0].landmarks, mirrored)
+    kept = {}
+    for label, points in (("own", [head] * 10), ("mirrored", [mirrored] * 10), ("turning", [head] * 5 + [mirrored] * 5)):
+        state = faces.new_state()
+        kept[label] = [faces.process(canvas, t / 30.0, state, {body_id: p})[0] for t, p in enumerate(points)]
+    assert all(len(records) == 1 and records[0].body_id == body_id for records in kept["own"])
+    assert [len(records) for records in kept["mirrored"]] == [0] * 10
+    assert [len(records) for records in kept["turning"]] == [1] * 5 + [0] * 5

@@ -8,9 +8,12 @@ newcomers (also while no face is followed: it is the stage's dearest call).
 Faces are also read from the frame's bodies, as MediaPipe Holistic does
 (``FaceAnalyzer._face_from_body``): a body that shows its head and has no
 face gets one from a ROI its face keypoints give, which finds turned and
-small faces the detector misses; such a face must keep fitting its body's head
-(:func:`face_fits_head`) every frame it is followed, until the detector finds
-it too, or it is dropped.  Each face sits on at most one body and
+small faces the detector misses.  Every face on a body, whatever found it,
+must keep fitting its body's head (:func:`face_fits_head`) every frame, or it
+is dropped: a mesh followed as a head turns away slides onto the hair.  A
+face with no body must be found again by the detector when it runs, or it is
+flagged (its ``conf`` lowered) and, missed twice in a row, dropped (see
+``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
 the clip :func:`join_faces_on_bodies` gives a face lost and found again on
 its body its first id.  Identities come from
@@ -49,7 +52,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -116,12 +119,24 @@ HEAD_MOUTH = slice(9, 11)  # the mouth's corners
 # So a face fits its head when its nose is at most NOSE_BEHIND face sizes behind the body's nose, at most
 # NOSE_OFF from it, and its size within FACE_SIZE_RANGE face sizes.  A face that does not fit is dropped and
 # not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
-# its presence flag cannot tell.  Faces the detector found are not checked: on t1.jpg a good face's body
-# had its face points 1.7 times too spread out for three frames (its nose 0.5 face sizes "behind" by then).
+# its presence flag cannot tell.  The rule holds for every face linked to a body, whatever found it: a face
+# the detector found and the mesh then follows as the head turns away slides onto the hair the same way.
 NOSE_BEHIND = 0.3
 NOSE_OFF = 1.25
 FACE_SIZE_RANGE = (0.5, 3.0)
 MESH_NOSE = 1  # the face mesh's nose tip
+
+# A face with no body has no head to fit, so the face detector vouches for it instead: each time the
+# full-frame detector runs (every redetect_every frames), a followed face without a body that it does not
+# find is looked for again by the short-range detector in a window CONFIRM_WINDOW_SCALE times the face's size
+# about it (as Holistic looks for a body's face; one model call).  On the faces of test_body_faces (frontal
+# to profile, 20 to 60 px, mirrored), where the full-frame detector misses the 20-px ones, that window finds
+# every one (scores 0.67-0.97).  A face found by neither is unsure: its conf is capped at UNCONFIRMED_CONF
+# (below LOW_CONFIDENCE, so flagged) until a run finds it; missed by UNCONFIRMED_RUNS runs in a row, it is
+# no face (the back of a head, hair) and is dropped.
+CONFIRM_WINDOW_SCALE = 2.3
+UNCONFIRMED_RUNS = 2
+UNCONFIRMED_CONF = 0.5  # below LOW_CONFIDENCE
 
 # The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
 # person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
@@ -193,14 +208,15 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight; ``from_bodies`` the slots whose face was read from a body and must keep fitting its head
-    (see :func:`face_fits_head`).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
-    submitted in flight (only the submitting thread writes it)."""
+    frames in flight; ``unconfirmed`` the slots of faces without a body that the detector did not find where
+    they are, by how many of its runs in a row (see ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have
+    handed theirs on; ``frames_submitted`` frames have been submitted in flight (only the submitting thread
+    writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
-    from_bodies: set[int] = field(default_factory=set)  # slots read from a body, not yet found by the detector
+    unconfirmed: dict[int, int] = field(default_factory=dict)  # slot -> detector runs in a row that missed it
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
     tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
 
@@ -413,12 +429,13 @@ class FaceAnalyzer:
         if detect:
             state.frames_since_detect = 0
             followed_count = len(results)
+            found: set[int] = set()  # the followed faces the detector finds
             for det in self.detector(rgb):
                 same = [k for k in range(followed_count) if _same_face(det.box_xyxy, results[k][0].box_xyxy(),
                                                                        cfg.new_face_iou)]
                 if same:
                     k = same[0]
-                    state.from_bodies.discard(slots[k])  # the detector vouches for it
+                    found.add(k)
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
                         again = mesh(rgb, det.to_roi())
                         if again is not None:
@@ -433,16 +450,22 @@ class FaceAnalyzer:
                         results.append((lm, False))
                         slots.append(state.next_slot)
                         state.next_slot += 1
+            self._confirm(rgb, results[:followed_count], slots, found, state, heads)
         else:
             state.frames_since_detect += 1
 
-        # A face read from a body and followed since must still sit on its body's head (it is never checked
-        # against another body's head: a face between two heads is judged by the one it is linked to).
-        if state.from_bodies and heads:
-            bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
-            keep = [k for k, body_id in enumerate(bodies) if slots[k] not in state.from_bodies or body_id < 0
-                    or face_fits_head(results[k][0], heads[body_id])]
-            results, slots = [results[k] for k in keep], [slots[k] for k in keep]
+        # Every face on a body must sit on that body's head, whatever found it (the detector, the body or the
+        # face's own ROI): one that does not is dropped (see NOSE_BEHIND).  It is never checked against another
+        # body's head: a face between two heads is judged by the one it is linked to.  A face without a body
+        # that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
+        bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
+        keep = [k for k, body_id in enumerate(bodies)
+                if (face_fits_head(results[k][0], heads[body_id]) if body_id >= 0
+                    else state.unconfirmed.get(slots[k], 0) < UNCONFIRMED_RUNS)]
+        results, slots = [results[k] for k in keep], [slots[k] for k in keep]
+        for k in keep:
+            if bodies[k] >= 0:
+                state.unconfirmed.pop(slots[k], None)  # its body vouches for where it is
 
         # Faces from bodies, body by body in id order (so the results never depend on timing).
         for body_id, head in sorted(heads.items()):
@@ -457,7 +480,6 @@ class FaceAnalyzer:
             if lm is not None:
                 results.append((lm, False))
                 slots.append(state.next_slot)
-                state.from_bodies.add(state.next_slot)
                 state.next_slot += 1
 
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
@@ -465,8 +487,32 @@ class FaceAnalyzer:
         slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
-        state.from_bodies &= set(state.rois)
-        return results, detect
+        state.unconfirmed = {slot: runs for slot, runs in state.unconfirmed.items() if slot in state.rois}
+        # A face the detector missed is flagged, not dropped, until the detector finds it again (or drops it).
+        return [(_flagged(lm) if slot_of[id(lm)] in state.unconfirmed else lm, followed)
+                for lm, followed in results], detect
+
+    def _confirm(self, rgb: np.ndarray, followed: list[Result], slots: list[int], found: set[int],
+                 state: FaceFollowState, heads: dict[int, np.ndarray]) -> None:
+        """After a detector run: count, in ``state.unconfirmed``, the ``followed`` faces (by ``slots``) that
+        have no body and that neither the full-frame detector (``found``: their indices) nor the short-range
+        detector in a window about them (``CONFIRM_WINDOW_SCALE`` times their size, as MediaPipe Holistic
+        looks for a body's face) finds; forget the others."""
+        bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in followed]).reshape(-1, 4), heads)
+        for k, ((lm, _), body_id) in enumerate(zip(followed, bodies)):
+            if k in found or body_id >= 0 or self._detected_at(rgb, lm):
+                state.unconfirmed.pop(slots[k], None)
+            else:
+                state.unconfirmed[slots[k]] = state.unconfirmed.get(slots[k], 0) + 1
+
+    def _detected_at(self, rgb: np.ndarray, lm: FaceLandmarks) -> bool:
+        """Whether the short-range detector finds a face where ``lm`` is, in a window ``CONFIRM_WINDOW_SCALE``
+        times its size about it (one model call): one centred within ``SAME_FACE_DISTANCE`` of its size."""
+        box = lm.box_xyxy()
+        centre, size = 0.5 * (box[:2] + box[2:]), lm.size_px()
+        window = Roi(center_xy=centre, size=CONFIRM_WINDOW_SCALE * size, rotation=0.0)
+        return any(float(np.hypot(*(0.5 * (d.box_xyxy[:2] + d.box_xyxy[2:]) - centre))) < SAME_FACE_DISTANCE * size
+                   for d in self.detector.detect_in(rgb, window))
 
     def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
                heads: Mapping[int, np.ndarray] | None = None) -> list[FaceRecord]:
@@ -480,6 +526,11 @@ class FaceAnalyzer:
             landmarks = self.landmarker.refine_all(rgb, landmarks)
         return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed, body)
                 for k, (lm, (_, followed), i, body) in enumerate(zip(landmarks, results, ids, bodies))]
+
+
+def _flagged(lm: FaceLandmarks) -> FaceLandmarks:
+    """``lm`` with its confidence capped at ``UNCONFIRMED_CONF`` (below ``LOW_CONFIDENCE``: not reliable)."""
+    return lm if lm.conf <= UNCONFIRMED_CONF else replace(lm, conf=UNCONFIRMED_CONF)
 
 
 def _extrapolate(rois: dict[int, Roi], before: dict[int, Roi], frames: int) -> dict[int, Roi]:
