@@ -185,6 +185,33 @@ def package_photo(name: str) -> np.ndarray:
     return rgb
 
 
+# OpenCV's sample clip samples/data/vtest.avi (768 x 576, 10 fps, 795 frames: people walking about a campus,
+# filmed from a first floor), read from opencv-python's sdist as the photos above are.
+VTEST = ("opencv-python==4.10.0.84", "opencv-python-4.10.0.84.tar.gz",
+         "opencv-python-4.10.0.84/opencv/samples/data/vtest.avi")
+
+
+@lru_cache(maxsize=4)
+def vtest_frames(start: int, stop: int) -> tuple[np.ndarray, ...]:
+    """Frames ``start`` to ``stop - 1`` of :data:`VTEST`, RGB (576, 768, 3) uint8, read-only, decoded with PyAV."""
+    import io
+
+    import av
+
+    frames = []
+    with av.open(io.BytesIO(package_file(*VTEST))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= stop:
+                break
+            if i >= start:
+                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                rgb.setflags(write=False)
+                frames.append(rgb)
+    if len(frames) != stop - start:
+        raise RuntimeError(f"expected frames {start} to {stop - 1} of vtest.avi, decoded {len(frames)}")
+    return tuple(frames)
+
+
 def bus_man() -> np.ndarray:
     """The man in the cream coat on ``bus.jpg``, standing, head to shoes: a (560, 250, 3) crop."""
     return np.ascontiguousarray(package_photo("bus")[370:930, 20:270])

@@ -462,10 +462,10 @@ class FaceAnalyzer:
         keep = [k for k, body_id in enumerate(bodies)
                 if (face_fits_head(results[k][0], heads[body_id]) if body_id >= 0
                     else state.unconfirmed.get(slots[k], 0) < UNCONFIRMED_RUNS)]
-        results, slots = [results[k] for k in keep], [slots[k] for k in keep]
         for k in keep:
             if bodies[k] >= 0:
                 state.unconfirmed.pop(slots[k], None)  # its body vouches for where it is
+        results, slots = [results[k] for k in keep], [slots[k] for k in keep]
 
         # Faces from bodies, body by body in id order (so the results never depend on timing).
         for body_id, head in sorted(heads.items()):
