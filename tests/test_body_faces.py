@@ -284,16 +284,70 @@ def test_a_face_read_from_a_body_must_sit_on_its_head_every_frame_it_is_followed
         assert face_fits_head(grown, head) == fits, times
 
 
+def _woman_walking_away() -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's vtest.avi, frame 683: a woman walking away from the camera, the back of her curly head about
+    17 px tall; the frame's bottom-left part enlarged 3 times, and her head's centre in it by eye."""
+    import cv2
+
+    (frame,) = vtest_frames(683, 684)
+    frame = np.ascontiguousarray(cv2.resize(frame[280:560, 100:520], None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
+    return frame, np.array([124.0, 160.0])
+
+
+def _her_body(stages, frame: np.ndarray, her_head: np.ndarray) -> tuple[int, np.ndarray]:
+    """The body id and face points (11, 2) of the one body whose head is at ``her_head``."""
+    people, _ = stages[0].process(frame, 0.0, stages[0].new_state())
+    ((body_id, head),) = [(i, h) for i, h in body_heads(people).items()
+                          if np.hypot(*(np.nanmean(h, axis=0) - her_head)) < 30]
+    return body_id, head
+
+
+def test_a_followed_face_that_leaves_its_head_and_that_the_detector_does_not_find_is_dropped(stages):
+    """Issue 11: a face the detector found is followed by its own ROI and, as the head turns away, the mesh
+    slides onto the hair and stays (the mesh model's presence stays high there), its nose behind the body's.
+    The back of the woman's head in vtest.avi (``_woman_walking_away``): BlazePose sees all her face points
+    and the mesh model reads a face on her hair from them, which the face detector does not find there.  That
+    mesh, followed from the frame before (its ROI handed on, as a detector's face's is), fits her body's points
+    as they are and is kept; with the points moved 0.6 face sizes the way they say she faces (the mesh's nose
+    now behind the body's, as on the held-out head turned away) it is dropped at once, for the detector does
+    not vouch for it.  Before, only faces read from a body were held to their head: the followed face stayed
+    on her hair all ten frames."""
+    from rigcast.pipeline.faces import HEAD_EARS, face_fits_head, head_face_size
+
+    frame, her_head = _woman_walking_away()
+    body_id, head = _her_body(stages, frame, her_head)
+    facing = head[0] - np.nanmean(head[HEAD_EARS], axis=0)
+    ahead = head + 0.6 * head_face_size(head) * facing / np.hypot(*facing)
+    faces = stages[1]
+    (read,), _ = faces.process(frame, 0.0, faces.new_state(), {body_id: head})
+    assert read.body_id == body_id and np.hypot(*(_centre(read.box_xyxy) - her_head)) < 30, \
+        "the premise: a face read from her head"
+    assert face_fits_head(read.landmarks, head) and not face_fits_head(read.landmarks, ahead)
+    kept, followed = {}, {}
+    for label, points in (("own", head), ("ahead", ahead)):
+        state = faces.new_state()
+        state.hand_on({0: read.landmarks.next_roi()})  # followed from the frame before, in slot 0
+        kept[label], followed[label] = [], []
+        for t in range(1, 11):
+            records, _ = faces.process(frame, t / 30.0, state, {body_id: points})
+            kept[label].append([r for r in records if np.hypot(*(_centre(r.box_xyxy) - her_head)) < 30])
+            followed[label].append(0 in state.rois)
+    assert all(len(records) == 1 and records[0].followed and records[0].body_id == body_id
+               for records in kept["own"])
+    assert all(followed["own"])
+    # Dropped at once and no longer followed (its body may give a new face where its moved points say, which
+    # then has to fit them).
+    assert not any(followed["ahead"])
+
+
 @pytest.mark.parametrize("name, face_px", [("profile: the cameraman", 60), ("turned: zidane.jpg's Zidane", 90)])
-def test_a_face_the_detector_found_must_sit_on_its_head_too(stages, name, face_px):
-    """The same rule for a face the full-frame detector found (issue 11): the cameraman's profile at 60 px and
-    Zidane at 90 px, mirrored left-right, which the detector finds and the mesh reads on their own (no body
-    given), then with their body's face points.  On their own points the face is kept every frame, on its
-    body; with the points mirrored about their centre (the body says the head looks the other way: the mesh's
-    nose lies 0.4-0.5 face sizes behind the body's, as on a head turned away whose mesh slid onto the hair)
-    the detector's face is never listed; and a face followed on its own points is dropped the first frame
-    the body turns them round.  Before, only faces read from a body were held to their head, so the
-    detector's face stayed on the mirrored points all ten frames."""
+def test_a_face_the_detector_still_finds_is_kept_off_its_bodys_head(stages, name, face_px):
+    """A body's face points can be far off on a good face (on t1.jpg, the half-hidden woman's give a face twice
+    too large, its nose behind hers), so a face the detector found and that no longer fits its head is kept
+    while the detector still finds it.  The cameraman's profile at 60 px and Zidane at 90 px, mirrored
+    left-right, which the detector finds and the mesh reads on their own, then with their body's face points
+    mirrored about their centre (the mesh's nose 0.4-0.5 face sizes behind the body's): kept all ten frames,
+    on their body, as with the points as they are."""
     from rigcast.pipeline.faces import face_fits_head
 
     canvas, truth, _ = _face_on_backdrop(name, face_px, mirrored=True)
@@ -306,31 +360,22 @@ def test_a_face_the_detector_found_must_sit_on_its_head_too(stages, name, face_p
     mirrored = head.copy()
     mirrored[:, 0] = 2.0 * np.nanmean(head[:, 0]) - head[:, 0]
     assert face_fits_head(alone[0].landmarks, head) and not face_fits_head(alone[0].landmarks, mirrored)
-    kept = {}
-    for label, points in (("own", [head] * 10), ("mirrored", [mirrored] * 10), ("turning", [head] * 5 + [mirrored] * 5)):
+    for points in (head, mirrored):
         state = faces.new_state()
-        kept[label] = [faces.process(canvas, t / 30.0, state, {body_id: p})[0] for t, p in enumerate(points)]
-    assert all(len(records) == 1 and records[0].body_id == body_id for records in kept["own"])
-    assert [len(records) for records in kept["mirrored"]] == [0] * 10
-    assert [len(records) for records in kept["turning"]] == [1] * 5 + [0] * 5
+        kept = [faces.process(canvas, t / 30.0, state, {body_id: points})[0] for t in range(10)]
+        assert all(len(records) == 1 and records[0].body_id == body_id for records in kept)
 
 
 def test_a_face_without_a_body_that_the_detector_does_not_find_is_flagged_then_dropped(stages):
-    """OpenCV's vtest.avi, frame 683: a woman walking away from the camera, the back of her curly head about
-    17 px tall, enlarged 3 times.  BlazePose sees all her face points and the mesh model reads a face on her
-    hair from them (issue 11: its presence stays high on hair).  Read from her body on the first frame and
-    then followed with no body (as when the body is lost), that face is one the detector never finds: it is
-    flagged (conf below LOW_CONFIDENCE) from the detector's next run (frame 15) and dropped at the one after
-    (frame 30).  Before, it was followed on her hair all 45 frames with conf 0.66, listed as reliable."""
-    import cv2
-
-    (frame,) = vtest_frames(683, 684)
-    frame = np.ascontiguousarray(cv2.resize(frame[280:560, 100:520], None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
-    bodies, faces = stages
-    people, _ = bodies.process(frame, 0.0, bodies.new_state())
-    her_head = np.array([124.0, 160.0])  # by eye, in the enlarged crop
-    ((body_id, head),) = [(i, h) for i, h in body_heads(people).items()
-                          if np.hypot(*(np.nanmean(h, axis=0) - her_head)) < 30]
+    """A face with no body has no head to fit; the detector vouches for it instead.  The back of the woman's
+    head in vtest.avi (``_woman_walking_away``), where the mesh model reads a face from her body's face points
+    that the detector never finds: read from her body on the first frame and then followed with no body (as
+    when the body is lost), that face is flagged (conf below LOW_CONFIDENCE) from the detector's next run
+    (frame 15) and dropped at the one after (frame 30).  Before, it was followed on her hair all 45 frames
+    with conf 0.66, listed as reliable."""
+    frame, her_head = _woman_walking_away()
+    body_id, head = _her_body(stages, frame, her_head)
+    faces = stages[1]
     state = faces.new_state()
     listed, detected = [], []
     for t in range(45):
@@ -339,8 +384,7 @@ def test_a_face_without_a_body_that_the_detector_does_not_find_is_flagged_then_d
         detected.append(ran)
     assert np.flatnonzero(detected).tolist() == [0, 15, 30]
     (first,) = listed[0]
-    assert first.body_id == body_id and np.hypot(*(_centre(first.box_xyxy) - np.nanmean(head, axis=0))) < 30, \
-        "the premise: a face read from her head"
+    assert first.body_id == body_id, "the premise: a face read from her head"
     assert all(len(records) == 1 and records[0].face_id == first.face_id for records in listed[:30])
     assert all(records[0].body_id == -1 and records[0].conf >= LOW_CONFIDENCE for records in listed[1:15])
     assert all(records[0].conf < LOW_CONFIDENCE for records in listed[15:30])

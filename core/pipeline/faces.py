@@ -10,8 +10,8 @@ Faces are also read from the frame's bodies, as MediaPipe Holistic does
 face gets one from a ROI its face keypoints give, which finds turned and
 small faces the detector misses.  Every face on a body, whatever found it,
 must keep fitting its body's head (:func:`face_fits_head`) every frame, or it
-is dropped: a mesh followed as a head turns away slides onto the hair.  A
-face with no body must be found again by the detector when it runs, or it is
+is dropped (a mesh followed as a head turns away slides onto the hair),
+unless the face detector found it and still finds it there.  A face with no body must be found again by the detector when it runs, or it is
 flagged (its ``conf`` lowered) and, missed twice in a row, dropped (see
 ``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
@@ -121,6 +121,12 @@ HEAD_MOUTH = slice(9, 11)  # the mouth's corners
 # not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
 # its presence flag cannot tell.  The rule holds for every face linked to a body, whatever found it: a face
 # the detector found and the mesh then follows as the head turns away slides onto the hair the same way.
+# But a body's face points can be far off on a good face : on the 90-frame pan over t1.jpg,
+# the half-hidden woman behind the table (second from the left) has a frontal face the detector finds, and her
+# body's points give a face 1.5-2 times too large with its nose 0.6-1.0 face sizes "behind"; held to them, her
+# face was listed in 21 of the 90 frames.  So a face the detector found and that no longer fits its head is
+# kept while the detector still finds it: this frame's full-frame run, or else the short-range model in a
+# window about it (see CONFIRM_WINDOW_SCALE); a face read from a body has only its body to vouch for it.
 NOSE_BEHIND = 0.3
 NOSE_OFF = 1.25
 FACE_SIZE_RANGE = (0.5, 3.0)
@@ -208,14 +214,17 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight; ``unconfirmed`` the slots of faces without a body that the detector did not find where
-    they are, by how many of its runs in a row (see ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have
+    frames in flight; ``from_bodies`` the slots whose face was read from a body and that the detector has not
+    found since (they must fit their head, see :func:`face_fits_head`); ``unconfirmed`` the slots of faces
+    without a body that the detector did not find where they are, by how many of its runs in a row (see
+    ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have
     handed theirs on; ``frames_submitted`` frames have been submitted in flight (only the submitting thread
     writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
+    from_bodies: set[int] = field(default_factory=set)  # slots read from a body, not yet found by the detector
     unconfirmed: dict[int, int] = field(default_factory=dict)  # slot -> detector runs in a row that missed it
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
     tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
@@ -411,6 +420,7 @@ class FaceAnalyzer:
         results: list[Result] = []
         slots: list[int] = []
         lost_someone = False
+        detected: set[int] = set()  # the faces (indices in results) the full-frame detector finds this frame
         for slot, roi in state.rois.items():
             lm = followed.get(slot)
             if lm is None and followed_rois.get(slot) is not roi:
@@ -429,13 +439,13 @@ class FaceAnalyzer:
         if detect:
             state.frames_since_detect = 0
             followed_count = len(results)
-            found: set[int] = set()  # the followed faces the detector finds
             for det in self.detector(rgb):
                 same = [k for k in range(followed_count) if _same_face(det.box_xyxy, results[k][0].box_xyxy(),
                                                                        cfg.new_face_iou)]
                 if same:
                     k = same[0]
-                    found.add(k)
+                    detected.add(k)
+                    state.from_bodies.discard(slots[k])  # the detector vouches for it
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
                         again = mesh(rgb, det.to_roi())
                         if again is not None:
@@ -447,20 +457,22 @@ class FaceAnalyzer:
                         refined = mesh(rgb, lm.next_roi())
                         lm = refined if refined is not None else lm
                     if lm is not None:
+                        detected.add(len(results))
                         results.append((lm, False))
                         slots.append(state.next_slot)
                         state.next_slot += 1
-            self._confirm(rgb, results[:followed_count], slots, found, state, heads)
+            self._confirm(rgb, results[:followed_count], slots, detected, state, heads)
         else:
             state.frames_since_detect += 1
 
-        # Every face on a body must sit on that body's head, whatever found it (the detector, the body or the
-        # face's own ROI): one that does not is dropped (see NOSE_BEHIND).  It is never checked against another
-        # body's head: a face between two heads is judged by the one it is linked to.  A face without a body
-        # that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
+        # Every face on a body must sit on that body's head, whatever found it (see NOSE_BEHIND); it is never
+        # checked against another body's head: a face between two heads is judged by the one it is linked to.
+        # One that does not fit is dropped, unless the detector finds it (see NOSE_BEHIND).  A face
+        # without a body that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
         bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
         keep = [k for k, body_id in enumerate(bodies)
-                if (face_fits_head(results[k][0], heads[body_id]) if body_id >= 0
+                if (self._on_its_head(rgb, results[k][0], heads[body_id], slots[k] in state.from_bodies,
+                                      k in detected) if body_id >= 0
                     else state.unconfirmed.get(slots[k], 0) < UNCONFIRMED_RUNS)]
         for k in keep:
             if bodies[k] >= 0:
@@ -480,6 +492,7 @@ class FaceAnalyzer:
             if lm is not None:
                 results.append((lm, False))
                 slots.append(state.next_slot)
+                state.from_bodies.add(state.next_slot)
                 state.next_slot += 1
 
         # Two meshes are one face when their boxes overlap by more than ``duplicate_iou`` or their
@@ -487,10 +500,20 @@ class FaceAnalyzer:
         slot_of = {id(lm): slot for (lm, _), slot in zip(results, slots)}
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
+        state.from_bodies &= set(state.rois)
         state.unconfirmed = {slot: runs for slot, runs in state.unconfirmed.items() if slot in state.rois}
         # A face the detector missed is flagged, not dropped, until the detector finds it again (or drops it).
         return [(_flagged(lm) if slot_of[id(lm)] in state.unconfirmed else lm, followed)
                 for lm, followed in results], detect
+
+    def _on_its_head(self, rgb: np.ndarray, lm: FaceLandmarks, head: np.ndarray, from_body: bool,
+                     detected: bool) -> bool:
+        """Whether to keep a face ``lm`` linked to a body whose face points are ``head``: it fits the head
+        (:func:`face_fits_head`), or, for a face the detector found (not ``from_body``), the detector finds
+        it here and now (``detected`` by this frame's full-frame run, else in a window about it)."""
+        if face_fits_head(lm, head):
+            return True
+        return not from_body and (detected or self._detected_at(rgb, lm))
 
     def _confirm(self, rgb: np.ndarray, followed: list[Result], slots: list[int], found: set[int],
                  state: FaceFollowState, heads: dict[int, np.ndarray]) -> None:
