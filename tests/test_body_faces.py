@@ -284,60 +284,55 @@ def test_a_face_read_from_a_body_must_sit_on_its_head_every_frame_it_is_followed
         assert face_fits_head(grown, head) == fits, times
 
 
-def _woman_walking_away() -> tuple[np.ndarray, np.ndarray]:
+def _woman_walking_away() -> tuple[np.ndarray, Roi]:
     """OpenCV's vtest.avi, frame 683: a woman walking away from the camera, the back of her curly head about
-    17 px tall; the frame's bottom-left part enlarged 3 times, and her head's centre in it by eye."""
+    17 px tall; the frame's bottom-left part enlarged 3 times, and a face ROI on her head by eye."""
     import cv2
+
+    from rigcast.models.roi import Roi
 
     (frame,) = vtest_frames(683, 684)
     frame = np.ascontiguousarray(cv2.resize(frame[280:560, 100:520], None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC))
-    return frame, np.array([124.0, 160.0])
+    return frame, Roi(center_xy=(132.0, 160.0), size=55.0, rotation=0.0)
 
 
-def _her_body(stages, frame: np.ndarray, her_head: np.ndarray) -> tuple[int, np.ndarray]:
-    """The body id and face points (11, 2) of the one body whose head is at ``her_head``."""
+def _her_body(stages, frame: np.ndarray, her_head_xy: np.ndarray) -> tuple[int, np.ndarray]:
+    """The body id and face points (11, 2) of the one body whose head is at ``her_head_xy``."""
     people, _ = stages[0].process(frame, 0.0, stages[0].new_state())
     ((body_id, head),) = [(i, h) for i, h in body_heads(people).items()
-                          if np.hypot(*(np.nanmean(h, axis=0) - her_head)) < 30]
+                          if np.hypot(*(np.nanmean(h, axis=0) - her_head_xy)) < 30]
     return body_id, head
 
 
-def test_a_followed_face_that_leaves_its_head_and_that_the_detector_does_not_find_is_dropped(stages):
-    """Issue 11: a face the detector found is followed by its own ROI and, as the head turns away, the mesh
-    slides onto the hair and stays (the mesh model's presence stays high there), its nose behind the body's.
-    The back of the woman's head in vtest.avi (``_woman_walking_away``): BlazePose sees all her face points
-    and the mesh model reads a face on her hair from them, which the face detector does not find there.  That
-    mesh, followed from the frame before (its ROI handed on, as a detector's face's is), fits her body's points
-    as they are and is kept; with the points moved 0.6 face sizes the way they say she faces (the mesh's nose
-    now behind the body's, as on the held-out head turned away) it is dropped at once, for the detector does
-    not vouch for it.  Before, only faces read from a body were held to their head: the followed face stayed
-    on her hair all ten frames."""
-    from rigcast.pipeline.faces import HEAD_EARS, face_fits_head, head_face_size
+def _follow(faces, frame: np.ndarray, roi, frames: int, heads: dict) -> tuple[list[list], list[bool]]:
+    """A face followed from the frame before on ``roi`` (handed on as a detector's face's is, in slot 0) over
+    ``frames`` copies of ``frame`` with ``heads``: each frame's records near it, and whether slot 0 goes on."""
+    state = faces.new_state()
+    state.hand_on({0: roi})
+    listed, going_on = [], []
+    for t in range(frames):
+        records, _ = faces.process(frame, t / 30.0, state, heads)
+        listed.append([r for r in records if np.hypot(*(_centre(r.box_xyxy) - roi.center_xy)) < 30])
+        going_on.append(0 in state.rois)
+    return listed, going_on
 
-    frame, her_head = _woman_walking_away()
-    body_id, head = _her_body(stages, frame, her_head)
-    facing = head[0] - np.nanmean(head[HEAD_EARS], axis=0)
-    ahead = head + 0.6 * head_face_size(head) * facing / np.hypot(*facing)
+
+def test_a_followed_face_on_the_back_of_a_head_is_dropped(stages):
+    """Issue 11: a face the detector found is followed by its own ROI and, as the head turns away, the mesh
+    slides onto the hair and stays (the mesh model's presence stays high there).  The back of the woman's
+    head in vtest.avi (``_woman_walking_away``): the mesh model reads a face on her hair (presence 1.0 from her
+    body's face points on main, which BlazePose sees with visibility 0.99), and the face detector finds none
+    there.  BlazePose places her left ear left of her right one (``shows_its_back``): no face is read from her
+    body, and a mesh followed onto her hair from the frame before is dropped at once.  Before, a face was read
+    from her body, and the followed one stayed on her hair all ten frames with conf 0.66 (reliable)."""
+    frame, roi = _woman_walking_away()
+    body_id, head = _her_body(stages, frame, roi.center_xy)
+    assert head[7, 0] < head[8, 0] - 5.0, "the premise: her left ear left of her right one in the image"
     faces = stages[1]
-    (read,), _ = faces.process(frame, 0.0, faces.new_state(), {body_id: head})
-    assert read.body_id == body_id and np.hypot(*(_centre(read.box_xyxy) - her_head)) < 30, \
-        "the premise: a face read from her head"
-    assert face_fits_head(read.landmarks, head) and not face_fits_head(read.landmarks, ahead)
-    kept, followed = {}, {}
-    for label, points in (("own", head), ("ahead", ahead)):
-        state = faces.new_state()
-        state.hand_on({0: read.landmarks.next_roi()})  # followed from the frame before, in slot 0
-        kept[label], followed[label] = [], []
-        for t in range(1, 11):
-            records, _ = faces.process(frame, t / 30.0, state, {body_id: points})
-            kept[label].append([r for r in records if np.hypot(*(_centre(r.box_xyxy) - her_head)) < 30])
-            followed[label].append(0 in state.rois)
-    assert all(len(records) == 1 and records[0].followed and records[0].body_id == body_id
-               for records in kept["own"])
-    assert all(followed["own"])
-    # Dropped at once and no longer followed (its body may give a new face where its moved points say, which
-    # then has to fit them).
-    assert not any(followed["ahead"])
+    read, _ = faces.process(frame, 0.0, faces.new_state(), {body_id: head})
+    assert not [r for r in read if np.hypot(*(_centre(r.box_xyxy) - roi.center_xy)) < 30]
+    listed, going_on = _follow(faces, frame, roi, 10, {body_id: head})
+    assert listed == [[]] * 10 and not any(going_on)
 
 
 @pytest.mark.parametrize("name, face_px", [("profile: the cameraman", 60), ("turned: zidane.jpg's Zidane", 90)])
@@ -367,25 +362,38 @@ def test_a_face_the_detector_still_finds_is_kept_off_its_bodys_head(stages, name
 
 
 def test_a_face_without_a_body_that_the_detector_does_not_find_is_flagged_then_dropped(stages):
-    """A face with no body has no head to fit; the detector vouches for it instead.  The back of the woman's
-    head in vtest.avi (``_woman_walking_away``), where the mesh model reads a face from her body's face points
-    that the detector never finds: read from her body on the first frame and then followed with no body (as
-    when the body is lost), that face is flagged (conf below LOW_CONFIDENCE) from the detector's next run
-    (frame 15) and dropped at the one after (frame 30).  Before, it was followed on her hair all 45 frames
+    """A face with no body has no head to fit; the detector vouches for it instead.  The mesh followed onto the
+    back of the woman's head in vtest.avi (``_woman_walking_away``), with no body given (as when her body is
+    not found), is a face the detector never finds: flagged (conf below LOW_CONFIDENCE) from the detector's
+    first run (frame 0) and dropped at its next (frame 15).  Before, it was followed on her hair all 45 frames
     with conf 0.66, listed as reliable."""
-    frame, her_head = _woman_walking_away()
-    body_id, head = _her_body(stages, frame, her_head)
-    faces = stages[1]
-    state = faces.new_state()
-    listed, detected = [], []
-    for t in range(45):
-        records, ran = faces.process(frame, t / 30.0, state, {body_id: head} if t == 0 else {})
-        listed.append([r for r in records if np.hypot(*(_centre(r.box_xyxy) - her_head)) < 30])
-        detected.append(ran)
-    assert np.flatnonzero(detected).tolist() == [0, 15, 30]
-    (first,) = listed[0]
-    assert first.body_id == body_id, "the premise: a face read from her head"
-    assert all(len(records) == 1 and records[0].face_id == first.face_id for records in listed[:30])
-    assert all(records[0].body_id == -1 and records[0].conf >= LOW_CONFIDENCE for records in listed[1:15])
-    assert all(records[0].conf < LOW_CONFIDENCE for records in listed[15:30])
-    assert all(records == [] for records in listed[30:])
+    frame, roi = _woman_walking_away()
+    listed, going_on = _follow(stages[1], frame, roi, 45, {})
+    assert all(len(records) == 1 and not records[0].landmarks.is_reliable for records in listed[:15])
+    assert len({records[0].face_id for records in listed[:15]}) == 1
+    assert listed[15:] == [[]] * 30 and going_on == [True] * 15 + [False] * 30
+
+
+# BlazePose's face points as they are and mirrored left-right about their centre (a back view's order): a head
+# shows its back only when its ears (else its eyes' centres) are the wrong way round, turned as the head is.
+@pytest.mark.parametrize("head, mirrored, degrees, expected", [
+    (HEAD_FRONTAL_20PX, False, 0.0, False), (HEAD_FRONTAL_20PX, True, 0.0, True),
+    (HEAD_PROFILE_20PX, False, 0.0, False), (HEAD_PROFILE_20PX, True, 0.0, True),
+    (HEAD_FRONTAL_20PX, False, 150.0, False), (HEAD_FRONTAL_20PX, True, 150.0, True),
+    (HEAD_FRONTAL_20PX[[0, 1, 2, 3, 4, 5, 6, 9, 10]], True, 0.0, True),  # no ears: the eyes tell
+])
+def test_shows_its_back(head, mirrored, degrees, expected):
+    import math
+
+    from rigcast.pipeline.faces import shows_its_back
+
+    points = np.full((11, 2), np.nan)
+    if len(head) == 9:
+        points[[0, 1, 2, 3, 4, 5, 6, 9, 10]] = head
+    else:
+        points[:] = head
+    if mirrored:
+        points[:, 0] = 2.0 * np.nanmean(points[:, 0]) - points[:, 0]
+    angle = math.radians(degrees)
+    turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    assert shows_its_back((points - 50.0) @ turn.T + 50.0) == expected

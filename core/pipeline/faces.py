@@ -127,6 +127,18 @@ HEAD_MOUTH = slice(9, 11)  # the mouth's corners
 # face was listed in 21 of the 90 frames.  So a face the detector found and that no longer fits its head is
 # kept while the detector still finds it: this frame's full-frame run, or else the short-range model in a
 # window about it (see CONFIRM_WINDOW_SCALE); a face read from a body has only its body to vouch for it.
+# A body seen from behind.  BlazePose tells left from right on a back view too: its left ear then lies on the
+# image's left of its right ear (on the right facing the camera), and its face points, seen with visibility
+# up to 0.99, lie on the back of the head, from where the mesh model draws a face on the hair with presence up
+# to 1.0.  vtest.avi's frames 593-698 enlarged 3 times (a woman walking away, her head 50 px): 17 meshes on her
+# hair, from her body and from the detector.  The left ear's x less the right ear's, in the head's own frame
+# and in face sizes: -0.24 to -0.91 on backs (3 people walking away, 13 frames), +0.23 to +0.74 on the faces
+# of test_body_faces at 60 px (frontal to profile, as shot and mirrored), -0.05 to +0.07 on people walking
+# across.  So a head with its ears (else its eyes' centres) the wrong way round by more than BACK_TURNED face
+# sizes shows its back: no face is read from it, and a face on it is kept only while the face detector finds
+# it there, flagged (conf at most UNCONFIRMED_CONF): a head turned a little past profile can still show a
+# face the detector finds (the man in red at vtest.avi frame 558, 0.97).
+BACK_TURNED = 0.15
 NOSE_BEHIND = 0.3
 NOSE_OFF = 1.25
 FACE_SIZE_RANGE = (0.5, 3.0)
@@ -474,9 +486,12 @@ class FaceAnalyzer:
                 if (self._on_its_head(rgb, results[k][0], heads[body_id], slots[k] in state.from_bodies,
                                       k in detected) if body_id >= 0
                     else state.unconfirmed.get(slots[k], 0) < UNCONFIRMED_RUNS)]
+        unsure = set()  # slots of faces the detector vouches for on a head that shows its back: flagged
         for k in keep:
             if bodies[k] >= 0:
                 state.unconfirmed.pop(slots[k], None)  # its body vouches for where it is
+                if shows_its_back(heads[bodies[k]]):
+                    unsure.add(slots[k])
         results, slots = [results[k] for k in keep], [slots[k] for k in keep]
 
         # Faces from bodies, body by body in id order (so the results never depend on timing).
@@ -485,7 +500,7 @@ class FaceAnalyzer:
                 break
             if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
                 continue  # a body whose face is not found is tried again every body_retry_every frames
-            if head_face_size(head) < cfg.body_min_face_px or any(
+            if head_face_size(head) < cfg.body_min_face_px or shows_its_back(head) or any(
                     _on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS for lm, _ in results):
                 continue
             lm = self._face_from_body(rgb, head)
@@ -503,14 +518,14 @@ class FaceAnalyzer:
         state.from_bodies &= set(state.rois)
         state.unconfirmed = {slot: runs for slot, runs in state.unconfirmed.items() if slot in state.rois}
         # A face the detector missed is flagged, not dropped, until the detector finds it again (or drops it).
-        return [(_flagged(lm) if slot_of[id(lm)] in state.unconfirmed else lm, followed)
+        return [(_flagged(lm) if slot_of[id(lm)] in state.unconfirmed or slot_of[id(lm)] in unsure else lm, followed)
                 for lm, followed in results], detect
 
     def _on_its_head(self, rgb: np.ndarray, lm: FaceLandmarks, head: np.ndarray, from_body: bool,
                      detected: bool) -> bool:
         """Whether to keep a face ``lm`` linked to a body whose face points are ``head``: it fits the head
-        (:func:`face_fits_head`), or, for a face the detector found (not ``from_body``), the detector finds
-        it here and now (``detected`` by this frame's full-frame run, else in a window about it)."""
+        (:func:`face_fits_head`), or, for a face the detector found (not ``from_body``), the detector finds it
+        here and now (``detected`` by this frame's full-frame run, else in a window about it)."""
         if face_fits_head(lm, head):
             return True
         return not from_body and (detected or self._detected_at(rgb, lm))
@@ -629,11 +644,14 @@ def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
     """Whether a face's ``landmarks`` sit on the head whose face points are ``head`` (11, 2) px, NaN where
     unseen: its size is within ``FACE_SIZE_RANGE`` of :func:`head_face_size`, and, where the body's nose is
     seen, the mesh's nose tip is at most ``NOSE_OFF`` face sizes from it and (where an ear is seen too) at
-    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants)."""
+    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants); and the head does not show its
+    back (:func:`shows_its_back`)."""
     head = np.asarray(head, dtype=np.float64)
     size = head_face_size(head)
     if size <= 0.0:
         return True  # no point seen: nothing to check against
+    if shows_its_back(head):
+        return False
     if not FACE_SIZE_RANGE[0] <= landmarks.size_px() / size <= FACE_SIZE_RANGE[1]:
         return False
     nose = head[0]
@@ -646,6 +664,20 @@ def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
     facing_xy = nose - ears.mean(axis=0) if len(ears) else np.zeros(2)
     length = float(np.hypot(*facing_xy))
     return length == 0.0 or float(off_xy @ facing_xy) / length >= -NOSE_BEHIND
+
+
+def shows_its_back(head: np.ndarray) -> bool:
+    """Whether the head whose face points are ``head`` (11, 2) px, NaN where unseen, has its back to the camera:
+    in the head's own frame (upright from the mouth-to-eyes line, see :func:`head_face_roi`), its left ear lies
+    more than ``BACK_TURNED`` face sizes left of its right ear in the image (its left eye of its right eye when
+    an ear is unseen), as BlazePose places them on a back view (see the constant)."""
+    head = np.asarray(head, dtype=np.float64)
+    centre, size, rotation = _head_frame(head)
+    for left, right in ((7, 8), (2, 5)):  # BlazePose-33: the ears, then the eyes' centres
+        if size > 0.0 and np.all(np.isfinite(head[[left, right]])):
+            turn = Roi(center_xy=(0.0, 0.0), size=1.0, rotation=rotation).rotation_matrix()
+            return float(((head[left] - head[right]) @ turn)[0]) < -BACK_TURNED * size
+    return False
 
 
 def head_face_size(head: np.ndarray) -> float:
