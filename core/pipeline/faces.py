@@ -11,7 +11,8 @@ face gets one from a ROI its face keypoints give, which finds turned and
 small faces the detector misses.  Every face on a body, whatever found it,
 must keep fitting its body's head (:func:`face_fits_head`) every frame, or it
 is dropped (a mesh followed as a head turns away slides onto the hair),
-unless the face detector found it and still finds it there.  A face with no body must be found again by the detector when it runs, or it is
+unless the face detector found it and still finds it there; a body seen from
+behind (:func:`shows_its_back`) gives no face.  A face with no body must be found again by the detector when it runs, or it is
 flagged (its ``conf`` lowered) and, missed twice in a row, dropped (see
 ``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
