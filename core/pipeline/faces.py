@@ -12,9 +12,9 @@ small faces the detector misses.  Every face on a body, whatever found it,
 must keep fitting its body's head (:func:`face_fits_head`) every frame, or it
 is dropped (a mesh followed as a head turns away slides onto the hair),
 unless the face detector found it and still finds it there; a body seen from
-behind (:func:`shows_its_back`) gives no face.  A face with no body must be found again by the detector when it runs, or it is
-flagged (its ``conf`` lowered) and, missed twice in a row, dropped (see
-``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
+behind (:func:`shows_its_back`) gives no face.  A face with no body must be
+found again by the detector when it runs, or it is flagged (its ``conf``
+lowered) and, missed twice in a row, dropped (see ``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
 the clip :func:`join_faces_on_bodies` gives a face lost and found again on
 its body its first id.  Identities come from
@@ -122,12 +122,13 @@ HEAD_MOUTH = slice(9, 11)  # the mouth's corners
 # not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
 # its presence flag cannot tell.  The rule holds for every face linked to a body, whatever found it: a face
 # the detector found and the mesh then follows as the head turns away slides onto the hair the same way.
-# But a body's face points can be far off on a good face : on the 90-frame pan over t1.jpg,
-# the half-hidden woman behind the table (second from the left) has a frontal face the detector finds, and her
+# But a body's face points can be far off on a good face: on the 90-frame pan over t1.jpg, the
+# half-hidden woman behind the table (second from the left) has a frontal face the detector finds, and her
 # body's points give a face 1.5-2 times too large with its nose 0.6-1.0 face sizes "behind"; held to them, her
 # face was listed in 21 of the 90 frames.  So a face the detector found and that no longer fits its head is
 # kept while the detector still finds it: this frame's full-frame run, or else the short-range model in a
 # window about it (see CONFIRM_WINDOW_SCALE); a face read from a body has only its body to vouch for it.
+#
 # A body seen from behind.  BlazePose tells left from right on a back view too: its left ear then lies on the
 # image's left of its right ear (on the right facing the camera), and its face points, seen with visibility
 # up to 0.99, lie on the back of the head, from where the mesh model draws a face on the hair with presence up
@@ -230,9 +231,8 @@ class FaceFollowState(FollowState):
     frames in flight; ``from_bodies`` the slots whose face was read from a body and that the detector has not
     found since (they must fit their head, see :func:`face_fits_head`); ``unconfirmed`` the slots of faces
     without a body that the detector did not find where they are, by how many of its runs in a row (see
-    ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have
-    handed theirs on; ``frames_submitted`` frames have been submitted in flight (only the submitting thread
-    writes it)."""
+    ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have
+    been submitted in flight (only the submitting thread writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
@@ -480,8 +480,8 @@ class FaceAnalyzer:
 
         # Every face on a body must sit on that body's head, whatever found it (see NOSE_BEHIND); it is never
         # checked against another body's head: a face between two heads is judged by the one it is linked to.
-        # One that does not fit is dropped, unless the detector finds it (see NOSE_BEHIND).  A face
-        # without a body that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
+        # One that does not fit is dropped, unless the detector found it and still finds it.  A face without
+        # a body that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
         bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
         keep = [k for k, body_id in enumerate(bodies)
                 if (self._on_its_head(rgb, results[k][0], heads[body_id], slots[k] in state.from_bodies,
@@ -519,8 +519,8 @@ class FaceAnalyzer:
         state.from_bodies &= set(state.rois)
         state.unconfirmed = {slot: runs for slot, runs in state.unconfirmed.items() if slot in state.rois}
         # A face the detector missed is flagged, not dropped, until the detector finds it again (or drops it).
-        return [(_flagged(lm) if slot_of[id(lm)] in state.unconfirmed or slot_of[id(lm)] in unsure else lm, followed)
-                for lm, followed in results], detect
+        flagged = unsure | set(state.unconfirmed)
+        return [(_flagged(lm) if slot_of[id(lm)] in flagged else lm, followed) for lm, followed in results], detect
 
     def _on_its_head(self, rgb: np.ndarray, lm: FaceLandmarks, head: np.ndarray, from_body: bool,
                      detected: bool) -> bool:
@@ -673,7 +673,7 @@ def shows_its_back(head: np.ndarray) -> bool:
     more than ``BACK_TURNED`` face sizes left of its right ear in the image (its left eye of its right eye when
     an ear is unseen), as BlazePose places them on a back view (see the constant)."""
     head = np.asarray(head, dtype=np.float64)
-    centre, size, rotation = _head_frame(head)
+    _, size, rotation = _head_frame(head)
     for left, right in ((7, 8), (2, 5)):  # BlazePose-33: the ears, then the eyes' centres
         if size > 0.0 and np.all(np.isfinite(head[[left, right]])):
             turn = Roi(center_xy=(0.0, 0.0), size=1.0, rotation=rotation).rotation_matrix()
