@@ -8,9 +8,13 @@ newcomers (also while no face is followed: it is the stage's dearest call).
 Faces are also read from the frame's bodies, as MediaPipe Holistic does
 (``FaceAnalyzer._face_from_body``): a body that shows its head and has no
 face gets one from a ROI its face keypoints give, which finds turned and
-small faces the detector misses; such a face must keep fitting its body's head
-(:func:`face_fits_head`) every frame it is followed, until the detector finds
-it too, or it is dropped.  Each face sits on at most one body and
+small faces the detector misses.  Every face on a body, whatever found it,
+must keep fitting its body's head (:func:`face_fits_head`) every frame, or it
+is dropped (a mesh followed as a head turns away slides onto the hair),
+unless the face detector found it and still finds it there; a body seen from
+behind (:func:`shows_its_back`) gives no face.  A face with no body must be
+found again by the detector when it runs, or it is flagged (its ``conf``
+lowered) and, missed twice in a row, dropped (see ``UNCONFIRMED_RUNS``).  Each face sits on at most one body and
 each body holds at most one face (:func:`match_faces_to_bodies`), and over
 the clip :func:`join_faces_on_bodies` gives a face lost and found again on
 its body its first id.  Identities come from
@@ -49,7 +53,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -116,12 +120,43 @@ HEAD_MOUTH = slice(9, 11)  # the mouth's corners
 # So a face fits its head when its nose is at most NOSE_BEHIND face sizes behind the body's nose, at most
 # NOSE_OFF from it, and its size within FACE_SIZE_RANGE face sizes.  A face that does not fit is dropped and
 # not followed (its body is tried again in body_retry_every frames): such a mesh has no part on the face, and
-# its presence flag cannot tell.  Faces the detector found are not checked: on t1.jpg a good face's body
-# had its face points 1.7 times too spread out for three frames (its nose 0.5 face sizes "behind" by then).
+# its presence flag cannot tell.  The rule holds for every face linked to a body, whatever found it: a face
+# the detector found and the mesh then follows as the head turns away slides onto the hair the same way.
+# But a body's face points can be far off on a good face: on the 90-frame pan over t1.jpg, the
+# half-hidden woman behind the table (second from the left) has a frontal face the detector finds, and her
+# body's points give a face 1.5-2 times too large with its nose 0.6-1.0 face sizes "behind"; held to them, her
+# face was listed in 21 of the 90 frames.  So a face the detector found and that no longer fits its head is
+# kept while the detector still finds it: this frame's full-frame run, or else the short-range model in a
+# window about it (see CONFIRM_WINDOW_SCALE); a face read from a body has only its body to vouch for it.
+#
+# A body seen from behind.  BlazePose tells left from right on a back view too: its left ear then lies on the
+# image's left of its right ear (on the right facing the camera), and its face points, seen with visibility
+# up to 0.99, lie on the back of the head, from where the mesh model draws a face on the hair with presence up
+# to 1.0.  vtest.avi's frames 593-698 enlarged 3 times (a woman walking away, her head 50 px): 17 meshes on her
+# hair, from her body and from the detector.  The left ear's x less the right ear's, in the head's own frame
+# and in face sizes: -0.24 to -0.91 on backs (3 people walking away, 13 frames), +0.23 to +0.74 on the faces
+# of test_body_faces at 60 px (frontal to profile, as shot and mirrored), -0.05 to +0.07 on people walking
+# across.  So a head with its ears (else its eyes' centres) the wrong way round by more than BACK_TURNED face
+# sizes shows its back: no face is read from it, and a face on it is kept only while the face detector finds
+# it there, flagged (conf at most UNCONFIRMED_CONF): a head turned a little past profile can still show a
+# face the detector finds (the man in red at vtest.avi frame 558, 0.97).
+BACK_TURNED = 0.15
 NOSE_BEHIND = 0.3
 NOSE_OFF = 1.25
 FACE_SIZE_RANGE = (0.5, 3.0)
 MESH_NOSE = 1  # the face mesh's nose tip
+
+# A face with no body has no head to fit, so the face detector vouches for it instead: each time the
+# full-frame detector runs (every redetect_every frames), a followed face without a body that it does not
+# find is looked for again by the short-range detector in a window CONFIRM_WINDOW_SCALE times the face's size
+# about it (as Holistic looks for a body's face; one model call).  On the faces of test_body_faces (frontal
+# to profile, 20 to 60 px, mirrored), where the full-frame detector misses the 20-px ones, that window finds
+# every one (scores 0.67-0.97).  A face found by neither is unsure: its conf is capped at UNCONFIRMED_CONF
+# (below LOW_CONFIDENCE, so flagged) until a run finds it; missed by UNCONFIRMED_RUNS runs in a row, it is
+# no face (the back of a head, hair) and is dropped.
+CONFIRM_WINDOW_SCALE = 2.3
+UNCONFIRMED_RUNS = 2
+UNCONFIRMED_CONF = 0.5  # below LOW_CONFIDENCE
 
 # The tracker's appearance cue looks at the middle of the box it is given (the "torso" band of a
 # person box, see rigcast.track.appearance).  Given the face box doubled about its centre, that band is
@@ -193,14 +228,17 @@ class FaceConfig:
 @dataclass
 class FaceFollowState(FollowState):
     """:class:`FollowState` for faces: ``rois`` keyed by slot, and the ROIs the last frames handed on, for
-    frames in flight; ``from_bodies`` the slots whose face was read from a body and must keep fitting its head
-    (see :func:`face_fits_head`).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have been
-    submitted in flight (only the submitting thread writes it)."""
+    frames in flight; ``from_bodies`` the slots whose face was read from a body and that the detector has not
+    found since (they must fit their head, see :func:`face_fits_head`); ``unconfirmed`` the slots of faces
+    without a body that the detector did not find where they are, by how many of its runs in a row (see
+    ``UNCONFIRMED_RUNS``).  ``frames_handed`` frames have handed theirs on; ``frames_submitted`` frames have
+    been submitted in flight (only the submitting thread writes it)."""
 
     frames_handed: int = 0
     frames_submitted: int = 0
     next_slot: int = 0
     from_bodies: set[int] = field(default_factory=set)  # slots read from a body, not yet found by the detector
+    unconfirmed: dict[int, int] = field(default_factory=dict)  # slot -> detector runs in a row that missed it
     handed_on: dict[int, dict[int, Roi]] = field(default_factory=dict)  # frame number -> its ``rois``
     tracking: dict[int, Future] = field(default_factory=dict)  # frame number -> future of (records, detected)
 
@@ -395,6 +433,7 @@ class FaceAnalyzer:
         results: list[Result] = []
         slots: list[int] = []
         lost_someone = False
+        detected: set[int] = set()  # the faces (indices in results) the full-frame detector finds this frame
         for slot, roi in state.rois.items():
             lm = followed.get(slot)
             if lm is None and followed_rois.get(slot) is not roi:
@@ -418,6 +457,7 @@ class FaceAnalyzer:
                                                                        cfg.new_face_iou)]
                 if same:
                     k = same[0]
+                    detected.add(k)
                     state.from_bodies.discard(slots[k])  # the detector vouches for it
                     if _drift(det.box_xyxy, results[k][0].box_xyxy()) > DRIFT_FRAC:
                         again = mesh(rgb, det.to_roi())
@@ -430,19 +470,30 @@ class FaceAnalyzer:
                         refined = mesh(rgb, lm.next_roi())
                         lm = refined if refined is not None else lm
                     if lm is not None:
+                        detected.add(len(results))
                         results.append((lm, False))
                         slots.append(state.next_slot)
                         state.next_slot += 1
+            self._confirm(rgb, results[:followed_count], slots, detected, state, heads)
         else:
             state.frames_since_detect += 1
 
-        # A face read from a body and followed since must still sit on its body's head (it is never checked
-        # against another body's head: a face between two heads is judged by the one it is linked to).
-        if state.from_bodies and heads:
-            bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
-            keep = [k for k, body_id in enumerate(bodies) if slots[k] not in state.from_bodies or body_id < 0
-                    or face_fits_head(results[k][0], heads[body_id])]
-            results, slots = [results[k] for k in keep], [slots[k] for k in keep]
+        # Every face on a body must sit on that body's head, whatever found it (see NOSE_BEHIND); it is never
+        # checked against another body's head: a face between two heads is judged by the one it is linked to.
+        # One that does not fit is dropped, unless the detector found it and still finds it.  A face without
+        # a body that the detector has missed UNCONFIRMED_RUNS times in a row is dropped too.
+        bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in results]).reshape(-1, 4), heads)
+        keep = [k for k, body_id in enumerate(bodies)
+                if (self._on_its_head(rgb, results[k][0], heads[body_id], slots[k] in state.from_bodies,
+                                      k in detected) if body_id >= 0
+                    else state.unconfirmed.get(slots[k], 0) < UNCONFIRMED_RUNS)]
+        unsure = set()  # slots of faces the detector vouches for on a head that shows its back: flagged
+        for k in keep:
+            if bodies[k] >= 0:
+                state.unconfirmed.pop(slots[k], None)  # its body vouches for where it is
+                if shows_its_back(heads[bodies[k]]):
+                    unsure.add(slots[k])
+        results, slots = [results[k] for k in keep], [slots[k] for k in keep]
 
         # Faces from bodies, body by body in id order (so the results never depend on timing).
         for body_id, head in sorted(heads.items()):
@@ -450,7 +501,7 @@ class FaceAnalyzer:
                 break
             if number >= cfg.body_retry_every and (number + body_id) % cfg.body_retry_every:
                 continue  # a body whose face is not found is tried again every body_retry_every frames
-            if head_face_size(head) < cfg.body_min_face_px or any(
+            if head_face_size(head) < cfg.body_min_face_px or shows_its_back(head) or any(
                     _on_head(lm.box_xyxy(), head) >= LINK_MIN_POINTS for lm, _ in results):
                 continue
             lm = self._face_from_body(rgb, head)
@@ -466,7 +517,41 @@ class FaceAnalyzer:
         results = dedupe(results, lambda a, b: _same_face(a, b, cfg.duplicate_iou))[: cfg.max_faces]
         state.hand_on({slot_of[id(lm)]: lm.next_roi() for lm, _ in results})
         state.from_bodies &= set(state.rois)
-        return results, detect
+        state.unconfirmed = {slot: runs for slot, runs in state.unconfirmed.items() if slot in state.rois}
+        # A face the detector missed is flagged, not dropped, until the detector finds it again (or drops it).
+        flagged = unsure | set(state.unconfirmed)
+        return [(_flagged(lm) if slot_of[id(lm)] in flagged else lm, followed) for lm, followed in results], detect
+
+    def _on_its_head(self, rgb: np.ndarray, lm: FaceLandmarks, head: np.ndarray, from_body: bool,
+                     detected: bool) -> bool:
+        """Whether to keep a face ``lm`` linked to a body whose face points are ``head``: it fits the head
+        (:func:`face_fits_head`), or, for a face the detector found (not ``from_body``), the detector finds it
+        here and now (``detected`` by this frame's full-frame run, else in a window about it)."""
+        if face_fits_head(lm, head):
+            return True
+        return not from_body and (detected or self._detected_at(rgb, lm))
+
+    def _confirm(self, rgb: np.ndarray, followed: list[Result], slots: list[int], found: set[int],
+                 state: FaceFollowState, heads: dict[int, np.ndarray]) -> None:
+        """After a detector run: count, in ``state.unconfirmed``, the ``followed`` faces (by ``slots``) that
+        have no body and that neither the full-frame detector (``found``: their indices) nor the short-range
+        detector in a window about them (``CONFIRM_WINDOW_SCALE`` times their size, as MediaPipe Holistic
+        looks for a body's face) finds; forget the others."""
+        bodies = match_faces_to_bodies(np.array([lm.box_xyxy() for lm, _ in followed]).reshape(-1, 4), heads)
+        for k, ((lm, _), body_id) in enumerate(zip(followed, bodies)):
+            if k in found or body_id >= 0 or self._detected_at(rgb, lm):
+                state.unconfirmed.pop(slots[k], None)
+            else:
+                state.unconfirmed[slots[k]] = state.unconfirmed.get(slots[k], 0) + 1
+
+    def _detected_at(self, rgb: np.ndarray, lm: FaceLandmarks) -> bool:
+        """Whether the short-range detector finds a face where ``lm`` is, in a window ``CONFIRM_WINDOW_SCALE``
+        times its size about it (one model call): one centred within ``SAME_FACE_DISTANCE`` of its size."""
+        box = lm.box_xyxy()
+        centre, size = 0.5 * (box[:2] + box[2:]), lm.size_px()
+        window = Roi(center_xy=centre, size=CONFIRM_WINDOW_SCALE * size, rotation=0.0)
+        return any(float(np.hypot(*(0.5 * (d.box_xyxy[:2] + d.box_xyxy[2:]) - centre))) < SAME_FACE_DISTANCE * size
+                   for d in self.detector.detect_in(rgb, window))
 
     def finish(self, rgb: np.ndarray, time_s: float, results: list[Result], state: FollowState,
                heads: Mapping[int, np.ndarray] | None = None) -> list[FaceRecord]:
@@ -480,6 +565,11 @@ class FaceAnalyzer:
             landmarks = self.landmarker.refine_all(rgb, landmarks)
         return [FaceRecord(int(i), lm, boxes[k], appearance[k], followed, body)
                 for k, (lm, (_, followed), i, body) in enumerate(zip(landmarks, results, ids, bodies))]
+
+
+def _flagged(lm: FaceLandmarks) -> FaceLandmarks:
+    """``lm`` with its confidence capped at ``UNCONFIRMED_CONF`` (below ``LOW_CONFIDENCE``: not reliable)."""
+    return lm if lm.conf <= UNCONFIRMED_CONF else replace(lm, conf=UNCONFIRMED_CONF)
 
 
 def _extrapolate(rois: dict[int, Roi], before: dict[int, Roi], frames: int) -> dict[int, Roi]:
@@ -555,11 +645,14 @@ def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
     """Whether a face's ``landmarks`` sit on the head whose face points are ``head`` (11, 2) px, NaN where
     unseen: its size is within ``FACE_SIZE_RANGE`` of :func:`head_face_size`, and, where the body's nose is
     seen, the mesh's nose tip is at most ``NOSE_OFF`` face sizes from it and (where an ear is seen too) at
-    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants)."""
+    most ``NOSE_BEHIND`` behind it, towards the ears (see the constants); and the head does not show its
+    back (:func:`shows_its_back`)."""
     head = np.asarray(head, dtype=np.float64)
     size = head_face_size(head)
     if size <= 0.0:
         return True  # no point seen: nothing to check against
+    if shows_its_back(head):
+        return False
     if not FACE_SIZE_RANGE[0] <= landmarks.size_px() / size <= FACE_SIZE_RANGE[1]:
         return False
     nose = head[0]
@@ -572,6 +665,20 @@ def face_fits_head(landmarks: FaceLandmarks, head: np.ndarray) -> bool:
     facing_xy = nose - ears.mean(axis=0) if len(ears) else np.zeros(2)
     length = float(np.hypot(*facing_xy))
     return length == 0.0 or float(off_xy @ facing_xy) / length >= -NOSE_BEHIND
+
+
+def shows_its_back(head: np.ndarray) -> bool:
+    """Whether the head whose face points are ``head`` (11, 2) px, NaN where unseen, has its back to the camera:
+    in the head's own frame (upright from the mouth-to-eyes line, see :func:`head_face_roi`), its left ear lies
+    more than ``BACK_TURNED`` face sizes left of its right ear in the image (its left eye of its right eye when
+    an ear is unseen), as BlazePose places them on a back view (see the constant)."""
+    head = np.asarray(head, dtype=np.float64)
+    _, size, rotation = _head_frame(head)
+    for left, right in ((7, 8), (2, 5)):  # BlazePose-33: the ears, then the eyes' centres
+        if size > 0.0 and np.all(np.isfinite(head[[left, right]])):
+            turn = Roi(center_xy=(0.0, 0.0), size=1.0, rotation=rotation).rotation_matrix()
+            return float(((head[left] - head[right]) @ turn)[0]) < -BACK_TURNED * size
+    return False
 
 
 def head_face_size(head: np.ndarray) -> float:
