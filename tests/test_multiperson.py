@@ -74,3 +74,24 @@ def test_a_walker_leaving_real_footage_is_let_go_at_the_edge(tmp_path):
     for track in take.tracks:
         inside = (track.xy[..., 0] >= 0) & (track.xy[..., 0] <= width)
         assert inside.any(axis=1).all(), f"track {track.track_id} lists frames with all its joints off the frame"
+
+
+def test_a_small_far_walker_is_one_track_on_real_footage(tmp_path):
+    """vtest.avi frames 0-129 (10 fps): a walker 30 px tall on the far path, heading left, x 240 -> 145 over
+    frames 100-129.  A second read of him on frame 106 started a second track, and his records then went to
+    one track or the other by turns; filling their gaps listed both on the frames between, a person counted
+    twice.  The two ids are one person (``turn_takers``)."""
+    import cv2
+
+    from fixtures_images import vtest_frames
+
+    for i, rgb in enumerate(vtest_frames(0, 130)):
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+    take = analyze(tmp_path, tmp_path / "far.npz", AnalyzeConfig(faces=False, image_fps=10.0))
+    on_him = []
+    for track in take.tracks:
+        rows = (track.frame_index >= 106) & (track.frame_index <= 128)
+        centre = track.xy[rows].mean(axis=1)  # (T, 2)
+        if np.any((centre[:, 0] > 130) & (centre[:, 0] < 250) & (centre[:, 1] > 55) & (centre[:, 1] < 115)):
+            on_him.append(track.track_id)
+    assert len(on_him) == 1, f"tracks on the far walker over frames 106-128: {on_him}"

@@ -260,3 +260,39 @@ def test_appearance_of_a_large_region_is_read_on_a_grid_without_changing_it():
 def test_rejects_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call(BoxTracker())
+
+
+def _walker_records(frames, x0=100.0, step=2.0, height=30.0):
+    """Boxes (N, 4) of one walker 30 px tall moving right ``step`` px a frame, on ``frames``."""
+    frames = np.asarray(frames)
+    x = x0 + step * frames
+    return np.stack([x, np.full_like(x, 60.0), x + 8.0, np.full_like(x, 60.0 + height)], axis=1)
+
+
+def test_two_ids_taking_turns_on_one_person_are_one():
+    from rigcast.track.boxes import turn_takers
+
+    frames = np.arange(20)
+    ids = np.where((frames // 3) % 2 == 0, 5, 9)  # 5, 5, 5, 9, 9, 9, 5, ...
+    frames_all = np.r_[frames, 3]  # and one frame where both ids were given
+    ids_all = np.r_[ids, 5]
+    boxes = _walker_records(frames_all)
+    assert turn_takers(frames_all, ids_all, boxes) == {9: 5}
+
+
+def test_two_people_or_a_far_hand_over_are_not_merged():
+    from rigcast.track.boxes import turn_takers
+
+    frames = np.arange(20)
+    # Two people seen together on every frame (one crossing in front of the other): never merged.
+    both_frames = np.r_[frames, frames]
+    both_ids = np.r_[np.full(20, 1), np.full(20, 2)]
+    both_boxes = np.r_[_walker_records(frames), _walker_records(frames, x0=140.0, step=-2.0)]
+    assert turn_takers(both_frames, both_ids, both_boxes) == {}
+    # Ids alternating between two people far apart (each seen in turn): not one person.
+    ids = np.where((frames // 3) % 2 == 0, 1, 2)
+    boxes = np.where((ids == 1)[:, None], _walker_records(frames), _walker_records(frames, x0=400.0))
+    assert turn_takers(frames, ids, boxes) == {}
+    # One hand-over only (a lost person's id taken up once): not enough turns.
+    ids = np.where(frames < 10, 1, 2)
+    assert turn_takers(frames, ids, _walker_records(frames)) == {}

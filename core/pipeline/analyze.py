@@ -30,6 +30,7 @@ from ..lift import estimate_root_trajectory
 from ..models import Roi, make_pose_models
 from ..skeletons import BLAZEPOSE_33
 from ..track.appearance import DESCRIPTOR_SIZE
+from ..track.boxes import turn_takers
 from ..smooth import ONE_EURO_LANDMARKS, SMOOTHING_LEVELS, KalmanConfig, OneEuroConfig, smooth_track_arrays
 from ..video import VideoInfo, open_footage, prefetched
 from ..video.cuts import MIN_CHANGE, ContentChange, shot_starts, split_ids_at
@@ -688,6 +689,21 @@ def _resolve_aliases(ids: np.ndarray, aliases: dict[int, int]) -> np.ndarray:
     return np.array([aliases.get(i, i) for i in ids.tolist()], dtype=np.int64)
 
 
+def _repeated_rows(frame_index: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of records whose (frame, id) another record with a higher ``score`` (or, tied, earlier) holds."""
+    order = np.lexsort((-np.asarray(scores, dtype=np.float64), ids, frame_index))
+    key = np.stack([frame_index[order], ids[order]], axis=1)
+    repeat = np.r_[False, np.all(key[1:] == key[:-1], axis=1)]
+    return np.sort(order[repeat])
+
+
+def _drop_rows(arrays: dict[str, np.ndarray], key: str, rows: np.ndarray) -> None:
+    """The stage ``key``'s per-record arrays without ``rows`` (its per-frame ``detected`` kept whole), in place."""
+    if rows.size:
+        for name in [n for n in arrays if n.startswith(f"{key}/") and n != f"{key}/detected"]:
+            arrays[name] = np.delete(arrays[name], rows, axis=0)
+
+
 def _split_at_cuts(arrays: dict[str, np.ndarray], cuts: np.ndarray, keys: list[str], body_key: str | None) -> None:
     """Every stage's ids split at the shot ``cuts`` (:func:`~rigcast.video.cuts.split_ids_at`), in place; a face's
     body link follows its body into the same shot."""
@@ -1012,6 +1028,14 @@ def analyze(source: str | Path, take_path: str | Path, config: AnalyzeConfig = A
     merged = {key: state.tracker.aliases() for key, state in states.items()}
     for key, aliases in merged.items():
         arrays[f"{key}/id"] = _resolve_aliases(arrays[f"{key}/id"], aliases)
+        # Two ids that took turns on one person are one (turn_takers); on the frame both were given, the surer
+        # read stays.
+        turns = turn_takers(arrays[f"{key}/frame"], arrays[f"{key}/id"], arrays[f"{key}/box"])
+        if turns:
+            arrays[f"{key}/id"] = _resolve_aliases(arrays[f"{key}/id"], turns)
+            _drop_rows(arrays, key, _repeated_rows(arrays[f"{key}/frame"], arrays[f"{key}/id"],
+                                                   arrays[f"{key}/score"]))
+            merged[key] = {**{i: turns.get(j, j) for i, j in aliases.items()}, **turns}
     body_key = next((k for k in ("body", "keypoints") if f"{k}/id" in arrays), None)
     if "face/body" in arrays and body_key is not None:  # a face sits on the body its body merged into
         arrays["face/body"] = _resolve_aliases(arrays["face/body"], merged[body_key])
