@@ -116,6 +116,7 @@ SURE_ONCE = np.r_[0.8, np.full(29, 0.3)]
     (np.arange(30), 0.0, True, 0.3, 0.3, 720.0, False),  # ... in a 720 px frame: too small for it, unsure
     (np.arange(30), 0.0, False, SURE_TWICE, 0.3, 720.0, True),  # boxed surely on 2 runs
     (np.arange(30), 0.0, False, SURE_ONCE, 0.3, 720.0, False),  # ... on 1 run of 30: a box that fell on it once
+    (np.arange(30), 0.0, False, SURE_ONCE, 0.3, 360.0, True),  # ... but 80 px is the whole frame's size at 360
     (np.arange(30), 0.0, False, np.r_[0.8, np.full(29, np.nan)], 0.3, 720.0, True),  # ... of the only run
     (np.arange(30), 0.0, False, np.r_[0.8, np.zeros(29)], 0.3, 720.0, True),  # ... of the only run boxing it
     (np.arange(30), 0.0, True, 0.3, 0.05, None, False),  # boxed, but the nose sits on the shoulders: no person

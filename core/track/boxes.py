@@ -632,12 +632,15 @@ def turn_takers(frame_index: np.ndarray, ids: np.ndarray, boxes_xyxy: np.ndarray
     firsts = {int(i): int(frame_index[ids == i].min()) for i in np.unique(ids)}
     order = sorted(firsts, key=lambda i: (firsts[i], i))
     rows = {i: np.flatnonzero(ids == i) for i in order}
+    frames = {i: frame_index[rows[i]] for i in order}
     root = {i: i for i in order}
     for k, a in enumerate(order):
-        fa = frame_index[rows[a]]
-        for b in order[k + 1:]:
-            fb = frame_index[rows[b]]
-            if fb.min() > fa.max() or len(np.intersect1d(fa, fb)) > 1:
+        fa = frames[a]
+        for b in order[k + 1:]:  # by first frame: once one starts after a ends, all the rest do
+            fb = frames[b]
+            if fb.min() > fa.max():
+                break
+            if len(np.intersect1d(fa, fb)) > 1:
                 continue
             if root[b] == b and _turns(frame_index, boxes, rows[a], rows[b]) >= MIN_TURNS:
                 root[b] = a
