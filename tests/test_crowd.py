@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import composed
-from fixtures_images import resized, vtest_frames
+from fixtures_images import resized, write_vtest_frames
 from footage import requires_models, write_video
 
 pytestmark = requires_models
@@ -154,14 +154,9 @@ VTEST_THINGS = [[20, 160, 55, 195], [280, 178, 310, 212], [680, 175, 725, 245]]
 @pytest.fixture(scope="module")
 def vtest_take(tmp_path_factory):
     """The Take of :data:`VTEST_FRAMES` of vtest.avi, read as an image sequence at its 10 fps (no re-encoding)."""
-    import cv2
-
     from rigcast.pipeline.analyze import AnalyzeConfig, analyze
 
-    folder = tmp_path_factory.mktemp("vtest")
-    start, stop = VTEST_FRAMES
-    for i, rgb in enumerate(vtest_frames(start, stop)):
-        cv2.imwrite(str(folder / f"{start + i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+    folder = write_vtest_frames(tmp_path_factory.mktemp("vtest"), *VTEST_FRAMES)
     return analyze(folder, tmp_path_factory.mktemp("vtest_take") / "vtest.npz",
                    AnalyzeConfig(faces=False, image_fps=10.0))
 

@@ -60,14 +60,11 @@ def test_a_walker_leaving_real_footage_is_let_go_at_the_edge(tmp_path):
     beyond the edge, the landmark model read him wholly outside the frame, and the tracker was handed a
     zero-width box (a ValueError that ended the analysis).  Now he is lost at the edge, and no frame of a
     track has all its joints off the frame."""
-    import cv2
-
-    from fixtures_images import vtest_frames
+    from fixtures_images import write_vtest_frames
 
     start, stop = 240, 296
-    for i, rgb in enumerate(vtest_frames(start, stop)):
-        cv2.imwrite(str(tmp_path / f"{start + i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
-    take = analyze(tmp_path, tmp_path / "edge.npz", AnalyzeConfig(faces=False, image_fps=10.0))
+    take = analyze(write_vtest_frames(tmp_path, start, stop), tmp_path / "edge.npz",
+                   AnalyzeConfig(faces=False, image_fps=10.0))
     width = take.video.width
     leaving = [t for t in take.tracks if t.xy[0, :, 0].mean() < 0.15 * width]
     assert len(leaving) == 1 and leaving[0].frame_index[-1] < stop - start - 1, "he is found, then let go"
@@ -81,13 +78,10 @@ def test_a_small_far_walker_is_one_track_on_real_footage(tmp_path):
     frames 100-129.  A second read of him on frame 106 started a second track, and his records then went to
     one track or the other by turns; filling their gaps listed both on the frames between, a person counted
     twice.  The two ids are one person (``turn_takers``)."""
-    import cv2
+    from fixtures_images import write_vtest_frames
 
-    from fixtures_images import vtest_frames
-
-    for i, rgb in enumerate(vtest_frames(0, 130)):
-        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
-    take = analyze(tmp_path, tmp_path / "far.npz", AnalyzeConfig(faces=False, image_fps=10.0))
+    take = analyze(write_vtest_frames(tmp_path, 0, 130), tmp_path / "far.npz",
+                   AnalyzeConfig(faces=False, image_fps=10.0))
     on_him = []
     for track in take.tracks:
         rows = (track.frame_index >= 106) & (track.frame_index <= 128)

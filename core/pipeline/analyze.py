@@ -415,7 +415,8 @@ def _assemble_tracks(arrays: dict[str, np.ndarray], intrinsics: Intrinsics, conf
 
     With NanoDet, in clips long enough to drop short tracks (:func:`min_track_length`), a track is kept only
     once it is a person (:func:`~rigcast.pipeline.body.confirmed`: boxes on several detector runs, sure ones or
-    the whole frame's on a large enough person, on a pose with a head; or steady travel).  A track lists only the frames where it has data (:func:`with_data_only`)."""
+    the whole frame's on a large enough person, on a pose with a head; or steady travel).  A track lists only
+    the frames where it has data (:func:`with_data_only`)."""
     if "body/id" not in arrays:
         return [], None
     from ..lift.feet import pin_planted_feet
